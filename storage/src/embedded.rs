@@ -1,0 +1,529 @@
+//! The embedded backend: SQLite (bundled) in WAL mode under the data dir.
+//!
+//! # Threads
+//!
+//! All writes go to **one writer thread** through a channel. The thread
+//! takes every request that is waiting, runs them in one transaction and
+//! commits once: appends that arrive together share a single commit (and,
+//! with [`Durability::Full`], a single fsync). Each caller is answered
+//! after that commit, so "append returned" means "on disk".
+//!
+//! Reads run on `spawn_blocking` with connections from a small pool; WAL
+//! lets them proceed while the writer commits. No SQLite call ever runs on
+//! an async worker thread.
+//!
+//! A lock file (`coform.lock`, held with `flock`) keeps a second server
+//! process from opening the same data directory.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
+use crate::error::{Result, StoreError};
+use crate::lease::LocalLeases;
+use crate::Durability;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "coform.db";
+const LOCK_FILE: &str = "coform.lock";
+/// Most requests folded into one commit; bounds a transaction's size.
+const MAX_BATCH: usize = 2048;
+const READ_POOL: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS doc_log (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc  TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS doc_log_by_doc ON doc_log(doc, id);
+CREATE TABLE IF NOT EXISTS doc_snapshot (
+    doc        TEXT PRIMARY KEY,
+    data       BLOB NOT NULL,
+    covered    BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// A write request for the writer thread, with the channel its answer goes to.
+enum WriteOp {
+    Append {
+        doc: String,
+        updates: Vec<Bytes>,
+        reply: oneshot::Sender<Result<Vec<EntryId>>>,
+    },
+    Snapshot {
+        doc: String,
+        snapshot: Snapshot,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Delete {
+        doc: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// SQLite-backed [`DocStore`]. Cheap to clone (all state is shared).
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Sender side of the writer thread's queue. `None` once closed.
+    writer: Mutex<Option<std_mpsc::Sender<WriteOp>>>,
+    /// The writer thread, joined on close so the last commit is finished.
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Idle read connections; a reader takes one or opens a new one.
+    readers: Mutex<Vec<Connection>>,
+    /// Compaction leases. One process owns the data dir (see the lock
+    /// file), so leases only need to exclude tasks of this process.
+    leases: LocalLeases,
+    /// Held for the life of the store: the `flock` on `coform.lock`.
+    _lock: File,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create data dir {}: {e}", dir.display()))
+        })?;
+        let lock = lock_data_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+
+        let (tx, rx) = std_mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("coform-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(thread)),
+                readers: Mutex::new(Vec::new()),
+                leases: LocalLeases::default(),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Stops the writer after it has committed everything queued so far.
+    /// Later writes fail with [`StoreError::Closed`].
+    pub async fn close(&self) {
+        let sender = self.inner.writer.lock().take();
+        drop(sender);
+        let handle = self.inner.writer_thread.lock().take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> WriteOp,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let writer = self.inner.writer.lock();
+            let Some(writer) = writer.as_ref() else {
+                return Err(StoreError::Closed);
+            };
+            writer.send(make(reply)).map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers.lock().pop() {
+                Some(c) => c,
+                None => open_reader(&inner.path)?,
+            };
+            let out = f(&conn);
+            let mut pool = inner.readers.lock();
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn lock_data_dir(dir: &Path) -> Result<File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    // SAFETY: flock on a file descriptor we own; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(StoreError::Unavailable(format!(
+            "data dir {} is in use by another coform process",
+            dir.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// The writer thread: drain the queue, run it as one transaction, commit,
+/// answer. Ends when every sender is gone and the queue is empty.
+fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, batch);
+    }
+}
+
+/// What one op produced inside the shared transaction, held until commit.
+enum Done {
+    Append(oneshot::Sender<Result<Vec<EntryId>>>, Vec<EntryId>),
+    Unit(oneshot::Sender<Result<()>>),
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
+    // Fast path: everything in one transaction. If any op fails, the whole
+    // transaction is rolled back and each op is retried on its own, so one
+    // bad request cannot fail the others.
+    if batch.len() > 1 {
+        match run_in_txn(conn, &batch) {
+            Ok(ids) => {
+                answer_all(batch, ids);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "group commit failed; retrying ops one by one"),
+        }
+    }
+    for op in batch {
+        let single = [op];
+        match run_in_txn(conn, &single) {
+            Ok(ids) => answer_all(single.into_iter().collect(), ids),
+            Err(e) => {
+                let [op] = single;
+                fail(op, e);
+            }
+        }
+    }
+}
+
+/// Runs every op in one IMMEDIATE transaction and commits. Returns the new
+/// ids of each append op (empty for other ops), in op order.
+fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Vec<EntryId>>> {
+    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            WriteOp::Append { doc, updates, .. } => {
+                let mut stmt =
+                    txn.prepare_cached("INSERT INTO doc_log (doc, data) VALUES (?1, ?2)")?;
+                let mut ids = Vec::with_capacity(updates.len());
+                for u in updates {
+                    stmt.execute(params![doc, &u[..]])?;
+                    ids.push(EntryId(txn.last_insert_rowid() as u64));
+                }
+                out.push(ids);
+            }
+            WriteOp::Snapshot { doc, snapshot, .. } => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                txn.prepare_cached(
+                    "INSERT INTO doc_snapshot (doc, data, covered, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(doc) DO UPDATE SET data = excluded.data,
+                       covered = excluded.covered, updated_at = excluded.updated_at",
+                )?
+                .execute(params![doc, &snapshot.data[..], encode_ids(&snapshot.covered), now])?;
+                let mut del = txn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
+                for id in &snapshot.covered {
+                    del.execute(params![id.0 as i64, doc])?;
+                }
+                out.push(Vec::new());
+            }
+            WriteOp::Delete { doc, .. } => {
+                txn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc])?;
+                txn.execute("DELETE FROM doc_snapshot WHERE doc = ?1", params![doc])?;
+                out.push(Vec::new());
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(out)
+}
+
+fn answer_all(batch: Vec<WriteOp>, ids: Vec<Vec<EntryId>>) {
+    for (op, ids) in batch.into_iter().zip(ids) {
+        let done = match op {
+            WriteOp::Append { reply, .. } => Done::Append(reply, ids),
+            WriteOp::Snapshot { reply, .. } | WriteOp::Delete { reply, .. } => Done::Unit(reply),
+        };
+        match done {
+            Done::Append(reply, ids) => {
+                let _ = reply.send(Ok(ids));
+            }
+            Done::Unit(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+}
+
+fn fail(op: WriteOp, e: StoreError) {
+    tracing::error!(error = %e, "store write failed");
+    let msg = e.to_string();
+    match op {
+        WriteOp::Append { reply, .. } => {
+            let _ = reply.send(Err(StoreError::Unavailable(msg)));
+        }
+        WriteOp::Snapshot { reply, .. } | WriteOp::Delete { reply, .. } => {
+            let _ = reply.send(Err(StoreError::Unavailable(msg)));
+        }
+    }
+}
+
+fn encode_ids(ids: &[EntryId]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.0.to_le_bytes()).collect()
+}
+
+fn decode_ids(raw: &[u8]) -> Result<Vec<EntryId>> {
+    if raw.len() % 8 != 0 {
+        return Err(StoreError::Corrupt("snapshot covered-id list has a ragged length".into()));
+    }
+    Ok(raw
+        .chunks_exact(8)
+        .map(|c| EntryId(u64::from_le_bytes(c.try_into().expect("8-byte chunk"))))
+        .collect())
+}
+
+#[async_trait]
+impl DocStore for EmbeddedStore {
+    async fn load(&self, doc: &str) -> Result<StoredDoc> {
+        let doc = doc.to_owned();
+        self.read(move |conn| {
+            let snapshot = conn
+                .prepare_cached("SELECT data, covered FROM doc_snapshot WHERE doc = ?1")?
+                .query_row(params![doc], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            let snapshot = match snapshot {
+                Some((data, covered)) => Some(Snapshot {
+                    data: Bytes::from(data),
+                    covered: decode_ids(&covered)?,
+                }),
+                None => None,
+            };
+            let covered: HashSet<EntryId> = snapshot
+                .as_ref()
+                .map(|s| s.covered.iter().copied().collect())
+                .unwrap_or_default();
+            let mut stmt =
+                conn.prepare_cached("SELECT id, data FROM doc_log WHERE doc = ?1 ORDER BY id")?;
+            let rows = stmt.query_map(params![doc], |r| {
+                Ok(LogEntry {
+                    id: EntryId(r.get::<_, i64>(0)? as u64),
+                    data: Bytes::from(r.get::<_, Vec<u8>>(1)?),
+                })
+            })?;
+            let mut log = Vec::new();
+            for row in rows {
+                let entry = row?;
+                if !covered.contains(&entry.id) {
+                    log.push(entry);
+                }
+            }
+            Ok(StoredDoc { snapshot, log })
+        })
+        .await
+    }
+
+    async fn append(&self, doc: &str, updates: Vec<Bytes>) -> Result<Vec<EntryId>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let doc = doc.to_owned();
+        self.write(|reply| WriteOp::Append { doc, updates, reply }).await
+    }
+
+    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<()> {
+        let doc = doc.to_owned();
+        self.write(|reply| WriteOp::Snapshot { doc, snapshot, reply }).await
+    }
+
+    async fn delete(&self, doc: &str) -> Result<()> {
+        let doc_owned = doc.to_owned();
+        self.write(|reply| WriteOp::Delete { doc: doc_owned, reply }).await?;
+        self.inner.leases.forget(doc);
+        Ok(())
+    }
+
+    async fn try_lease(&self, doc: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.inner.leases.try_take(doc, holder, ttl))
+    }
+
+    async fn release_lease(&self, doc: &str, holder: &str) -> Result<()> {
+        self.inner.leases.release(doc, holder);
+        Ok(())
+    }
+
+    async fn stats(&self, doc: &str) -> Result<DocStats> {
+        let doc = doc.to_owned();
+        self.read(move |conn| {
+            let (entries, bytes): (i64, i64) = conn
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_log WHERE doc = ?1",
+                )?
+                .query_row(params![doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let snap: i64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM doc_snapshot WHERE doc = ?1",
+                )?
+                .query_row(params![doc], |r| r.get(0))?;
+            Ok(DocStats {
+                log_entries: entries as u64,
+                log_bytes: bytes as u64,
+                snapshot_bytes: snap as u64,
+            })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        if self.inner.writer.lock().is_none() {
+            return Err(StoreError::Closed);
+        }
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn append_load_compact_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+        let ids = store.append("d", vec![b("a"), b("b")]).await.unwrap();
+        let later = store.append("d", vec![b("c")]).await.unwrap();
+        store.append("other", vec![b("x")]).await.unwrap();
+        assert!(ids[0] < ids[1] && ids[1] < later[0]);
+
+        // Compact only the first two; the third survives.
+        store
+            .replace_snapshot("d", Snapshot { data: b("ab"), covered: ids.clone() })
+            .await
+            .unwrap();
+        let loaded = store.load("d").await.unwrap();
+        assert_eq!(&loaded.snapshot.unwrap().data[..], b"ab");
+        assert_eq!(loaded.log.len(), 1);
+        assert_eq!(&loaded.log[0].data[..], b"c");
+        assert_eq!(store.stats("d").await.unwrap().log_entries, 1);
+        assert_eq!(store.load("other").await.unwrap().log.len(), 1);
+
+        store.delete("d").await.unwrap();
+        assert!(store.load("d").await.unwrap().is_empty());
+        store.close().await;
+        assert!(matches!(store.append("d", vec![b("z")]).await, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn second_process_is_refused_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = EmbeddedStore::open(dir.path(), Durability::Normal).unwrap();
+        let err = EmbeddedStore::open(dir.path(), Durability::Normal).err().unwrap();
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_commits_and_keep_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut last = EntryId(0);
+                for i in 0..50 {
+                    let id = store.append("d", vec![b(&format!("{t}-{i}"))]).await.unwrap()[0];
+                    assert!(id > last);
+                    last = id;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.load("d").await.unwrap().log.len(), 400);
+    }
+
+    #[tokio::test]
+    async fn lease_excludes_other_holders_until_released_or_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Durability::Normal).unwrap();
+        assert!(store.try_lease("d", "a", Duration::from_secs(60)).await.unwrap());
+        assert!(!store.try_lease("d", "b", Duration::from_secs(60)).await.unwrap());
+        store.release_lease("d", "a").await.unwrap();
+        assert!(store.try_lease("d", "b", Duration::from_millis(1)).await.unwrap());
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(store.try_lease("d", "a", Duration::from_secs(60)).await.unwrap());
+    }
+}

@@ -1,0 +1,58 @@
+//! # coform-storage
+//!
+//! Where Coform keeps its documents. This crate knows nothing of HTTP or
+//! WebSockets; the relay (`coform-collab`) talks to it only through the
+//! [`DocStore`] trait.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`StoreError`], the one error type of this crate.
+//! - [`doc`]: the [`DocStore`] trait and its data types. A document is a
+//!   snapshot (a full Yjs state plus the log entries it covers) and an
+//!   append-only update log. Loading = snapshot + every entry not covered.
+//! - [`embedded`]: the default backend, SQLite in WAL mode under the data
+//!   directory with one writer thread that group-commits appends.
+//! - [`memory`]: a volatile backend that keeps nothing across restarts; it
+//!   exists to measure what durability costs, never for real data.
+//!
+//! # Data-safety rules every backend keeps
+//!
+//! 1. `append` returns only after the entries are committed: the caller may
+//!    broadcast them the moment it returns.
+//! 2. `replace_snapshot` deletes exactly the log entries it is given, by id,
+//!    never a range; entries appended meanwhile survive.
+//! 3. A crash at any point loses nothing that was committed: a snapshot and
+//!    the entries it merged may both survive a crash, which is harmless
+//!    because Yjs updates are idempotent.
+
+pub mod doc;
+pub mod embedded;
+pub mod error;
+mod lease;
+pub mod memory;
+
+pub use doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
+pub use error::StoreError;
+
+/// How hard the embedded store works to make a commit survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every group commit is fsynced: survives power loss and `kill -9`.
+    Full,
+    /// Commits reach the OS but are fsynced only at WAL checkpoints:
+    /// survives `kill -9` of the process, not a power cut.
+    Normal,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            other => Err(format!(
+                "unknown durability `{other}`: expected `full` or `normal`"
+            )),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! A volatile [`DocStore`]: everything lives in this process's memory and is
+//! gone when it exits. It answers `append` without any I/O, which makes it
+//! the baseline for measuring what durable storage costs. Never use it for
+//! data anyone wants to keep.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
+use crate::error::Result;
+use crate::lease::LocalLeases;
+
+#[derive(Default)]
+struct DocData {
+    snapshot: Option<Snapshot>,
+    log: BTreeMap<EntryId, Bytes>,
+}
+
+/// In-memory store; see the module docs.
+#[derive(Default)]
+pub struct MemoryStore {
+    docs: Mutex<HashMap<String, DocData>>,
+    leases: LocalLeases,
+    next_id: AtomicU64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl DocStore for MemoryStore {
+    async fn load(&self, doc: &str) -> Result<StoredDoc> {
+        let docs = self.docs.lock();
+        let Some(d) = docs.get(doc) else {
+            return Ok(StoredDoc::default());
+        };
+        Ok(StoredDoc {
+            snapshot: d.snapshot.clone(),
+            log: d
+                .log
+                .iter()
+                .map(|(id, data)| LogEntry { id: *id, data: data.clone() })
+                .collect(),
+        })
+    }
+
+    async fn append(&self, doc: &str, updates: Vec<Bytes>) -> Result<Vec<EntryId>> {
+        let mut docs = self.docs.lock();
+        let d = docs.entry(doc.to_owned()).or_default();
+        Ok(updates
+            .into_iter()
+            .map(|u| {
+                let id = EntryId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+                d.log.insert(id, u);
+                id
+            })
+            .collect())
+    }
+
+    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<()> {
+        let mut docs = self.docs.lock();
+        let d = docs.entry(doc.to_owned()).or_default();
+        for id in &snapshot.covered {
+            d.log.remove(id);
+        }
+        d.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    async fn delete(&self, doc: &str) -> Result<()> {
+        self.docs.lock().remove(doc);
+        self.leases.forget(doc);
+        Ok(())
+    }
+
+    async fn try_lease(&self, doc: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.leases.try_take(doc, holder, ttl))
+    }
+
+    async fn release_lease(&self, doc: &str, holder: &str) -> Result<()> {
+        self.leases.release(doc, holder);
+        Ok(())
+    }
+
+    async fn stats(&self, doc: &str) -> Result<DocStats> {
+        let docs = self.docs.lock();
+        Ok(docs.get(doc).map_or_else(DocStats::default, |d| DocStats {
+            log_entries: d.log.len() as u64,
+            log_bytes: d.log.values().map(|b| b.len() as u64).sum(),
+            snapshot_bytes: d.snapshot.as_ref().map_or(0, |s| s.data.len() as u64),
+        }))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
