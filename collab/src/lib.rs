@@ -1,1 +1,74 @@
+//! # coform-collab
+//!
+//! The collaboration core: the y-websocket protocol, rooms, the room
+//! registry and presence. It knows nothing of HTTP, sockets or database
+//! drivers: a peer is a [`Peer`] handle with a bounded outbound queue, and
+//! storage is reached only through [`coform_storage::DocStore`].
+//!
+//! # Layout
+//!
+//! - [`protocol`]: decoding inbound frames into commands and encoding
+//!   outbound messages (y-websocket framing, on top of `yrs::sync`).
+//! - [`peer`]: [`Peer`], one connection as the room sees it: an id, a
+//!   bounded outbound queue, and a close signal.
+//! - [`presence`]: awareness bookkeeping: which connection owns which
+//!   awareness client, clocks, removal when a connection goes away.
+//! - [`room`]: the room task, the single owner of one document in memory:
+//!   apply, store (group commit), then broadcast.
+//! - [`registry`]: document name to running room; loads rooms on first
+//!   join and lets them unload after a grace period.
+//! - [`compaction`]: merging a document's snapshot and log into a new
+//!   snapshot, deleting exactly the merged entries.
+//! - [`metrics`]: counters and histograms rendered as Prometheus text.
+//! - [`error`]: [`CollabError`] and [`CloseReason`].
+//!
+//! # The one rule
+//!
+//! No update is broadcast before the store has committed it: the room
+//! applies a batch of updates, appends them in one store call, and only
+//! when that returns sends them on. Anything a client has seen survives a
+//! crash.
 
+pub mod compaction;
+pub mod error;
+pub mod metrics;
+pub mod peer;
+pub mod presence;
+pub mod protocol;
+pub mod registry;
+pub mod room;
+
+pub use error::{CloseReason, CollabError};
+pub use metrics::Metrics;
+pub use peer::{Peer, PeerId};
+pub use registry::{Registry, RoomConfig};
+pub use room::RoomHandle;
+
+/// Limits that protect a room and the process from one peer.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest inbound WebSocket frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Largest stored size of one document (snapshot + log), in bytes.
+    pub max_doc_bytes: usize,
+    /// Sustained inbound messages per second per peer; bursts of twice
+    /// this are allowed, beyond that reading from the peer pauses.
+    pub max_messages_per_sec: u32,
+    /// Bytes that may wait in one peer's outbound queue before the peer is
+    /// considered too slow and closed (its client resyncs on reconnect).
+    pub peer_queue_bytes: usize,
+    /// Messages that may wait in one peer's outbound queue.
+    pub peer_queue_messages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 << 20,
+            max_doc_bytes: 64 << 20,
+            max_messages_per_sec: 500,
+            peer_queue_bytes: 16 << 20,
+            peer_queue_messages: 16_384,
+        }
+    }
+}

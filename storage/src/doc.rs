@@ -25,6 +25,10 @@ pub struct Snapshot {
     /// writes the snapshot; the list lets a loader skip any that survived a
     /// crash between the two (a backend without transactions).
     pub covered: Vec<EntryId>,
+    /// Generation of the snapshot: 1 for a document's first, +1 for each
+    /// replacement. Replacing is a compare-and-swap on it, so of two
+    /// compactions that read the same snapshot only one can write.
+    pub seq: u64,
 }
 
 /// Everything needed to rebuild a document in memory.
@@ -72,8 +76,10 @@ pub trait DocStore: Send + Sync + 'static {
     async fn append(&self, doc: &str, updates: Vec<Bytes>) -> Result<Vec<EntryId>>;
 
     /// Stores `snapshot` as the document's snapshot and deletes exactly the
-    /// log entries listed in `snapshot.covered`.
-    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<()>;
+    /// log entries listed in `snapshot.covered` — only if the current
+    /// snapshot's `seq` is `snapshot.seq - 1` (0 = none). Returns `false`,
+    /// changing nothing, when another writer replaced it first.
+    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool>;
 
     /// Removes the document: snapshot, log and lease.
     async fn delete(&self, doc: &str) -> Result<()>;

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS doc_snapshot (
     doc        TEXT PRIMARY KEY,
     data       BLOB NOT NULL,
     covered    BLOB NOT NULL,
+    seq        INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
 ";
@@ -65,7 +66,7 @@ enum WriteOp {
     Snapshot {
         doc: String,
         snapshot: Snapshot,
-        reply: oneshot::Sender<Result<()>>,
+        reply: oneshot::Sender<Result<bool>>,
     },
     Delete {
         doc: String,
@@ -221,12 +222,6 @@ fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteOp>) {
     }
 }
 
-/// What one op produced inside the shared transaction, held until commit.
-enum Done {
-    Append(oneshot::Sender<Result<Vec<EntryId>>>, Vec<EntryId>),
-    Unit(oneshot::Sender<Result<()>>),
-}
-
 fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
     // Fast path: everything in one transaction. If any op fails, the whole
     // transaction is rolled back and each op is retried on its own, so one
@@ -252,9 +247,16 @@ fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
     }
 }
 
-/// Runs every op in one IMMEDIATE transaction and commits. Returns the new
-/// ids of each append op (empty for other ops), in op order.
-fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Vec<EntryId>>> {
+/// What one op produced inside the shared transaction, answered after commit.
+enum Outcome {
+    Ids(Vec<EntryId>),
+    Swapped(bool),
+    Unit,
+}
+
+/// Runs every op in one IMMEDIATE transaction and commits. Returns each
+/// op's outcome, in op order.
+fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Outcome>> {
     let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
@@ -267,29 +269,48 @@ fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Vec<EntryId>
                     stmt.execute(params![doc, &u[..]])?;
                     ids.push(EntryId(txn.last_insert_rowid() as u64));
                 }
-                out.push(ids);
+                out.push(Outcome::Ids(ids));
             }
             WriteOp::Snapshot { doc, snapshot, .. } => {
+                let current: i64 = txn
+                    .prepare_cached("SELECT seq FROM doc_snapshot WHERE doc = ?1")?
+                    .query_row(params![doc], |r| r.get(0))
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                        e => Err(e),
+                    })?;
+                if current as u64 + 1 != snapshot.seq {
+                    out.push(Outcome::Swapped(false));
+                    continue;
+                }
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_millis() as i64)
                     .unwrap_or(0);
                 txn.prepare_cached(
-                    "INSERT INTO doc_snapshot (doc, data, covered, updated_at) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO doc_snapshot (doc, data, covered, seq, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(doc) DO UPDATE SET data = excluded.data,
-                       covered = excluded.covered, updated_at = excluded.updated_at",
+                       covered = excluded.covered, seq = excluded.seq,
+                       updated_at = excluded.updated_at",
                 )?
-                .execute(params![doc, &snapshot.data[..], encode_ids(&snapshot.covered), now])?;
+                .execute(params![
+                    doc,
+                    &snapshot.data[..],
+                    encode_ids(&snapshot.covered),
+                    snapshot.seq as i64,
+                    now
+                ])?;
                 let mut del = txn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
                 for id in &snapshot.covered {
                     del.execute(params![id.0 as i64, doc])?;
                 }
-                out.push(Vec::new());
+                out.push(Outcome::Swapped(true));
             }
             WriteOp::Delete { doc, .. } => {
                 txn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc])?;
                 txn.execute("DELETE FROM doc_snapshot WHERE doc = ?1", params![doc])?;
-                out.push(Vec::new());
+                out.push(Outcome::Unit);
             }
         }
     }
@@ -297,19 +318,19 @@ fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Vec<EntryId>
     Ok(out)
 }
 
-fn answer_all(batch: Vec<WriteOp>, ids: Vec<Vec<EntryId>>) {
-    for (op, ids) in batch.into_iter().zip(ids) {
-        let done = match op {
-            WriteOp::Append { reply, .. } => Done::Append(reply, ids),
-            WriteOp::Snapshot { reply, .. } | WriteOp::Delete { reply, .. } => Done::Unit(reply),
-        };
-        match done {
-            Done::Append(reply, ids) => {
+fn answer_all(batch: Vec<WriteOp>, outcomes: Vec<Outcome>) {
+    for (op, outcome) in batch.into_iter().zip(outcomes) {
+        match (op, outcome) {
+            (WriteOp::Append { reply, .. }, Outcome::Ids(ids)) => {
                 let _ = reply.send(Ok(ids));
             }
-            Done::Unit(reply) => {
+            (WriteOp::Snapshot { reply, .. }, Outcome::Swapped(done)) => {
+                let _ = reply.send(Ok(done));
+            }
+            (WriteOp::Delete { reply, .. }, _) => {
                 let _ = reply.send(Ok(()));
             }
+            (op, _) => fail(op, StoreError::Unavailable("writer answered out of order".into())),
         }
     }
 }
@@ -321,7 +342,10 @@ fn fail(op: WriteOp, e: StoreError) {
         WriteOp::Append { reply, .. } => {
             let _ = reply.send(Err(StoreError::Unavailable(msg)));
         }
-        WriteOp::Snapshot { reply, .. } | WriteOp::Delete { reply, .. } => {
+        WriteOp::Snapshot { reply, .. } => {
+            let _ = reply.send(Err(StoreError::Unavailable(msg)));
+        }
+        WriteOp::Delete { reply, .. } => {
             let _ = reply.send(Err(StoreError::Unavailable(msg)));
         }
     }
@@ -347,9 +371,9 @@ impl DocStore for EmbeddedStore {
         let doc = doc.to_owned();
         self.read(move |conn| {
             let snapshot = conn
-                .prepare_cached("SELECT data, covered FROM doc_snapshot WHERE doc = ?1")?
+                .prepare_cached("SELECT data, covered, seq FROM doc_snapshot WHERE doc = ?1")?
                 .query_row(params![doc], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
                 })
                 .map(Some)
                 .or_else(|e| match e {
@@ -357,9 +381,10 @@ impl DocStore for EmbeddedStore {
                     e => Err(e),
                 })?;
             let snapshot = match snapshot {
-                Some((data, covered)) => Some(Snapshot {
+                Some((data, covered, seq)) => Some(Snapshot {
                     data: Bytes::from(data),
                     covered: decode_ids(&covered)?,
+                    seq: seq as u64,
                 }),
                 None => None,
             };
@@ -395,7 +420,7 @@ impl DocStore for EmbeddedStore {
         self.write(|reply| WriteOp::Append { doc, updates, reply }).await
     }
 
-    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<()> {
+    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool> {
         let doc = doc.to_owned();
         self.write(|reply| WriteOp::Snapshot { doc, snapshot, reply }).await
     }
@@ -468,10 +493,10 @@ mod tests {
         assert!(ids[0] < ids[1] && ids[1] < later[0]);
 
         // Compact only the first two; the third survives.
-        store
-            .replace_snapshot("d", Snapshot { data: b("ab"), covered: ids.clone() })
-            .await
-            .unwrap();
+        let snap = Snapshot { data: b("ab"), covered: ids.clone(), seq: 1 };
+        assert!(store.replace_snapshot("d", snap.clone()).await.unwrap());
+        // A second compactor that read the same (absent) snapshot loses.
+        assert!(!store.replace_snapshot("d", snap).await.unwrap());
         let loaded = store.load("d").await.unwrap();
         assert_eq!(&loaded.snapshot.unwrap().data[..], b"ab");
         assert_eq!(loaded.log.len(), 1);

@@ -65,14 +65,18 @@ impl DocStore for MemoryStore {
             .collect())
     }
 
-    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<()> {
+    async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool> {
         let mut docs = self.docs.lock();
         let d = docs.entry(doc.to_owned()).or_default();
+        let current = d.snapshot.as_ref().map_or(0, |s| s.seq);
+        if current + 1 != snapshot.seq {
+            return Ok(false);
+        }
         for id in &snapshot.covered {
             d.log.remove(id);
         }
         d.snapshot = Some(snapshot);
-        Ok(())
+        Ok(true)
     }
 
     async fn delete(&self, doc: &str) -> Result<()> {

@@ -1,0 +1,154 @@
+//! Compaction: fold a document's snapshot and log into a new snapshot.
+//!
+//! It works from what is **in the store**, not from a room's memory, so it
+//! is correct whichever process appended the entries. The steps:
+//!
+//! 1. take the document's compaction lease (one compactor at a time);
+//! 2. load snapshot + uncovered log;
+//! 3. merge them off the async workers into one Yjs update;
+//! 4. write it as snapshot `seq + 1`, deleting exactly the entries read,
+//!    by id (a compare-and-swap on `seq`: a concurrent compactor that read
+//!    the same snapshot cannot overwrite a newer one);
+//! 5. release the lease.
+//!
+//! A crash anywhere leaves either the old snapshot and all entries, or the
+//! new snapshot without the merged entries: nothing is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use coform_storage::{DocStore, Snapshot, StoredDoc};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::error::CollabError;
+
+/// How long a compactor may hold a document before others may take over.
+pub const LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// What a compaction did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Log entries folded into the snapshot (and deleted).
+    pub merged_entries: u64,
+    /// Their total size.
+    pub merged_bytes: u64,
+    /// Size of the snapshot before and after.
+    pub old_snapshot_bytes: u64,
+    pub snapshot_bytes: u64,
+}
+
+/// Rebuilds a document from its stored form. Blocking: call it from
+/// `spawn_blocking`. A stored update that does not decode is reported as
+/// corrupt rather than skipped.
+pub fn build_doc(name: &str, stored: &StoredDoc) -> Result<Doc, CollabError> {
+    let corrupt = |detail: String| CollabError::CorruptDocument { doc: name.to_owned(), detail };
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        let parts = stored.snapshot.iter().map(|s| &s.data).chain(stored.log.iter().map(|e| &e.data));
+        for data in parts {
+            let update = Update::decode_v1(data).map_err(|e| corrupt(e.to_string()))?;
+            txn.apply_update(update).map_err(|e| corrupt(e.to_string()))?;
+        }
+    }
+    Ok(doc)
+}
+
+/// Loads `name` into a fresh [`Doc`] without blocking the runtime.
+pub async fn load_doc(store: &Arc<dyn DocStore>, name: &str) -> Result<(Doc, StoredDoc), CollabError> {
+    let stored = store.load(name).await?;
+    let owned = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let doc = build_doc(&owned, &stored)?;
+        Ok((doc, stored))
+    })
+    .await
+    .map_err(|e| CollabError::CorruptDocument { doc: name.to_owned(), detail: format!("loader panicked: {e}") })?
+}
+
+/// Compacts `name` if its lease is free. `Ok(None)` means another holder
+/// is compacting it, or a concurrent compaction won the race.
+pub async fn compact(
+    store: &Arc<dyn DocStore>,
+    name: &str,
+    holder: &str,
+) -> Result<Option<Compacted>, CollabError> {
+    if !store.try_lease(name, holder, LEASE_TTL).await? {
+        return Ok(None);
+    }
+    let result = compact_leased(store, name).await;
+    if let Err(e) = store.release_lease(name, holder).await {
+        tracing::warn!(doc = name, error = %e, "could not release compaction lease");
+    }
+    result
+}
+
+async fn compact_leased(store: &Arc<dyn DocStore>, name: &str) -> Result<Option<Compacted>, CollabError> {
+    let stored = store.load(name).await?;
+    let old_snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len() as u64);
+    if stored.log.is_empty() {
+        return Ok(Some(Compacted { old_snapshot_bytes, snapshot_bytes: old_snapshot_bytes, ..Default::default() }));
+    }
+    let covered: Vec<_> = stored.log.iter().map(|e| e.id).collect();
+    let merged_bytes = stored.log.iter().map(|e| e.data.len() as u64).sum();
+    let seq = stored.snapshot.as_ref().map_or(0, |s| s.seq) + 1;
+    let owned = name.to_owned();
+    let data = tokio::task::spawn_blocking(move || {
+        let doc = build_doc(&owned, &stored)?;
+        let txn = doc.transact();
+        Ok::<_, CollabError>(txn.encode_state_as_update_v1(&StateVector::default()))
+    })
+    .await
+    .map_err(|e| CollabError::CorruptDocument { doc: name.to_owned(), detail: format!("merge panicked: {e}") })??;
+    let snapshot_bytes = data.len() as u64;
+    let merged_entries = covered.len() as u64;
+    let swapped = store
+        .replace_snapshot(name, Snapshot { data: Bytes::from(data), covered, seq })
+        .await?;
+    Ok(swapped.then_some(Compacted { merged_entries, merged_bytes, old_snapshot_bytes, snapshot_bytes }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coform_storage::memory::MemoryStore;
+    use yrs::{GetString, Text};
+
+    fn edit(doc: &Doc, s: &str) -> Bytes {
+        let text = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        let len = text.len(&txn);
+        text.insert(&mut txn, len, s);
+        Bytes::from(txn.encode_update_v1())
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_content_and_entries_appended_meanwhile() {
+        let store: Arc<dyn DocStore> = Arc::new(MemoryStore::new());
+        let src = Doc::new();
+        for i in 0..100 {
+            store.append("d", vec![edit(&src, &i.to_string())]).await.unwrap();
+        }
+        let done = compact(&store, "d", "me").await.unwrap().unwrap();
+        assert_eq!(done.merged_entries, 100);
+        store.append("d", vec![edit(&src, "!")]).await.unwrap();
+        assert_eq!(store.stats("d").await.unwrap().log_entries, 1);
+        let (doc, _) = load_doc(&store, "d").await.unwrap();
+        let want = src.get_or_insert_text("t").get_string(&src.transact());
+        assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), want);
+        // A second round folds the new entry into snapshot 2.
+        assert_eq!(compact(&store, "d", "me").await.unwrap().unwrap().merged_entries, 1);
+        assert_eq!(store.load("d").await.unwrap().snapshot.unwrap().seq, 2);
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_blocks_other_compactors() {
+        let store: Arc<dyn DocStore> = Arc::new(MemoryStore::new());
+        store.append("d", vec![edit(&Doc::new(), "x")]).await.unwrap();
+        assert!(store.try_lease("d", "other", LEASE_TTL).await.unwrap());
+        assert_eq!(compact(&store, "d", "me").await.unwrap(), None);
+        assert_eq!(store.stats("d").await.unwrap().log_entries, 1);
+    }
+}

@@ -1,0 +1,177 @@
+//! A peer: one connection as a room sees it.
+//!
+//! The room never touches a socket. It pushes encoded messages into the
+//! peer's **bounded** outbound queue and moves on; the server's writer task
+//! for that connection drains the queue. The queue is bounded in messages
+//! and bytes: when a push would overflow it, the peer is marked closed with
+//! [`CloseReason::Lagging`] instead of dropping the message. The writer
+//! then closes the socket (code 1013) and the client reconnects and
+//! resyncs, so a slow reader costs only itself and loses nothing.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::error::CloseReason;
+use crate::Limits;
+
+/// Process-unique peer id.
+pub type PeerId = u64;
+
+static NEXT_PEER: AtomicU64 = AtomicU64::new(1);
+
+struct Queue {
+    items: VecDeque<Bytes>,
+    bytes: usize,
+    /// Set once; after that nothing more is queued.
+    closed: Option<CloseReason>,
+}
+
+/// One connection's outbound side. Shared (`Arc`) by the room that fills
+/// it and the writer task that drains it.
+pub struct Peer {
+    pub id: PeerId,
+    /// Outbound messages and the close flag, under one short-held lock.
+    queue: Mutex<Queue>,
+    /// Wakes the writer when a message is queued or the peer is closed.
+    ready: Notify,
+    max_bytes: usize,
+    max_messages: usize,
+}
+
+/// What the writer gets from [`Peer::next`].
+pub enum Outbound {
+    /// Messages to write, in order.
+    Messages(Vec<Bytes>),
+    /// The peer was closed; write a close frame with this reason.
+    Close(CloseReason),
+}
+
+impl Peer {
+    pub fn new(limits: &Limits) -> Self {
+        Peer {
+            id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
+            queue: Mutex::new(Queue { items: VecDeque::new(), bytes: 0, closed: None }),
+            ready: Notify::new(),
+            max_bytes: limits.peer_queue_bytes,
+            max_messages: limits.peer_queue_messages,
+        }
+    }
+
+    /// Queues one message. Returns `false` if the peer is closed, or was
+    /// just closed because the message did not fit (the caller should then
+    /// forget the peer).
+    pub fn send(&self, msg: Bytes) -> bool {
+        let mut q = self.queue.lock();
+        if q.closed.is_some() {
+            return false;
+        }
+        // An empty queue always takes one message, however large, so a big
+        // sync reply to an idle peer is never mistaken for lag.
+        if !q.items.is_empty()
+            && (q.items.len() >= self.max_messages || q.bytes + msg.len() > self.max_bytes)
+        {
+            q.closed = Some(CloseReason::Lagging);
+            q.items.clear();
+            q.bytes = 0;
+            drop(q);
+            self.ready.notify_one();
+            return false;
+        }
+        q.bytes += msg.len();
+        q.items.push_back(msg);
+        drop(q);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Closes the peer with `reason` unless it is already closed. Queued
+    /// messages are discarded: its client resyncs when it reconnects.
+    pub fn close(&self, reason: CloseReason) {
+        let mut q = self.queue.lock();
+        if q.closed.is_none() {
+            q.closed = Some(reason);
+            q.items.clear();
+            q.bytes = 0;
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+
+    /// The reason the peer was closed, if it was.
+    pub fn closed(&self) -> Option<CloseReason> {
+        self.queue.lock().closed.clone()
+    }
+
+    /// Waits for queued messages or a close, taking everything queued at
+    /// once so the writer can send it with a single flush.
+    pub async fn next(&self) -> Outbound {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut q = self.queue.lock();
+                if let Some(reason) = &q.closed {
+                    return Outbound::Close(reason.clone());
+                }
+                if !q.items.is_empty() {
+                    q.bytes = 0;
+                    return Outbound::Messages(q.items.drain(..).collect());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves once the peer is closed (used to abort a blocked write).
+    pub async fn wait_closed(&self) -> CloseReason {
+        loop {
+            let notified = self.ready.notified();
+            if let Some(reason) = self.closed() {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(bytes: usize, messages: usize) -> Limits {
+        Limits { peer_queue_bytes: bytes, peer_queue_messages: messages, ..Limits::default() }
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_with_lagging_instead_of_dropping() {
+        let peer = Peer::new(&limits(10, 100));
+        assert!(peer.send(Bytes::from_static(b"12345678")));
+        assert!(!peer.send(Bytes::from_static(b"abc")), "would exceed 10 bytes");
+        assert_eq!(peer.closed(), Some(CloseReason::Lagging));
+        assert!(!peer.send(Bytes::from_static(b"x")));
+        assert!(matches!(peer.next().await, Outbound::Close(CloseReason::Lagging)));
+    }
+
+    #[tokio::test]
+    async fn writer_takes_everything_queued_at_once() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        for i in 0..5u8 {
+            assert!(peer.send(Bytes::from(vec![i])));
+        }
+        let Outbound::Messages(batch) = peer.next().await else { panic!() };
+        assert_eq!(batch.len(), 5);
+        assert_eq!(batch[4][0], 4);
+        // The byte budget is free again after draining.
+        assert!(peer.send(Bytes::from(vec![0u8; 1 << 20])));
+    }
+
+    #[tokio::test]
+    async fn a_large_message_to_an_idle_peer_is_not_lag() {
+        let peer = Peer::new(&limits(10, 100));
+        assert!(peer.send(Bytes::from(vec![0u8; 100])));
+        assert_eq!(peer.closed(), None);
+    }
+}

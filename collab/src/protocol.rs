@@ -1,0 +1,296 @@
+//! The y-websocket wire protocol: one binary frame holds one or more
+//! messages, each `varuint type` + payload.
+//!
+//! | type | message        | payload                                    |
+//! |------|----------------|--------------------------------------------|
+//! | 0    | sync           | `varuint subtype` + `varbytes`: 0 step 1 (state vector), 1 step 2 (update), 2 update |
+//! | 1    | awareness      | `varbytes` awareness update                |
+//! | 2    | auth           | ignored from clients                       |
+//! | 3    | query awareness| empty                                      |
+//!
+//! Inbound frames are parsed here without copying: an update's payload is
+//! a slice of the frame, and a frame that is exactly one update message is
+//! forwarded to other peers as the very bytes that arrived. Encoding and
+//! decoding of the payloads themselves use `yrs` (`Update`, `StateVector`,
+//! `AwarenessUpdate`).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use yrs::sync::awareness::AwarenessUpdate;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{StateVector, Update};
+
+pub const MSG_SYNC: u64 = 0;
+pub const MSG_AWARENESS: u64 = 1;
+pub const MSG_AUTH: u64 = 2;
+pub const MSG_QUERY_AWARENESS: u64 = 3;
+pub const SYNC_STEP1: u64 = 0;
+pub const SYNC_STEP2: u64 = 1;
+pub const SYNC_UPDATE: u64 = 2;
+
+/// The encoding of an update that contains nothing (no structs, no
+/// deletions), as a client sends in sync step 2 when it has nothing new.
+const EMPTY_UPDATE: &[u8] = &[0, 0];
+
+/// One decoded inbound message.
+#[derive(Debug)]
+pub enum Inbound {
+    /// The peer's state vector: answer with what it lacks.
+    SyncStep1(StateVector),
+    /// A document update (from sync step 2 or an update message).
+    Update(InboundUpdate),
+    /// The peer's awareness changes.
+    Awareness {
+        update: AwarenessUpdate,
+        /// The whole frame, when it held only this message (forwardable).
+        frame: Option<Bytes>,
+    },
+    /// The peer asks for every awareness state.
+    QueryAwareness,
+}
+
+/// A validated document update and its bytes.
+#[derive(Debug)]
+pub struct InboundUpdate {
+    pub update: Update,
+    /// The v1-encoded update, as stored in the log.
+    pub payload: Bytes,
+    /// An update message carrying `payload`, ready to send to other peers.
+    pub frame: Bytes,
+}
+
+/// Why a frame was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("truncated frame")]
+    Truncated,
+    #[error("varint too long")]
+    VarintOverflow,
+    #[error("unknown sync message subtype {0}")]
+    UnknownSyncType(u64),
+    #[error("undecodable state vector")]
+    BadStateVector,
+    #[error("undecodable update: {0}")]
+    BadUpdate(String),
+    #[error("undecodable awareness update")]
+    BadAwareness,
+    #[error("empty frame")]
+    Empty,
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn done(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn var_u64(&mut self) -> Result<u64, FrameError> {
+        let mut value: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = *self.buf.get(self.pos).ok_or(FrameError::Truncated)?;
+            self.pos += 1;
+            if shift >= 64 || (shift == 63 && byte > 1) {
+                return Err(FrameError::VarintOverflow);
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    /// Reads `varuint len` + `len` bytes; returns their range in the buffer.
+    fn var_bytes(&mut self) -> Result<std::ops::Range<usize>, FrameError> {
+        let len = self.var_u64()?;
+        let len = usize::try_from(len).map_err(|_| FrameError::Truncated)?;
+        let end = self.pos.checked_add(len).ok_or(FrameError::Truncated)?;
+        if end > self.buf.len() {
+            return Err(FrameError::Truncated);
+        }
+        let range = self.pos..end;
+        self.pos = end;
+        Ok(range)
+    }
+}
+
+/// Decodes every message of one inbound frame. Messages of unknown type
+/// (custom extensions carrying a `varbytes` payload) and auth messages are
+/// skipped; anything that does not decode rejects the whole frame.
+pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
+    if frame.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    let mut r = Reader { buf: frame, pos: 0 };
+    let mut out = Vec::with_capacity(1);
+    while !r.done() {
+        let start = r.pos;
+        match r.var_u64()? {
+            MSG_SYNC => match r.var_u64()? {
+                SYNC_STEP1 => {
+                    let range = r.var_bytes()?;
+                    let sv = StateVector::decode_v1(&frame[range])
+                        .map_err(|_| FrameError::BadStateVector)?;
+                    out.push(Inbound::SyncStep1(sv));
+                }
+                kind @ (SYNC_STEP2 | SYNC_UPDATE) => {
+                    let range = r.var_bytes()?;
+                    let payload = frame.slice(range);
+                    if payload.as_ref() == EMPTY_UPDATE {
+                        continue;
+                    }
+                    let update = Update::decode_v1(&payload)
+                        .map_err(|e| FrameError::BadUpdate(e.to_string()))?;
+                    // A lone update message is forwarded as received.
+                    let whole = start == 0 && r.done() && kind == SYNC_UPDATE;
+                    let frame = if whole { frame.clone() } else { encode_update(&payload) };
+                    out.push(Inbound::Update(InboundUpdate { update, payload, frame }));
+                }
+                other => return Err(FrameError::UnknownSyncType(other)),
+            },
+            MSG_AWARENESS => {
+                let range = r.var_bytes()?;
+                let update = AwarenessUpdate::decode_v1(&frame[range])
+                    .map_err(|_| FrameError::BadAwareness)?;
+                let whole = start == 0 && r.done();
+                out.push(Inbound::Awareness { update, frame: whole.then(|| frame.clone()) });
+            }
+            MSG_QUERY_AWARENESS => out.push(Inbound::QueryAwareness),
+            MSG_AUTH => {
+                // Clients of the y-websocket protocol never send auth; a
+                // permission message has a varuint and maybe a string.
+                let kind = r.var_u64()?;
+                if kind == 0 {
+                    r.var_bytes()?;
+                }
+            }
+            _ => {
+                r.var_bytes()?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn write_var(buf: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+fn sync_message(kind: u64, payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(payload.len() + 12);
+    write_var(&mut buf, MSG_SYNC);
+    write_var(&mut buf, kind);
+    write_var(&mut buf, payload.len() as u64);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+/// `[sync, update, payload]`.
+pub fn encode_update(payload: &[u8]) -> Bytes {
+    sync_message(SYNC_UPDATE, payload)
+}
+
+/// `[sync, step 1, state vector]`.
+pub fn encode_step1(sv: &StateVector) -> Bytes {
+    sync_message(SYNC_STEP1, &sv.encode_v1())
+}
+
+/// `[sync, step 2, update]`.
+pub fn encode_step2(update: &[u8]) -> Bytes {
+    sync_message(SYNC_STEP2, update)
+}
+
+/// `[awareness, update]`.
+pub fn encode_awareness(update: &AwarenessUpdate) -> Bytes {
+    let payload = update.encode_v1();
+    let mut buf = BytesMut::with_capacity(payload.len() + 6);
+    write_var(&mut buf, MSG_AWARENESS);
+    write_var(&mut buf, payload.len() as u64);
+    buf.put_slice(&payload);
+    buf.freeze()
+}
+
+/// An awareness message with no entries: a valid no-op every y-websocket
+/// client accepts. Sent to idle peers so their liveness timers (30 s in
+/// the reference client) never fire on a quiet but healthy connection.
+pub fn keepalive() -> Bytes {
+    Bytes::from_static(&[MSG_AWARENESS as u8, 1, 0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Doc, GetString, Text, Transact};
+
+    fn one_update() -> Vec<u8> {
+        let doc = Doc::with_client_id(7);
+        let text = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, "hi");
+        txn.encode_update_v1()
+    }
+
+    #[test]
+    fn lone_update_is_forwarded_as_received() {
+        let frame = encode_update(&one_update());
+        let mut msgs = decode_frame(&frame).unwrap();
+        let Some(Inbound::Update(u)) = msgs.pop() else { panic!("{msgs:?}") };
+        assert_eq!(u.frame.as_ptr(), frame.as_ptr(), "no copy for a lone update");
+        let doc = Doc::new();
+        doc.transact_mut().apply_update(u.update).unwrap();
+        assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "hi");
+    }
+
+    #[test]
+    fn step2_is_rebroadcast_as_update_and_empty_step2_skipped() {
+        let frame = encode_step2(&one_update());
+        let msgs = decode_frame(&frame).unwrap();
+        let [Inbound::Update(u)] = &msgs[..] else { panic!() };
+        assert_eq!(u.frame, encode_update(&u.payload));
+        assert!(decode_frame(&encode_step2(&[0, 0])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn several_messages_in_one_frame() {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&encode_step1(&StateVector::default()));
+        buf.extend_from_slice(&encode_update(&one_update()));
+        buf.extend_from_slice(&[MSG_QUERY_AWARENESS as u8]);
+        let msgs = decode_frame(&buf.freeze()).unwrap();
+        assert!(matches!(msgs[..], [Inbound::SyncStep1(_), Inbound::Update(_), Inbound::QueryAwareness]));
+    }
+
+    #[test]
+    fn hostile_frames_are_rejected_not_panicking() {
+        let cases: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 2],
+            vec![0, 2, 200],
+            vec![0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            vec![0, 9, 0],
+            vec![0, 2, 3, 0xde, 0xad, 0xbe],
+            vec![1, 5, 1, 2, 3],
+            vec![0xff; 11],
+        ];
+        for case in cases {
+            assert!(decode_frame(&Bytes::from(case.clone())).is_err(), "{case:?} accepted");
+        }
+    }
+
+    #[test]
+    fn keepalive_decodes_as_empty_awareness() {
+        let msgs = decode_frame(&keepalive()).unwrap();
+        let [Inbound::Awareness { update, .. }] = &msgs[..] else { panic!() };
+        assert!(update.clients.is_empty());
+    }
+}

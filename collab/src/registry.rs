@@ -1,0 +1,204 @@
+//! The room registry: which documents are loaded, and the way in.
+//!
+//! A room is created by the first [`Registry::join`] for its document and
+//! removes itself when it unloads (idle past the grace period, shutdown or
+//! a store failure). Joining races with unloading safely: a room that is
+//! closing refuses the join and the caller retries, getting a fresh room
+//! that loads the document again from the store.
+//!
+//! Every room shares one [`Shared`] context: the store, metrics, config,
+//! the shutdown token and the task tracker that shutdown waits on. A
+//! fan-out bus for other replicas plugs in here, beside the store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use coform_storage::DocStore;
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::compaction::{self, Compacted};
+use crate::error::CollabError;
+use crate::metrics::Metrics;
+use crate::peer::Peer;
+use crate::room::{Command, Room, RoomHandle};
+use crate::Limits;
+
+/// Tuning of rooms.
+#[derive(Clone, Debug)]
+pub struct RoomConfig {
+    pub limits: Limits,
+    /// How long a room stays loaded after its last peer leaves.
+    pub grace: Duration,
+    /// Compact a document once this many log entries accumulated...
+    pub compact_after_updates: u64,
+    /// ...or this many log bytes.
+    pub compact_after_bytes: u64,
+    /// Commands a room's inbox holds before senders wait.
+    pub inbox: usize,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            limits: Limits::default(),
+            grace: Duration::from_secs(10),
+            compact_after_updates: 1_000,
+            compact_after_bytes: 4 << 20,
+            inbox: 1_024,
+        }
+    }
+}
+
+/// What every room of the process shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn DocStore>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) config: RoomConfig,
+    /// Cancelled on shutdown: rooms flush, close their peers and exit.
+    pub(crate) shutdown: CancellationToken,
+    /// Every room task and background compaction; shutdown waits on it.
+    pub(crate) tracker: TaskTracker,
+    rooms: DashMap<Arc<str>, RoomHandle>,
+    next_generation: AtomicU64,
+    /// This process's name as a compaction lease holder.
+    holder: String,
+}
+
+impl Shared {
+    /// Removes the registry entry of `name` if it is still `generation`'s.
+    pub(crate) fn forget(&self, name: &str, generation: u64) {
+        self.rooms.remove_if(name, |_, h| h.generation == generation);
+    }
+
+    pub(crate) async fn compact(&self, name: &str) -> Result<Option<Compacted>, CollabError> {
+        let result = compaction::compact(&self.store, name, &self.holder).await;
+        match &result {
+            Ok(Some(c)) => {
+                self.metrics.compactions.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(doc = name, merged = c.merged_entries, bytes = c.snapshot_bytes, "compacted");
+            }
+            Ok(None) => {}
+            Err(_) => {
+                self.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+/// Document name to running room. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    shared: Arc<Shared>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn DocStore>, metrics: Arc<Metrics>, config: RoomConfig) -> Self {
+        let holder = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        Registry {
+            shared: Arc::new(Shared {
+                store,
+                metrics,
+                config,
+                shutdown: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                rooms: DashMap::new(),
+                next_generation: AtomicU64::new(1),
+                holder,
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    pub fn store(&self) -> &Arc<dyn DocStore> {
+        &self.shared.store
+    }
+
+    pub fn config(&self) -> &RoomConfig {
+        &self.shared.config
+    }
+
+    /// Number of rooms currently registered.
+    pub fn rooms(&self) -> usize {
+        self.shared.rooms.len()
+    }
+
+    /// Adds `peer` to the document's room, loading it first if needed.
+    /// Returns once the peer has been queued the room's sync step 1, i.e.
+    /// after the document finished loading: a client is never answered
+    /// from a half-loaded room.
+    pub async fn join(&self, doc: &str, peer: Arc<Peer>) -> Result<RoomHandle, CollabError> {
+        // A few retries cover the window where a room is unloading.
+        for _ in 0..16 {
+            if self.shared.shutdown.is_cancelled() {
+                return Err(CollabError::ShuttingDown);
+            }
+            let handle = self
+                .shared
+                .rooms
+                .entry(Arc::from(doc))
+                .or_insert_with(|| self.spawn_room(doc))
+                .clone();
+            let (reply, answer) = oneshot::channel();
+            let join = Command::Join { peer: peer.clone(), reply };
+            if handle.tx.send(join).await.is_err() {
+                self.shared.forget(doc, handle.generation);
+                continue;
+            }
+            match answer.await {
+                Ok(Ok(())) => return Ok(handle),
+                Ok(Err(CollabError::RoomClosing)) | Err(_) => continue,
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        Err(CollabError::RoomClosing)
+    }
+
+    fn spawn_room(&self, doc: &str) -> RoomHandle {
+        let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.shared.config.inbox);
+        let name: Arc<str> = Arc::from(doc);
+        let handle = RoomHandle { name: name.clone(), generation, tx: tx.clone() };
+        let weak = tx.downgrade();
+        drop(tx);
+        self.shared
+            .tracker
+            .spawn(Room::run(name, generation, self.shared.clone(), rx, weak));
+        handle
+    }
+
+    /// Compacts a document now (if no one else is), whether or not loaded.
+    pub async fn compact(&self, doc: &str) -> Result<Option<Compacted>, CollabError> {
+        self.shared.compact(doc).await
+    }
+
+    /// Stops every room: each flushes, closes its peers (they reconnect
+    /// elsewhere or later) and exits. Waits at most `grace` for them and
+    /// for running compactions.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.shutdown.cancel();
+        self.shared.tracker.close();
+        if tokio::time::timeout(grace, self.shared.tracker.wait()).await.is_err() {
+            tracing::warn!("rooms did not finish within the shutdown grace period");
+        }
+    }
+
+    /// True once [`Registry::shutdown`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutdown.is_cancelled()
+    }
+}

@@ -1,0 +1,503 @@
+//! The room: the single owner of one document in memory.
+//!
+//! Each loaded document has one room task. Connections talk to it through
+//! a bounded inbox ([`RoomHandle`]); nothing else touches the `Doc`, so no
+//! lock is needed and updates are applied in one well-defined order.
+//!
+//! # One turn of the loop
+//!
+//! 1. Wait for a command, then take every other command already waiting
+//!    (up to a bound) without waiting again.
+//! 2. Apply each update to the `Doc` and keep it as *pending*.
+//! 3. Append all pending updates to the store in one call (the store
+//!    group-commits them, also with other rooms' appends).
+//! 4. Only then queue each update to every peer but its sender — the
+//!    same `Bytes` for all of them, encoded once.
+//!
+//! Anything that reveals document state (a join, a sync step 1 answer)
+//! first completes steps 3 and 4, so no peer ever sees an update the store
+//! does not have. While step 3 waits, new commands pile up in the inbox
+//! and become the next, larger batch: under load, commits get bigger, not
+//! more frequent.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use yrs::{Doc, ReadTxn, StateVector, Transact};
+
+use crate::compaction::{self, Compacted};
+use crate::error::{CloseReason, CollabError};
+use crate::peer::{Peer, PeerId};
+use crate::presence::Presence;
+use crate::protocol::{self, Inbound, InboundUpdate};
+use crate::registry::Shared;
+
+/// Most commands handled in one turn before the batch is committed.
+const MAX_BATCH: usize = 512;
+
+/// A message to a room task.
+pub(crate) enum Command {
+    /// Add a peer; answered once it has been sent the room's state vector.
+    Join { peer: Arc<Peer>, reply: oneshot::Sender<Result<(), CollabError>> },
+    /// Messages decoded from one of the peer's frames.
+    Frame { peer: PeerId, messages: Vec<Inbound> },
+    /// The peer's connection ended.
+    Leave { peer: PeerId },
+    /// A background compaction finished.
+    Compacted(Result<Option<Compacted>, CollabError>),
+}
+
+/// A connection's way to reach its room. Cheap to clone.
+#[derive(Clone)]
+pub struct RoomHandle {
+    pub(crate) name: Arc<str>,
+    /// Distinguishes this room from an earlier or later room of the same
+    /// document in the registry (a room removes only its own entry).
+    pub(crate) generation: u64,
+    /// Bounded: a flood of frames waits here, pausing the readers that
+    /// send them, instead of growing memory.
+    pub(crate) tx: mpsc::Sender<Command>,
+}
+
+impl RoomHandle {
+    /// The document's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Hands decoded messages to the room. Returns `false` if the room is
+    /// gone (the connection should close; its client will reconnect).
+    pub async fn frame(&self, peer: PeerId, messages: Vec<Inbound>) -> bool {
+        self.tx.send(Command::Frame { peer, messages }).await.is_ok()
+    }
+
+    /// Tells the room the peer left.
+    pub async fn leave(&self, peer: PeerId) {
+        let _ = self.tx.send(Command::Leave { peer }).await;
+    }
+}
+
+/// An update applied to the doc but not yet stored or sent.
+struct Pending {
+    origin: PeerId,
+    payload: Bytes,
+    frame: Bytes,
+}
+
+/// Why the loop ended.
+enum Exit {
+    Idle,
+    Shutdown,
+    Failed,
+}
+
+pub(crate) struct Room {
+    name: Arc<str>,
+    generation: u64,
+    shared: Arc<Shared>,
+    doc: Doc,
+    presence: Presence,
+    peers: HashMap<PeerId, Arc<Peer>>,
+    pending: Vec<Pending>,
+    /// The full state as a sync step 2 message, kept until the doc changes:
+    /// many clients joining at once cost one encoding.
+    full_state: Option<Bytes>,
+    /// Stored bytes of the document (snapshot + log), for the size limit.
+    doc_bytes: usize,
+    snapshot_bytes: usize,
+    /// Log entries stored since the last compaction.
+    log_entries: u64,
+    log_bytes: u64,
+    compacting: bool,
+    idle_since: Option<Instant>,
+    /// Set when the doc must be rebuilt from the store (after a panic).
+    reload: bool,
+    failed: bool,
+    /// Lets background work report back without keeping the room alive.
+    me: mpsc::WeakSender<Command>,
+}
+
+impl Room {
+    /// Loads the document, then serves commands until idle, shutdown or a
+    /// store failure. Joins that arrive during the load wait in the inbox.
+    pub(crate) async fn run(
+        name: Arc<str>,
+        generation: u64,
+        shared: Arc<Shared>,
+        mut rx: mpsc::Receiver<Command>,
+        me: mpsc::WeakSender<Command>,
+    ) {
+        let started = Instant::now();
+        let loaded = tokio::select! {
+            r = compaction::load_doc(&shared.store, &name) => r,
+            _ = shared.shutdown.cancelled() => Err(CollabError::ShuttingDown),
+        };
+        let (doc, stored) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(doc = %name, error = %e, "cannot load document");
+                shared.forget(&name, generation);
+                rx.close();
+                while let Some(cmd) = rx.recv().await {
+                    if let Command::Join { reply, .. } = cmd {
+                        let _ = reply.send(Err(CollabError::BadUpdate(format!("document unavailable: {e}"))));
+                    }
+                }
+                return;
+            }
+        };
+        shared.metrics.room_load.observe(started.elapsed());
+        shared.metrics.rooms_loaded.fetch_add(1, Relaxed);
+        let snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len());
+        let mut room = Room {
+            name,
+            generation,
+            shared,
+            doc,
+            presence: Presence::default(),
+            peers: HashMap::new(),
+            pending: Vec::new(),
+            full_state: None,
+            doc_bytes: stored.byte_len(),
+            snapshot_bytes,
+            log_entries: stored.log.len() as u64,
+            log_bytes: stored.log.iter().map(|e| e.data.len() as u64).sum(),
+            compacting: false,
+            idle_since: Some(Instant::now()),
+            reload: false,
+            failed: false,
+            me,
+        };
+        tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
+        let exit = room.serve(&mut rx).await;
+        room.finish(exit, rx).await;
+    }
+
+    async fn serve(&mut self, rx: &mut mpsc::Receiver<Command>) -> Exit {
+        loop {
+            let grace = self.shared.config.grace;
+            let idle_deadline = self.idle_since.map(|t| tokio::time::Instant::from_std(t + grace));
+            let first = tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled() => return Exit::Shutdown,
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => cmd,
+                    None => return Exit::Idle,
+                },
+                _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if idle_deadline.is_some() => return Exit::Idle,
+            };
+            self.handle(first).await;
+            for _ in 1..MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => self.handle(cmd).await,
+                    Err(_) => break,
+                }
+            }
+            self.flush().await;
+            if self.reload {
+                self.rebuild().await;
+            }
+            if self.failed {
+                return Exit::Failed;
+            }
+            self.maybe_compact();
+            self.idle_since = if self.peers.is_empty() {
+                self.idle_since.or_else(|| Some(Instant::now()))
+            } else {
+                None
+            };
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join { peer, reply } => {
+                self.flush().await;
+                if self.failed {
+                    let _ = reply.send(Err(CollabError::RoomClosing));
+                    return;
+                }
+                let sv = self.doc.transact().state_vector();
+                peer.send(protocol::encode_step1(&sv));
+                if let Some(states) = self.presence.snapshot() {
+                    peer.send(protocol::encode_awareness(&states));
+                }
+                self.peers.insert(peer.id, peer);
+                self.idle_since = None;
+                let _ = reply.send(Ok(()));
+            }
+            Command::Frame { peer, messages } => {
+                for msg in messages {
+                    if !self.peers.contains_key(&peer) {
+                        break;
+                    }
+                    self.on_message(peer, msg).await;
+                }
+            }
+            Command::Leave { peer } => self.remove_peers(vec![peer]),
+            Command::Compacted(result) => {
+                self.compacting = false;
+                match result {
+                    Ok(Some(c)) => self.compacted(c),
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.shared.metrics.compaction_failures.fetch_add(1, Relaxed);
+                        tracing::warn!(doc = %self.name, error = %e, "compaction failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, peer: PeerId, msg: Inbound) {
+        match msg {
+            Inbound::SyncStep1(sv) => {
+                self.flush().await;
+                let reply = self.sync_step2(&sv);
+                self.send_to(peer, reply);
+            }
+            Inbound::Update(update) => self.apply(peer, update),
+            Inbound::Awareness { update, frame } => {
+                self.shared.metrics.awareness_in.fetch_add(1, Relaxed);
+                let applied = self.presence.apply(peer, &update);
+                if let Some(bounce) = applied.bounce {
+                    self.send_to(peer, protocol::encode_awareness(&bounce));
+                }
+                if let Some(forward) = applied.forward {
+                    let bytes = match frame {
+                        Some(frame) if applied.all_accepted => frame,
+                        _ => protocol::encode_awareness(&forward),
+                    };
+                    self.broadcast(&bytes, Some(peer));
+                }
+            }
+            Inbound::QueryAwareness => {
+                if let Some(states) = self.presence.snapshot() {
+                    self.send_to(peer, protocol::encode_awareness(&states));
+                }
+            }
+        }
+    }
+
+    /// The answer to a sync step 1: what the peer lacks.
+    fn sync_step2(&mut self, sv: &StateVector) -> Bytes {
+        if sv.is_empty() {
+            if let Some(cached) = &self.full_state {
+                return cached.clone();
+            }
+        }
+        let update = self.doc.transact().encode_state_as_update_v1(sv);
+        let msg = protocol::encode_step2(&update);
+        if sv.is_empty() {
+            self.full_state = Some(msg.clone());
+        }
+        msg
+    }
+
+    fn apply(&mut self, peer: PeerId, u: InboundUpdate) {
+        let limit = self.shared.config.limits.max_doc_bytes;
+        if self.doc_bytes + u.payload.len() > limit {
+            self.reject(peer, CloseReason::DocTooBig);
+            return;
+        }
+        let doc = &self.doc;
+        let update = u.update;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.reject(peer, CloseReason::BadFrame(format!("update does not apply: {e}")));
+                return;
+            }
+            Err(_) => {
+                // The doc may be half-modified: rebuild it from the store
+                // (which has every update but this one) after this turn.
+                self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                tracing::error!(doc = %self.name, peer, "update panicked while applying; reloading room");
+                self.reload = true;
+                self.reject(peer, CloseReason::BadFrame("update could not be applied".into()));
+                return;
+            }
+        }
+        self.full_state = None;
+        self.doc_bytes += u.payload.len();
+        self.pending.push(Pending { origin: peer, payload: u.payload, frame: u.frame });
+    }
+
+    fn reject(&mut self, peer: PeerId, reason: CloseReason) {
+        self.shared.metrics.peers_closed_bad_input.fetch_add(1, Relaxed);
+        tracing::info!(doc = %self.name, peer, ?reason, "closing peer for bad input");
+        if let Some(p) = self.peers.get(&peer) {
+            p.close(reason);
+        }
+        self.remove_peers(vec![peer]);
+    }
+
+    /// Stores every pending update, then sends each to all peers but its
+    /// sender. On a store failure nothing is sent and the room fails: its
+    /// peers reconnect and their clients resend what was not stored.
+    async fn flush(&mut self) {
+        if self.pending.is_empty() || self.failed {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let payloads: Vec<Bytes> = pending.iter().map(|p| p.payload.clone()).collect();
+        let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
+        let started = Instant::now();
+        match self.shared.store.append(&self.name, payloads).await {
+            Ok(ids) => {
+                let metrics = &self.shared.metrics;
+                metrics.store_append.observe(started.elapsed());
+                metrics.updates_in.fetch_add(ids.len() as u64, Relaxed);
+                self.log_entries += ids.len() as u64;
+                self.log_bytes += bytes;
+                for p in &pending {
+                    self.broadcast(&p.frame, Some(p.origin));
+                }
+            }
+            Err(e) => {
+                self.shared.metrics.store_failures.fetch_add(1, Relaxed);
+                tracing::error!(doc = %self.name, error = %e, "store append failed; closing room");
+                self.failed = true;
+            }
+        }
+    }
+
+    fn send_to(&mut self, peer: PeerId, msg: Bytes) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        let len = msg.len() as u64;
+        if p.send(msg) {
+            self.shared.metrics.bytes_out.fetch_add(len, Relaxed);
+        } else {
+            self.remove_peers(vec![peer]);
+        }
+    }
+
+    /// Queues `msg` to every peer except `except`. Peers whose queue is
+    /// full are closed (1013) and removed, and their presence with them.
+    fn broadcast(&mut self, msg: &Bytes, except: Option<PeerId>) {
+        let mut lagging = Vec::new();
+        let mut sent = 0u64;
+        for (id, p) in &self.peers {
+            if Some(*id) == except {
+                continue;
+            }
+            if p.send(msg.clone()) {
+                sent += 1;
+            } else {
+                lagging.push(*id);
+            }
+        }
+        let metrics = &self.shared.metrics;
+        if msg.first() == Some(&(protocol::MSG_SYNC as u8)) {
+            metrics.updates_out.fetch_add(sent, Relaxed);
+        }
+        metrics.bytes_out.fetch_add(sent * msg.len() as u64, Relaxed);
+        if !lagging.is_empty() {
+            self.remove_peers(lagging);
+        }
+    }
+
+    /// Forgets peers and tells the others their presence is gone.
+    fn remove_peers(&mut self, mut ids: Vec<PeerId>) {
+        while let Some(id) = ids.pop() {
+            let Some(peer) = self.peers.remove(&id) else { continue };
+            if peer.closed() == Some(CloseReason::Lagging) {
+                self.shared.metrics.peers_closed_lag.fetch_add(1, Relaxed);
+                tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
+            }
+            if let Some(removal) = self.presence.remove_peer(id) {
+                let msg = protocol::encode_awareness(&removal);
+                for (other, p) in &self.peers {
+                    if !p.send(msg.clone()) {
+                        ids.push(*other);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the doc from the store after a panic left it suspect.
+    async fn rebuild(&mut self) {
+        self.reload = false;
+        match compaction::load_doc(&self.shared.store, &self.name).await {
+            Ok((doc, _)) => {
+                self.doc = doc;
+                self.full_state = None;
+            }
+            Err(e) => {
+                tracing::error!(doc = %self.name, error = %e, "cannot reload room");
+                self.failed = true;
+            }
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        let cfg = &self.shared.config;
+        let due = self.log_entries >= cfg.compact_after_updates || self.log_bytes >= cfg.compact_after_bytes;
+        if self.compacting || !due {
+            return;
+        }
+        self.compacting = true;
+        let shared = self.shared.clone();
+        let name = self.name.clone();
+        let me = self.me.clone();
+        self.shared.tracker.spawn(async move {
+            let result = shared.compact(&name).await;
+            if let Some(tx) = me.upgrade() {
+                let _ = tx.send(Command::Compacted(result)).await;
+            }
+        });
+    }
+
+    fn compacted(&mut self, c: Compacted) {
+        self.log_entries = self.log_entries.saturating_sub(c.merged_entries);
+        self.log_bytes = self.log_bytes.saturating_sub(c.merged_bytes);
+        self.doc_bytes = (self.doc_bytes + c.snapshot_bytes as usize)
+            .saturating_sub(c.merged_bytes as usize + self.snapshot_bytes);
+        self.snapshot_bytes = c.snapshot_bytes as usize;
+    }
+
+    /// Leaves the registry, refuses late joins (they retry on a new room),
+    /// closes peers, and compacts what this room appended.
+    async fn finish(mut self, exit: Exit, mut rx: mpsc::Receiver<Command>) {
+        self.shared.forget(&self.name, self.generation);
+        rx.close();
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                Command::Join { reply, .. } => {
+                    let _ = reply.send(Err(CollabError::RoomClosing));
+                }
+                Command::Frame { .. } | Command::Leave { .. } | Command::Compacted(_) => {}
+            }
+        }
+        // Updates applied but never stored were never sent either; their
+        // senders still hold them and resend after reconnecting.
+        if !matches!(exit, Exit::Failed) {
+            self.flush().await;
+        }
+        let reason = match exit {
+            Exit::Shutdown => CloseReason::ShuttingDown,
+            Exit::Idle | Exit::Failed => CloseReason::Unavailable,
+        };
+        for peer in self.peers.values() {
+            peer.close(reason.clone());
+        }
+        self.shared.metrics.rooms_loaded.fetch_sub(1, Relaxed);
+        if matches!(exit, Exit::Idle) && self.log_entries > 0 && !self.compacting {
+            let shared = self.shared.clone();
+            let name = self.name.clone();
+            self.shared.tracker.spawn(async move {
+                if let Err(e) = shared.compact(&name).await {
+                    tracing::warn!(doc = %name, error = %e, "compaction on unload failed");
+                }
+            });
+        }
+        tracing::debug!(doc = %self.name, "room unloaded");
+    }
+}
