@@ -1,1 +1,63 @@
-fn main(){}
+//! The `coform` binary. See `coform --help`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use coform::config::Cli;
+use coform::{server, telemetry};
+
+fn main() -> ExitCode {
+    let config = Cli::parse().into_config();
+    telemetry::init(config.log_format);
+    if let Err(e) = config.validate() {
+        eprintln!("coform: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("coform: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match server::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("coform: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // One line on stdout that scripts and tests wait for.
+        println!("coform listening on http://{}", server.addr);
+        let _ = std::io::stdout().flush();
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -43,6 +43,8 @@ pub enum CloseReason {
     Unavailable,
     /// The server is restarting or shutting down.
     ShuttingDown,
+    /// The client closed the connection (or it dropped).
+    Normal,
 }
 
 impl CloseReason {
@@ -57,6 +59,7 @@ impl CloseReason {
             CloseReason::Timeout => "no answer to ping".into(),
             CloseReason::Unavailable => "document unavailable, retry later".into(),
             CloseReason::ShuttingDown => "server restarting".into(),
+            CloseReason::Normal => String::new(),
         };
         let mut text: String = text;
         if text.len() > 120 {

@@ -197,6 +197,11 @@ impl Registry {
         }
     }
 
+    /// Starts shutdown without waiting: rooms close their peers and exit.
+    pub fn begin_shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
     /// True once [`Registry::shutdown`] has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.shutdown.is_cancelled()

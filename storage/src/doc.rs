@@ -96,4 +96,8 @@ pub trait DocStore: Send + Sync + 'static {
 
     /// Checks that the store answers (used by `/readyz`).
     async fn ping(&self) -> Result<()>;
+
+    /// Finishes queued writes and releases the backend. Later writes fail
+    /// with [`crate::StoreError::Closed`].
+    async fn close(&self) {}
 }

@@ -132,7 +132,7 @@ impl EmbeddedStore {
 
     /// Stops the writer after it has committed everything queued so far.
     /// Later writes fail with [`StoreError::Closed`].
-    pub async fn close(&self) {
+    async fn shut_writer(&self) {
         let sender = self.inner.writer.lock().take();
         drop(sender);
         let handle = self.inner.writer_thread.lock().take();
@@ -472,6 +472,10 @@ impl DocStore for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn close(&self) {
+        self.shut_writer().await;
     }
 }
 

@@ -1,0 +1,255 @@
+//! Configuration: one `clap` struct. Every flag has a `COFORM_*`
+//! environment fallback, and its `///` line is its `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use coform_collab::{Limits, RoomConfig};
+use coform_storage::Durability;
+
+/// Coform: a real-time collaboration server for form builders, speaking the
+/// y-websocket protocol.
+#[derive(Parser, Debug)]
+#[command(name = "coform", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(Config),
+}
+
+impl Cli {
+    /// The server configuration, whichever way it was given.
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(config)) => config,
+            None => self.serve,
+        }
+    }
+}
+
+/// Which store keeps the documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// SQLite under `--data-dir` (the default; one node).
+    Embedded,
+    /// Process memory only: everything is lost at exit. For measuring what
+    /// durable storage costs, never for real data.
+    Memory,
+}
+
+/// Who may open which document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// No authentication: any room name is a document. Only allowed when
+    /// listening on a loopback address.
+    Off,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `coform serve` needs.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "COFORM_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Directory of the embedded database (created if missing).
+    #[arg(long, env = "COFORM_DATA_DIR", default_value = "./coform-data")]
+    pub data_dir: PathBuf,
+    /// Document store.
+    #[arg(long, env = "COFORM_STORE", value_enum, default_value = "embedded")]
+    pub store: StoreKind,
+    /// Embedded store durability: `full` fsyncs every group commit (survives
+    /// power loss); `normal` survives a killed process but not a power cut.
+    #[arg(long, env = "COFORM_DURABILITY", default_value = "full", value_parser = parse_durability)]
+    pub durability: Durability,
+    /// Authentication mode.
+    #[arg(long, env = "COFORM_AUTH", value_enum, default_value = "off")]
+    pub auth: AuthMode,
+    /// How long a document stays in memory after its last client leaves.
+    #[arg(long, env = "COFORM_ROOM_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub room_grace: Duration,
+    /// How long shutdown waits for rooms and connections to finish.
+    #[arg(long, env = "COFORM_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format (also `COFORM_LOG_FORMAT=json`). Levels: `COFORM_LOG`.
+    #[arg(long, env = "COFORM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub limits: LimitsConfig,
+    #[command(flatten)]
+    pub compaction: CompactionConfig,
+}
+
+/// Limits that protect the server from any one client.
+#[derive(Args, Clone, Debug)]
+pub struct LimitsConfig {
+    /// Largest WebSocket frame accepted, in bytes; larger ones close the
+    /// connection with 1009.
+    #[arg(long, env = "COFORM_MAX_FRAME_BYTES", default_value_t = 16 << 20)]
+    pub max_frame_bytes: usize,
+    /// Largest stored size of one document, in bytes; an update past it
+    /// closes its sender with 1009.
+    #[arg(long, env = "COFORM_MAX_DOC_BYTES", default_value_t = 64 << 20)]
+    pub max_doc_bytes: usize,
+    /// Sustained messages per second one connection may send (bursts of
+    /// twice that are allowed); beyond it, reading from it pauses.
+    #[arg(long, env = "COFORM_MAX_MESSAGES_PER_SEC", default_value_t = 500)]
+    pub max_messages_per_sec: u32,
+    /// Most simultaneous WebSocket connections; more are refused with 503.
+    #[arg(long, env = "COFORM_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Bytes that may wait to be sent to one connection before it counts as
+    /// too slow and is closed with 1013 (its client resyncs).
+    #[arg(long, env = "COFORM_PEER_QUEUE_BYTES", default_value_t = 16 << 20)]
+    pub peer_queue_bytes: usize,
+    /// Messages that may wait to be sent to one connection.
+    #[arg(long, env = "COFORM_PEER_QUEUE_MESSAGES", default_value_t = 16_384)]
+    pub peer_queue_messages: usize,
+}
+
+/// When documents are compacted (snapshot + log folded into a snapshot).
+#[derive(Args, Clone, Debug)]
+pub struct CompactionConfig {
+    /// Compact a document once its log holds this many updates.
+    #[arg(long = "compact-after-updates", env = "COFORM_COMPACT_AFTER_UPDATES", default_value_t = 1_000)]
+    pub after_updates: u64,
+    /// ...or this many bytes.
+    #[arg(long = "compact-after-bytes", env = "COFORM_COMPACT_AFTER_BYTES", default_value_t = 4 << 20)]
+    pub after_bytes: u64,
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    s.parse()
+}
+
+/// Parses `250ms`, `10s`, `5m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let value: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 500ms, 10s or 2m"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit in `{s}`: use ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Config {
+    /// Checks what clap cannot. Called once at start.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.auth == AuthMode::Off && !self.bind.ip().is_loopback() {
+            return Err(format!(
+                "--auth off lets anyone open any document, so it is only allowed on a loopback \
+                 address (127.0.0.1 or ::1); {} is not one",
+                self.bind.ip()
+            ));
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("--max-frame-bytes", l.max_frame_bytes),
+            ("--max-doc-bytes", l.max_doc_bytes),
+            ("--max-connections", l.max_connections),
+            ("--peer-queue-bytes", l.peer_queue_bytes),
+            ("--peer-queue-messages", l.peer_queue_messages),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be greater than 0"));
+            }
+        }
+        if l.max_messages_per_sec == 0 {
+            return Err("--max-messages-per-sec must be greater than 0".into());
+        }
+        if self.compaction.after_updates == 0 || self.compaction.after_bytes == 0 {
+            return Err("compaction thresholds must be greater than 0".into());
+        }
+        Ok(())
+    }
+
+    /// A configuration for tests: loopback on an ephemeral port, auth off,
+    /// the given data dir, a short room grace period.
+    pub fn for_tests(data_dir: PathBuf) -> Config {
+        let mut config = Cli::parse_from(["coform"]).into_config();
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.data_dir = data_dir;
+        config.room_grace = Duration::from_millis(200);
+        config.durability = Durability::Normal;
+        config
+    }
+
+    /// The room settings derived from this configuration.
+    pub fn room_config(&self) -> RoomConfig {
+        let l = &self.limits;
+        RoomConfig {
+            limits: Limits {
+                max_frame_bytes: l.max_frame_bytes,
+                max_doc_bytes: l.max_doc_bytes,
+                max_messages_per_sec: l.max_messages_per_sec,
+                peer_queue_bytes: l.peer_queue_bytes,
+                peer_queue_messages: l.peer_queue_messages,
+            },
+            grace: self.room_grace,
+            compact_after_updates: self.compaction.after_updates,
+            compact_after_bytes: self.compaction.after_bytes,
+            ..RoomConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn auth_off_is_refused_on_a_public_address() {
+        let mut c = Config::for_tests(PathBuf::from("x"));
+        assert!(c.validate().is_ok());
+        c.bind = "0.0.0.0:8080".parse().unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        c.bind = "[::1]:8080".parse().unwrap();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn serve_subcommand_and_bare_flags_are_the_same() {
+        let a = Cli::parse_from(["coform", "serve", "--bind", "127.0.0.1:9"]).into_config();
+        let b = Cli::parse_from(["coform", "--bind", "127.0.0.1:9"]).into_config();
+        assert_eq!(a.bind, b.bind);
+        assert_eq!(a.limits.max_frame_bytes, 16 << 20);
+    }
+}

@@ -1,0 +1,37 @@
+//! Operational routes: liveness, readiness and Prometheus metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// `GET /healthz`: the process is up and serving HTTP.
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the server accepts connections and its store answers.
+pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    if state.registry.is_shutting_down() {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
+    state
+        .registry
+        .store()
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("store: {e}")))?;
+    Ok(Json(serde_json::json!({ "status": "ready", "store": "ok" })))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.registry.metrics().render(),
+    )
+}

@@ -1,0 +1,141 @@
+//! Building the application and running it.
+//!
+//! # Shutdown sequence
+//!
+//! 1. The shutdown token is cancelled (SIGTERM, Ctrl-C, or
+//!    [`RunningServer::shutdown`]): the listener stops accepting and
+//!    `/readyz` answers 503.
+//! 2. Every room flushes and closes its peers with 1012 ("service
+//!    restart"); their writers send the close frame and end.
+//! 3. The connection tasks finish (bounded by the shutdown grace period).
+//! 4. The store commits what is queued and closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use coform_collab::{Metrics, Registry};
+use coform_storage::embedded::EmbeddedStore;
+use coform_storage::memory::MemoryStore;
+use coform_storage::DocStore;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, StoreKind};
+use crate::{http, ws};
+
+/// Shared by every handler (`Router::with_state`). Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub config: Arc<Config>,
+    /// One permit per open WebSocket, taken before the upgrade, so the
+    /// connection limit holds even under a connect storm.
+    pub connections: Arc<Semaphore>,
+    /// Cancelled when shutdown begins.
+    pub shutdown: CancellationToken,
+    /// Every connection task; shutdown waits for them.
+    pub tracker: TaskTracker,
+}
+
+/// The HTTP router with every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/collab/{doc}", get(ws::upgrade))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics))
+        .with_state(state)
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    /// The address it listens on (the real port when bound to port 0).
+    pub addr: SocketAddr,
+    state: AppState,
+    serve: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the store, binds the listener and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn DocStore> = match config.store {
+        StoreKind::Embedded => {
+            let dir = config.data_dir.clone();
+            let durability = config.durability;
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, durability))
+                .await?
+                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+            Arc::new(store)
+        }
+        StoreKind::Memory => {
+            tracing::warn!("memory store: documents are lost when the process exits");
+            Arc::new(MemoryStore::new())
+        }
+    };
+    let registry = Registry::new(store, Arc::new(Metrics::default()), config.room_config());
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        registry,
+        connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+        config: Arc::new(config),
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    };
+    // Small frames must leave at once: no Nagle delay on any socket.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let app = router(state.clone());
+    let token = state.shutdown.clone();
+    let serve = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, store = ?state.config.store, "coform started");
+    Ok(RunningServer { addr, state, serve })
+}
+
+impl RunningServer {
+    /// The application state (for in-process tests and tools).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs the shutdown sequence (see the module docs) and returns when
+    /// everything is closed.
+    pub async fn shutdown(mut self) {
+        let grace = self.state.config.shutdown_grace;
+        self.state.shutdown.cancel();
+        self.state.registry.shutdown(grace).await;
+        self.state.tracker.close();
+        if tokio::time::timeout(grace, self.state.tracker.wait()).await.is_err() {
+            tracing::warn!("connections did not close within the shutdown grace period");
+        }
+        let _ = tokio::time::timeout(grace, &mut self.serve).await;
+        self.state.registry.store().close().await;
+        tracing::info!("coform stopped");
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        // Without an orderly shutdown, at least stop accepting and let
+        // the rooms close their peers.
+        self.state.shutdown.cancel();
+        self.state.registry.begin_shutdown();
+    }
+}
