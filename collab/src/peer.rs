@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::CloseReason;
 use crate::Limits;
@@ -36,8 +37,12 @@ pub struct Peer {
     pub id: PeerId,
     /// Outbound messages and the close flag, under one short-held lock.
     queue: Mutex<Queue>,
-    /// Wakes the writer when a message is queued or the peer is closed.
+    /// Wakes the writer (the only waiter) when a message is queued or the
+    /// peer is closed.
     ready: Notify,
+    /// Cancelled when the peer is closed; any number of tasks may wait on
+    /// it (the reader, and the writer while a write is blocked).
+    closed_signal: CancellationToken,
     max_bytes: usize,
     max_messages: usize,
 }
@@ -56,6 +61,7 @@ impl Peer {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
             queue: Mutex::new(Queue { items: VecDeque::new(), bytes: 0, closed: None }),
             ready: Notify::new(),
+            closed_signal: CancellationToken::new(),
             max_bytes: limits.peer_queue_bytes,
             max_messages: limits.peer_queue_messages,
         }
@@ -79,6 +85,7 @@ impl Peer {
             q.bytes = 0;
             drop(q);
             self.ready.notify_one();
+            self.closed_signal.cancel();
             return false;
         }
         q.bytes += msg.len();
@@ -99,6 +106,7 @@ impl Peer {
         }
         drop(q);
         self.ready.notify_one();
+        self.closed_signal.cancel();
     }
 
     /// The reason the peer was closed, if it was.
@@ -127,13 +135,8 @@ impl Peer {
 
     /// Resolves once the peer is closed (used to abort a blocked write).
     pub async fn wait_closed(&self) -> CloseReason {
-        loop {
-            let notified = self.ready.notified();
-            if let Some(reason) = self.closed() {
-                return reason;
-            }
-            notified.await;
-        }
+        self.closed_signal.cancelled().await;
+        self.closed().unwrap_or(CloseReason::Normal)
     }
 }
 
@@ -166,6 +169,18 @@ mod tests {
         assert_eq!(batch[4][0], 4);
         // The byte budget is free again after draining.
         assert!(peer.send(Bytes::from(vec![0u8; 1 << 20])));
+    }
+
+    #[tokio::test]
+    async fn close_wakes_every_waiter() {
+        let peer = std::sync::Arc::new(Peer::new(&limits(1 << 20, 100)));
+        let (a, b) = (peer.clone(), peer.clone());
+        let reader = tokio::spawn(async move { a.wait_closed().await });
+        let writer = tokio::spawn(async move { matches!(b.next().await, Outbound::Close(_)) });
+        tokio::task::yield_now().await;
+        peer.close(CloseReason::ShuttingDown);
+        assert_eq!(reader.await.unwrap(), CloseReason::ShuttingDown);
+        assert!(writer.await.unwrap());
     }
 
     #[tokio::test]
