@@ -129,7 +129,8 @@ pub struct CompactionConfig {
     /// Compact a document once its log holds this many updates.
     #[arg(long = "compact-after-updates", env = "COFORM_COMPACT_AFTER_UPDATES", default_value_t = 1_000)]
     pub after_updates: u64,
-    /// ...or this many bytes.
+    /// Compact a document once its log holds this many bytes (whichever
+    /// threshold is reached first).
     #[arg(long = "compact-after-bytes", env = "COFORM_COMPACT_AFTER_BYTES", default_value_t = 4 << 20)]
     pub after_bytes: u64,
 }
