@@ -127,7 +127,11 @@ pub struct LimitsConfig {
 #[derive(Args, Clone, Debug)]
 pub struct CompactionConfig {
     /// Compact a document once its log holds this many updates.
-    #[arg(long = "compact-after-updates", env = "COFORM_COMPACT_AFTER_UPDATES", default_value_t = 1_000)]
+    #[arg(
+        long = "compact-after-updates",
+        env = "COFORM_COMPACT_AFTER_UPDATES",
+        default_value_t = 1_000
+    )]
     pub after_updates: u64,
     /// Compact a document once its log holds this many bytes (whichever
     /// threshold is reached first).
@@ -146,7 +150,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let value: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 500ms, 10s or 2m"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms, 10s or 2m"))?;
     let secs = match unit {
         "ms" => value / 1000.0,
         "s" => value,

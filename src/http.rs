@@ -24,14 +24,19 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("store: {e}")))?;
-    Ok(Json(serde_json::json!({ "status": "ready", "store": "ok" })))
+    Ok(Json(
+        serde_json::json!({ "status": "ready", "store": "ok" }),
+    ))
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.registry.metrics().render(),
     )
 }

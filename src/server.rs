@@ -122,7 +122,10 @@ impl RunningServer {
         self.state.shutdown.cancel();
         self.state.registry.shutdown(grace).await;
         self.state.tracker.close();
-        if tokio::time::timeout(grace, self.state.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.state.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections did not close within the shutdown grace period");
         }
         let _ = tokio::time::timeout(grace, &mut self.serve).await;

@@ -10,7 +10,9 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("COFORM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Json => builder.json().try_init(),

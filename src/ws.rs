@@ -83,7 +83,9 @@ fn validate_doc_name(doc: &str) -> Result<(), ApiError> {
         )));
     }
     if doc.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("document name must not contain control characters".into()));
+        return Err(ApiError::BadRequest(
+            "document name must not contain control characters".into(),
+        ));
     }
     Ok(())
 }
@@ -97,7 +99,12 @@ impl Drop for ConnectionGuard {
     }
 }
 
-async fn connection(socket: WebSocket, doc: String, state: AppState, _permit: OwnedSemaphorePermit) {
+async fn connection(
+    socket: WebSocket,
+    doc: String,
+    state: AppState,
+    _permit: OwnedSemaphorePermit,
+) {
     let metrics = state.registry.metrics().clone();
     metrics.connections.fetch_add(1, Relaxed);
     let _guard = ConnectionGuard(metrics);
@@ -123,7 +130,12 @@ async fn connection(socket: WebSocket, doc: String, state: AppState, _permit: Ow
     let _ = writer.await;
 }
 
-async fn read_loop(mut stream: SplitStream<WebSocket>, room: &RoomHandle, peer: &Peer, state: &AppState) {
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    room: &RoomHandle,
+    peer: &Peer,
+    state: &AppState,
+) {
     let metrics = state.registry.metrics();
     let mut pace = Pacer::new(state.config.limits.max_messages_per_sec);
     loop {
@@ -245,7 +257,10 @@ async fn send_close(sink: &mut Sink, reason: &CloseReason) {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
         return;
     }
-    let frame = CloseFrame { code: close_code(reason), reason: reason.message().into() };
+    let frame = CloseFrame {
+        code: close_code(reason),
+        reason: reason.message().into(),
+    };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         let _ = sink.send(Message::Close(Some(frame))).await;
         let _ = sink.close().await;
@@ -266,12 +281,18 @@ struct Pacer {
 impl Pacer {
     fn new(per_sec: u32) -> Self {
         let rate = f64::from(per_sec.max(1));
-        Pacer { rate, burst: rate * 2.0, tokens: rate * 2.0, last: Instant::now() }
+        Pacer {
+            rate,
+            burst: rate * 2.0,
+            tokens: rate * 2.0,
+            last: Instant::now(),
+        }
     }
 
     async fn wait(&mut self) {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         if self.tokens < 1.0 {
             let wait = Duration::from_secs_f64((1.0 - self.tokens) / self.rate);
@@ -308,6 +329,9 @@ mod tests {
             p.wait().await;
         }
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(950) && waited <= Duration::from_millis(1100), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(950) && waited <= Duration::from_millis(1100),
+            "{waited:?}"
+        );
     }
 }

@@ -43,21 +43,32 @@ pub struct Compacted {
 /// `spawn_blocking`. A stored update that does not decode is reported as
 /// corrupt rather than skipped.
 pub fn build_doc(name: &str, stored: &StoredDoc) -> Result<Doc, CollabError> {
-    let corrupt = |detail: String| CollabError::CorruptDocument { doc: name.to_owned(), detail };
+    let corrupt = |detail: String| CollabError::CorruptDocument {
+        doc: name.to_owned(),
+        detail,
+    };
     let doc = Doc::new();
     {
         let mut txn = doc.transact_mut();
-        let parts = stored.snapshot.iter().map(|s| &s.data).chain(stored.log.iter().map(|e| &e.data));
+        let parts = stored
+            .snapshot
+            .iter()
+            .map(|s| &s.data)
+            .chain(stored.log.iter().map(|e| &e.data));
         for data in parts {
             let update = Update::decode_v1(data).map_err(|e| corrupt(e.to_string()))?;
-            txn.apply_update(update).map_err(|e| corrupt(e.to_string()))?;
+            txn.apply_update(update)
+                .map_err(|e| corrupt(e.to_string()))?;
         }
     }
     Ok(doc)
 }
 
 /// Loads `name` into a fresh [`Doc`] without blocking the runtime.
-pub async fn load_doc(store: &Arc<dyn DocStore>, name: &str) -> Result<(Doc, StoredDoc), CollabError> {
+pub async fn load_doc(
+    store: &Arc<dyn DocStore>,
+    name: &str,
+) -> Result<(Doc, StoredDoc), CollabError> {
     let stored = store.load(name).await?;
     let owned = name.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -65,7 +76,10 @@ pub async fn load_doc(store: &Arc<dyn DocStore>, name: &str) -> Result<(Doc, Sto
         Ok((doc, stored))
     })
     .await
-    .map_err(|e| CollabError::CorruptDocument { doc: name.to_owned(), detail: format!("loader panicked: {e}") })?
+    .map_err(|e| CollabError::CorruptDocument {
+        doc: name.to_owned(),
+        detail: format!("loader panicked: {e}"),
+    })?
 }
 
 /// Compacts `name` if its lease is free. `Ok(None)` means another holder
@@ -85,11 +99,18 @@ pub async fn compact(
     result
 }
 
-async fn compact_leased(store: &Arc<dyn DocStore>, name: &str) -> Result<Option<Compacted>, CollabError> {
+async fn compact_leased(
+    store: &Arc<dyn DocStore>,
+    name: &str,
+) -> Result<Option<Compacted>, CollabError> {
     let stored = store.load(name).await?;
     let old_snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len() as u64);
     if stored.log.is_empty() {
-        return Ok(Some(Compacted { old_snapshot_bytes, snapshot_bytes: old_snapshot_bytes, ..Default::default() }));
+        return Ok(Some(Compacted {
+            old_snapshot_bytes,
+            snapshot_bytes: old_snapshot_bytes,
+            ..Default::default()
+        }));
     }
     let covered: Vec<_> = stored.log.iter().map(|e| e.id).collect();
     let merged_bytes = stored.log.iter().map(|e| e.data.len() as u64).sum();
@@ -101,13 +122,28 @@ async fn compact_leased(store: &Arc<dyn DocStore>, name: &str) -> Result<Option<
         Ok::<_, CollabError>(txn.encode_state_as_update_v1(&StateVector::default()))
     })
     .await
-    .map_err(|e| CollabError::CorruptDocument { doc: name.to_owned(), detail: format!("merge panicked: {e}") })??;
+    .map_err(|e| CollabError::CorruptDocument {
+        doc: name.to_owned(),
+        detail: format!("merge panicked: {e}"),
+    })??;
     let snapshot_bytes = data.len() as u64;
     let merged_entries = covered.len() as u64;
     let swapped = store
-        .replace_snapshot(name, Snapshot { data: Bytes::from(data), covered, seq })
+        .replace_snapshot(
+            name,
+            Snapshot {
+                data: Bytes::from(data),
+                covered,
+                seq,
+            },
+        )
         .await?;
-    Ok(swapped.then_some(Compacted { merged_entries, merged_bytes, old_snapshot_bytes, snapshot_bytes }))
+    Ok(swapped.then_some(Compacted {
+        merged_entries,
+        merged_bytes,
+        old_snapshot_bytes,
+        snapshot_bytes,
+    }))
 }
 
 #[cfg(test)]
@@ -129,7 +165,10 @@ mod tests {
         let store: Arc<dyn DocStore> = Arc::new(MemoryStore::new());
         let src = Doc::new();
         for i in 0..100 {
-            store.append("d", vec![edit(&src, &i.to_string())]).await.unwrap();
+            store
+                .append("d", vec![edit(&src, &i.to_string())])
+                .await
+                .unwrap();
         }
         let done = compact(&store, "d", "me").await.unwrap().unwrap();
         assert_eq!(done.merged_entries, 100);
@@ -137,16 +176,29 @@ mod tests {
         assert_eq!(store.stats("d").await.unwrap().log_entries, 1);
         let (doc, _) = load_doc(&store, "d").await.unwrap();
         let want = src.get_or_insert_text("t").get_string(&src.transact());
-        assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), want);
+        assert_eq!(
+            doc.get_or_insert_text("t").get_string(&doc.transact()),
+            want
+        );
         // A second round folds the new entry into snapshot 2.
-        assert_eq!(compact(&store, "d", "me").await.unwrap().unwrap().merged_entries, 1);
+        assert_eq!(
+            compact(&store, "d", "me")
+                .await
+                .unwrap()
+                .unwrap()
+                .merged_entries,
+            1
+        );
         assert_eq!(store.load("d").await.unwrap().snapshot.unwrap().seq, 2);
     }
 
     #[tokio::test]
     async fn a_held_lease_blocks_other_compactors() {
         let store: Arc<dyn DocStore> = Arc::new(MemoryStore::new());
-        store.append("d", vec![edit(&Doc::new(), "x")]).await.unwrap();
+        store
+            .append("d", vec![edit(&Doc::new(), "x")])
+            .await
+            .unwrap();
         assert!(store.try_lease("d", "other", LEASE_TTL).await.unwrap());
         assert_eq!(compact(&store, "d", "me").await.unwrap(), None);
         assert_eq!(store.stats("d").await.unwrap().log_entries, 1);

@@ -84,28 +84,83 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let gauges: [(&str, &str, i64); 2] = [
-            ("coform_connections", "Open WebSocket connections.", self.connections.load(Relaxed)),
-            ("coform_rooms_loaded", "Documents held in memory.", self.rooms_loaded.load(Relaxed)),
+            (
+                "coform_connections",
+                "Open WebSocket connections.",
+                self.connections.load(Relaxed),
+            ),
+            (
+                "coform_rooms_loaded",
+                "Documents held in memory.",
+                self.rooms_loaded.load(Relaxed),
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         let counters: [(&str, &str, &AtomicU64); 11] = [
-            ("coform_updates_in_total", "Document updates accepted from peers.", &self.updates_in),
-            ("coform_updates_out_total", "Update deliveries to peers.", &self.updates_out),
-            ("coform_bytes_in_total", "Bytes received in WebSocket frames.", &self.bytes_in),
-            ("coform_bytes_out_total", "Bytes queued to peers.", &self.bytes_out),
-            ("coform_awareness_in_total", "Awareness messages received.", &self.awareness_in),
-            ("coform_compactions_total", "Completed compactions.", &self.compactions),
-            ("coform_compaction_failures_total", "Failed compactions.", &self.compaction_failures),
-            ("coform_peers_closed_lag_total", "Peers closed for a full outbound queue.", &self.peers_closed_lag),
-            ("coform_peers_closed_bad_input_total", "Peers closed for bad or oversized input.", &self.peers_closed_bad_input),
-            ("coform_store_failures_total", "Failed store appends.", &self.store_failures),
-            ("coform_update_panics_total", "Updates that panicked inside the CRDT library.", &self.update_panics),
+            (
+                "coform_updates_in_total",
+                "Document updates accepted from peers.",
+                &self.updates_in,
+            ),
+            (
+                "coform_updates_out_total",
+                "Update deliveries to peers.",
+                &self.updates_out,
+            ),
+            (
+                "coform_bytes_in_total",
+                "Bytes received in WebSocket frames.",
+                &self.bytes_in,
+            ),
+            (
+                "coform_bytes_out_total",
+                "Bytes queued to peers.",
+                &self.bytes_out,
+            ),
+            (
+                "coform_awareness_in_total",
+                "Awareness messages received.",
+                &self.awareness_in,
+            ),
+            (
+                "coform_compactions_total",
+                "Completed compactions.",
+                &self.compactions,
+            ),
+            (
+                "coform_compaction_failures_total",
+                "Failed compactions.",
+                &self.compaction_failures,
+            ),
+            (
+                "coform_peers_closed_lag_total",
+                "Peers closed for a full outbound queue.",
+                &self.peers_closed_lag,
+            ),
+            (
+                "coform_peers_closed_bad_input_total",
+                "Peers closed for bad or oversized input.",
+                &self.peers_closed_bad_input,
+            ),
+            (
+                "coform_store_failures_total",
+                "Failed store appends.",
+                &self.store_failures,
+            ),
+            (
+                "coform_update_panics_total",
+                "Updates that panicked inside the CRDT library.",
+                &self.update_panics,
+            ),
         ];
         for (name, help, v) in counters {
             let v = v.load(Relaxed);
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         }
         self.store_append.render(
             &mut out,

@@ -59,7 +59,11 @@ impl Peer {
     pub fn new(limits: &Limits) -> Self {
         Peer {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
-            queue: Mutex::new(Queue { items: VecDeque::new(), bytes: 0, closed: None }),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                bytes: 0,
+                closed: None,
+            }),
             ready: Notify::new(),
             closed_signal: CancellationToken::new(),
             max_bytes: limits.peer_queue_bytes,
@@ -145,17 +149,27 @@ mod tests {
     use super::*;
 
     fn limits(bytes: usize, messages: usize) -> Limits {
-        Limits { peer_queue_bytes: bytes, peer_queue_messages: messages, ..Limits::default() }
+        Limits {
+            peer_queue_bytes: bytes,
+            peer_queue_messages: messages,
+            ..Limits::default()
+        }
     }
 
     #[tokio::test]
     async fn overflow_closes_with_lagging_instead_of_dropping() {
         let peer = Peer::new(&limits(10, 100));
         assert!(peer.send(Bytes::from_static(b"12345678")));
-        assert!(!peer.send(Bytes::from_static(b"abc")), "would exceed 10 bytes");
+        assert!(
+            !peer.send(Bytes::from_static(b"abc")),
+            "would exceed 10 bytes"
+        );
         assert_eq!(peer.closed(), Some(CloseReason::Lagging));
         assert!(!peer.send(Bytes::from_static(b"x")));
-        assert!(matches!(peer.next().await, Outbound::Close(CloseReason::Lagging)));
+        assert!(matches!(
+            peer.next().await,
+            Outbound::Close(CloseReason::Lagging)
+        ));
     }
 
     #[tokio::test]
@@ -164,7 +178,9 @@ mod tests {
         for i in 0..5u8 {
             assert!(peer.send(Bytes::from(vec![i])));
         }
-        let Outbound::Messages(batch) = peer.next().await else { panic!() };
+        let Outbound::Messages(batch) = peer.next().await else {
+            panic!()
+        };
         assert_eq!(batch.len(), 5);
         assert_eq!(batch[4][0], 4);
         // The byte budget is free again after draining.

@@ -99,7 +99,11 @@ impl Presence {
             }
         }
         let all_accepted = forward.len() == update.clients.len();
-        Applied { forward: update_of(forward), all_accepted, bounce: update_of(bounce) }
+        Applied {
+            forward: update_of(forward),
+            all_accepted,
+            bounce: update_of(bounce),
+        }
     }
 
     /// Removes every live state `peer` owned and returns the removal to
@@ -116,8 +120,10 @@ impl Presence {
                 removed.push((*id, e.clock, Arc::from(NULL_STATE)));
             }
         }
-        self.entries
-            .retain(|_, e| e.removed_at.is_none_or(|at| now.duration_since(at) < TOMBSTONE_TTL));
+        self.entries.retain(|_, e| {
+            e.removed_at
+                .is_none_or(|at| now.duration_since(at) < TOMBSTONE_TTL)
+        });
         update_of(removed)
     }
 
@@ -142,7 +148,13 @@ mod tests {
     use super::*;
 
     fn upd(entries: &[(u64, u32, &str)]) -> AwarenessUpdate {
-        update_of(entries.iter().map(|(i, c, j)| (*i, *c, Arc::from(*j))).collect()).unwrap()
+        update_of(
+            entries
+                .iter()
+                .map(|(i, c, j)| (*i, *c, Arc::from(*j)))
+                .collect(),
+        )
+        .unwrap()
     }
 
     #[test]

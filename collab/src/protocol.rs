@@ -148,8 +148,16 @@ pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
                         .map_err(|e| FrameError::BadUpdate(e.to_string()))?;
                     // A lone update message is forwarded as received.
                     let whole = start == 0 && r.done() && kind == SYNC_UPDATE;
-                    let frame = if whole { frame.clone() } else { encode_update(&payload) };
-                    out.push(Inbound::Update(InboundUpdate { update, payload, frame }));
+                    let frame = if whole {
+                        frame.clone()
+                    } else {
+                        encode_update(&payload)
+                    };
+                    out.push(Inbound::Update(InboundUpdate {
+                        update,
+                        payload,
+                        frame,
+                    }));
                 }
                 other => return Err(FrameError::UnknownSyncType(other)),
             },
@@ -158,7 +166,10 @@ pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
                 let update = AwarenessUpdate::decode_v1(&frame[range])
                     .map_err(|_| FrameError::BadAwareness)?;
                 let whole = start == 0 && r.done();
-                out.push(Inbound::Awareness { update, frame: whole.then(|| frame.clone()) });
+                out.push(Inbound::Awareness {
+                    update,
+                    frame: whole.then(|| frame.clone()),
+                });
             }
             MSG_QUERY_AWARENESS => out.push(Inbound::QueryAwareness),
             MSG_AUTH => {
@@ -243,18 +254,29 @@ mod tests {
     fn lone_update_is_forwarded_as_received() {
         let frame = encode_update(&one_update());
         let mut msgs = decode_frame(&frame).unwrap();
-        let Some(Inbound::Update(u)) = msgs.pop() else { panic!("{msgs:?}") };
-        assert_eq!(u.frame.as_ptr(), frame.as_ptr(), "no copy for a lone update");
+        let Some(Inbound::Update(u)) = msgs.pop() else {
+            panic!("{msgs:?}")
+        };
+        assert_eq!(
+            u.frame.as_ptr(),
+            frame.as_ptr(),
+            "no copy for a lone update"
+        );
         let doc = Doc::new();
         doc.transact_mut().apply_update(u.update).unwrap();
-        assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "hi");
+        assert_eq!(
+            doc.get_or_insert_text("t").get_string(&doc.transact()),
+            "hi"
+        );
     }
 
     #[test]
     fn step2_is_rebroadcast_as_update_and_empty_step2_skipped() {
         let frame = encode_step2(&one_update());
         let msgs = decode_frame(&frame).unwrap();
-        let [Inbound::Update(u)] = &msgs[..] else { panic!() };
+        let [Inbound::Update(u)] = &msgs[..] else {
+            panic!()
+        };
         assert_eq!(u.frame, encode_update(&u.payload));
         assert!(decode_frame(&encode_step2(&[0, 0])).unwrap().is_empty());
     }
@@ -266,7 +288,14 @@ mod tests {
         buf.extend_from_slice(&encode_update(&one_update()));
         buf.extend_from_slice(&[MSG_QUERY_AWARENESS as u8]);
         let msgs = decode_frame(&buf.freeze()).unwrap();
-        assert!(matches!(msgs[..], [Inbound::SyncStep1(_), Inbound::Update(_), Inbound::QueryAwareness]));
+        assert!(matches!(
+            msgs[..],
+            [
+                Inbound::SyncStep1(_),
+                Inbound::Update(_),
+                Inbound::QueryAwareness
+            ]
+        ));
     }
 
     #[test]
@@ -276,21 +305,28 @@ mod tests {
             vec![0],
             vec![0, 2],
             vec![0, 2, 200],
-            vec![0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            vec![
+                0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+            ],
             vec![0, 9, 0],
             vec![0, 2, 3, 0xde, 0xad, 0xbe],
             vec![1, 5, 1, 2, 3],
             vec![0xff; 11],
         ];
         for case in cases {
-            assert!(decode_frame(&Bytes::from(case.clone())).is_err(), "{case:?} accepted");
+            assert!(
+                decode_frame(&Bytes::from(case.clone())).is_err(),
+                "{case:?} accepted"
+            );
         }
     }
 
     #[test]
     fn keepalive_decodes_as_empty_awareness() {
         let msgs = decode_frame(&keepalive()).unwrap();
-        let [Inbound::Awareness { update, .. }] = &msgs[..] else { panic!() };
+        let [Inbound::Awareness { update, .. }] = &msgs[..] else {
+            panic!()
+        };
         assert!(update.clients.is_empty());
     }
 }

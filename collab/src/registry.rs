@@ -71,7 +71,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Removes the registry entry of `name` if it is still `generation`'s.
     pub(crate) fn forget(&self, name: &str, generation: u64) {
-        self.rooms.remove_if(name, |_, h| h.generation == generation);
+        self.rooms
+            .remove_if(name, |_, h| h.generation == generation);
     }
 
     pub(crate) async fn compact(&self, name: &str) -> Result<Option<Compacted>, CollabError> {
@@ -79,11 +80,18 @@ impl Shared {
         match &result {
             Ok(Some(c)) => {
                 self.metrics.compactions.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(doc = name, merged = c.merged_entries, bytes = c.snapshot_bytes, "compacted");
+                tracing::debug!(
+                    doc = name,
+                    merged = c.merged_entries,
+                    bytes = c.snapshot_bytes,
+                    "compacted"
+                );
             }
             Ok(None) => {}
             Err(_) => {
-                self.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .compaction_failures
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         result
@@ -154,7 +162,10 @@ impl Registry {
                 .or_insert_with(|| self.spawn_room(doc))
                 .clone();
             let (reply, answer) = oneshot::channel();
-            let join = Command::Join { peer: peer.clone(), reply };
+            let join = Command::Join {
+                peer: peer.clone(),
+                reply,
+            };
             if handle.tx.send(join).await.is_err() {
                 self.shared.forget(doc, handle.generation);
                 continue;
@@ -172,7 +183,11 @@ impl Registry {
         let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.shared.config.inbox);
         let name: Arc<str> = Arc::from(doc);
-        let handle = RoomHandle { name: name.clone(), generation, tx: tx.clone() };
+        let handle = RoomHandle {
+            name: name.clone(),
+            generation,
+            tx: tx.clone(),
+        };
         let weak = tx.downgrade();
         drop(tx);
         self.shared
@@ -192,7 +207,10 @@ impl Registry {
     pub async fn shutdown(&self, grace: Duration) {
         self.shared.shutdown.cancel();
         self.shared.tracker.close();
-        if tokio::time::timeout(grace, self.shared.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.shared.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("rooms did not finish within the shutdown grace period");
         }
     }

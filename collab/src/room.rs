@@ -43,9 +43,15 @@ const MAX_BATCH: usize = 512;
 /// A message to a room task.
 pub(crate) enum Command {
     /// Add a peer; answered once it has been sent the room's state vector.
-    Join { peer: Arc<Peer>, reply: oneshot::Sender<Result<(), CollabError>> },
+    Join {
+        peer: Arc<Peer>,
+        reply: oneshot::Sender<Result<(), CollabError>>,
+    },
     /// Messages decoded from one of the peer's frames.
-    Frame { peer: PeerId, messages: Vec<Inbound> },
+    Frame {
+        peer: PeerId,
+        messages: Vec<Inbound>,
+    },
     /// The peer's connection ended.
     Leave { peer: PeerId },
     /// A background compaction finished.
@@ -73,7 +79,10 @@ impl RoomHandle {
     /// Hands decoded messages to the room. Returns `false` if the room is
     /// gone (the connection should close; its client will reconnect).
     pub async fn frame(&self, peer: PeerId, messages: Vec<Inbound>) -> bool {
-        self.tx.send(Command::Frame { peer, messages }).await.is_ok()
+        self.tx
+            .send(Command::Frame { peer, messages })
+            .await
+            .is_ok()
     }
 
     /// Tells the room the peer left.
@@ -145,7 +154,9 @@ impl Room {
                 rx.close();
                 while let Some(cmd) = rx.recv().await {
                     if let Command::Join { reply, .. } = cmd {
-                        let _ = reply.send(Err(CollabError::BadUpdate(format!("document unavailable: {e}"))));
+                        let _ = reply.send(Err(CollabError::BadUpdate(format!(
+                            "document unavailable: {e}"
+                        ))));
                     }
                 }
                 return;
@@ -181,7 +192,9 @@ impl Room {
     async fn serve(&mut self, rx: &mut mpsc::Receiver<Command>) -> Exit {
         loop {
             let grace = self.shared.config.grace;
-            let idle_deadline = self.idle_since.map(|t| tokio::time::Instant::from_std(t + grace));
+            let idle_deadline = self
+                .idle_since
+                .map(|t| tokio::time::Instant::from_std(t + grace));
             let first = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => return Exit::Shutdown,
@@ -247,7 +260,10 @@ impl Room {
                     Ok(Some(c)) => self.compacted(c),
                     Ok(None) => {}
                     Err(e) => {
-                        self.shared.metrics.compaction_failures.fetch_add(1, Relaxed);
+                        self.shared
+                            .metrics
+                            .compaction_failures
+                            .fetch_add(1, Relaxed);
                         tracing::warn!(doc = %self.name, error = %e, "compaction failed");
                     }
                 }
@@ -308,10 +324,14 @@ impl Room {
         }
         let doc = &self.doc;
         let update = u.update;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update))) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)))
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                self.reject(peer, CloseReason::BadFrame(format!("update does not apply: {e}")));
+                self.reject(
+                    peer,
+                    CloseReason::BadFrame(format!("update does not apply: {e}")),
+                );
                 return;
             }
             Err(_) => {
@@ -320,17 +340,27 @@ impl Room {
                 self.shared.metrics.update_panics.fetch_add(1, Relaxed);
                 tracing::error!(doc = %self.name, peer, "update panicked while applying; reloading room");
                 self.reload = true;
-                self.reject(peer, CloseReason::BadFrame("update could not be applied".into()));
+                self.reject(
+                    peer,
+                    CloseReason::BadFrame("update could not be applied".into()),
+                );
                 return;
             }
         }
         self.full_state = None;
         self.doc_bytes += u.payload.len();
-        self.pending.push(Pending { origin: peer, payload: u.payload, frame: u.frame });
+        self.pending.push(Pending {
+            origin: peer,
+            payload: u.payload,
+            frame: u.frame,
+        });
     }
 
     fn reject(&mut self, peer: PeerId, reason: CloseReason) {
-        self.shared.metrics.peers_closed_bad_input.fetch_add(1, Relaxed);
+        self.shared
+            .metrics
+            .peers_closed_bad_input
+            .fetch_add(1, Relaxed);
         tracing::info!(doc = %self.name, peer, ?reason, "closing peer for bad input");
         if let Some(p) = self.peers.get(&peer) {
             p.close(reason);
@@ -369,7 +399,9 @@ impl Room {
     }
 
     fn send_to(&mut self, peer: PeerId, msg: Bytes) {
-        let Some(p) = self.peers.get(&peer) else { return };
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
         let len = msg.len() as u64;
         if p.send(msg) {
             self.shared.metrics.bytes_out.fetch_add(len, Relaxed);
@@ -397,7 +429,9 @@ impl Room {
         if msg.first() == Some(&(protocol::MSG_SYNC as u8)) {
             metrics.updates_out.fetch_add(sent, Relaxed);
         }
-        metrics.bytes_out.fetch_add(sent * msg.len() as u64, Relaxed);
+        metrics
+            .bytes_out
+            .fetch_add(sent * msg.len() as u64, Relaxed);
         if !lagging.is_empty() {
             self.remove_peers(lagging);
         }
@@ -406,7 +440,9 @@ impl Room {
     /// Forgets peers and tells the others their presence is gone.
     fn remove_peers(&mut self, mut ids: Vec<PeerId>) {
         while let Some(id) = ids.pop() {
-            let Some(peer) = self.peers.remove(&id) else { continue };
+            let Some(peer) = self.peers.remove(&id) else {
+                continue;
+            };
             if peer.closed() == Some(CloseReason::Lagging) {
                 self.shared.metrics.peers_closed_lag.fetch_add(1, Relaxed);
                 tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
@@ -439,7 +475,8 @@ impl Room {
 
     fn maybe_compact(&mut self) {
         let cfg = &self.shared.config;
-        let due = self.log_entries >= cfg.compact_after_updates || self.log_bytes >= cfg.compact_after_bytes;
+        let due = self.log_entries >= cfg.compact_after_updates
+            || self.log_bytes >= cfg.compact_after_bytes;
         if self.compacting || !due {
             return;
         }

@@ -301,7 +301,8 @@ fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Outcome>> {
                     snapshot.seq as i64,
                     now
                 ])?;
-                let mut del = txn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
+                let mut del =
+                    txn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
                 for id in &snapshot.covered {
                     del.execute(params![id.0 as i64, doc])?;
                 }
@@ -330,7 +331,10 @@ fn answer_all(batch: Vec<WriteOp>, outcomes: Vec<Outcome>) {
             (WriteOp::Delete { reply, .. }, _) => {
                 let _ = reply.send(Ok(()));
             }
-            (op, _) => fail(op, StoreError::Unavailable("writer answered out of order".into())),
+            (op, _) => fail(
+                op,
+                StoreError::Unavailable("writer answered out of order".into()),
+            ),
         }
     }
 }
@@ -356,8 +360,10 @@ fn encode_ids(ids: &[EntryId]) -> Vec<u8> {
 }
 
 fn decode_ids(raw: &[u8]) -> Result<Vec<EntryId>> {
-    if raw.len() % 8 != 0 {
-        return Err(StoreError::Corrupt("snapshot covered-id list has a ragged length".into()));
+    if !raw.len().is_multiple_of(8) {
+        return Err(StoreError::Corrupt(
+            "snapshot covered-id list has a ragged length".into(),
+        ));
     }
     Ok(raw
         .chunks_exact(8)
@@ -373,7 +379,11 @@ impl DocStore for EmbeddedStore {
             let snapshot = conn
                 .prepare_cached("SELECT data, covered, seq FROM doc_snapshot WHERE doc = ?1")?
                 .query_row(params![doc], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 })
                 .map(Some)
                 .or_else(|e| match e {
@@ -417,17 +427,31 @@ impl DocStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         let doc = doc.to_owned();
-        self.write(|reply| WriteOp::Append { doc, updates, reply }).await
+        self.write(|reply| WriteOp::Append {
+            doc,
+            updates,
+            reply,
+        })
+        .await
     }
 
     async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool> {
         let doc = doc.to_owned();
-        self.write(|reply| WriteOp::Snapshot { doc, snapshot, reply }).await
+        self.write(|reply| WriteOp::Snapshot {
+            doc,
+            snapshot,
+            reply,
+        })
+        .await
     }
 
     async fn delete(&self, doc: &str) -> Result<()> {
         let doc_owned = doc.to_owned();
-        self.write(|reply| WriteOp::Delete { doc: doc_owned, reply }).await?;
+        self.write(|reply| WriteOp::Delete {
+            doc: doc_owned,
+            reply,
+        })
+        .await?;
         self.inner.leases.forget(doc);
         Ok(())
     }
@@ -497,7 +521,11 @@ mod tests {
         assert!(ids[0] < ids[1] && ids[1] < later[0]);
 
         // Compact only the first two; the third survives.
-        let snap = Snapshot { data: b("ab"), covered: ids.clone(), seq: 1 };
+        let snap = Snapshot {
+            data: b("ab"),
+            covered: ids.clone(),
+            seq: 1,
+        };
         assert!(store.replace_snapshot("d", snap.clone()).await.unwrap());
         // A second compactor that read the same (absent) snapshot loses.
         assert!(!store.replace_snapshot("d", snap).await.unwrap());
@@ -511,14 +539,19 @@ mod tests {
         store.delete("d").await.unwrap();
         assert!(store.load("d").await.unwrap().is_empty());
         store.close().await;
-        assert!(matches!(store.append("d", vec![b("z")]).await, Err(StoreError::Closed)));
+        assert!(matches!(
+            store.append("d", vec![b("z")]).await,
+            Err(StoreError::Closed)
+        ));
     }
 
     #[tokio::test]
     async fn second_process_is_refused_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
         let _first = EmbeddedStore::open(dir.path(), Durability::Normal).unwrap();
-        let err = EmbeddedStore::open(dir.path(), Durability::Normal).err().unwrap();
+        let err = EmbeddedStore::open(dir.path(), Durability::Normal)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("in use"), "{err}");
     }
 
@@ -532,7 +565,10 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let mut last = EntryId(0);
                 for i in 0..50 {
-                    let id = store.append("d", vec![b(&format!("{t}-{i}"))]).await.unwrap()[0];
+                    let id = store
+                        .append("d", vec![b(&format!("{t}-{i}"))])
+                        .await
+                        .unwrap()[0];
                     assert!(id > last);
                     last = id;
                 }
@@ -548,11 +584,23 @@ mod tests {
     async fn lease_excludes_other_holders_until_released_or_expired() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path(), Durability::Normal).unwrap();
-        assert!(store.try_lease("d", "a", Duration::from_secs(60)).await.unwrap());
-        assert!(!store.try_lease("d", "b", Duration::from_secs(60)).await.unwrap());
+        assert!(store
+            .try_lease("d", "a", Duration::from_secs(60))
+            .await
+            .unwrap());
+        assert!(!store
+            .try_lease("d", "b", Duration::from_secs(60))
+            .await
+            .unwrap());
         store.release_lease("d", "a").await.unwrap();
-        assert!(store.try_lease("d", "b", Duration::from_millis(1)).await.unwrap());
+        assert!(store
+            .try_lease("d", "b", Duration::from_millis(1))
+            .await
+            .unwrap());
         std::thread::sleep(Duration::from_millis(5));
-        assert!(store.try_lease("d", "a", Duration::from_secs(60)).await.unwrap());
+        assert!(store
+            .try_lease("d", "a", Duration::from_secs(60))
+            .await
+            .unwrap());
     }
 }

@@ -47,7 +47,10 @@ impl DocStore for MemoryStore {
             log: d
                 .log
                 .iter()
-                .map(|(id, data)| LogEntry { id: *id, data: data.clone() })
+                .map(|(id, data)| LogEntry {
+                    id: *id,
+                    data: data.clone(),
+                })
                 .collect(),
         })
     }
