@@ -330,3 +330,42 @@ mod tests {
         assert!(update.clients.is_empty());
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes at all: the decoder answers, it never panics.
+        #[test]
+        fn arbitrary_frames_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_frame(&Bytes::from(data));
+        }
+
+        /// Valid messages with a corrupted tail: rejected or accepted, never a panic.
+        #[test]
+        fn corrupted_updates_never_panic(cut in 0usize..64, flip in any::<u8>(), at in 0usize..64) {
+            let doc = yrs::Doc::with_client_id(3);
+            let text = {
+                use yrs::Transact;
+                let t = doc.get_or_insert_text("t");
+                let mut txn = doc.transact_mut();
+                yrs::Text::insert(&t, &mut txn, 0, "hello world");
+                txn.encode_update_v1()
+            };
+            let mut frame = encode_update(&text).to_vec();
+            if at < frame.len() { frame[at] ^= flip; }
+            frame.truncate(frame.len().saturating_sub(cut % 8));
+            if let Ok(msgs) = decode_frame(&Bytes::from(frame)) {
+                for m in msgs {
+                    if let Inbound::Update(u) = m {
+                        use yrs::Transact;
+                        let target = yrs::Doc::new();
+                        let _ = target.transact_mut().apply_update(u.update);
+                    }
+                }
+            }
+        }
+    }
+}
