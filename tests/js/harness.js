@@ -1,0 +1,835 @@
+// Shared helpers for the Coform end-to-end tests.
+//
+// Every test file starts its own `coform serve` process on a fresh data
+// directory, talks to it with the stock Yjs client stack (yjs, y-websocket,
+// y-protocols over `ws`) and stops it with SIGTERM when done.
+//
+// Synchronisation rule: nothing here sleeps to "let things settle". Helpers
+// either wait for an event or poll a condition until a bounded deadline, and
+// a missed deadline fails with a message that says what was awaited.
+
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import readline from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as delay } from 'node:timers/promises'
+
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+
+export { Y, WebSocket, WebsocketProvider, awarenessProtocol }
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+export const REPO_ROOT = path.resolve(HERE, '..', '..')
+export const COFORM_BIN = process.env.COFORM_BIN
+  ? path.resolve(process.env.COFORM_BIN)
+  : path.join(REPO_ROOT, 'target', 'debug', process.platform === 'win32' ? 'coform.exe' : 'coform')
+
+/** Default deadline for "this should happen soon" waits. */
+export const DEFAULT_TIMEOUT_MS = 5000
+/** How long the server may take to print its listening line. */
+const STARTUP_TIMEOUT_MS = 30000
+/** How long the server may take to exit after SIGTERM. */
+const SHUTDOWN_TIMEOUT_MS = 10000
+/** How much stderr to keep per server fixture (the tail is what matters). */
+const MAX_LOG_CHARS = 256 * 1024
+
+const LISTENING_RE = /^coform listening on http:\/\/127\.0\.0\.1:(\d+)\s*$/
+
+// ---------------------------------------------------------------------------
+// Waiting
+// ---------------------------------------------------------------------------
+
+export class TimeoutError extends Error {
+  constructor (message) {
+    super(message)
+    this.name = 'TimeoutError'
+  }
+}
+
+const describeDetail = (detail) => {
+  if (detail === undefined) return ''
+  try {
+    const value = typeof detail === 'function' ? detail() : detail
+    let text = typeof value === 'string' ? value : JSON.stringify(value)
+    if (text.length > 2000) text = `${text.slice(0, 2000)}... (${text.length} chars)`
+    return `\n  last observed: ${text}`
+  } catch (err) {
+    return `\n  (could not describe state: ${err.message})`
+  }
+}
+
+/**
+ * Polls `condition` until it returns a truthy value (which is returned) or the
+ * deadline passes.
+ *
+ * @template T
+ * @param {() => T | Promise<T>} condition
+ * @param {{ timeoutMs?: number, intervalMs?: number, what?: string, detail?: any }} [opts]
+ * @returns {Promise<T>}
+ */
+export async function waitUntil (condition, { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = 10, what = 'condition', detail } = {}) {
+  const deadline = Date.now() + timeoutMs
+  let lastError
+  for (;;) {
+    try {
+      const value = await condition()
+      if (value) return value
+      lastError = undefined
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() >= deadline) {
+      const cause = lastError ? `\n  last error: ${lastError.message}` : ''
+      throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what}${describeDetail(detail)}${cause}`)
+    }
+    await delay(intervalMs)
+  }
+}
+
+/**
+ * Waits for `event` on anything with on/off (lib0 observables, Y.Doc,
+ * Awareness, WebsocketProvider) or on/off|removeListener (Node emitters),
+ * optionally until `predicate(...args)` holds. Resolves with the event args.
+ *
+ * @param {any} emitter
+ * @param {string} event
+ * @param {{ predicate?: (...args: any[]) => boolean, timeoutMs?: number, what?: string, detail?: any }} [opts]
+ * @returns {Promise<any[]>}
+ */
+export function waitForEvent (emitter, event, { predicate = () => true, timeoutMs = DEFAULT_TIMEOUT_MS, what, detail } = {}) {
+  return new Promise((resolve, reject) => {
+    const handler = (...args) => {
+      let ok
+      try {
+        ok = predicate(...args)
+      } catch (err) {
+        cleanup()
+        reject(err)
+        return
+      }
+      if (ok) {
+        cleanup()
+        resolve(args)
+      }
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what ?? `'${event}' event`}${describeDetail(detail)}`))
+    }, timeoutMs)
+    const cleanup = () => {
+      clearTimeout(timer)
+      if (typeof emitter.off === 'function') emitter.off(event, handler)
+      else emitter.removeListener(event, handler)
+    }
+    emitter.on(event, handler)
+  })
+}
+
+/**
+ * Resolves once the provider has received the server's sync step 2.
+ * @param {WebsocketProvider} provider
+ */
+export async function waitForSynced (provider, { timeoutMs = DEFAULT_TIMEOUT_MS, what } = {}) {
+  if (provider.synced) return
+  await waitForEvent(provider, 'synced', {
+    predicate: (state) => state === true,
+    timeoutMs,
+    what: what ?? `provider for '${provider.roomname}' to be synced`,
+    detail: () => ({ wsconnected: provider.wsconnected, wsconnecting: provider.wsconnecting, url: provider.url })
+  })
+}
+
+/**
+ * Awaits an awareness `change` event whose changes satisfy `predicate`.
+ * @param {awarenessProtocol.Awareness} awareness
+ */
+export function waitForAwarenessChange (awareness, predicate = () => true, { timeoutMs = DEFAULT_TIMEOUT_MS, what } = {}) {
+  return waitForEvent(awareness, 'change', {
+    predicate: (changes, origin) => predicate(changes, origin),
+    timeoutMs,
+    what: what ?? 'awareness change',
+    detail: () => Object.fromEntries(awareness.getStates())
+  })
+}
+
+/**
+ * Awaits a Y.Doc `update` event, optionally filtered by predicate(update, origin).
+ * @param {Y.Doc} doc
+ */
+export function waitForDocUpdate (doc, predicate = () => true, { timeoutMs = DEFAULT_TIMEOUT_MS, what } = {}) {
+  return waitForEvent(doc, 'update', {
+    predicate: (update, origin) => predicate(update, origin),
+    timeoutMs,
+    what: what ?? 'document update'
+  })
+}
+
+/** Recursively sorts object keys so that equal content has equal JSON. */
+function canonical (value) {
+  if (Array.isArray(value)) return value.map(canonical)
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]))
+  }
+  return value
+}
+
+/**
+ * The shared types every test uses, by convention: Y.Text 'text', Y.Map
+ * 'map' and Y.Array 'list'. (A replica only knows a root type's kind once it
+ * has been asked for it, so snapshots always ask for these three.)
+ */
+export const ROOT_TYPES = { text: 'text', map: 'map', list: 'list' }
+
+/**
+ * Snapshot of a doc's content with sorted keys (Y.Map key order depends on
+ * the order in which a replica learned about entries, so it is not compared).
+ */
+export function docSnapshot (doc) {
+  return canonical({
+    text: doc.getText(ROOT_TYPES.text).toString(),
+    map: doc.getMap(ROOT_TYPES.map).toJSON(),
+    list: doc.getArray(ROOT_TYPES.list).toJSON()
+  })
+}
+
+/** Short description of a doc for timeout messages. */
+export function docSummary (doc) {
+  const text = doc.getText(ROOT_TYPES.text)
+  return {
+    clientID: doc.clientID,
+    stateVector: Object.fromEntries(Y.decodeStateVector(Y.encodeStateVector(doc))),
+    text: `(${text.length} chars) ${JSON.stringify(text.toString().slice(0, 80))}`,
+    mapSize: doc.getMap(ROOT_TYPES.map).size,
+    listLength: doc.getArray(ROOT_TYPES.list).length
+  }
+}
+
+const bytesEqual = (a, b) => a.length === b.length && a.every((v, i) => v === b[i])
+
+/**
+ * Waits until every doc has the same state vector and the same content, and
+ * (optionally) `check(doc)` holds for each.
+ *
+ * @param {Y.Doc[]} docs
+ * @param {{ timeoutMs?: number, what?: string, check?: (doc: Y.Doc) => boolean }} [opts]
+ */
+export async function waitForConvergence (docs, { timeoutMs = DEFAULT_TIMEOUT_MS, what = 'documents to converge', check } = {}) {
+  await waitUntil(() => {
+    const sv0 = Y.encodeStateVector(docs[0])
+    const json0 = JSON.stringify(docSnapshot(docs[0]))
+    return docs.every((d) =>
+      bytesEqual(Y.encodeStateVector(d), sv0) &&
+      JSON.stringify(docSnapshot(d)) === json0 &&
+      (check ? check(d) : true))
+  }, {
+    timeoutMs,
+    what,
+    detail: () => docs.map(docSummary)
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Names and temp dirs
+// ---------------------------------------------------------------------------
+
+let nameCounter = 0
+/** A room name that no other test (or earlier run) uses. */
+export function uniqueName (prefix = 'doc') {
+  nameCounter += 1
+  return `${prefix}-${process.pid}-${nameCounter}-${Math.random().toString(36).slice(2, 8)}`
+}
+
+export function makeTempDir (prefix = 'coform-e2e-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+// ---------------------------------------------------------------------------
+// Server fixture
+// ---------------------------------------------------------------------------
+
+/** Fails (never skips) when the binary is missing. */
+export function assertBinaryPresent () {
+  let stat
+  try {
+    stat = fs.statSync(COFORM_BIN)
+  } catch {
+    throw new Error(
+      `coform binary not found at ${COFORM_BIN}.\n` +
+      'Build it first by running `cargo build` in the repository root ' +
+      '(or point COFORM_BIN at an existing coform binary).'
+    )
+  }
+  if (!stat.isFile()) throw new Error(`COFORM_BIN (${COFORM_BIN}) is not a file; run \`cargo build\` in the repository root.`)
+  try {
+    fs.accessSync(COFORM_BIN, fs.constants.X_OK)
+  } catch {
+    throw new Error(`coform binary at ${COFORM_BIN} is not executable; run \`cargo build\` in the repository root.`)
+  }
+}
+
+/**
+ * One logical Coform server: a data directory plus the process currently
+ * serving it. `restart()` stops the process and starts a new one on the same
+ * data directory (the port changes; `wsUrl`/`httpUrl` follow it).
+ */
+export class CoformServer {
+  /**
+   * @param {{ roomGrace?: string, maxFrameBytes?: number, extraArgs?: string[], env?: Record<string,string>, dataDir?: string }} [opts]
+   */
+  constructor ({ roomGrace, maxFrameBytes, extraArgs = [], env = {}, dataDir } = {}) {
+    this.roomGrace = roomGrace
+    this.maxFrameBytes = maxFrameBytes
+    this.extraArgs = extraArgs
+    this.env = env
+    this.ownsDataDir = dataDir === undefined
+    this.dataDir = dataDir
+    this.child = null
+    this.port = null
+    this.runs = 0
+    this.log = ''
+    this.stdoutLines = []
+    this.unexpectedExit = null
+    this._killOnExit = null
+    this.setupError = null
+  }
+
+  get httpUrl () {
+    this._assertRunning()
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  /** Base URL for WebsocketProvider: the provider appends `/${docName}`. */
+  get wsUrl () {
+    this._assertRunning()
+    return `ws://127.0.0.1:${this.port}/collab`
+  }
+
+  /** Full WebSocket URL of one room. */
+  roomUrl (docName) {
+    return `${this.wsUrl}/${encodeURIComponent(docName)}`
+  }
+
+  get pid () {
+    return this.child?.pid
+  }
+
+  get running () {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  _assertRunning () {
+    if (this.child === null) throw new Error('coform server is not running')
+  }
+
+  _appendLog (text) {
+    this.log += text
+    if (this.log.length > MAX_LOG_CHARS) this.log = this.log.slice(this.log.length - MAX_LOG_CHARS)
+  }
+
+  /** The captured stderr (all runs of this fixture), trimmed to its tail. */
+  logs () {
+    return this.log
+  }
+
+  args () {
+    const args = ['serve', '--bind', '127.0.0.1:0', '--data-dir', this.dataDir]
+    if (this.roomGrace !== undefined) args.push('--room-grace', String(this.roomGrace))
+    if (this.maxFrameBytes !== undefined) args.push('--max-frame-bytes', String(this.maxFrameBytes))
+    return args.concat(this.extraArgs)
+  }
+
+  async start () {
+    if (this.child !== null) throw new Error('coform server already started')
+    assertBinaryPresent()
+    if (this.dataDir === undefined) this.dataDir = makeTempDir()
+    this.runs += 1
+    this.unexpectedExit = null
+    const args = this.args()
+    this._appendLog(`\n===== run ${this.runs}: ${path.basename(COFORM_BIN)} ${args.join(' ')} =====\n`)
+
+    // Settings come from the command line only: drop COFORM_* variables of
+    // the calling environment (except the log ones) so that they cannot
+    // change what is being tested.
+    const env = Object.fromEntries(Object.entries(process.env)
+      .filter(([k]) => !k.startsWith('COFORM_') || k.startsWith('COFORM_LOG')))
+    const child = spawn(COFORM_BIN, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...env, ...this.env }
+    })
+    this.child = child
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (chunk) => this._appendLog(chunk))
+
+    // Never leave a server behind if the test process dies; kill only our own child.
+    this._killOnExit = () => { try { child.kill('SIGKILL') } catch {} }
+    process.once('exit', this._killOnExit)
+
+    const exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }))
+      // A failed spawn may report only an error, never an exit.
+      child.once('error', (error) => resolve({ code: null, signal: null, error }))
+    })
+    this._exited = exited
+    exited.then(({ code, signal }) => {
+      if (this.child === child && !this._stopping) {
+        this.unexpectedExit = { code, signal }
+        this._appendLog(`\n===== coform exited unexpectedly: code=${code} signal=${signal} =====\n`)
+      }
+    })
+
+    const lines = readline.createInterface({ input: child.stdout, crlfDelay: Infinity })
+    const listening = new Promise((resolve, reject) => {
+      lines.on('line', (line) => {
+        this.stdoutLines.push(line)
+        const m = LISTENING_RE.exec(line)
+        if (m) resolve(Number(m[1]))
+      })
+      exited.then(({ code, signal, error }) => reject(error ? new Error(`failed to spawn ${COFORM_BIN}: ${error.message}`) : new Error(
+        `coform exited before printing its listening line (code=${code}, signal=${signal}).\n` +
+        `stdout: ${JSON.stringify(this.stdoutLines)}\n--- stderr ---\n${this.logs().slice(-8000)}`)))
+    })
+    let timer
+    const timeout = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(
+        `coform did not print 'coform listening on http://127.0.0.1:PORT' within ${STARTUP_TIMEOUT_MS} ms.\n` +
+        `stdout so far: ${JSON.stringify(this.stdoutLines)}\n--- stderr ---\n${this.logs().slice(-8000)}`)), STARTUP_TIMEOUT_MS)
+    })
+    try {
+      this.port = await Promise.race([listening, timeout])
+    } catch (err) {
+      await this._kill()
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    return this
+  }
+
+  async _kill () {
+    const child = this.child
+    if (child === null) return
+    this._stopping = true
+    if (this.running) child.kill('SIGKILL')
+    await this._exited
+    this._cleanupChild()
+  }
+
+  _cleanupChild () {
+    if (this._killOnExit) process.removeListener('exit', this._killOnExit)
+    this._killOnExit = null
+    this.child = null
+    this.port = null
+    this._stopping = false
+  }
+
+  /**
+   * Graceful stop: SIGTERM to our own child, then wait for it to exit.
+   * Fails if it does not exit in time or exits unsuccessfully.
+   */
+  async stop () {
+    const child = this.child
+    if (child === null) return null
+    this._stopping = true
+    if (this.running) child.kill('SIGTERM')
+    let timer
+    const result = await Promise.race([
+      this._exited,
+      new Promise((resolve) => { timer = setTimeout(() => resolve(null), SHUTDOWN_TIMEOUT_MS) })
+    ])
+    clearTimeout(timer)
+    if (result === null) {
+      child.kill('SIGKILL')
+      await this._exited
+      this._cleanupChild()
+      throw new Error(`coform (pid ${child.pid}) did not exit within ${SHUTDOWN_TIMEOUT_MS} ms of SIGTERM\n--- stderr ---\n${this.logs().slice(-8000)}`)
+    }
+    this._cleanupChild()
+    const unexpected = this.unexpectedExit
+    if (unexpected) {
+      throw new Error(`coform had already exited on its own (code=${unexpected.code}, signal=${unexpected.signal})\n--- stderr ---\n${this.logs().slice(-8000)}`)
+    }
+    if (result.code !== 0) {
+      throw new Error(`coform did not shut down cleanly on SIGTERM: code=${result.code}, signal=${result.signal}\n--- stderr ---\n${this.logs().slice(-8000)}`)
+    }
+    return result
+  }
+
+  /** Hard kill (SIGKILL) of our own child, e.g. to check durability. */
+  async kill () {
+    await this._kill()
+  }
+
+  /** Stops the process and starts a new one on the same data directory. */
+  async restart () {
+    await this.stop()
+    return this.start()
+  }
+
+  /** Stops the server (if running) and removes its temp data dir. */
+  async dispose () {
+    try {
+      if (this.child !== null) await this.stop()
+    } finally {
+      if (this.ownsDataDir && this.dataDir) fs.rmSync(this.dataDir, { recursive: true, force: true })
+    }
+  }
+
+  /** GET a path on the HTTP port. */
+  async get (pathname) {
+    const res = await fetch(`${this.httpUrl}${pathname}`)
+    const text = await res.text()
+    return { status: res.status, text, headers: res.headers }
+  }
+
+  /**
+   * Reads one unlabelled sample from /metrics (Prometheus text format).
+   * Fails if the metric is not exposed.
+   */
+  async metric (name) {
+    const res = await this.get('/metrics')
+    if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`)
+    for (const line of res.text.split('\n')) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+      if (m && m[1] === name && !m[2]) return Number(m[3])
+    }
+    throw new Error(`metric ${name} not found in /metrics`)
+  }
+
+  /** Asserts the process is alive and /healthz answers 200. */
+  async assertHealthy () {
+    if (this.unexpectedExit) {
+      throw new Error(`coform exited unexpectedly (code=${this.unexpectedExit.code}, signal=${this.unexpectedExit.signal})`)
+    }
+    if (!this.running) throw new Error('coform is not running')
+    let res
+    try {
+      res = await this.get('/healthz')
+    } catch (err) {
+      throw new Error(`GET /healthz failed: ${err.cause?.message ?? err.message} (process running: ${this.running})`)
+    }
+    if (res.status !== 200) throw new Error(`/healthz answered ${res.status}: ${res.text}`)
+  }
+
+  /**
+   * For a suite's `before` hook: starts the server and runs `setup`. A
+   * failure is kept and rethrown by every `guard`ed test, so that a missing
+   * binary or a broken start makes each test fail (not merely be cancelled).
+   */
+  async startForSuite (setup) {
+    this.setupError = null
+    try {
+      await this.start()
+      if (setup) await setup()
+    } catch (err) {
+      this.setupError = err
+    }
+  }
+
+  /**
+   * Wraps a test body so that a failure carries the tail of the server's
+   * stderr, which is usually what explains it.
+   */
+  guard (fn) {
+    return async (t) => {
+      if (this.setupError) {
+        const err = this.setupError
+        const tail = this.logs().slice(-8000)
+        throw new Error(`suite setup failed: ${err && err.message ? err.message : String(err)}` +
+          (tail.trim() ? `\n\n--- coform stderr (tail) ---\n${tail}\n--- end of coform stderr ---` : ''))
+      }
+      try {
+        return await fn(t)
+      } catch (err) {
+        const tail = this.logs().slice(-12000)
+        const message = err && err.message ? err.message : String(err)
+        const wrapped = new Error(`${message}\n\n--- coform stderr (tail) ---\n${tail || '(empty)'}\n--- end of coform stderr ---`)
+        const frames = err && typeof err.stack === 'string' ? err.stack.split('\n').filter((l) => /^\s+at /.test(l)) : []
+        wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${frames.join('\n')}`
+        throw wrapped
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------
+
+/**
+ * Keeps track of the providers/docs/raw sockets a test creates so that they
+ * can all be torn down in afterEach.
+ */
+export class Clients {
+  /** @param {CoformServer} server */
+  constructor (server) {
+    this.server = server
+    this.providers = new Set()
+    this.docs = new Set()
+    this.sockets = new Set()
+  }
+
+  /**
+   * Creates a WebsocketProvider for `docName` against the server's current port.
+   * BroadcastChannel is disabled: clients in one Node process would otherwise
+   * sync with each other directly and hide what the server does.
+   *
+   * @param {string} docName
+   * @param {{ doc?: Y.Doc, connect?: boolean, awareness?: awarenessProtocol.Awareness, url?: string }} [opts]
+   */
+  provider (docName, { doc, connect = true, awareness, url } = {}) {
+    const ydoc = doc ?? new Y.Doc()
+    this.docs.add(ydoc)
+    const opts = { WebSocketPolyfill: WebSocket, disableBc: true, connect, maxBackoffTime: 1000 }
+    if (awareness) opts.awareness = awareness
+    const provider = new WebsocketProvider(url ?? this.server.wsUrl, docName, ydoc, opts)
+    this.providers.add(provider)
+    return provider
+  }
+
+  /** Creates a provider and waits until it has synced. */
+  async synced (docName, opts = {}) {
+    const provider = this.provider(docName, opts)
+    await waitForSynced(provider, { timeoutMs: opts.timeoutMs })
+    return provider
+  }
+
+  /** Destroys a provider and its awareness (which otherwise keeps a timer alive). */
+  destroyProvider (provider) {
+    if (!this.providers.has(provider)) return
+    this.providers.delete(provider)
+    provider.destroy()
+    provider.awareness.destroy()
+  }
+
+  /**
+   * Opens a raw WebSocket to a room (for protocol-level tests).
+   * @param {string} docName
+   */
+  async rawSocket (docName, opts) {
+    const raw = await openRawSocket(this.server.roomUrl(docName), opts)
+    this.sockets.add(raw)
+    return raw
+  }
+
+  async destroyAll () {
+    for (const provider of this.providers) {
+      try { provider.destroy() } catch {}
+      try { provider.awareness.destroy() } catch {}
+    }
+    this.providers.clear()
+    for (const doc of this.docs) {
+      try { doc.destroy() } catch {}
+    }
+    this.docs.clear()
+    for (const raw of this.sockets) raw.terminate()
+    this.sockets.clear()
+  }
+}
+
+/**
+ * Drops a provider's connection abruptly (TCP close, no WebSocket close
+ * handshake, no awareness goodbye). With `reconnect: false` the provider stays
+ * offline; otherwise it reconnects by itself as it would after a network blip.
+ */
+export function dropConnection (provider, { reconnect = false } = {}) {
+  if (!reconnect) provider.shouldConnect = false
+  const ws = provider.ws
+  if (ws === null) throw new Error('provider has no open socket to drop')
+  ws.terminate()
+}
+
+// ---------------------------------------------------------------------------
+// Raw protocol
+// ---------------------------------------------------------------------------
+
+export const MESSAGE_SYNC = 0
+export const MESSAGE_AWARENESS = 1
+export const MESSAGE_AUTH = 2
+export const MESSAGE_QUERY_AWARENESS = 3
+export const SYNC_STEP1 = syncProtocol.messageYjsSyncStep1
+export const SYNC_STEP2 = syncProtocol.messageYjsSyncStep2
+export const SYNC_UPDATE = syncProtocol.messageYjsUpdate
+
+/** [0, 0, stateVector] for a doc (empty doc => asks for everything). */
+export function encodeSyncStep1 (doc = new Y.Doc()) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_SYNC)
+  syncProtocol.writeSyncStep1(encoder, doc)
+  return encoding.toUint8Array(encoder)
+}
+
+/** [0, 1, update] */
+export function encodeSyncStep2 (update) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_SYNC)
+  encoding.writeVarUint(encoder, SYNC_STEP2)
+  encoding.writeVarUint8Array(encoder, update)
+  return encoding.toUint8Array(encoder)
+}
+
+/** [0, 2, update] */
+export function encodeUpdateMessage (update) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_SYNC)
+  syncProtocol.writeUpdate(encoder, update)
+  return encoding.toUint8Array(encoder)
+}
+
+/** [1, awarenessUpdate] for the given clients of an Awareness. */
+export function encodeAwarenessMessage (awareness, clients = [awareness.clientID], states) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
+  encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients, states))
+  return encoding.toUint8Array(encoder)
+}
+
+/** Hand-built awareness message: one client, explicit clock and JSON state (null = removed). */
+export function encodeRawAwarenessMessage (clientID, clock, state) {
+  const inner = encoding.createEncoder()
+  encoding.writeVarUint(inner, 1)
+  encoding.writeVarUint(inner, clientID)
+  encoding.writeVarUint(inner, clock)
+  encoding.writeVarString(inner, JSON.stringify(state))
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
+  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(inner))
+  return encoding.toUint8Array(encoder)
+}
+
+/**
+ * Decodes one y-websocket message.
+ * @returns {{ type: number, syncType?: number, payload?: Uint8Array, awareness?: Array<{clientID:number, clock:number, state:any}>, raw: Uint8Array }}
+ */
+export function decodeMessage (buf) {
+  const raw = buf instanceof Uint8Array ? buf : new Uint8Array(buf)
+  const decoder = decoding.createDecoder(raw)
+  const type = decoding.readVarUint(decoder)
+  if (type === MESSAGE_SYNC) {
+    const syncType = decoding.readVarUint(decoder)
+    const payload = decoding.readVarUint8Array(decoder)
+    return { type, syncType, payload, raw }
+  }
+  if (type === MESSAGE_AWARENESS) {
+    const payload = decoding.readVarUint8Array(decoder)
+    const d = decoding.createDecoder(payload)
+    const n = decoding.readVarUint(d)
+    const entries = []
+    for (let i = 0; i < n; i++) {
+      const clientID = decoding.readVarUint(d)
+      const clock = decoding.readVarUint(d)
+      const state = JSON.parse(decoding.readVarString(d))
+      entries.push({ clientID, clock, state })
+    }
+    return { type, payload, awareness: entries, raw }
+  }
+  return { type, raw }
+}
+
+/**
+ * A raw `ws` client that records every message and how it was closed.
+ */
+export class RawSocket {
+  constructor (ws, url) {
+    this.ws = ws
+    this.url = url
+    /** @type {Array<{ data: Uint8Array, isBinary: boolean, at: number }>} */
+    this.messages = []
+    this.closeInfo = null
+    this.errors = []
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString(), at: Date.now() }
+        resolve(this.closeInfo)
+      })
+    })
+    ws.on('message', (data, isBinary) => {
+      const bytes = data instanceof Buffer ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data)
+      this.messages.push({ data: Uint8Array.from(bytes), isBinary, at: Date.now() })
+    })
+    // A server-side close can surface as an error (e.g. ECONNRESET); keep it for reports.
+    ws.on('error', (err) => this.errors.push(err))
+  }
+
+  send (data, opts = {}) {
+    return new Promise((resolve, reject) => {
+      this.ws.send(data, { binary: true, ...opts }, (err) => err ? reject(err) : resolve())
+    })
+  }
+
+  /** Decoded binary messages received so far (undecodable ones are reported as such). */
+  decoded () {
+    return this.messages.filter((m) => m.isBinary).map((m) => {
+      try { return decodeMessage(m.data) } catch (err) { return { type: -1, error: err.message, raw: m.data } }
+    })
+  }
+
+  /** Waits until a received message satisfies `predicate(decoded, index)`; returns it. */
+  async waitForMessage (predicate, { timeoutMs = DEFAULT_TIMEOUT_MS, what = 'a matching message' } = {}) {
+    return waitUntil(() => this.decoded().find((m, i) => predicate(m, i)), {
+      timeoutMs,
+      what,
+      detail: () => this.decoded().map((m) => ({ type: m.type, syncType: m.syncType, len: m.raw.length }))
+    })
+  }
+
+  /** Waits for the socket to close and returns { code, reason }. */
+  async waitForClose ({ timeoutMs = DEFAULT_TIMEOUT_MS, what = 'the server to close the socket' } = {}) {
+    let timer
+    try {
+      return await Promise.race([
+        this.closed,
+        new Promise((resolve, reject) => {
+          timer = setTimeout(() => reject(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what} (socket readyState=${this.ws.readyState})`)), timeoutMs)
+        })
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  terminate () {
+    try { this.ws.terminate() } catch {}
+  }
+}
+
+/** Opens a raw WebSocket and waits for it to be open. */
+export async function openRawSocket (url, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  const ws = new WebSocket(url)
+  const raw = new RawSocket(ws, url)
+  let timer
+  try {
+    await Promise.race([
+      once(ws, 'open'),
+      raw.closed.then((info) => { throw new Error(`socket to ${url} closed before opening (code ${info.code})`) }),
+      new Promise((resolve, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(`Timed out after ${timeoutMs} ms opening ${url}`)), timeoutMs)
+      })
+    ])
+  } catch (err) {
+    raw.terminate()
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+  return raw
+}
+
+/** Applies every sync payload (step 2 / update) a raw socket received to a fresh doc. */
+export function docFromMessages (messages) {
+  const doc = new Y.Doc()
+  for (const m of messages) {
+    if (m.type === MESSAGE_SYNC && (m.syncType === SYNC_STEP2 || m.syncType === SYNC_UPDATE)) {
+      Y.applyUpdate(doc, m.payload)
+    }
+  }
+  return doc
+}
