@@ -3,7 +3,8 @@
 //! # Threads
 //!
 //! All writes go to **one writer thread** through a channel. The thread
-//! takes every request that is waiting, runs them in one transaction and
+//! takes every request that is waiting, runs them in one transaction (each
+//! in its own savepoint, so one failing request rolls back alone) and
 //! commits once: appends that arrive together share a single commit (and,
 //! with [`Durability::Full`], a single fsync). Each caller is answered
 //! after that commit, so "append returned" means "on disk".
@@ -56,22 +57,34 @@ CREATE TABLE IF NOT EXISTS doc_snapshot (
 );
 ";
 
-/// A write request for the writer thread, with the channel its answer goes to.
-enum WriteOp {
-    Append {
-        doc: String,
-        updates: Vec<Bytes>,
-        reply: oneshot::Sender<Result<Vec<EntryId>>>,
-    },
-    Snapshot {
-        doc: String,
-        snapshot: Snapshot,
-        reply: oneshot::Sender<Result<bool>>,
-    },
-    Delete {
-        doc: String,
-        reply: oneshot::Sender<Result<()>>,
-    },
+/// A write request for the writer thread. It runs inside the shared
+/// transaction, in a savepoint of its own: an error rolls back this job
+/// only, and the others still commit.
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection) -> Result<()>;
+    /// Answers the caller: `Ok` after the commit, or the error.
+    fn answer(self: Box<Self>, result: Result<()>);
+}
+
+struct Job<T, F> {
+    f: F,
+    out: Option<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: FnMut(&Connection) -> Result<T> + Send> WriteJob for Job<T, F> {
+    fn run(&mut self, conn: &Connection) -> Result<()> {
+        self.out = Some((self.f)(conn)?);
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, result: Result<()>) {
+        let Job { out, reply, .. } = *self;
+        let answer = result.and_then(|()| {
+            out.ok_or_else(|| StoreError::Unavailable("write produced no result".into()))
+        });
+        let _ = reply.send(answer);
+    }
 }
 
 /// SQLite-backed [`DocStore`]. Cheap to clone (all state is shared).
@@ -83,7 +96,7 @@ pub struct EmbeddedStore {
 struct Inner {
     path: PathBuf,
     /// Sender side of the writer thread's queue. `None` once closed.
-    writer: Mutex<Option<std_mpsc::Sender<WriteOp>>>,
+    writer: Mutex<Option<std_mpsc::Sender<Box<dyn WriteJob>>>>,
     /// The writer thread, joined on close so the last commit is finished.
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Idle read connections; a reader takes one or opens a new one.
@@ -141,9 +154,12 @@ impl EmbeddedStore {
         }
     }
 
-    async fn write<T: Send + 'static>(
+    /// Runs `f` on the writer thread inside the next group commit and
+    /// returns its result once that commit is durable. `f` runs once, in a
+    /// savepoint: an error it returns rolls back just its own changes.
+    pub(crate) async fn write<T: Send + 'static>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T>>) -> WriteOp,
+        f: impl FnMut(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         {
@@ -151,12 +167,19 @@ impl EmbeddedStore {
             let Some(writer) = writer.as_ref() else {
                 return Err(StoreError::Closed);
             };
-            writer.send(make(reply)).map_err(|_| StoreError::Closed)?;
+            writer
+                .send(Box::new(Job {
+                    f,
+                    out: None,
+                    reply,
+                }))
+                .map_err(|_| StoreError::Closed)?;
         }
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn read<T: Send + 'static>(
+    /// Runs `f` with a pooled read connection on a blocking thread.
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -207,14 +230,15 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// The writer thread: drain the queue, run it as one transaction, commit,
-/// answer. Ends when every sender is gone and the queue is empty.
-fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteOp>) {
+/// The writer thread: take every job waiting, run them in one
+/// transaction, commit once, answer each. Ends when every sender is gone
+/// and the queue is empty.
+fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Box<dyn WriteJob>>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
@@ -222,137 +246,82 @@ fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<WriteOp>) {
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
-    // Fast path: everything in one transaction. If any op fails, the whole
-    // transaction is rolled back and each op is retried on its own, so one
-    // bad request cannot fail the others.
-    if batch.len() > 1 {
-        match run_in_txn(conn, &batch) {
-            Ok(ids) => {
-                answer_all(batch, ids);
-                return;
+fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+    let results = run_batch(conn, &mut batch);
+    match results {
+        Ok(results) => {
+            for (job, result) in batch.into_iter().zip(results) {
+                job.answer(result);
             }
-            Err(e) => tracing::warn!(error = %e, "group commit failed; retrying ops one by one"),
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store commit failed");
+            let msg = e.to_string();
+            for job in batch {
+                job.answer(Err(StoreError::Unavailable(msg.clone())));
+            }
         }
     }
-    for op in batch {
-        let single = [op];
-        match run_in_txn(conn, &single) {
-            Ok(ids) => answer_all(single.into_iter().collect(), ids),
+}
+
+/// Runs each job in its own savepoint of one IMMEDIATE transaction and
+/// commits. The outer error means nothing was committed.
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<Vec<Result<()>>> {
+    let mut txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch.iter_mut() {
+        let sp = txn.savepoint()?;
+        match job.run(&sp) {
+            Ok(()) => {
+                sp.commit()?;
+                results.push(Ok(()));
+            }
             Err(e) => {
-                let [op] = single;
-                fail(op, e);
-            }
-        }
-    }
-}
-
-/// What one op produced inside the shared transaction, answered after commit.
-enum Outcome {
-    Ids(Vec<EntryId>),
-    Swapped(bool),
-    Unit,
-}
-
-/// Runs every op in one IMMEDIATE transaction and commits. Returns each
-/// op's outcome, in op order.
-fn run_in_txn(conn: &mut Connection, ops: &[WriteOp]) -> Result<Vec<Outcome>> {
-    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        match op {
-            WriteOp::Append { doc, updates, .. } => {
-                let mut stmt =
-                    txn.prepare_cached("INSERT INTO doc_log (doc, data) VALUES (?1, ?2)")?;
-                let mut ids = Vec::with_capacity(updates.len());
-                for u in updates {
-                    stmt.execute(params![doc, &u[..]])?;
-                    ids.push(EntryId(txn.last_insert_rowid() as u64));
-                }
-                out.push(Outcome::Ids(ids));
-            }
-            WriteOp::Snapshot { doc, snapshot, .. } => {
-                let current: i64 = txn
-                    .prepare_cached("SELECT seq FROM doc_snapshot WHERE doc = ?1")?
-                    .query_row(params![doc], |r| r.get(0))
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(0),
-                        e => Err(e),
-                    })?;
-                if current as u64 + 1 != snapshot.seq {
-                    out.push(Outcome::Swapped(false));
-                    continue;
-                }
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0);
-                txn.prepare_cached(
-                    "INSERT INTO doc_snapshot (doc, data, covered, seq, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT(doc) DO UPDATE SET data = excluded.data,
-                       covered = excluded.covered, seq = excluded.seq,
-                       updated_at = excluded.updated_at",
-                )?
-                .execute(params![
-                    doc,
-                    &snapshot.data[..],
-                    encode_ids(&snapshot.covered),
-                    snapshot.seq as i64,
-                    now
-                ])?;
-                let mut del =
-                    txn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
-                for id in &snapshot.covered {
-                    del.execute(params![id.0 as i64, doc])?;
-                }
-                out.push(Outcome::Swapped(true));
-            }
-            WriteOp::Delete { doc, .. } => {
-                txn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc])?;
-                txn.execute("DELETE FROM doc_snapshot WHERE doc = ?1", params![doc])?;
-                out.push(Outcome::Unit);
+                drop(sp); // rolls this job back
+                results.push(Err(e));
             }
         }
     }
     txn.commit()?;
-    Ok(out)
+    Ok(results)
 }
 
-fn answer_all(batch: Vec<WriteOp>, outcomes: Vec<Outcome>) {
-    for (op, outcome) in batch.into_iter().zip(outcomes) {
-        match (op, outcome) {
-            (WriteOp::Append { reply, .. }, Outcome::Ids(ids)) => {
-                let _ = reply.send(Ok(ids));
-            }
-            (WriteOp::Snapshot { reply, .. }, Outcome::Swapped(done)) => {
-                let _ = reply.send(Ok(done));
-            }
-            (WriteOp::Delete { reply, .. }, _) => {
-                let _ = reply.send(Ok(()));
-            }
-            (op, _) => fail(
-                op,
-                StoreError::Unavailable("writer answered out of order".into()),
-            ),
-        }
+/// Writes snapshot `seq` if the current one is `seq - 1`, deleting the
+/// entries it covers. Returns whether it was written.
+fn write_snapshot(conn: &Connection, doc: &str, snapshot: &Snapshot) -> Result<bool> {
+    let current: i64 = conn
+        .prepare_cached("SELECT seq FROM doc_snapshot WHERE doc = ?1")?
+        .query_row(params![doc], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(0),
+            e => Err(e),
+        })?;
+    if current as u64 + 1 != snapshot.seq {
+        return Ok(false);
     }
-}
-
-fn fail(op: WriteOp, e: StoreError) {
-    tracing::error!(error = %e, "store write failed");
-    let msg = e.to_string();
-    match op {
-        WriteOp::Append { reply, .. } => {
-            let _ = reply.send(Err(StoreError::Unavailable(msg)));
-        }
-        WriteOp::Snapshot { reply, .. } => {
-            let _ = reply.send(Err(StoreError::Unavailable(msg)));
-        }
-        WriteOp::Delete { reply, .. } => {
-            let _ = reply.send(Err(StoreError::Unavailable(msg)));
-        }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    conn.prepare_cached(
+        "INSERT INTO doc_snapshot (doc, data, covered, seq, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(doc) DO UPDATE SET data = excluded.data,
+           covered = excluded.covered, seq = excluded.seq,
+           updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        doc,
+        &snapshot.data[..],
+        encode_ids(&snapshot.covered),
+        snapshot.seq as i64,
+        now
+    ])?;
+    let mut del = conn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
+    for id in &snapshot.covered {
+        del.execute(params![id.0 as i64, doc])?;
     }
+    Ok(true)
 }
 
 fn encode_ids(ids: &[EntryId]) -> Vec<u8> {
@@ -427,29 +396,34 @@ impl DocStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         let doc = doc.to_owned();
-        self.write(|reply| WriteOp::Append {
-            doc,
-            updates,
-            reply,
+        self.write(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("INSERT INTO doc_log (doc, data) VALUES (?1, ?2)")?;
+            let mut ids = Vec::with_capacity(updates.len());
+            for u in &updates {
+                stmt.execute(params![doc, &u[..]])?;
+                ids.push(EntryId(conn.last_insert_rowid() as u64));
+            }
+            Ok(ids)
         })
         .await
     }
 
     async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool> {
         let doc = doc.to_owned();
-        self.write(|reply| WriteOp::Snapshot {
-            doc,
-            snapshot,
-            reply,
-        })
-        .await
+        self.write(move |conn| write_snapshot(conn, &doc, &snapshot))
+            .await
     }
 
     async fn delete(&self, doc: &str) -> Result<()> {
         let doc_owned = doc.to_owned();
-        self.write(|reply| WriteOp::Delete {
-            doc: doc_owned,
-            reply,
+        self.write(move |conn| {
+            conn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc_owned])?;
+            conn.execute(
+                "DELETE FROM doc_snapshot WHERE doc = ?1",
+                params![doc_owned],
+            )?;
+            Ok(())
         })
         .await?;
         self.inner.leases.forget(doc);

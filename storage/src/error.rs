@@ -15,6 +15,16 @@ pub enum StoreError {
     /// The store is shutting down and accepts no more work.
     #[error("store is closed")]
     Closed,
+    /// A unique value (an e-mail, a membership) already exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The record to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The change would break an invariant the store keeps, named by a
+    /// stable code (e.g. `last_owner`).
+    #[error("constraint violated: {0}")]
+    Constraint(&'static str),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -10,6 +10,8 @@
 //! - [`doc`]: the [`DocStore`] trait and its data types. A document is a
 //!   snapshot (a full Yjs state plus the log entries it covers) and an
 //!   append-only update log. Loading = snapshot + every entry not covered.
+//! - [`accounts`]: users, sessions, workspaces, members and template
+//!   listings, and the [`AccountStore`] trait.
 //! - [`embedded`]: the default backend, SQLite in WAL mode under the data
 //!   directory with one writer thread that group-commits appends.
 //! - [`memory`]: a volatile backend that keeps nothing across restarts; it
@@ -25,12 +27,17 @@
 //!    the entries it merged may both survive a crash, which is harmless
 //!    because Yjs updates are idempotent.
 
+pub mod accounts;
 pub mod doc;
 pub mod embedded;
 pub mod error;
 mod lease;
 pub mod memory;
 
+pub use accounts::{
+    AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,
+    TokenKind, User, Workspace,
+};
 pub use doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 pub use error::StoreError;
 
