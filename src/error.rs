@@ -72,6 +72,10 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_RESTART: u16 = 1012;
 /// Try again later: the peer lagged or the document is unavailable.
 pub const CLOSE_TRY_AGAIN: u16 = 1013;
+/// Authentication failed or expired.
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Access to the document was revoked (member removed, document deleted).
+pub const CLOSE_FORBIDDEN: u16 = 4403;
 
 /// The WebSocket close code for each reason a peer is closed.
 pub fn close_code(reason: &CloseReason) -> u16 {
@@ -83,5 +87,6 @@ pub fn close_code(reason: &CloseReason) -> u16 {
         CloseReason::Timeout => CLOSE_GOING_AWAY,
         CloseReason::ShuttingDown => CLOSE_RESTART,
         CloseReason::Normal => CLOSE_NORMAL,
+        CloseReason::Forbidden => CLOSE_FORBIDDEN,
     }
 }

@@ -45,6 +45,8 @@ pub enum CloseReason {
     ShuttingDown,
     /// The client closed the connection (or it dropped).
     Normal,
+    /// The user lost access to the document (removed, or it was deleted).
+    Forbidden,
 }
 
 impl CloseReason {
@@ -60,6 +62,7 @@ impl CloseReason {
             CloseReason::Unavailable => "document unavailable, retry later".into(),
             CloseReason::ShuttingDown => "server restarting".into(),
             CloseReason::Normal => String::new(),
+            CloseReason::Forbidden => "access to this document was revoked".into(),
         };
         let mut text: String = text;
         if text.len() > 120 {

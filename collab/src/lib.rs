@@ -40,9 +40,9 @@ pub mod room;
 
 pub use error::{CloseReason, CollabError};
 pub use metrics::Metrics;
-pub use peer::{Peer, PeerId};
+pub use peer::{Identity, Peer, PeerId};
 pub use registry::{Registry, RoomConfig};
-pub use room::RoomHandle;
+pub use room::{DocEdit, RoomHandle};
 
 /// Limits that protect a room and the process from one peer.
 #[derive(Clone, Debug)]

@@ -77,6 +77,8 @@ pub struct Metrics {
     pub store_failures: AtomicU64,
     /// Updates whose application panicked inside yrs; the room reloaded.
     pub update_panics: AtomicU64,
+    /// Document updates sent by read-only peers (viewers), dropped.
+    pub readonly_updates_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -98,7 +100,7 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "coform_updates_in_total",
                 "Document updates accepted from peers.",
@@ -153,6 +155,11 @@ impl Metrics {
                 "coform_update_panics_total",
                 "Updates that panicked inside the CRDT library.",
                 &self.update_panics,
+            ),
+            (
+                "coform_readonly_updates_dropped_total",
+                "Document updates from read-only peers, dropped.",
+                &self.readonly_updates_dropped,
             ),
         ];
         for (name, help, v) in counters {

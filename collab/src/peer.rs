@@ -9,7 +9,8 @@
 //! resyncs, so a slow reader costs only itself and loses nothing.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -21,6 +22,15 @@ use crate::Limits;
 
 /// Process-unique peer id.
 pub type PeerId = u64;
+
+/// Who is behind a connection, as the server authenticated them. The room
+/// stamps it into the peer's presence so nobody can pose as someone else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: Arc<str>,
+    pub name: Arc<str>,
+    pub color: Arc<str>,
+}
 
 static NEXT_PEER: AtomicU64 = AtomicU64::new(1);
 
@@ -35,6 +45,12 @@ struct Queue {
 /// it and the writer task that drains it.
 pub struct Peer {
     pub id: PeerId,
+    /// The authenticated user, `None` when authentication is off.
+    pub identity: Option<Identity>,
+    /// Read-only peers (viewers) receive everything, may send presence, but
+    /// their document updates are never applied, stored or relayed. Atomic
+    /// because a role change takes effect on a live connection.
+    readonly: AtomicBool,
     /// Outbound messages and the close flag, under one short-held lock.
     queue: Mutex<Queue>,
     /// Wakes the writer (the only waiter) when a message is queued or the
@@ -56,9 +72,17 @@ pub enum Outbound {
 }
 
 impl Peer {
+    /// An anonymous peer that may write (authentication off).
     pub fn new(limits: &Limits) -> Self {
+        Self::with_identity(limits, None, false)
+    }
+
+    /// A peer for an authenticated user.
+    pub fn with_identity(limits: &Limits, identity: Option<Identity>, readonly: bool) -> Self {
         Peer {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
+            identity,
+            readonly: AtomicBool::new(readonly),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
@@ -69,6 +93,14 @@ impl Peer {
             max_bytes: limits.peer_queue_bytes,
             max_messages: limits.peer_queue_messages,
         }
+    }
+
+    pub fn is_readonly(&self) -> bool {
+        self.readonly.load(Ordering::Relaxed)
+    }
+
+    pub fn set_readonly(&self, readonly: bool) {
+        self.readonly.store(readonly, Ordering::Relaxed);
     }
 
     /// Queues one message. Returns `false` if the peer is closed, or was

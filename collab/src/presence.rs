@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use yrs::block::ClientID;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 
-use crate::peer::PeerId;
+use crate::peer::{Identity, PeerId};
 
 const NULL_STATE: &str = "null";
 /// How long a tombstone is kept to recognise a returning client.
@@ -34,6 +34,8 @@ struct Entry {
     state: Option<Arc<str>>,
     /// The connection that announced the live state.
     owner: Option<PeerId>,
+    /// The authenticated user of that connection, if any.
+    owner_user: Option<Arc<str>>,
     removed_at: Option<Instant>,
 }
 
@@ -69,36 +71,55 @@ fn update_of(entries: Vec<(u64, u32, Arc<str>)>) -> Option<AwarenessUpdate> {
 impl Presence {
     /// Applies `update` sent by `peer`, following the y-protocols rules:
     /// an entry wins if its clock is newer, or equal with a removal of a
-    /// live state.
-    pub fn apply(&mut self, peer: PeerId, update: &AwarenessUpdate) -> Applied {
+    /// live state. With an `identity`, the `user` field of every state the
+    /// peer announces is replaced by the server's account data, and a
+    /// state another user's connection owns cannot be taken over.
+    pub fn apply(
+        &mut self,
+        peer: PeerId,
+        identity: Option<&Identity>,
+        update: &AwarenessUpdate,
+    ) -> Applied {
         let mut forward = Vec::new();
         let mut bounce = Vec::new();
+        let mut stamped = false;
         for (client, incoming) in &update.clients {
             let id = client.get();
             let is_null = &*incoming.json == NULL_STATE;
             let accepted = match self.entries.get(&id) {
                 None => true,
                 Some(cur) => {
-                    incoming.clock > cur.clock
-                        || (incoming.clock == cur.clock && is_null && cur.state.is_some())
+                    let foreign = cur.state.is_some()
+                        && matches!((&cur.owner_user, identity), (Some(u), Some(me)) if *u != me.user_id);
+                    !foreign
+                        && (incoming.clock > cur.clock
+                            || (incoming.clock == cur.clock && is_null && cur.state.is_some()))
                 }
             };
             if accepted {
+                let json = match identity {
+                    Some(me) if !is_null => {
+                        stamped = true;
+                        stamp(&incoming.json, me)
+                    }
+                    _ => incoming.json.clone(),
+                };
                 let entry = Entry {
                     clock: incoming.clock,
-                    state: (!is_null).then(|| incoming.json.clone()),
+                    state: (!is_null).then(|| json.clone()),
                     owner: (!is_null).then_some(peer),
+                    owner_user: identity.filter(|_| !is_null).map(|me| me.user_id.clone()),
                     removed_at: is_null.then(Instant::now),
                 };
                 self.entries.insert(id, entry);
-                forward.push((id, incoming.clock, incoming.json.clone()));
+                forward.push((id, incoming.clock, json));
             } else if let Some(cur) = self.entries.get(&id) {
                 if !is_null && cur.state.is_none() {
                     bounce.push((id, cur.clock, Arc::from(NULL_STATE)));
                 }
             }
         }
-        let all_accepted = forward.len() == update.clients.len();
+        let all_accepted = !stamped && forward.len() == update.clients.len();
         Applied {
             forward: update_of(forward),
             all_accepted,
@@ -116,6 +137,7 @@ impl Presence {
                 e.clock = e.clock.wrapping_add(1);
                 e.state = None;
                 e.owner = None;
+                e.owner_user = None;
                 e.removed_at = Some(now);
                 removed.push((*id, e.clock, Arc::from(NULL_STATE)));
             }
@@ -143,6 +165,25 @@ impl Presence {
     }
 }
 
+/// `json` with its `user` field set to the server's view of `me`. A state
+/// that is not a JSON object becomes `{"user": ...}`.
+fn stamp(json: &str, me: &Identity) -> Arc<str> {
+    let user = serde_json::json!({
+        "id": &*me.user_id,
+        "name": &*me.name,
+        "color": &*me.color,
+    });
+    let mut value: serde_json::Value =
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+    match value.as_object_mut() {
+        Some(obj) => {
+            obj.insert("user".into(), user);
+        }
+        None => value = serde_json::json!({ "user": user }),
+    }
+    Arc::from(value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,8 +201,11 @@ mod tests {
     #[test]
     fn leaving_peer_states_are_removed_with_a_newer_clock() {
         let mut p = Presence::default();
-        assert!(p.apply(1, &upd(&[(10, 3, r#"{"u":"a"}"#)])).all_accepted);
-        p.apply(2, &upd(&[(20, 1, r#"{"u":"b"}"#)]));
+        assert!(
+            p.apply(1, None, &upd(&[(10, 3, r#"{"u":"a"}"#)]))
+                .all_accepted
+        );
+        p.apply(2, None, &upd(&[(20, 1, r#"{"u":"b"}"#)]));
         let removal = p.remove_peer(1).unwrap();
         let e = &removal.clients[&ClientID::new(10)];
         assert_eq!((e.clock, &*e.json), (4, "null"));
@@ -172,26 +216,55 @@ mod tests {
     #[test]
     fn returning_client_with_stale_clock_gets_the_tombstone_back() {
         let mut p = Presence::default();
-        p.apply(1, &upd(&[(10, 3, "{}")]));
+        p.apply(1, None, &upd(&[(10, 3, "{}")]));
         p.remove_peer(1);
         // Reconnects on a new connection with its old clock.
-        let applied = p.apply(2, &upd(&[(10, 3, "{}")]));
+        let applied = p.apply(2, None, &upd(&[(10, 3, "{}")]));
         assert!(applied.forward.is_none());
         let bounce = applied.bounce.unwrap();
         assert_eq!(bounce.clients[&ClientID::new(10)].clock, 4);
         // The client bumps its clock above the tombstone and resends.
-        let applied = p.apply(2, &upd(&[(10, 5, "{}")]));
+        let applied = p.apply(2, None, &upd(&[(10, 5, "{}")]));
         assert!(applied.forward.is_some() && applied.bounce.is_none());
         assert_eq!(p.live(), 1);
         // Now owned by the new connection.
         assert!(p.remove_peer(2).is_some());
     }
 
+    fn who(user: &str) -> Identity {
+        Identity {
+            user_id: user.into(),
+            name: format!("{user} name").into(),
+            color: "#123456".into(),
+        }
+    }
+
+    #[test]
+    fn user_field_comes_from_the_account_not_the_client() {
+        let mut p = Presence::default();
+        let claimed = r##"{"user":{"name":"The CEO","color":"#ff0000"},"cursor":5}"##;
+        let applied = p.apply(1, Some(&who("u1")), &upd(&[(10, 1, claimed)]));
+        assert!(!applied.all_accepted, "stamped states must be re-encoded");
+        let json = &applied.forward.unwrap().clients[&ClientID::new(10)].json;
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["user"]["name"], "u1 name");
+        assert_eq!(v["user"]["id"], "u1");
+        assert_eq!(v["cursor"], 5);
+        // Another user cannot take over that client's presence.
+        let applied = p.apply(2, Some(&who("u2")), &upd(&[(10, 9, "{}")]));
+        assert!(applied.forward.is_none());
+        // The same user on a new connection can.
+        assert!(p
+            .apply(3, Some(&who("u1")), &upd(&[(10, 9, "{}")]))
+            .forward
+            .is_some());
+    }
+
     #[test]
     fn echoed_states_neither_change_owner_nor_forward() {
         let mut p = Presence::default();
-        p.apply(1, &upd(&[(10, 3, "{}")]));
-        let applied = p.apply(2, &upd(&[(10, 3, "{}")]));
+        p.apply(1, None, &upd(&[(10, 3, "{}")]));
+        let applied = p.apply(2, None, &upd(&[(10, 3, "{}")]));
         assert!(applied.forward.is_none() && applied.bounce.is_none());
         assert!(p.remove_peer(2).is_none());
         assert!(p.remove_peer(1).is_some());

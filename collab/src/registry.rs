@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::compaction::{self, Compacted};
+use crate::error::CloseReason;
 use crate::error::CollabError;
 use crate::metrics::Metrics;
 use crate::peer::Peer;
-use crate::room::{Command, Room, RoomHandle};
+use crate::room::{Command, DocEdit, DocRead, Room, RoomHandle, RoomStats};
 use crate::Limits;
 
 /// Tuning of rooms.
@@ -155,12 +156,7 @@ impl Registry {
             if self.shared.shutdown.is_cancelled() {
                 return Err(CollabError::ShuttingDown);
             }
-            let handle = self
-                .shared
-                .rooms
-                .entry(Arc::from(doc))
-                .or_insert_with(|| self.spawn_room(doc))
-                .clone();
+            let handle = self.room(doc);
             let (reply, answer) = oneshot::channel();
             let join = Command::Join {
                 peer: peer.clone(),
@@ -179,21 +175,145 @@ impl Registry {
         Err(CollabError::RoomClosing)
     }
 
+    /// The document's room, loading it if needed.
+    fn room(&self, doc: &str) -> RoomHandle {
+        self.shared
+            .rooms
+            .entry(Arc::from(doc))
+            .or_insert_with(|| self.spawn_room(doc))
+            .clone()
+    }
+
     fn spawn_room(&self, doc: &str) -> RoomHandle {
         let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.shared.config.inbox);
         let name: Arc<str> = Arc::from(doc);
+        let stats = Arc::new(RoomStats::default());
         let handle = RoomHandle {
             name: name.clone(),
             generation,
             tx: tx.clone(),
+            stats: stats.clone(),
         };
         let weak = tx.downgrade();
         drop(tx);
-        self.shared
-            .tracker
-            .spawn(Room::run(name, generation, self.shared.clone(), rx, weak));
+        self.shared.tracker.spawn(Room::run(
+            name,
+            generation,
+            self.shared.clone(),
+            rx,
+            weak,
+            stats,
+        ));
         handle
+    }
+
+    /// Applies a server-side edit to the document (loading it if needed):
+    /// stored, then broadcast to everyone connected, like a peer's update.
+    /// Returns once it is stored.
+    pub async fn edit(&self, doc: &str, edit: DocEdit) -> Result<(), CollabError> {
+        let mut edit = Some(edit);
+        for _ in 0..16 {
+            if self.shared.shutdown.is_cancelled() {
+                return Err(CollabError::ShuttingDown);
+            }
+            let Some(e) = edit.take() else { break };
+            let handle = self.room(doc);
+            let (reply, answer) = oneshot::channel();
+            if let Err(mpsc::error::SendError(cmd)) =
+                handle.tx.send(Command::Edit { edit: e, reply }).await
+            {
+                self.shared.forget(doc, handle.generation);
+                if let Command::Edit { edit: e, .. } = cmd {
+                    edit = Some(e);
+                }
+                continue;
+            }
+            return match answer.await {
+                Ok(result) => result,
+                Err(_) => Err(CollabError::RoomClosing),
+            };
+        }
+        Err(CollabError::RoomClosing)
+    }
+
+    /// Runs `read` on the document's stored state: in its room if loaded,
+    /// otherwise on a copy loaded from the store (no room is created).
+    pub async fn read<T: Send + 'static>(
+        &self,
+        doc: &str,
+        read: impl FnOnce(&yrs::Doc) -> T + Send + 'static,
+    ) -> Result<T, CollabError> {
+        let handle = self.shared.rooms.get(doc).map(|h| h.clone());
+        // Shared so the closure can run in the room or, failing that, here.
+        let read = Arc::new(parking_lot::Mutex::new(Some(read)));
+        if let Some(handle) = handle {
+            let (tx, rx) = oneshot::channel();
+            let r = read.clone();
+            let cmd: DocRead = Box::new(move |d: &yrs::Doc| {
+                if let Some(f) = r.lock().take() {
+                    let _ = tx.send(f(d));
+                }
+            });
+            if handle.tx.send(Command::Read(cmd)).await.is_ok() {
+                if let Ok(v) = rx.await {
+                    return Ok(v);
+                }
+            }
+        }
+        let (doc, _) = compaction::load_doc(&self.shared.store, doc).await?;
+        let f = read.lock().take().ok_or(CollabError::RoomClosing)?;
+        tokio::task::spawn_blocking(move || f(&doc))
+            .await
+            .map_err(|e| CollabError::BadUpdate(format!("read failed: {e}")))
+    }
+
+    /// Changes a user's access to a loaded document at once: `None` closes
+    /// their connections (4403), `Some(readonly)` sets their write right.
+    pub async fn set_access(&self, doc: &str, user: &str, readonly: Option<bool>) {
+        let handle = self.shared.rooms.get(doc).map(|h| h.clone());
+        if let Some(handle) = handle {
+            let cmd = Command::Access {
+                user: Arc::from(user),
+                readonly,
+            };
+            let _ = handle.tx.send(cmd).await;
+        }
+    }
+
+    /// Closes every connection of the document with `reason` and unloads
+    /// its room; returns when the room is gone.
+    pub async fn evict(&self, doc: &str, reason: CloseReason) {
+        let handle = self.shared.rooms.get(doc).map(|h| h.clone());
+        if let Some(handle) = handle {
+            let (reply, done) = oneshot::channel();
+            if handle
+                .tx
+                .send(Command::Evict { reason, reply })
+                .await
+                .is_ok()
+            {
+                let _ = done.await;
+            }
+        }
+    }
+
+    /// Users connected to the document right now (empty if not loaded).
+    pub fn connected_users(&self, doc: &str) -> Vec<Arc<str>> {
+        self.shared
+            .rooms
+            .get(doc)
+            .map(|h| h.stats.users.lock().keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// When the loaded document last stored an update (ms since the epoch).
+    pub fn last_update_ms(&self, doc: &str) -> Option<i64> {
+        self.shared
+            .rooms
+            .get(doc)
+            .map(|h| h.stats.last_update_ms.load(Ordering::Relaxed))
+            .filter(|t| *t > 0)
     }
 
     /// Compacts a document now (if no one else is), whether or not loaded.

@@ -27,8 +27,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
-use yrs::{Doc, ReadTxn, StateVector, Transact};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::compaction::{self, Compacted};
 use crate::error::{CloseReason, CollabError};
@@ -39,6 +41,13 @@ use crate::registry::Shared;
 
 /// Most commands handled in one turn before the batch is committed.
 const MAX_BATCH: usize = 512;
+
+/// A server-side change: runs against the room's `Doc` and returns the
+/// v1 update it made (empty if nothing changed).
+pub type DocEdit = Box<dyn FnOnce(&Doc) -> Result<Vec<u8>, String> + Send>;
+
+/// A read of the room's `Doc`; it sends its result on its own channel.
+pub type DocRead = Box<dyn FnOnce(&Doc) + Send>;
 
 /// A message to a room task.
 pub(crate) enum Command {
@@ -56,6 +65,33 @@ pub(crate) enum Command {
     Leave { peer: PeerId },
     /// A background compaction finished.
     Compacted(Result<Option<Compacted>, CollabError>),
+    /// A server-side edit; answered once it is stored and broadcast.
+    Edit {
+        edit: DocEdit,
+        reply: oneshot::Sender<Result<(), CollabError>>,
+    },
+    /// Read the stored state of the document.
+    Read(DocRead),
+    /// A user's access changed: `None` closes their connections with
+    /// [`CloseReason::Forbidden`], `Some(readonly)` sets their write right.
+    Access {
+        user: Arc<str>,
+        readonly: Option<bool>,
+    },
+    /// Close every peer with `reason` and unload; answered when done.
+    Evict {
+        reason: CloseReason,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Live figures of a room, readable without asking its task.
+#[derive(Default)]
+pub struct RoomStats {
+    /// Connected users (authenticated peers) and their connection counts.
+    pub users: Mutex<HashMap<Arc<str>, usize>>,
+    /// Time of the last stored update (ms since the epoch), 0 if none yet.
+    pub last_update_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A connection's way to reach its room. Cheap to clone.
@@ -68,6 +104,7 @@ pub struct RoomHandle {
     /// Bounded: a flood of frames waits here, pausing the readers that
     /// send them, instead of growing memory.
     pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) stats: Arc<RoomStats>,
 }
 
 impl RoomHandle {
@@ -93,9 +130,12 @@ impl RoomHandle {
 
 /// An update applied to the doc but not yet stored or sent.
 struct Pending {
-    origin: PeerId,
+    /// The peer that sent it (not sent back to it); `None` for server edits.
+    origin: Option<PeerId>,
     payload: Bytes,
     frame: Bytes,
+    /// Answered once the update is stored (server edits).
+    ack: Option<oneshot::Sender<Result<(), CollabError>>>,
 }
 
 /// Why the loop ended.
@@ -103,6 +143,7 @@ enum Exit {
     Idle,
     Shutdown,
     Failed,
+    Evicted(CloseReason, oneshot::Sender<()>),
 }
 
 pub(crate) struct Room {
@@ -129,6 +170,9 @@ pub(crate) struct Room {
     failed: bool,
     /// Lets background work report back without keeping the room alive.
     me: mpsc::WeakSender<Command>,
+    stats: Arc<RoomStats>,
+    /// Set by an eviction command; ends the loop after this turn.
+    evicted: Option<(CloseReason, oneshot::Sender<()>)>,
 }
 
 impl Room {
@@ -140,6 +184,7 @@ impl Room {
         shared: Arc<Shared>,
         mut rx: mpsc::Receiver<Command>,
         me: mpsc::WeakSender<Command>,
+        stats: Arc<RoomStats>,
     ) {
         let started = Instant::now();
         let loaded = tokio::select! {
@@ -183,6 +228,8 @@ impl Room {
             reload: false,
             failed: false,
             me,
+            stats,
+            evicted: None,
         };
         tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
         let exit = room.serve(&mut rx).await;
@@ -219,6 +266,9 @@ impl Room {
             if self.failed {
                 return Exit::Failed;
             }
+            if let Some((reason, reply)) = self.evicted.take() {
+                return Exit::Evicted(reason, reply);
+            }
             self.maybe_compact();
             self.idle_since = if self.peers.is_empty() {
                 self.idle_since.or_else(|| Some(Instant::now()))
@@ -241,6 +291,14 @@ impl Room {
                 if let Some(states) = self.presence.snapshot() {
                     peer.send(protocol::encode_awareness(&states));
                 }
+                if let Some(who) = &peer.identity {
+                    *self
+                        .stats
+                        .users
+                        .lock()
+                        .entry(who.user_id.clone())
+                        .or_default() += 1;
+                }
                 self.peers.insert(peer.id, peer);
                 self.idle_since = None;
                 let _ = reply.send(Ok(()));
@@ -260,15 +318,72 @@ impl Room {
                     Ok(Some(c)) => self.compacted(c),
                     Ok(None) => {}
                     Err(e) => {
-                        self.shared
-                            .metrics
-                            .compaction_failures
-                            .fetch_add(1, Relaxed);
                         tracing::warn!(doc = %self.name, error = %e, "compaction failed");
                     }
                 }
             }
+            Command::Edit { edit, reply } => self.server_edit(edit, reply),
+            Command::Read(read) => {
+                self.flush().await;
+                read(&self.doc);
+            }
+            Command::Access { user, readonly } => {
+                let affected: Vec<PeerId> = self
+                    .peers
+                    .values()
+                    .filter(|p| p.identity.as_ref().is_some_and(|i| i.user_id == user))
+                    .map(|p| p.id)
+                    .collect();
+                for id in affected {
+                    match readonly {
+                        Some(ro) => self.peers[&id].set_readonly(ro),
+                        None => {
+                            self.peers[&id].close(CloseReason::Forbidden);
+                            self.remove_peers(vec![id]);
+                        }
+                    }
+                }
+            }
+            Command::Evict { reason, reply } => self.evicted = Some((reason, reply)),
         }
+    }
+
+    /// Applies a server-side edit as one update, stored and broadcast like
+    /// any other; `reply` is answered once it is stored.
+    fn server_edit(&mut self, edit: DocEdit, reply: oneshot::Sender<Result<(), CollabError>>) {
+        let doc = &self.doc;
+        let update = match std::panic::catch_unwind(AssertUnwindSafe(|| edit(doc))) {
+            Ok(Ok(update)) => update,
+            Ok(Err(e)) => {
+                let _ = reply.send(Err(CollabError::BadUpdate(e)));
+                return;
+            }
+            Err(_) => {
+                self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                self.reload = true;
+                let _ = reply.send(Err(CollabError::BadUpdate(
+                    "edit could not be applied".into(),
+                )));
+                return;
+            }
+        };
+        let empty = Update::decode_v1(&update)
+            .map(|u| u.is_empty())
+            .unwrap_or(true);
+        if empty {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        self.full_state = None;
+        self.doc_bytes += update.len();
+        let payload = Bytes::from(update);
+        let frame = protocol::encode_update(&payload);
+        self.pending.push(Pending {
+            origin: None,
+            payload,
+            frame,
+            ack: Some(reply),
+        });
     }
 
     async fn on_message(&mut self, peer: PeerId, msg: Inbound) {
@@ -278,10 +393,21 @@ impl Room {
                 let reply = self.sync_step2(&sv);
                 self.send_to(peer, reply);
             }
-            Inbound::Update(update) => self.apply(peer, update),
+            Inbound::Update(update) => {
+                if self.peers.get(&peer).is_some_and(|p| p.is_readonly()) {
+                    // Viewers' edits are never applied, stored or relayed.
+                    self.shared
+                        .metrics
+                        .readonly_updates_dropped
+                        .fetch_add(1, Relaxed);
+                    return;
+                }
+                self.apply(peer, update)
+            }
             Inbound::Awareness { update, frame } => {
                 self.shared.metrics.awareness_in.fetch_add(1, Relaxed);
-                let applied = self.presence.apply(peer, &update);
+                let identity = self.peers.get(&peer).and_then(|p| p.identity.clone());
+                let applied = self.presence.apply(peer, identity.as_ref(), &update);
                 if let Some(bounce) = applied.bounce {
                     self.send_to(peer, protocol::encode_awareness(&bounce));
                 }
@@ -350,9 +476,10 @@ impl Room {
         self.full_state = None;
         self.doc_bytes += u.payload.len();
         self.pending.push(Pending {
-            origin: peer,
+            origin: Some(peer),
             payload: u.payload,
             frame: u.frame,
+            ack: None,
         });
     }
 
@@ -386,14 +513,23 @@ impl Room {
                 metrics.updates_in.fetch_add(ids.len() as u64, Relaxed);
                 self.log_entries += ids.len() as u64;
                 self.log_bytes += bytes;
-                for p in &pending {
-                    self.broadcast(&p.frame, Some(p.origin));
+                self.stats.last_update_ms.store(now_ms(), Relaxed);
+                for p in pending {
+                    self.broadcast(&p.frame, p.origin);
+                    if let Some(ack) = p.ack {
+                        let _ = ack.send(Ok(()));
+                    }
                 }
             }
             Err(e) => {
                 self.shared.metrics.store_failures.fetch_add(1, Relaxed);
                 tracing::error!(doc = %self.name, error = %e, "store append failed; closing room");
                 self.failed = true;
+                for p in pending {
+                    if let Some(ack) = p.ack {
+                        let _ = ack.send(Err(CollabError::RoomClosing));
+                    }
+                }
             }
         }
     }
@@ -443,6 +579,15 @@ impl Room {
             let Some(peer) = self.peers.remove(&id) else {
                 continue;
             };
+            if let Some(who) = &peer.identity {
+                let mut users = self.stats.users.lock();
+                if let Some(n) = users.get_mut(&who.user_id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        users.remove(&who.user_id);
+                    }
+                }
+            }
             if peer.closed() == Some(CloseReason::Lagging) {
                 self.shared.metrics.peers_closed_lag.fetch_add(1, Relaxed);
                 tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
@@ -507,10 +652,17 @@ impl Room {
         rx.close();
         while let Ok(cmd) = rx.try_recv() {
             match cmd {
-                Command::Join { reply, .. } => {
+                Command::Join { reply, .. } | Command::Edit { reply, .. } => {
                     let _ = reply.send(Err(CollabError::RoomClosing));
                 }
-                Command::Frame { .. } | Command::Leave { .. } | Command::Compacted(_) => {}
+                Command::Evict { reply, .. } => {
+                    let _ = reply.send(());
+                }
+                Command::Frame { .. }
+                | Command::Leave { .. }
+                | Command::Compacted(_)
+                | Command::Read(_)
+                | Command::Access { .. } => {}
             }
         }
         // Updates applied but never stored were never sent either; their
@@ -518,15 +670,18 @@ impl Room {
         if !matches!(exit, Exit::Failed) {
             self.flush().await;
         }
-        let reason = match exit {
-            Exit::Shutdown => CloseReason::ShuttingDown,
-            Exit::Idle | Exit::Failed => CloseReason::Unavailable,
+        let idle = matches!(exit, Exit::Idle);
+        let (reason, evicted) = match exit {
+            Exit::Shutdown => (CloseReason::ShuttingDown, None),
+            Exit::Idle | Exit::Failed => (CloseReason::Unavailable, None),
+            Exit::Evicted(reason, reply) => (reason, Some(reply)),
         };
         for peer in self.peers.values() {
             peer.close(reason.clone());
         }
+        self.stats.users.lock().clear();
         self.shared.metrics.rooms_loaded.fetch_sub(1, Relaxed);
-        if matches!(exit, Exit::Idle) && self.log_entries > 0 && !self.compacting {
+        if idle && self.log_entries > 0 && !self.compacting {
             let shared = self.shared.clone();
             let name = self.name.clone();
             self.shared.tracker.spawn(async move {
@@ -536,5 +691,15 @@ impl Room {
             });
         }
         tracing::debug!(doc = %self.name, "room unloaded");
+        if let Some(reply) = evicted {
+            let _ = reply.send(());
+        }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
