@@ -1,0 +1,643 @@
+//! `fanout`: D documents × C clients, each client setting its own field of
+//! the document every I ms. Measures deliveries to the other C−1 clients:
+//! rate, latency (send → receipt, per edit, identified by its Yjs client
+//! and clock), completeness, and whether every room converged.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use yrs::types::ToJson;
+use yrs::updates::decoder::Decode;
+use yrs::{Any, ClientID, Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::client::{bounded, open_synced, Synced, Target};
+use crate::hist::Histogram;
+use crate::proto::{self, Framing, Reader};
+use crate::server::Spec;
+use crate::ws::{new_rng, next_rand, pump, ConnState};
+use crate::Window;
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub docs: usize,
+    pub clients: usize,
+    pub interval: Duration,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub observers: usize,
+    pub value_bytes: usize,
+    pub drain_timeout: Duration,
+    pub connect_concurrency: usize,
+    /// Extra server arguments for this run (coform only).
+    pub server_args: Vec<String>,
+}
+
+/// What every client task shares (one thread: cells, no locks).
+struct Shared {
+    t0: Instant,
+    clients: usize,
+    cap: usize,
+    /// Send time of edit `seq` of sender `g`, at `g * cap + seq`: ns since
+    /// `t0` plus one (0: not sent).
+    send_ns: Vec<Cell<u64>>,
+    sent: Vec<Cell<u64>>,
+    hist: RefCell<Histogram>,
+    warm_ns: u64,
+    end_ns: u64,
+    delivered: Cell<u64>,
+    delivered_window: Cell<u64>,
+    echoes: Cell<u64>,
+    duplicates: Cell<u64>,
+    gaps: Cell<u64>,
+    foreign: Cell<u64>,
+    unparsed: Cell<u64>,
+    acks: Cell<u64>,
+    keepalives: Cell<u64>,
+    awareness: Cell<u64>,
+    other: Cell<u64>,
+    late_sends: Cell<u64>,
+    sent_window: Cell<u64>,
+}
+
+fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get() + n);
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    fn expected(&self) -> u64 {
+        self.sent.iter().map(Cell::get).sum::<u64>() * (self.clients as u64 - 1)
+    }
+}
+
+/// One client's receiving side.
+struct Recv {
+    room: usize,
+    cid: u64,
+    /// Next clock expected from each client of the room.
+    next: Vec<u64>,
+    /// Observers: every update seen or sent, applied to a Y.Doc afterwards.
+    log: Option<Vec<Vec<u8>>>,
+    framing: Framing,
+    reply: Vec<u8>,
+    /// Receipt time of the current read, taken at its first update.
+    batch_ns: u64,
+}
+
+impl Recv {
+    fn on_frame(&mut self, sh: &Shared, st: &mut ConnState, frame: &[u8]) {
+        let Some(msg) = self.framing.strip(frame) else {
+            bump(&sh.other, 1);
+            return;
+        };
+        let mut r = Reader::new(msg);
+        match r.var() {
+            Some(proto::MSG_SYNC) | Some(proto::MSG_SYNC_REPLY) => match r.var() {
+                Some(sub @ (proto::SYNC_UPDATE | proto::SYNC_STEP2)) => {
+                    let Some(update) = r.var_bytes() else {
+                        bump(&sh.unparsed, 1);
+                        return;
+                    };
+                    if sub == proto::SYNC_UPDATE {
+                        self.on_update(sh, update);
+                    }
+                    if let Some(log) = &mut self.log {
+                        log.push(update.to_vec());
+                    }
+                }
+                Some(proto::SYNC_STEP1) => {
+                    self.reply.clear();
+                    proto::empty_step2(&self.framing, &mut self.reply);
+                    st.queue_binary(&self.reply);
+                }
+                _ => bump(&sh.other, 1),
+            },
+            Some(proto::MSG_AWARENESS) => {
+                if r.rest() == [1, 0] {
+                    bump(&sh.keepalives, 1);
+                } else {
+                    bump(&sh.awareness, 1);
+                }
+            }
+            Some(proto::MSG_SYNC_STATUS) => bump(&sh.acks, 1),
+            _ => bump(&sh.other, 1),
+        }
+    }
+
+    fn on_update(&mut self, sh: &Shared, update: &[u8]) {
+        if self.batch_ns == 0 {
+            self.batch_ns = sh.now_ns();
+        }
+        let now = self.batch_ns;
+        let in_window = now >= sh.warm_ns && now < sh.end_ns;
+        let c = sh.clients as u64;
+        let base = proto::client_id(self.room * sh.clients);
+        let (cid, room) = (self.cid, self.room);
+        let next = &mut self.next;
+        let mut hist = sh.hist.borrow_mut();
+        let parsed = proto::update_ranges(update, |rg| {
+            let len = rg.end - rg.start;
+            if rg.client == cid {
+                bump(&sh.echoes, len);
+                return;
+            }
+            if rg.client < base || rg.client >= base + c {
+                bump(&sh.foreign, len);
+                return;
+            }
+            let j = (rg.client - base) as usize;
+            let expected = next[j];
+            if rg.end <= expected {
+                bump(&sh.duplicates, len);
+                return;
+            }
+            if rg.start > expected {
+                bump(&sh.gaps, rg.start - expected);
+            } else if rg.start < expected {
+                bump(&sh.duplicates, expected - rg.start);
+            }
+            let from = rg.start.max(expected);
+            next[j] = rg.end;
+            let fresh = rg.end - from;
+            bump(&sh.delivered, fresh);
+            if in_window {
+                bump(&sh.delivered_window, fresh);
+            }
+            let sender = room * sh.clients + j;
+            for clock in from..rg.end.min(sh.cap as u64) {
+                let sent = sh.send_ns[sender * sh.cap + clock as usize].get();
+                if sent > 0 {
+                    let sent = sent - 1;
+                    if sent >= sh.warm_ns && sent < sh.end_ns {
+                        hist.record(now.saturating_sub(sent));
+                    }
+                }
+            }
+        });
+        if parsed.is_none() {
+            bump(&sh.unparsed, 1);
+        }
+    }
+}
+
+struct Outcome {
+    log: Option<Vec<Vec<u8>>>,
+    close_code: Option<u16>,
+    eof: bool,
+    io_error: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn client_task(
+    sh: Rc<Shared>,
+    synced: Synced,
+    room: usize,
+    idx: usize,
+    observer: bool,
+    start: tokio::time::Instant,
+    interval: Duration,
+    value_bytes: usize,
+    cancel: CancellationToken,
+) -> Outcome {
+    let Synced {
+        mut conn, framing, ..
+    } = synced;
+    let global = room * sh.clients + idx;
+    let cid = proto::client_id(global);
+    let mut key = Vec::new();
+    proto::field_key(idx, &mut key);
+    let mut recv = Recv {
+        room,
+        cid,
+        next: vec![0; sh.clients],
+        log: observer.then(Vec::new),
+        framing: framing.clone(),
+        reply: Vec::new(),
+        batch_ns: 0,
+    };
+    let mut rng = new_rng();
+    let jitter = Duration::from_nanos(next_rand(&mut rng) % interval.as_nanos().max(1) as u64);
+    let first = start + jitter;
+    let end = sh.t0 + Duration::from_nanos(sh.end_ns);
+    let mut seq = 0u64;
+    let mut sending = true;
+    let sleep = tokio::time::sleep_until(first);
+    tokio::pin!(sleep);
+    let mut msg = Vec::with_capacity(64);
+    let mut scratch = Vec::with_capacity(64);
+    let mut io_error = false;
+    conn.drain_buffered(&mut |st, f| recv.on_frame(&sh, st, f));
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            ready = conn.fd.readable() => {
+                let Ok(mut guard) = ready else { io_error = true; break };
+                recv.batch_ns = 0;
+                if pump(&mut guard, &mut conn.st, &mut |st, f| recv.on_frame(&sh, st, f)).is_err() {
+                    io_error = true;
+                    break;
+                }
+                drop(guard);
+                if conn.st.closed() {
+                    break;
+                }
+                if conn.st.try_flush(&conn.fd).is_err() {
+                    io_error = true;
+                    break;
+                }
+            }
+            ready = conn.fd.writable(), if conn.st.wants_write() => {
+                let Ok(mut guard) = ready else { io_error = true; break };
+                guard.clear_ready();
+                drop(guard);
+                if conn.st.try_flush(&conn.fd).is_err() {
+                    io_error = true;
+                    break;
+                }
+            }
+            _ = &mut sleep, if sending => {
+                let deadline = first + interval * seq as u32;
+                if deadline >= end.into() || seq as usize >= sh.cap {
+                    sending = false;
+                    continue;
+                }
+                let now = Instant::now();
+                if now.duration_since(deadline.into_std()) > interval {
+                    bump(&sh.late_sends, 1);
+                }
+                msg.clear();
+                framing.begin(&mut msg);
+                proto::encode_edit(&mut msg, cid, &key, seq, value_bytes, &mut scratch);
+                let t = now.duration_since(sh.t0).as_nanos() as u64;
+                sh.send_ns[global * sh.cap + seq as usize].set(t + 1);
+                if t >= sh.warm_ns && t < sh.end_ns {
+                    bump(&sh.sent_window, 1);
+                }
+                conn.st.queue_binary(&msg);
+                if let Some(log) = &mut recv.log {
+                    log.push(scratch.clone());
+                }
+                seq += 1;
+                sh.sent[global].set(seq);
+                if conn.st.try_flush(&conn.fd).is_err() {
+                    io_error = true;
+                    break;
+                }
+                sleep.as_mut().reset(first + interval * seq as u32);
+            }
+        }
+    }
+    let outcome = Outcome {
+        log: recv.log,
+        close_code: conn.st.close_code,
+        eof: conn.st.eof,
+        io_error,
+    };
+    conn.close();
+    outcome
+}
+
+/// A Y.Doc built from updates, and what is compared between replicas.
+struct Replica {
+    sv: StateVector,
+    fields: Any,
+    failed_updates: usize,
+}
+
+fn replica(updates: &[Vec<u8>]) -> Replica {
+    let doc = Doc::new();
+    let map = doc.get_or_insert_map(proto::ROOT_MAP);
+    let mut failed = 0;
+    {
+        let mut txn = doc.transact_mut();
+        for u in updates {
+            match Update::decode_v1(u) {
+                Ok(u) => {
+                    if txn.apply_update(u).is_err() {
+                        failed += 1;
+                    }
+                }
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    let txn = doc.transact();
+    Replica {
+        sv: txn.state_vector(),
+        fields: map.to_json(&txn),
+        failed_updates: failed,
+    }
+}
+
+pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
+    if p.clients < 2 {
+        bail!("fanout needs at least 2 clients per document");
+    }
+    let dir = tempfile::Builder::new().prefix("coform-bench-").tempdir()?;
+    let server = spec.start(dir.path(), &p.server_args).await?;
+    let target = Target {
+        addr: server.addr,
+        kind: spec.kind,
+    };
+    let n = p.docs * p.clients;
+    let doc_name = |room: usize| format!("fanout-{room}");
+
+    let t_connect = Instant::now();
+    let opened = bounded(n, p.connect_concurrency, |i| {
+        let target = target.clone();
+        let doc = doc_name(i / p.clients);
+        async move { open_synced(&target, &doc, false, Duration::from_secs(60)).await }
+    })
+    .await;
+    let connect_s = t_connect.elapsed().as_secs_f64();
+    let mut conns = Vec::with_capacity(n);
+    for (i, r) in opened.into_iter().enumerate() {
+        match r {
+            Ok(s) => conns.push(s),
+            Err(e) => {
+                let _ = server.stop().await;
+                bail!("client {i} could not open its document: {e:#}");
+            }
+        }
+    }
+
+    let cap = (p.duration + p.warmup).as_nanos() / p.interval.as_nanos().max(1) + 2;
+    let cap = cap as usize;
+    let t0 = Instant::now();
+    let start_ns = 300_000_000u64;
+    let warm_ns = start_ns + p.warmup.as_nanos() as u64;
+    let end_ns = warm_ns + p.duration.as_nanos() as u64;
+    let sh = Rc::new(Shared {
+        t0,
+        clients: p.clients,
+        cap,
+        send_ns: (0..n * cap).map(|_| Cell::new(0)).collect(),
+        sent: (0..n).map(|_| Cell::new(0)).collect(),
+        hist: RefCell::new(Histogram::default()),
+        warm_ns,
+        end_ns,
+        delivered: Cell::new(0),
+        delivered_window: Cell::new(0),
+        echoes: Cell::new(0),
+        duplicates: Cell::new(0),
+        gaps: Cell::new(0),
+        foreign: Cell::new(0),
+        unparsed: Cell::new(0),
+        acks: Cell::new(0),
+        keepalives: Cell::new(0),
+        awareness: Cell::new(0),
+        other: Cell::new(0),
+        late_sends: Cell::new(0),
+        sent_window: Cell::new(0),
+    });
+    let cancel = CancellationToken::new();
+    let start = tokio::time::Instant::from_std(t0 + Duration::from_nanos(start_ns));
+    let mut tasks = Vec::with_capacity(n);
+    for (i, synced) in conns.into_iter().enumerate() {
+        let (room, idx) = (i / p.clients, i % p.clients);
+        tasks.push(tokio::task::spawn_local(client_task(
+            sh.clone(),
+            synced,
+            room,
+            idx,
+            idx < p.observers,
+            start,
+            p.interval,
+            p.value_bytes,
+            cancel.clone(),
+        )));
+    }
+
+    // The measurement window: from the end of the warm-up to the last send.
+    tokio::time::sleep_until((t0 + Duration::from_nanos(warm_ns)).into()).await;
+    let w0 = window.snapshot(&server);
+    tokio::time::sleep_until((t0 + Duration::from_nanos(end_ns)).into()).await;
+    let w1 = window.snapshot(&server);
+    let usage = window.usage(&w0, &w1);
+
+    // Drain: wait for every delivery, while deliveries keep coming.
+    let t_drain = Instant::now();
+    let mut last = sh.delivered.get();
+    let mut last_change = Instant::now();
+    loop {
+        let got = sh.delivered.get();
+        if got >= sh.expected() || t_drain.elapsed() > p.drain_timeout {
+            break;
+        }
+        if got != last {
+            last = got;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        if tasks.iter().all(|t| t.is_finished()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drain_s = t_drain.elapsed().as_secs_f64();
+    let metrics = server.metrics().await;
+    let (rss_end, rss_peak) = server.rss().unwrap_or((0, 0));
+
+    // What the server itself holds, read by a fresh client per room while
+    // the clients are still connected (servers without a store would drop
+    // a document its last client left).
+    let mut server_docs: Vec<Option<Replica>> = Vec::new();
+    let mut verify_errors = Vec::new();
+    if spec.kind.keeps_state() {
+        for room in 0..p.docs {
+            match open_synced(&target, &doc_name(room), true, Duration::from_secs(30)).await {
+                Ok(s) => {
+                    server_docs.push(s.step2.as_ref().map(|u| replica(std::slice::from_ref(u))));
+                    s.conn.close();
+                }
+                Err(e) => {
+                    verify_errors.push(format!("room {room}: {e:#}"));
+                    server_docs.push(None);
+                }
+            }
+        }
+    }
+    cancel.cancel();
+    let mut outcomes = Vec::with_capacity(n);
+    for t in tasks {
+        outcomes.push(t.await?);
+    }
+    let problems = server.log_problems();
+    let stop = server.stop().await;
+
+    // Convergence: observers of a room agree with each other, with the
+    // server, and hold every client's last edit.
+    let mut rooms_converged = 0;
+    let mut rooms_complete = 0;
+    let mut rooms_server_match = 0;
+    let mut failed_updates = 0;
+    let mut divergence = Vec::new();
+    for room in 0..p.docs {
+        let replicas: Vec<Replica> = (0..p.clients)
+            .filter_map(|idx| outcomes[room * p.clients + idx].log.as_deref())
+            .map(replica)
+            .collect();
+        failed_updates += replicas.iter().map(|r| r.failed_updates).sum::<usize>();
+        let reference = replicas
+            .first()
+            .or_else(|| server_docs.get(room).and_then(Option::as_ref));
+        let Some(reference) = reference else {
+            continue;
+        };
+        let agree = replicas
+            .iter()
+            .all(|r| r.sv == reference.sv && r.fields == reference.fields);
+        if agree {
+            rooms_converged += 1;
+        } else {
+            divergence.push(format!("room {room}: observers differ"));
+        }
+        let complete = (0..p.clients).all(|idx| {
+            let g = room * p.clients + idx;
+            let sent = sh.sent[g].get();
+            let clock = reference.sv.get(&ClientID::new(proto::client_id(g)));
+            let value_ok = sent == 0
+                || field_value(&reference.fields, idx)
+                    == Some(proto::edit_value(sent - 1, p.value_bytes));
+            clock as u64 == sent && value_ok
+        });
+        if complete {
+            rooms_complete += 1;
+        } else {
+            divergence.push(format!("room {room}: missing edits"));
+        }
+        if let Some(Some(s)) = server_docs.get(room) {
+            if s.sv == reference.sv && s.fields == reference.fields {
+                rooms_server_match += 1;
+            } else {
+                divergence.push(format!("room {room}: server state differs"));
+            }
+        }
+    }
+
+    let mut closes: BTreeMap<String, u64> = BTreeMap::new();
+    for o in &outcomes {
+        if let Some(code) = o.close_code {
+            *closes.entry(code.to_string()).or_default() += 1;
+        } else if o.eof {
+            *closes.entry("eof".into()).or_default() += 1;
+        } else if o.io_error {
+            *closes.entry("io-error".into()).or_default() += 1;
+        }
+    }
+
+    let expected = sh.expected();
+    let delivered = sh.delivered.get();
+    let ratio = if expected == 0 {
+        0.0
+    } else {
+        delivered as f64 / expected as f64
+    };
+    let hist = sh.hist.borrow();
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let secs = p.duration.as_secs_f64();
+    let state_checked = spec.kind.keeps_state();
+    let converged = rooms_converged == p.docs
+        && rooms_complete == p.docs
+        && (!state_checked || rooms_server_match == p.docs)
+        && failed_updates == 0;
+    let all_delivered = delivered == expected && sh.duplicates.get() == 0;
+    let mut notes = Vec::new();
+    if !closes.is_empty() {
+        notes.push(format!("connections closed during the run: {closes:?}"));
+    }
+    if sh.late_sends.get() > 0 {
+        notes.push(format!(
+            "{} edits were sent more than one interval late",
+            sh.late_sends.get()
+        ));
+    }
+    notes.extend(verify_errors.iter().cloned());
+    notes.extend(divergence.iter().take(5).cloned());
+    if let Err(e) = &stop {
+        notes.push(format!("{e:#}"));
+    }
+    let metrics_json = metrics.map(|m| {
+        let keep = [
+            "coform_updates_in_total",
+            "coform_updates_out_total",
+            "coform_peers_closed_lag_total",
+            "coform_peers_closed_bad_input_total",
+            "coform_store_failures_total",
+            "coform_update_panics_total",
+            "coform_store_append_seconds_sum",
+            "coform_store_append_seconds_count",
+        ];
+        let map: serde_json::Map<String, Value> = m
+            .into_iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+        Value::Object(map)
+    });
+    Ok(json!({
+        "docs": p.docs,
+        "clients": p.clients,
+        "interval_ms": p.interval.as_secs_f64() * 1e3,
+        "duration_s": secs,
+        "connections": n,
+        "connect_s": connect_s,
+        "updates_sent": sh.sent.iter().map(Cell::get).sum::<u64>(),
+        "updates_per_s": sh.sent_window.get() as f64 / secs,
+        "expected_deliveries": expected,
+        "delivered": delivered,
+        "delivery_ratio": ratio,
+        "deliveries_per_s": sh.delivered_window.get() as f64 / secs,
+        "latency_p50_ms": ms(hist.quantile(0.50)),
+        "latency_p95_ms": ms(hist.quantile(0.95)),
+        "latency_p99_ms": ms(hist.quantile(0.99)),
+        "latency_max_ms": ms(hist.max()),
+        "latency_mean_ms": hist.mean() / 1e6,
+        "latency_samples": hist.count(),
+        "duplicates": sh.duplicates.get(),
+        "gaps": sh.gaps.get(),
+        "echoes": sh.echoes.get(),
+        "acks": sh.acks.get(),
+        "keepalives": sh.keepalives.get(),
+        "unparsed_updates": sh.unparsed.get(),
+        "rooms_converged": rooms_converged,
+        "rooms_complete": rooms_complete,
+        "rooms_server_state_match": if state_checked { json!(rooms_server_match) } else { Value::Null },
+        "converged": converged,
+        "all_delivered": all_delivered,
+        "server_cpu_s": usage.server_cpu_s,
+        "server_cpu_util": usage.server_cpu_util,
+        "server_rss_peak_mb": rss_peak as f64 / 1048576.0,
+        "server_rss_end_mb": rss_end as f64 / 1048576.0,
+        "bench_cpu_util": usage.bench_cpu_util,
+        "other_load_cores": usage.other_load,
+        "drain_s": drain_s,
+        "closed_by_server": closes,
+        "late_sends": sh.late_sends.get(),
+        "server_metrics": metrics_json,
+        "server_log_problems": problems.len(),
+        "server_log_sample": problems.iter().take(3).collect::<Vec<_>>(),
+        "server_stop_s": stop.as_ref().map(|d| d.as_secs_f64()).unwrap_or(-1.0),
+        "notes": notes,
+    }))
+}
+
+fn field_value(fields: &Any, idx: usize) -> Option<String> {
+    let Any::Map(map) = fields else {
+        return None;
+    };
+    match map.get(&format!("field-{idx}"))? {
+        Any::String(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
