@@ -125,6 +125,7 @@ impl EmbeddedStore {
         conn.pragma_update(None, "synchronous", sync)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::embedded_accounts::ACCOUNTS_SCHEMA)?;
 
         let (tx, rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()

@@ -30,9 +30,11 @@
 pub mod accounts;
 pub mod doc;
 pub mod embedded;
+mod embedded_accounts;
 pub mod error;
 mod lease;
 pub mod memory;
+mod memory_accounts;
 
 pub use accounts::{
     AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,

@@ -27,6 +27,8 @@ pub struct MemoryStore {
     docs: Mutex<HashMap<String, DocData>>,
     leases: LocalLeases,
     next_id: AtomicU64,
+    /// Account records, see `memory_accounts`.
+    pub(crate) accounts: Mutex<crate::memory_accounts::Accounts>,
 }
 
 impl MemoryStore {

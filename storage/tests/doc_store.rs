@@ -1,0 +1,402 @@
+//! The `DocStore` contract, run against every backend.
+//!
+//! Each test is a generic async fn over `Arc<dyn DocStore>`; the `suite!`
+//! macro instantiates it once per backend (`embedded::*` on a fresh SQLite
+//! data dir, `memory::*` on a `MemoryStore`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use coform_storage::embedded::EmbeddedStore;
+use coform_storage::memory::MemoryStore;
+use coform_storage::{DocStats, DocStore, Durability, EntryId, Snapshot, StoreError};
+
+type Store = Arc<dyn DocStore>;
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::EmbeddedStore::open(dir.path(), super::Durability::Normal)
+                        .unwrap();
+                    super::$name(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(super::MemoryStore::new())).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    unknown_document_is_empty,
+    append_returns_increasing_ids_and_load_keeps_order,
+    append_nothing_is_a_no_op,
+    documents_are_independent,
+    replace_snapshot_is_a_compare_and_swap,
+    replace_snapshot_deletes_exactly_the_covered_entries,
+    delete_removes_everything_and_frees_the_lease,
+    stats_count_log_and_snapshot,
+    lease_excludes_other_holders,
+    lease_expires,
+    concurrent_appends_keep_per_task_order,
+    ping_answers,
+);
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn datas(store: &coform_storage::StoredDoc) -> Vec<&[u8]> {
+    store.log.iter().map(|e| &e.data[..]).collect()
+}
+
+async fn unknown_document_is_empty(s: Store) {
+    let doc = s.load("nothing-here").await.unwrap();
+    assert!(doc.is_empty());
+    assert_eq!(doc.byte_len(), 0);
+    assert_eq!(s.stats("nothing-here").await.unwrap(), DocStats::default());
+    // Deleting an unknown document is fine.
+    s.delete("nothing-here").await.unwrap();
+}
+
+async fn append_returns_increasing_ids_and_load_keeps_order(s: Store) {
+    let first = s.append("d", vec![b("a"), b("b"), b("c")]).await.unwrap();
+    let second = s.append("d", vec![b("d")]).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!(second.len(), 1);
+    assert!(first.windows(2).all(|w| w[0] < w[1]));
+    assert!(first[2] < second[0]);
+    let doc = s.load("d").await.unwrap();
+    assert!(doc.snapshot.is_none());
+    assert_eq!(datas(&doc), [b"a", b"b", b"c", b"d"]);
+    let ids: Vec<EntryId> = doc.log.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [first, second].concat());
+    assert_eq!(doc.byte_len(), 4);
+    // Binary data (not UTF-8, with NULs) round-trips.
+    let raw = Bytes::from_static(&[0, 159, 146, 150, 0, 255]);
+    s.append("bin", vec![raw.clone()]).await.unwrap();
+    assert_eq!(s.load("bin").await.unwrap().log[0].data, raw);
+}
+
+async fn append_nothing_is_a_no_op(s: Store) {
+    assert!(s.append("d", Vec::new()).await.unwrap().is_empty());
+    assert!(s.load("d").await.unwrap().is_empty());
+}
+
+async fn documents_are_independent(s: Store) {
+    s.append("one", vec![b("1")]).await.unwrap();
+    let two = s.append("two", vec![b("2"), b("22")]).await.unwrap();
+    assert!(s
+        .replace_snapshot(
+            "two",
+            Snapshot {
+                data: b("snap"),
+                covered: two,
+                seq: 1,
+            },
+        )
+        .await
+        .unwrap());
+    let one = s.load("one").await.unwrap();
+    assert!(one.snapshot.is_none());
+    assert_eq!(datas(&one), [b"1"]);
+    s.delete("two").await.unwrap();
+    assert_eq!(datas(&s.load("one").await.unwrap()), [b"1"]);
+    // Names that look alike are different documents.
+    assert!(s.load("ONE").await.unwrap().is_empty());
+    assert!(s.load("one ").await.unwrap().is_empty());
+}
+
+async fn replace_snapshot_is_a_compare_and_swap(s: Store) {
+    let snap = |data: &str, seq: u64| Snapshot {
+        data: b(data),
+        covered: Vec::new(),
+        seq,
+    };
+    // The first snapshot must be seq 1.
+    assert!(!s.replace_snapshot("d", snap("x", 2)).await.unwrap());
+    assert!(!s.replace_snapshot("d", snap("x", 0)).await.unwrap());
+    assert!(s.load("d").await.unwrap().snapshot.is_none());
+    assert!(s.replace_snapshot("d", snap("v1", 1)).await.unwrap());
+    // A second compactor that read "no snapshot" loses.
+    assert!(!s.replace_snapshot("d", snap("lost", 1)).await.unwrap());
+    assert!(!s.replace_snapshot("d", snap("skip", 3)).await.unwrap());
+    let loaded = s.load("d").await.unwrap().snapshot.unwrap();
+    assert_eq!((&loaded.data[..], loaded.seq), (&b"v1"[..], 1));
+    assert!(s.replace_snapshot("d", snap("v2", 2)).await.unwrap());
+    let loaded = s.load("d").await.unwrap().snapshot.unwrap();
+    assert_eq!((&loaded.data[..], loaded.seq), (&b"v2"[..], 2));
+
+    // Racing compactors on the same generation: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.replace_snapshot("d", snap(&format!("r{i}"), 3))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as u32;
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(s.load("d").await.unwrap().snapshot.unwrap().seq, 3);
+}
+
+async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
+    let ids = s.append("d", vec![b("a"), b("b"), b("c")]).await.unwrap();
+    // Compaction read a and c; b and a later append are not covered.
+    let later = s.append("d", vec![b("d")]).await.unwrap();
+    let covered = vec![ids[0], ids[2]];
+    assert!(s
+        .replace_snapshot(
+            "d",
+            Snapshot {
+                data: b("ac"),
+                covered: covered.clone(),
+                seq: 1,
+            },
+        )
+        .await
+        .unwrap());
+    let doc = s.load("d").await.unwrap();
+    let snap = doc.snapshot.as_ref().unwrap();
+    assert_eq!(&snap.data[..], b"ac");
+    assert_eq!(snap.covered, covered);
+    assert_eq!(datas(&doc), [b"b", b"d"]);
+    assert_eq!(doc.log[1].id, later[0]);
+    assert_eq!(doc.byte_len(), 4);
+
+    // A losing compaction deletes nothing.
+    assert!(!s
+        .replace_snapshot(
+            "d",
+            Snapshot {
+                data: b("lost"),
+                covered: vec![ids[1], later[0]],
+                seq: 1,
+            },
+        )
+        .await
+        .unwrap());
+    assert_eq!(datas(&s.load("d").await.unwrap()), [b"b", b"d"]);
+
+    // Covered ids of another document are not touched.
+    let other = s.append("other", vec![b("o")]).await.unwrap();
+    assert!(s
+        .replace_snapshot(
+            "d",
+            Snapshot {
+                data: b("abcd"),
+                covered: vec![ids[1], later[0], other[0]],
+                seq: 2,
+            },
+        )
+        .await
+        .unwrap());
+    let doc = s.load("d").await.unwrap();
+    assert!(doc.log.is_empty());
+    assert_eq!(&doc.snapshot.unwrap().data[..], b"abcd");
+    assert_eq!(datas(&s.load("other").await.unwrap()), [b"o"]);
+}
+
+async fn delete_removes_everything_and_frees_the_lease(s: Store) {
+    let ids = s.append("d", vec![b("a"), b("b")]).await.unwrap();
+    assert!(s
+        .replace_snapshot(
+            "d",
+            Snapshot {
+                data: b("a"),
+                covered: vec![ids[0]],
+                seq: 1,
+            },
+        )
+        .await
+        .unwrap());
+    assert!(s
+        .try_lease("d", "compactor", Duration::from_secs(60))
+        .await
+        .unwrap());
+    s.delete("d").await.unwrap();
+    assert!(s.load("d").await.unwrap().is_empty());
+    assert_eq!(s.stats("d").await.unwrap(), DocStats::default());
+    assert!(s
+        .try_lease("d", "someone-else", Duration::from_secs(60))
+        .await
+        .unwrap());
+    // A recreated document starts over: its first snapshot is seq 1.
+    s.append("d", vec![b("new")]).await.unwrap();
+    assert!(s
+        .replace_snapshot(
+            "d",
+            Snapshot {
+                data: b("new"),
+                covered: Vec::new(),
+                seq: 1,
+            },
+        )
+        .await
+        .unwrap());
+}
+
+async fn stats_count_log_and_snapshot(s: Store) {
+    let ids = s
+        .append("d", vec![b("aaaa"), b("bb"), b("c")])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.stats("d").await.unwrap(),
+        DocStats {
+            log_entries: 3,
+            log_bytes: 7,
+            snapshot_bytes: 0,
+        }
+    );
+    assert!(s
+        .replace_snapshot(
+            "d",
+            Snapshot {
+                data: b("snapshot!"),
+                covered: ids[..2].to_vec(),
+                seq: 1,
+            },
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        s.stats("d").await.unwrap(),
+        DocStats {
+            log_entries: 1,
+            log_bytes: 1,
+            snapshot_bytes: 9,
+        }
+    );
+    let loaded = s.load("d").await.unwrap();
+    assert_eq!(loaded.byte_len(), 10);
+}
+
+async fn lease_excludes_other_holders(s: Store) {
+    let long = Duration::from_secs(60);
+    assert!(s.try_lease("d", "a", long).await.unwrap());
+    assert!(!s.try_lease("d", "b", long).await.unwrap());
+    // The holder may renew; other documents are separate.
+    assert!(s.try_lease("d", "a", long).await.unwrap());
+    assert!(s.try_lease("other", "b", long).await.unwrap());
+    // Releasing by a non-holder does nothing.
+    s.release_lease("d", "b").await.unwrap();
+    assert!(!s.try_lease("d", "b", long).await.unwrap());
+    s.release_lease("d", "a").await.unwrap();
+    assert!(s.try_lease("d", "b", long).await.unwrap());
+    assert!(!s.try_lease("d", "a", long).await.unwrap());
+    // Releasing what nobody holds is fine.
+    s.release_lease("free", "a").await.unwrap();
+}
+
+async fn lease_expires(s: Store) {
+    assert!(s
+        .try_lease("d", "a", Duration::from_millis(200))
+        .await
+        .unwrap());
+    assert!(!s
+        .try_lease("d", "b", Duration::from_secs(60))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s
+        .try_lease("d", "b", Duration::from_secs(60))
+        .await
+        .unwrap());
+    assert!(!s
+        .try_lease("d", "a", Duration::from_secs(60))
+        .await
+        .unwrap());
+}
+
+async fn concurrent_appends_keep_per_task_order(s: Store) {
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = EntryId(0);
+            for i in 0..25 {
+                let id = s.append("d", vec![b(&format!("{t}-{i}"))]).await.unwrap()[0];
+                assert!(id > last);
+                last = id;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let doc = s.load("d").await.unwrap();
+    assert_eq!(doc.log.len(), 200);
+    assert!(doc.log.windows(2).all(|w| w[0].id < w[1].id));
+    // Each task's entries appear in the order it appended them.
+    for t in 0..8 {
+        let prefix = format!("{t}-");
+        let mine: Vec<String> = doc
+            .log
+            .iter()
+            .map(|e| String::from_utf8(e.data.to_vec()).unwrap())
+            .filter(|d| d.starts_with(&prefix))
+            .collect();
+        let want: Vec<String> = (0..25).map(|i| format!("{t}-{i}")).collect();
+        assert_eq!(mine, want);
+    }
+}
+
+async fn ping_answers(s: Store) {
+    s.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------- embedded only
+
+#[tokio::test]
+async fn embedded_keeps_everything_across_reopen_and_refuses_writes_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, covered) = {
+        let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+        let ids = store.append("d", vec![b("a"), b("b")]).await.unwrap();
+        assert!(store
+            .replace_snapshot(
+                "d",
+                Snapshot {
+                    data: b("a"),
+                    covered: vec![ids[0]],
+                    seq: 1,
+                },
+            )
+            .await
+            .unwrap());
+        store.close().await;
+        assert!(matches!(
+            store.append("d", vec![b("late")]).await,
+            Err(StoreError::Closed)
+        ));
+        assert!(matches!(store.ping().await, Err(StoreError::Closed)));
+        (ids[1], ids[0])
+    };
+    let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+    let doc = store.load("d").await.unwrap();
+    let snap = doc.snapshot.unwrap();
+    assert_eq!((&snap.data[..], snap.seq), (&b"a"[..], 1));
+    assert_eq!(snap.covered, [covered]);
+    assert_eq!(doc.log.len(), 1);
+    assert_eq!(doc.log[0].id, kept);
+    // Ids keep growing after a reopen.
+    let next = store.append("d", vec![b("c")]).await.unwrap();
+    assert!(next[0] > kept);
+}
