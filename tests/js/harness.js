@@ -341,7 +341,7 @@ export class CoformServer {
   }
 
   args () {
-    const args = ['serve', '--bind', '127.0.0.1:0', '--data-dir', this.dataDir]
+    const args = ['serve', '--auth', 'off', '--bind', '127.0.0.1:0', '--data-dir', this.dataDir]
     if (this.roomGrace !== undefined) args.push('--room-grace', String(this.roomGrace))
     if (this.maxFrameBytes !== undefined) args.push('--max-frame-bytes', String(this.maxFrameBytes))
     return args.concat(this.extraArgs)
