@@ -50,8 +50,11 @@ pub enum StoreKind {
 /// Who may open which document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
-    /// No authentication: any room name is a document. Only allowed when
-    /// listening on a loopback address.
+    /// Accounts and tokens: `/collab/{templateId}?token=...` opens only the
+    /// templates the user's workspace role allows.
+    On,
+    /// No authentication: any room name is a document. For local
+    /// development only; allowed only on a loopback address.
     Off,
 }
 
@@ -79,8 +82,35 @@ pub struct Config {
     #[arg(long, env = "COFORM_DURABILITY", default_value = "full", value_parser = parse_durability)]
     pub durability: Durability,
     /// Authentication mode.
-    #[arg(long, env = "COFORM_AUTH", value_enum, default_value = "off")]
+    #[arg(long, env = "COFORM_AUTH", value_enum, default_value = "on")]
     pub auth: AuthMode,
+    /// Secret that signs tokens (at least 32 bytes). When absent, one is
+    /// generated and kept in the data directory (embedded store only).
+    #[arg(long, env = "COFORM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of access tokens.
+    #[arg(long, env = "COFORM_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_token_ttl: Duration,
+    /// Lifetime of a login session (its refresh tokens).
+    #[arg(long, env = "COFORM_REFRESH_TOKEN_TTL", default_value = "720h", value_parser = parse_duration)]
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of document tokens for the WebSocket.
+    #[arg(long, env = "COFORM_DOC_TOKEN_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub doc_token_ttl: Duration,
+    /// Base URL of this server, used in e-mailed links.
+    #[arg(long, env = "COFORM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP relay for e-mail (`smtp://user:pass@host:587` or `smtps://...`).
+    /// When absent, e-mails are written to `<data-dir>/outbox/`.
+    #[arg(long, env = "COFORM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of e-mails.
+    #[arg(
+        long,
+        env = "COFORM_MAIL_FROM",
+        default_value = "Coform <no-reply@localhost>"
+    )]
+    pub mail_from: String,
     /// How long a document stays in memory after its last client leaves.
     #[arg(long, env = "COFORM_ROOM_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub room_grace: Duration,
@@ -176,6 +206,11 @@ impl Config {
                 self.bind.ip()
             ));
         }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return Err("--jwt-secret must be at least 32 bytes long".into());
+            }
+        }
         let l = &self.limits;
         for (name, v) in [
             ("--max-frame-bytes", l.max_frame_bytes),
@@ -205,6 +240,14 @@ impl Config {
         config.data_dir = data_dir;
         config.room_grace = Duration::from_millis(200);
         config.durability = Durability::Normal;
+        config.auth = AuthMode::Off;
+        config
+    }
+
+    /// Like [`Config::for_tests`] with authentication on.
+    pub fn for_tests_with_auth(data_dir: PathBuf) -> Config {
+        let mut config = Self::for_tests(data_dir);
+        config.auth = AuthMode::On;
         config
     }
 
@@ -246,6 +289,9 @@ mod tests {
         let mut c = Config::for_tests(PathBuf::from("x"));
         assert!(c.validate().is_ok());
         c.bind = "0.0.0.0:8080".parse().unwrap();
+        c.auth = AuthMode::On;
+        assert!(c.validate().is_ok());
+        c.auth = AuthMode::Off;
         let err = c.validate().unwrap_err();
         assert!(err.contains("loopback"), "{err}");
         c.bind = "[::1]:8080".parse().unwrap();

@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: the REST API under `/api` and its OpenAPI document.
+//! - [`auth`]: passwords, tokens, rate limits, e-mail.
 //! - [`config`]: the one `clap` configuration, with `COFORM_*` fallbacks.
 //! - [`server`]: [`server::start`] builds the app state and serves it;
 //!   [`server::RunningServer::shutdown`] runs the shutdown sequence.
@@ -16,6 +18,8 @@
 //!   WebSocket close codes.
 //! - [`telemetry`]: logging setup.
 
+pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;

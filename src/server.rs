@@ -20,18 +20,23 @@ use axum::Router;
 use coform_collab::{Metrics, Registry};
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::memory::MemoryStore;
-use coform_storage::DocStore;
+use coform_storage::{AccountStore, DocStore};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::mailer::{Mailer, OutboxMailer, SmtpMailer};
+use crate::auth::{jwt, ratelimit::RateLimiter, AuthService};
 use crate::config::{Config, StoreKind};
-use crate::{http, ws};
+use crate::{api, http, ws};
 
 /// Shared by every handler (`Router::with_state`). Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    /// Accounts, sessions, workspaces and template listings.
+    pub accounts: Arc<dyn AccountStore>,
+    pub auth: Arc<AuthService>,
     pub config: Arc<Config>,
     /// One permit per open WebSocket, taken before the upgrade, so the
     /// connection limit holds even under a connect storm.
@@ -49,7 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(api::router(state))
 }
 
 /// A server that is accepting connections.
@@ -63,20 +69,23 @@ pub struct RunningServer {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let store: Arc<dyn DocStore> = match config.store {
+    let (store, accounts): (Arc<dyn DocStore>, Arc<dyn AccountStore>) = match config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
             let durability = config.durability;
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, durability))
                 .await?
                 .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-            Arc::new(store)
+            let store = Arc::new(store);
+            (store.clone(), store)
         }
         StoreKind::Memory => {
-            tracing::warn!("memory store: documents are lost when the process exits");
-            Arc::new(MemoryStore::new())
+            tracing::warn!("memory store: documents and accounts are lost when the process exits");
+            let store = Arc::new(MemoryStore::new());
+            (store.clone(), store)
         }
     };
+    let auth = Arc::new(auth_service(&config).await?);
     let registry = Registry::new(store, Arc::new(Metrics::default()), config.room_config());
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -84,6 +93,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let state = AppState {
         registry,
+        accounts,
+        auth,
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config),
         shutdown: CancellationToken::new(),
@@ -98,6 +109,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let app = router(state.clone());
     let token = state.shutdown.clone();
     let serve = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await;
@@ -107,6 +119,59 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     });
     tracing::info!(%addr, store = ?state.config.store, "coform started");
     Ok(RunningServer { addr, state, serve })
+}
+
+/// Builds the token keys, rate limiter and mailer.
+async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
+    let secret = match &config.jwt_secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None if config.store == StoreKind::Embedded => {
+            load_or_create_secret(&config.data_dir).await?
+        }
+        None => crate::auth::secret::new_token().into_bytes(),
+    };
+    let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+        Some(url) => Arc::new(SmtpMailer::new(url, &config.mail_from).context("configuring SMTP")?),
+        None => Arc::new(OutboxMailer::new(config.data_dir.join("outbox"))),
+    };
+    Ok(AuthService {
+        keys: jwt::Keys::new(&secret),
+        access_ttl: config.access_token_ttl,
+        refresh_ttl: config.refresh_token_ttl,
+        doc_ttl: config.doc_token_ttl,
+        limiter: RateLimiter::default(),
+        mailer,
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.bind)),
+    })
+}
+
+/// The token-signing secret kept in the data directory (created once,
+/// readable by the owner only).
+async fn load_or_create_secret(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join("jwt-secret");
+    match tokio::fs::read(&path).await {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => anyhow::bail!(
+            "{} is shorter than 32 bytes; remove it to generate a new one",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let secret = crate::auth::secret::new_token();
+    tokio::fs::create_dir_all(dir).await?;
+    let tmp = dir.join("jwt-secret.tmp");
+    tokio::fs::write(&tmp, secret.as_bytes()).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).await?;
+    }
+    tokio::fs::rename(&tmp, &path).await?;
+    Ok(secret.into_bytes())
 }
 
 impl RunningServer {

@@ -21,15 +21,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use coform_collab::peer::Outbound;
 use coform_collab::protocol;
-use coform_collab::{CloseReason, Peer, RoomHandle};
+use coform_collab::{CloseReason, Identity, Peer, RoomHandle};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::api::access::template_role;
+use crate::api::extract::authenticate;
+use crate::auth::jwt::TokenError;
+use crate::config::AuthMode;
 use crate::error::{close_code, ApiError};
 use crate::server::AppState;
 
@@ -47,17 +51,39 @@ const MAX_DOC_NAME: usize = 512;
 const READ_BUFFER: usize = 8 << 10;
 const WRITE_BUFFER: usize = 8 << 10;
 
-/// Handles the upgrade request: checks the name and the connection limit
-/// before upgrading.
+/// Query parameters of the upgrade request.
+#[derive(serde::Deserialize)]
+pub struct UpgradeParams {
+    /// An access token or a document token.
+    pub token: Option<String>,
+}
+
+/// Who a connection belongs to and whether it may write.
+struct Access {
+    identity: Option<Identity>,
+    readonly: bool,
+}
+
+/// Handles the upgrade request: checks the name, the caller's access and
+/// the connection limit before upgrading. Refusals are plain HTTP answers
+/// (401 no or bad token, 404 no such template or not a member).
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     Path(doc): Path<String>,
+    Query(params): Query<UpgradeParams>,
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
     validate_doc_name(&doc)?;
+    let access = match state.config.auth {
+        AuthMode::Off => Access {
+            identity: None,
+            readonly: false,
+        },
+        AuthMode::On => authorize(&state, &doc, params.token.as_deref()).await?,
+    };
     let permit = state
         .connections
         .clone()
@@ -71,9 +97,56 @@ pub async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let tracker = state.tracker.clone();
-            tracker.track_future(connection(socket, doc, state, permit))
+            tracker.track_future(connection(socket, doc, state, permit, access))
         })
         .into_response())
+}
+
+/// Checks the token and the user's current role on the template. A
+/// document token must name this template; either kind of token is
+/// re-checked against the current membership, so a revoked member cannot
+/// reconnect with a token issued earlier.
+async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<Access, ApiError> {
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized(
+            "unauthorized",
+            "a token is required: ?token=...",
+        ))?;
+    let user = match state.auth.keys.verify_doc(token) {
+        Ok(claims) => {
+            if claims.tpl != doc {
+                return Err(ApiError::Unauthorized(
+                    "invalid_token",
+                    "this document token is for another template",
+                ));
+            }
+            state
+                .accounts
+                .user(&claims.sub)
+                .await?
+                .ok_or(ApiError::Unauthorized(
+                    "invalid_token",
+                    "the account no longer exists",
+                ))?
+        }
+        Err(TokenError::Expired) => {
+            return Err(ApiError::Unauthorized(
+                "token_expired",
+                "the document token has expired",
+            ));
+        }
+        Err(TokenError::Invalid) => authenticate(state, token).await?.user,
+    };
+    let (_, role) = template_role(state, doc, &user.id).await?;
+    Ok(Access {
+        identity: Some(Identity {
+            user_id: user.id.as_str().into(),
+            name: user.name.as_str().into(),
+            color: user.color.as_str().into(),
+        }),
+        readonly: !role.can_edit(),
+    })
 }
 
 fn validate_doc_name(doc: &str) -> Result<(), ApiError> {
@@ -104,11 +177,17 @@ async fn connection(
     doc: String,
     state: AppState,
     _permit: OwnedSemaphorePermit,
+    access: Access,
 ) {
     let metrics = state.registry.metrics().clone();
     metrics.connections.fetch_add(1, Relaxed);
     let _guard = ConnectionGuard(metrics);
-    let peer = Arc::new(Peer::new(&state.registry.config().limits));
+    let limits = &state.registry.config().limits;
+    let peer = Arc::new(Peer::with_identity(
+        limits,
+        access.identity,
+        access.readonly,
+    ));
     let (mut sink, stream) = socket.split();
     let room = match state.registry.join(&doc, peer.clone()).await {
         Ok(room) => room,

@@ -17,6 +17,8 @@
 //!   apply, store (group commit), then broadcast.
 //! - [`registry`]: document name to running room; loads rooms on first
 //!   join and lets them unload after a grace period.
+//! - [`content`]: a template document as JSON, and JSON applied back as a
+//!   minimal CRDT edit (used by the REST API).
 //! - [`compaction`]: merging a document's snapshot and log into a new
 //!   snapshot, deleting exactly the merged entries.
 //! - [`metrics`]: counters and histograms rendered as Prometheus text.
@@ -30,6 +32,7 @@
 //! crash.
 
 pub mod compaction;
+pub mod content;
 pub mod error;
 pub mod metrics;
 pub mod peer;

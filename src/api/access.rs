@@ -1,0 +1,95 @@
+//! Who may do what.
+//!
+//! Every lookup of a workspace or template goes through here. A caller who
+//! is not a member gets 404 for a resource that exists, exactly as for one
+//! that does not; a member whose role is too low gets 403.
+
+use coform_storage::{Role, Template, Workspace};
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// The workspace and the caller's role in it; 404 if not a member.
+pub async fn workspace_role(
+    state: &AppState,
+    workspace_id: &str,
+    user_id: &str,
+) -> Result<(Workspace, Role), ApiError> {
+    let role = state
+        .accounts
+        .member_role(workspace_id, user_id)
+        .await?
+        .ok_or(ApiError::NotFound("workspace"))?;
+    let ws = state
+        .accounts
+        .workspace(workspace_id)
+        .await?
+        .ok_or(ApiError::NotFound("workspace"))?;
+    Ok((ws, role))
+}
+
+/// The template and the caller's role in its workspace; 404 if the
+/// template does not exist or the caller is not a member.
+pub async fn template_role(
+    state: &AppState,
+    template_id: &str,
+    user_id: &str,
+) -> Result<(Template, Role), ApiError> {
+    let template = state
+        .accounts
+        .template(template_id)
+        .await?
+        .ok_or(ApiError::NotFound("template"))?;
+    let role = state
+        .accounts
+        .member_role(&template.workspace_id, user_id)
+        .await?
+        .ok_or(ApiError::NotFound("template"))?;
+    Ok((template, role))
+}
+
+/// 403 unless `role` is at least `needed`.
+pub fn require(role: Role, needed: Role, action: &str) -> Result<(), ApiError> {
+    if role >= needed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{action} needs the {} role or higher",
+            needed.as_str()
+        )))
+    }
+}
+
+/// Applies a member's new role (or removal) to their open connections on
+/// every template of the workspace, at once.
+pub async fn apply_live(
+    state: &AppState,
+    workspace_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> Result<(), ApiError> {
+    let query = coform_storage::TemplateQuery {
+        workspace_ids: vec![workspace_id.to_owned()],
+        limit: i64::MAX as u64,
+        ..Default::default()
+    };
+    let (templates, _) = state.accounts.list_templates(&query).await?;
+    let readonly = role.map(|r| !r.can_edit());
+    for t in templates {
+        state.registry.set_access(&t.id, user_id, readonly).await;
+    }
+    Ok(())
+}
+
+/// Removes templates' documents: closes their sockets with 4403 and
+/// deletes their stored state.
+pub async fn drop_documents(state: &AppState, template_ids: &[String]) -> Result<(), ApiError> {
+    for id in template_ids {
+        state
+            .registry
+            .evict(id, coform_collab::CloseReason::Forbidden)
+            .await;
+        state.registry.store().delete(id).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,765 @@
+//! `/api/auth/*`: accounts, tokens and sessions.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use coform_storage::{RefreshOutcome, Session, TokenKind, User};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{ApiJson, AuthUser, ClientInfo};
+use crate::auth::mailer::Mail;
+use crate::auth::ratelimit::Limit;
+use crate::auth::{now_ms, password, secret};
+use crate::error::{ApiError, FieldError};
+use crate::server::AppState;
+
+const REGISTER_PER_IP: Limit = Limit {
+    max: 10,
+    window: Duration::from_secs(3600),
+};
+const LOGIN_PER_IP: Limit = Limit {
+    max: 30,
+    window: Duration::from_secs(300),
+};
+const LOGIN_PER_ACCOUNT: Limit = Limit {
+    max: 10,
+    window: Duration::from_secs(300),
+};
+const RESET_PER_IP: Limit = Limit {
+    max: 10,
+    window: Duration::from_secs(3600),
+};
+const RESET_PER_ACCOUNT: Limit = Limit {
+    max: 3,
+    window: Duration::from_secs(3600),
+};
+/// Consecutive failed logins that lock an account, and for how long.
+pub const LOCK_AFTER_FAILURES: u32 = 5;
+pub const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
+const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
+const RESET_TTL: Duration = Duration::from_secs(3600);
+
+/// Presence colours given to new accounts.
+const COLORS: [&str; 8] = [
+    "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d",
+];
+
+/// An account as the API shows it (never the password hash).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub color: String,
+    pub email_verified: bool,
+    pub last_login: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[schema(value_type = Object)]
+    pub profile: serde_json::Value,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            color: u.color.clone(),
+            email_verified: u.email_verified,
+            last_login: u.last_login,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            profile: u.profile.clone(),
+        }
+    }
+}
+
+/// Tokens handed out at login, registration and refresh.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserView,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForgotRequest {
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetRequest {
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct VerifyQuery {
+    pub token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub color: Option<String>,
+    #[schema(value_type = Object)]
+    pub profile: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub user_agent: String,
+    pub ip: String,
+    /// The session of the request's own token.
+    pub current: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeAllQuery {
+    /// Also end the session making the request.
+    #[serde(default)]
+    pub include_current: bool,
+}
+
+/// Lower-cases and checks an e-mail address.
+pub fn normalize_email(email: &str) -> Result<String, FieldError> {
+    let e = email.trim().to_lowercase();
+    let bad = |m: &str| FieldError {
+        field: "email".into(),
+        message: m.into(),
+    };
+    if e.is_empty() || e.len() > 254 {
+        return Err(bad("must be an e-mail address of at most 254 characters"));
+    }
+    let Some((local, domain)) = e.split_once('@') else {
+        return Err(bad("must be an e-mail address like name@example.com"));
+    };
+    let ok_chars = |s: &str| {
+        !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"@".contains(c))
+    };
+    if !ok_chars(local)
+        || !ok_chars(domain)
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad("must be an e-mail address like name@example.com"));
+    }
+    Ok(e)
+}
+
+/// Checks a display name.
+pub fn check_name(field: &str, name: &str, max: usize) -> Result<String, FieldError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > max || n.chars().any(char::is_control) {
+        return Err(FieldError {
+            field: field.into(),
+            message: format!("must be 1 to {max} characters without control characters"),
+        });
+    }
+    Ok(n.to_owned())
+}
+
+fn check_password(field: &str, password: &str, email: &str) -> Result<(), FieldError> {
+    let problems = password::policy_violations(password, email);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(FieldError {
+            field: field.into(),
+            message: format!("password {}", problems.join("; ")),
+        })
+    }
+}
+
+fn limited(state: &AppState, key: String, limit: Limit) -> Result<(), ApiError> {
+    state
+        .auth
+        .limiter
+        .hit(&key, limit)
+        .map_err(|d| ApiError::RateLimited(d.as_secs().max(1)))
+}
+
+/// Starts a session and issues its first tokens.
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    client: &ClientInfo,
+) -> Result<TokenResponse, ApiError> {
+    let now = now_ms();
+    let session = Session {
+        id: secret::new_id(),
+        user_id: user.id.clone(),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + state.auth.refresh_ttl.as_millis() as i64,
+        revoked: false,
+        user_agent: client.user_agent.clone(),
+        ip: client.ip.clone(),
+    };
+    let refresh = secret::new_token();
+    state
+        .accounts
+        .create_session(&session, &secret::hash_token(&refresh))
+        .await?;
+    tokens(state, user, &session.id, refresh)
+}
+
+fn tokens(
+    state: &AppState,
+    user: &User,
+    session: &str,
+    refresh: String,
+) -> Result<TokenResponse, ApiError> {
+    let access = state
+        .auth
+        .keys
+        .issue_access(&user.id, session, state.auth.access_ttl)
+        .map_err(ApiError::internal)?;
+    Ok(TokenResponse {
+        access_token: access,
+        refresh_token: refresh,
+        token_type: "Bearer",
+        expires_in: state.auth.access_ttl.as_secs(),
+        user: UserView::from(user),
+    })
+}
+
+async fn send_link(state: &AppState, user: &User, kind: TokenKind) -> Result<(), ApiError> {
+    let token = secret::new_token();
+    let ttl = if kind == TokenKind::VerifyEmail {
+        VERIFY_TTL
+    } else {
+        RESET_TTL
+    };
+    state
+        .accounts
+        .create_user_token(
+            &secret::hash_token(&token),
+            &user.id,
+            kind,
+            now_ms() + ttl.as_millis() as i64,
+        )
+        .await?;
+    let base = state.auth.public_url.trim_end_matches('/');
+    let (subject, body) = match kind {
+        TokenKind::VerifyEmail => (
+            "Verify your Coform e-mail address",
+            format!("Open this link to verify your address:\n{base}/api/auth/verify-email?token={token}\n\nOr use this token: {token}"),
+        ),
+        TokenKind::ResetPassword => (
+            "Reset your Coform password",
+            format!("Use this token to set a new password (valid for one hour):\n{token}\n\nIf you did not ask for this, ignore this message."),
+        ),
+    };
+    let mail = Mail {
+        to: user.email.clone(),
+        subject: subject.into(),
+        body,
+    };
+    if let Err(e) = state.auth.mailer.send(mail).await {
+        tracing::error!(error = %e, "could not send mail");
+    }
+    Ok(())
+}
+
+/// Create an account; signs in at once and e-mails a verification link.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = TokenResponse), (status = 400, description = "Not JSON"),
+              (status = 409, description = "E-mail taken"), (status = 422, description = "Invalid fields"),
+              (status = 429, description = "Too many sign-ups from this address")))]
+pub async fn register(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
+    let mut errors = Vec::new();
+    let email = normalize_email(&req.email).map_err(|e| errors.push(e)).ok();
+    let name = check_name("name", &req.name, 100)
+        .map_err(|e| errors.push(e))
+        .ok();
+    if let Err(e) = check_password("password", &req.password, email.as_deref().unwrap_or("")) {
+        errors.push(e);
+    }
+    let (Some(email), Some(name), true) = (email, name, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    limited(
+        &state,
+        format!("register:ip:{}", client.ip),
+        REGISTER_PER_IP,
+    )?;
+    let now = now_ms();
+    let id = secret::new_id();
+    let color = COLORS[usize::from(id.as_bytes()[0]) % COLORS.len()].to_owned();
+    let user = User {
+        id,
+        email,
+        password_hash: password::hash(req.password)
+            .await
+            .map_err(ApiError::internal)?,
+        name,
+        color,
+        email_verified: false,
+        failed_login_attempts: 0,
+        locked_until: None,
+        last_login: Some(now),
+        password_changed_at: now,
+        profile: serde_json::json!({}),
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .accounts
+        .create_user(&user)
+        .await
+        .map_err(|e| match e {
+            coform_storage::StoreError::Conflict(_) => ApiError::Conflict(
+                "email_taken",
+                "an account with this e-mail already exists".into(),
+            ),
+            e => e.into(),
+        })?;
+    send_link(&state, &user, TokenKind::VerifyEmail).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(start_session(&state, &user, &client).await?),
+    ))
+}
+
+/// Sign in with e-mail and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong e-mail or password"),
+              (status = 429, description = "Rate limited or account locked")))]
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let email = req.email.trim().to_lowercase();
+    limited(&state, format!("login:ip:{}", client.ip), LOGIN_PER_IP)?;
+    limited(&state, format!("login:acct:{email}"), LOGIN_PER_ACCOUNT)?;
+    let Some(mut user) = state.accounts.user_by_email(&email).await? else {
+        // Same work as for a real account: timing does not reveal it.
+        password::verify(req.password, password::dummy_hash().await.to_owned()).await;
+        return Err(ApiError::InvalidCredentials);
+    };
+    let now = now_ms();
+    if let Some(until) = user.locked_until.filter(|t| *t > now) {
+        return Err(ApiError::AccountLocked(((until - now) / 1000).max(1) as u64));
+    }
+    if !password::verify(req.password, user.password_hash.clone()).await {
+        user.failed_login_attempts += 1;
+        if user.failed_login_attempts >= LOCK_AFTER_FAILURES {
+            user.locked_until = Some(now + LOCK_FOR.as_millis() as i64);
+            user.failed_login_attempts = 0;
+            tracing::warn!(user = %user.id, "account locked after repeated failed logins");
+        }
+        state.accounts.update_user(&user).await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    user.failed_login_attempts = 0;
+    user.locked_until = None;
+    user.last_login = Some(now);
+    state.accounts.update_user(&user).await?;
+    state.auth.limiter.reset(&format!("login:acct:{email}"));
+    Ok(Json(start_session(&state, &user, &client).await?))
+}
+
+/// Trade a refresh token for new tokens. Each refresh token works once;
+/// presenting a used one ends its whole session (it was stolen or leaked).
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, description = "Unknown, used or expired token")))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let new = secret::new_token();
+    let outcome = state
+        .accounts
+        .rotate_refresh(
+            &secret::hash_token(&req.refresh_token),
+            &secret::hash_token(&new),
+            now_ms(),
+        )
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(session) => {
+            let user =
+                state
+                    .accounts
+                    .user(&session.user_id)
+                    .await?
+                    .ok_or(ApiError::Unauthorized(
+                        "invalid_token",
+                        "the account no longer exists",
+                    ))?;
+            Ok(Json(tokens(&state, &user, &session.id, new)?))
+        }
+        RefreshOutcome::Reused(session) => {
+            tracing::warn!(session = %session.id, "refresh token reused; session revoked");
+            Err(ApiError::Unauthorized(
+                "token_reused",
+                "this refresh token was already used; the session has been ended",
+            ))
+        }
+        RefreshOutcome::Inactive => Err(ApiError::Unauthorized(
+            "session_revoked",
+            "this session has ended; sign in again",
+        )),
+        RefreshOutcome::Unknown => Err(ApiError::Unauthorized(
+            "invalid_token",
+            "unknown refresh token",
+        )),
+    }
+}
+
+/// End the current session (its access and refresh tokens stop working).
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401)))]
+pub async fn logout(State(state): State<AppState>, me: AuthUser) -> Result<StatusCode, ApiError> {
+    state.accounts.revoke_session(&me.session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// E-mail a password-reset token. Always answers 202, whether or not the
+/// address has an account.
+#[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth", request_body = ForgotRequest,
+    responses((status = 202), (status = 429)))]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<ForgotRequest>,
+) -> Result<StatusCode, ApiError> {
+    let email = req.email.trim().to_lowercase();
+    limited(&state, format!("reset:ip:{}", client.ip), RESET_PER_IP)?;
+    limited(&state, format!("reset:acct:{email}"), RESET_PER_ACCOUNT)?;
+    if let Some(user) = state.accounts.user_by_email(&email).await? {
+        send_link(&state, &user, TokenKind::ResetPassword).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with an e-mailed token; ends every session.
+#[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", request_body = ResetRequest,
+    responses((status = 204), (status = 400, description = "Invalid token"), (status = 422), (status = 429)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    limited(&state, format!("reset-use:ip:{}", client.ip), RESET_PER_IP)?;
+    // Checked before the token is used up; again below against the e-mail.
+    check_password("password", &req.password, "").map_err(|e| ApiError::Validation(vec![e]))?;
+    let hash = secret::hash_token(&req.token);
+    let user_id = state
+        .accounts
+        .consume_user_token(&hash, TokenKind::ResetPassword, now_ms())
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let mut user = state
+        .accounts
+        .user(&user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    check_password("password", &req.password, &user.email)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    let now = now_ms();
+    user.password_hash = password::hash(req.password)
+        .await
+        .map_err(ApiError::internal)?;
+    user.password_changed_at = now;
+    user.failed_login_attempts = 0;
+    user.locked_until = None;
+    user.updated_at = now;
+    state.accounts.update_user(&user).await?;
+    state.accounts.revoke_user_sessions(&user.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirm an e-mail address with the token from the verification mail.
+#[utoipa::path(get, path = "/api/auth/verify-email", tag = "auth", params(VerifyQuery),
+    responses((status = 200, body = UserView), (status = 400, description = "Invalid token")))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Json<UserView>, ApiError> {
+    let user_id = state
+        .accounts
+        .consume_user_token(
+            &secret::hash_token(&q.token),
+            TokenKind::VerifyEmail,
+            now_ms(),
+        )
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let mut user = state
+        .accounts
+        .user(&user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    user.email_verified = true;
+    user.updated_at = now_ms();
+    state.accounts.update_user(&user).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401)))]
+pub async fn me(me: AuthUser) -> Json<UserView> {
+    Json(UserView::from(&me.user))
+}
+
+/// Change name, colour, profile or e-mail (a new e-mail must be verified again).
+#[utoipa::path(put, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses((status = 200, body = UserView), (status = 401), (status = 409), (status = 422)))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    me: AuthUser,
+    ApiJson(req): ApiJson<UpdateMeRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let mut user = me.user;
+    let mut errors = Vec::new();
+    let mut email_changed = false;
+    if let Some(name) = &req.name {
+        match check_name("name", name, 100) {
+            Ok(n) => user.name = n,
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(color) = &req.color {
+        let ok = color.len() == 7
+            && color.starts_with('#')
+            && color[1..].chars().all(|c| c.is_ascii_hexdigit());
+        if ok {
+            user.color = color.to_lowercase();
+        } else {
+            errors.push(FieldError {
+                field: "color".into(),
+                message: "must be a colour like #1a2b3c".into(),
+            });
+        }
+    }
+    if let Some(profile) = &req.profile {
+        if !profile.is_object() || profile.to_string().len() > 16 * 1024 {
+            errors.push(FieldError {
+                field: "profile".into(),
+                message: "must be a JSON object of at most 16 KiB".into(),
+            });
+        } else {
+            user.profile = profile.clone();
+        }
+    }
+    if let Some(email) = &req.email {
+        match normalize_email(email) {
+            Ok(e) if e != user.email => {
+                user.email = e;
+                user.email_verified = false;
+                email_changed = true;
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    user.updated_at = now_ms();
+    state
+        .accounts
+        .update_user(&user)
+        .await
+        .map_err(|e| match e {
+            coform_storage::StoreError::Conflict(_) => ApiError::Conflict(
+                "email_taken",
+                "an account with this e-mail already exists".into(),
+            ),
+            e => e.into(),
+        })?;
+    if email_changed {
+        send_link(&state, &user, TokenKind::VerifyEmail).await?;
+    }
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Delete the account (confirm with the password). Fails while the account
+/// is the last owner of a workspace that has other members.
+#[utoipa::path(delete, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = DeleteMeRequest,
+    responses((status = 204), (status = 401), (status = 409, description = "Last owner of a shared workspace")))]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    me: AuthUser,
+    ApiJson(req): ApiJson<DeleteMeRequest>,
+) -> Result<StatusCode, ApiError> {
+    if !password::verify(req.password, me.user.password_hash.clone()).await {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let removed = state.accounts.delete_user(&me.user.id).await?;
+    super::access::drop_documents(&state, &removed).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password; every other session ends.
+#[utoipa::path(put, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 401), (status = 422)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    me: AuthUser,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let mut user = me.user;
+    if !password::verify(req.current_password, user.password_hash.clone()).await {
+        return Err(ApiError::InvalidCredentials);
+    }
+    check_password("newPassword", &req.new_password, &user.email)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    let now = now_ms();
+    user.password_hash = password::hash(req.new_password)
+        .await
+        .map_err(ApiError::internal)?;
+    user.password_changed_at = now;
+    user.updated_at = now;
+    state.accounts.update_user(&user).await?;
+    state
+        .accounts
+        .revoke_user_sessions(&user.id, Some(&me.session_id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Active sessions of the account.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SessionView>), (status = 401)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let sessions = state
+        .accounts
+        .sessions_for_user(&me.user.id, now_ms())
+        .await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionView {
+                current: s.id == me.session_id,
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                expires_at: s.expires_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect(),
+    ))
+}
+
+/// End one of the account's sessions.
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204), (status = 401), (status = 404)))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    match state.accounts.session(&id).await? {
+        Some(s) if s.user_id == me.user.id => {
+            state.accounts.revoke_session(&id).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::NotFound("session")),
+    }
+}
+
+/// End every other session of the account (`?includeCurrent=true`: all).
+#[utoipa::path(delete, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])), params(RevokeAllQuery),
+    responses((status = 200, description = "How many sessions ended"), (status = 401)))]
+pub async fn revoke_all_sessions(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Query(q): Query<RevokeAllQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let keep = (!q.include_current).then_some(me.session_id.as_str());
+    let revoked = state
+        .accounts
+        .revoke_user_sessions(&me.user.id, keep)
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": revoked })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "", "ada", "ada@", "@x.io", "a b@x.io", "ada@x", "a@.io", "a@x.io.", "a\"@x.io",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(normalize_email(&format!("{}@x.io", "a".repeat(260))).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Request extractors that answer in the API's error shape.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use coform_storage::User;
+use serde::de::DeserializeOwned;
+
+use crate::auth::jwt::TokenError;
+use crate::auth::now_ms;
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// A JSON body; a malformed one answers 400 `invalid_json` (or 413).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::InvalidJson(
+                    "expected a JSON body (Content-Type: application/json)".into(),
+                ),
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge
+                }
+                other => ApiError::InvalidJson(other.body_text()),
+            }),
+        }
+    }
+}
+
+/// The signed-in user of a request (`Authorization: Bearer <access token>`).
+/// The token's session must still be active: logout and password changes
+/// take effect on the next request, not at token expiry.
+pub struct AuthUser {
+    pub user: User,
+    pub session_id: String,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or(ApiError::Unauthorized(
+                "unauthorized",
+                "sign in first: missing bearer token",
+            ))?;
+        authenticate(state, token.trim()).await
+    }
+}
+
+/// Checks an access token and its session; returns the user.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    let claims = state.auth.keys.verify_access(token).map_err(|e| match e {
+        TokenError::Expired => {
+            ApiError::Unauthorized("token_expired", "the access token has expired; refresh it")
+        }
+        TokenError::Invalid => {
+            ApiError::Unauthorized("invalid_token", "the access token is not valid")
+        }
+    })?;
+    let session = state.accounts.session(&claims.sid).await?;
+    let active = session
+        .as_ref()
+        .is_some_and(|s| !s.revoked && s.expires_at > now_ms() && s.user_id == claims.sub);
+    if !active {
+        return Err(ApiError::Unauthorized(
+            "session_revoked",
+            "this session has ended; sign in again",
+        ));
+    }
+    let user = state
+        .accounts
+        .user(&claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthorized(
+            "session_revoked",
+            "this account no longer exists",
+        ))?;
+    Ok(AuthUser {
+        user,
+        session_id: claims.sid,
+    })
+}
+
+/// Where a request came from, for rate limits and the session list.
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        Ok(ClientInfo { ip, user_agent })
+    }
+}

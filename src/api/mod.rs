@@ -1,0 +1,118 @@
+//! The REST API under `/api`: accounts, workspaces, templates.
+//!
+//! Every route is declared with `utoipa` so the OpenAPI 3.1 document at
+//! `/api/openapi.json` is generated from the same code that serves it.
+//!
+//! # Layout
+//!
+//! - [`extract`]: request extractors: JSON bodies with our error shape,
+//!   the authenticated user, the client's address.
+//! - [`auth`]: `/api/auth/*`: sign-up, login, token refresh, logout,
+//!   password reset, e-mail verification, profile, sessions.
+//! - [`workspaces`]: `/api/workspaces/*`: workspaces, members and roles,
+//!   analytics, backup and restore.
+//! - [`templates`]: `/api/templates/*`: template listings and content,
+//!   and document tokens for the WebSocket.
+//! - [`access`]: who may do what: membership lookups that answer 404
+//!   outside one's workspaces, and live access changes on open sockets.
+
+pub mod access;
+pub mod auth;
+pub mod extract;
+pub mod templates;
+pub mod workspaces;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::server::AppState;
+
+/// Largest JSON body accepted by most routes.
+pub const MAX_BODY: usize = 1 << 20;
+/// Largest workspace backup accepted by restore.
+pub const MAX_BACKUP_BODY: usize = 64 << 20;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Coform API", description = "Accounts, workspaces and form templates of a Coform server."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts, tokens and sessions"),
+        (name = "workspaces", description = "Workspaces and their members"),
+        (name = "templates", description = "Form templates")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The `/api` routes and their OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let (restore, restore_api) = OpenApiRouter::new()
+        .routes(routes!(workspaces::restore))
+        .layer(DefaultBodyLimit::max(MAX_BACKUP_BODY))
+        .split_for_parts();
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::forgot_password))
+        .routes(routes!(auth::reset_password))
+        .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::me, auth::update_me, auth::delete_me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::list_sessions, auth::revoke_all_sessions))
+        .routes(routes!(auth::revoke_session))
+        .routes(routes!(workspaces::list, workspaces::create))
+        .routes(routes!(
+            workspaces::get,
+            workspaces::update,
+            workspaces::delete
+        ))
+        .routes(routes!(workspaces::add_member))
+        .routes(routes!(
+            workspaces::update_member,
+            workspaces::remove_member
+        ))
+        .routes(routes!(workspaces::analytics))
+        .routes(routes!(workspaces::backup))
+        .routes(routes!(templates::list, templates::create))
+        .routes(routes!(
+            templates::get,
+            templates::update,
+            templates::delete
+        ))
+        .routes(routes!(templates::session))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .split_for_parts();
+    api.merge(restore_api);
+    let api = std::sync::Arc::new(api);
+    router
+        .merge(restore)
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(api.as_ref().clone()) }),
+        )
+        .with_state(state)
+}
