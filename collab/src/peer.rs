@@ -111,9 +111,8 @@ impl Peer {
         if q.closed.is_some() {
             return false;
         }
-        // An empty queue always takes one message, however large, so a big
-        // sync reply to an idle peer is never mistaken for lag.
-        if !q.items.is_empty()
+        // An empty backlog always takes one message, however large.
+        if q.bytes > 0
             && (q.items.len() >= self.max_messages || q.bytes + msg.len() > self.max_bytes)
         {
             q.closed = Some(CloseReason::Lagging);
@@ -125,6 +124,22 @@ impl Peer {
             return false;
         }
         q.bytes += msg.len();
+        q.items.push_back(msg);
+        drop(q);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Queues a direct answer to something this peer asked for (its sync
+    /// step 2, the presence snapshot). Such answers are bounded by what the
+    /// peer itself sends, so they do not count toward the lag budget: a
+    /// joiner of a document larger than the budget is synced, not closed.
+    /// Returns `false` if the peer is closed.
+    pub fn reply(&self, msg: Bytes) -> bool {
+        let mut q = self.queue.lock();
+        if q.closed.is_some() {
+            return false;
+        }
         q.items.push_back(msg);
         drop(q);
         self.ready.notify_one();
@@ -229,6 +244,24 @@ mod tests {
         peer.close(CloseReason::ShuttingDown);
         assert_eq!(reader.await.unwrap(), CloseReason::ShuttingDown);
         assert!(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn replies_do_not_count_toward_the_lag_budget() {
+        let peer = Peer::new(&limits(10, 100));
+        assert!(
+            peer.reply(Bytes::from(vec![0u8; 1000])),
+            "a sync reply larger than the budget"
+        );
+        assert!(
+            peer.send(Bytes::from_static(b"12345678")),
+            "broadcast backlog is still empty"
+        );
+        assert!(
+            !peer.send(Bytes::from_static(b"abc")),
+            "backlog over budget"
+        );
+        assert_eq!(peer.closed(), Some(CloseReason::Lagging));
     }
 
     #[tokio::test]

@@ -287,9 +287,9 @@ impl Room {
                     return;
                 }
                 let sv = self.doc.transact().state_vector();
-                peer.send(protocol::encode_step1(&sv));
+                peer.reply(protocol::encode_step1(&sv));
                 if let Some(states) = self.presence.snapshot() {
-                    peer.send(protocol::encode_awareness(&states));
+                    peer.reply(protocol::encode_awareness(&states));
                 }
                 if let Some(who) = &peer.identity {
                     *self
@@ -534,12 +534,13 @@ impl Room {
         }
     }
 
+    /// Sends a direct answer to `peer` (not counted as broadcast backlog).
     fn send_to(&mut self, peer: PeerId, msg: Bytes) {
         let Some(p) = self.peers.get(&peer) else {
             return;
         };
         let len = msg.len() as u64;
-        if p.send(msg) {
+        if p.reply(msg) {
             self.shared.metrics.bytes_out.fetch_add(len, Relaxed);
         } else {
             self.remove_peers(vec![peer]);
