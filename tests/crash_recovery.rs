@@ -1,0 +1,194 @@
+//! Crash safety of the real binary: ten clients edit continuously, the
+//! server is SIGKILLed mid-stream and restarted on the same data dir, over
+//! and over. Every update any client received from the server must be
+//! there after the restart (the server stores before it broadcasts).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use yrs::{Doc, Map, WriteTxn};
+
+const ROOM: &str = "crash-recovery";
+const MAP: &str = "keys";
+const CLIENTS: usize = 10;
+const CYCLES: usize = 6;
+
+fn key(client: usize, n: u64) -> String {
+    format!("c{client}-{n}")
+}
+
+fn own_prefix(client: usize) -> String {
+    format!("c{client}-")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn updates_seen_by_any_client_survive_sigkill() {
+    let mut server = ProcessServer::start(&[]).await;
+    // Each client's document lives across its reconnections, as a browser
+    // tab's would across a server restart.
+    let docs: Vec<Doc> = (0..CLIENTS).map(|_| Doc::new()).collect();
+    let mut next_seq = vec![0u64; CLIENTS];
+    // Keys some client received from the server, cumulative over cycles.
+    let mut required: BTreeSet<String> = BTreeSet::new();
+    let mut rng = Rng::new(0xC0F0);
+
+    for cycle in 0..CYCLES {
+        let mut clients = Vec::new();
+        for (i, doc) in docs.iter().enumerate() {
+            let c = YClient::connect_with_doc(
+                server.addr,
+                ROOM,
+                &format!("client{i}/cycle{cycle}"),
+                doc.clone(),
+                ConnectOpts::default(),
+            )
+            .await;
+            c.wait_synced().await;
+            clients.push(Arc::new(c));
+        }
+
+        // Continuous editing: each client inserts its own unique keys.
+        let stop = StopFlag::default();
+        let mut loops = Vec::new();
+        for (i, c) in clients.iter().enumerate() {
+            let c = c.clone();
+            let stop = stop.clone();
+            let mut seq = next_seq[i];
+            loops.push(tokio::spawn(async move {
+                while !stop.is_stopped() {
+                    let k = key(i, seq);
+                    // The edit is applied locally before it is sent, so the
+                    // key counts as generated even if the send fails.
+                    seq += 1;
+                    let sent = c
+                        .try_edit(move |txn| {
+                            txn.get_or_insert_map(MAP).insert(txn, k, seq as i64);
+                        })
+                        .await;
+                    if sent.is_err() {
+                        break;
+                    }
+                    // Pacing only (keeps ten writers under the per-peer
+                    // rate limit); nothing waits on it.
+                    tokio::time::sleep(Duration::from_millis(4)).await;
+                }
+                seq
+            }));
+        }
+
+        // Kill at a different point of the stream every cycle, once the
+        // server is visibly fanning updates out.
+        let threshold = 150 + rng.below(400);
+        clients[0]
+            .wait_state("updates from the other clients", TIMEOUT, |s| {
+                s.updates_received >= threshold
+            })
+            .await;
+        server.kill9().await;
+        stop.stop();
+        for (i, l) in loops.into_iter().enumerate() {
+            next_seq[i] = within(TIMEOUT, "edit loop to stop", l)
+                .await
+                .expect("edit loop panicked");
+        }
+        for c in &clients {
+            c.wait_ended(TIMEOUT).await;
+        }
+
+        // Everything a client holds from another client came from the server.
+        let mut seen_this_cycle = 0;
+        for (i, doc) in docs.iter().enumerate() {
+            let prefix = own_prefix(i);
+            for k in map_keys(doc, MAP) {
+                if !k.starts_with(&prefix) && required.insert(k) {
+                    seen_this_cycle += 1;
+                }
+            }
+        }
+        assert!(
+            seen_this_cycle > 0,
+            "cycle {cycle}: clients saw no new updates"
+        );
+        drop(clients);
+
+        server.restart().await;
+
+        // A fresh client, before any old one reconnects and re-uploads:
+        // only what the server recovered from disk.
+        let verifier = YClient::connect(server.addr, ROOM, &format!("verifier{cycle}")).await;
+        let first = verifier
+            .state()
+            .first_step2
+            .expect("verifier's first SyncStep2");
+        let recovered = map_keys(&doc_from_update(&first), MAP);
+        let missing: Vec<&String> = required.difference(&recovered).collect();
+        assert!(
+            missing.is_empty(),
+            "cycle {cycle}: {} of {} updates that clients had received were lost by the crash, e.g. {:?}",
+            missing.len(),
+            required.len(),
+            &missing[..missing.len().min(10)]
+        );
+        verifier.close().await;
+        eprintln!(
+            "cycle {cycle}: {} keys required, {} recovered, {} generated",
+            required.len(),
+            recovered.len(),
+            next_seq.iter().sum::<u64>()
+        );
+    }
+
+    // Finally every client reconnects; its SyncStep2 uploads whatever it
+    // generated that the server never stored, and all converge on every key
+    // ever generated.
+    let mut clients = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let c = YClient::connect_with_doc(
+            server.addr,
+            ROOM,
+            &format!("client{i}/final"),
+            doc.clone(),
+            ConnectOpts::default(),
+        )
+        .await;
+        c.wait_synced().await;
+        clients.push(c);
+    }
+    let all: BTreeSet<String> = (0..CLIENTS)
+        .flat_map(|i| (0..next_seq[i]).map(move |n| key(i, n)))
+        .collect();
+    for c in &clients {
+        c.wait_until("every key ever generated", TIMEOUT, |d| {
+            map_keys(d, MAP).len() == all.len()
+        })
+        .await;
+        assert_eq!(c.map_keys(MAP), all, "{} holds a different key set", c.name);
+    }
+
+    // And a graceful stop keeps it all too, telling the clients to come back.
+    let status = server.terminate().await;
+    assert!(
+        status.success(),
+        "server exited with {status:?} after SIGTERM"
+    );
+    for c in &clients {
+        match c.wait_ended(TIMEOUT).await {
+            Ended::Closed { code, .. } => assert!(
+                code == 1012 || code == 1001,
+                "{}: closed with {code} on SIGTERM, expected 1012 or 1001",
+                c.name
+            ),
+            Ended::Dropped(why) => panic!(
+                "{}: dropped without a close frame on SIGTERM: {why}",
+                c.name
+            ),
+        }
+    }
+    server.restart().await;
+    let last = YClient::connect(server.addr, ROOM, "after-sigterm").await;
+    assert_eq!(last.map_keys(MAP), all);
+}
