@@ -34,6 +34,7 @@ pub struct Params {
 }
 
 const DOC: &str = "coldload";
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// The history: one update per edit, and the final state vector.
 fn build_history(edits: usize) -> (Vec<Vec<u8>>, StateVector, String) {
@@ -204,8 +205,30 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         server = s;
         None
     } else {
-        Some(holder)
+        // The holder keeps the document loaded and keeps reading whatever
+        // the server still sends it (Hocuspocus acknowledges every update).
+        let stop = tokio_util::sync::CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::task::spawn_local(async move {
+            let mut conn = holder;
+            let mut ignore = |_: &mut crate::ws::ConnState, _: &[u8]| {};
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    r = conn.read_some(&mut ignore) => {
+                        if r.is_err() || conn.st.closed() || conn.flush().await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            conn.close();
+        });
+        Some((stop, task))
     };
+    // Let deferred work after the burst finish (Hocuspocus runs its store
+    // hooks 2 s after the last change) before measuring.
+    tokio::time::sleep(SETTLE).await;
 
     // One fresh client.
     let target = Target {
@@ -269,8 +292,9 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             Err(e) => failed.push(format!("{e:#}")),
         }
     }
-    if let Some(h) = holder {
-        h.close();
+    if let Some((stop, task)) = holder {
+        stop.cancel();
+        let _ = task.await;
     }
     problems.extend(server.log_problems());
     let stop = server.stop().await;

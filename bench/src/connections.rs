@@ -33,6 +33,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     let (rss_before, _) = server.rss().unwrap_or((0, 0));
     let docs = p.docs.max(1);
 
+    let c0 = window.snapshot(&server);
     let t0 = Instant::now();
     let opened = bounded(p.connections, p.concurrency, |i| {
         let target = target.clone();
@@ -41,6 +42,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     })
     .await;
     let connect_s = t0.elapsed().as_secs_f64();
+    let connect_usage = window.usage(&c0, &window.snapshot(&server));
     let mut hist = Histogram::default();
     let mut conns = Vec::with_capacity(p.connections);
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -146,9 +148,11 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "server_rss_peak_mb": rss_peak as f64 / 1048576.0,
         "rss_per_conn_kb": per_conn(rss_connected),
         "rss_per_conn_end_kb": per_conn(rss_end),
+        "connect_server_cpu_util": connect_usage.server_cpu_util,
+        "connect_bench_cpu_util": connect_usage.bench_cpu_util,
         "idle_server_cpu_util": usage.server_cpu_util,
         "bench_cpu_util": usage.bench_cpu_util,
-        "other_load_cores": usage.other_load,
+        "other_load_cores": connect_usage.other_load.max(usage.other_load),
         "bench_rss_mb": bench_rss as f64 / 1048576.0,
         "closed_by_server": closes,
         "all_opened": opened_ok == p.connections && closes.is_empty(),

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, ClientID, Doc, ReadTxn, StateVector, Transact, Update};
@@ -62,6 +61,9 @@ struct Shared {
     other: Cell<u64>,
     late_sends: Cell<u64>,
     sent_window: Cell<u64>,
+    /// Set when the run is over: every client closes (checked at least
+    /// every 50 ms, without a wakeup source per client).
+    stop: Cell<bool>,
 }
 
 fn bump(c: &Cell<u64>, n: u64) {
@@ -205,7 +207,6 @@ async fn client_task(
     start: tokio::time::Instant,
     interval: Duration,
     value_bytes: usize,
-    cancel: CancellationToken,
 ) -> Outcome {
     let Synced {
         mut conn, framing, ..
@@ -235,10 +236,13 @@ async fn client_task(
     let mut scratch = Vec::with_capacity(64);
     let mut io_error = false;
     conn.drain_buffered(&mut |st, f| recv.on_frame(&sh, st, f));
+    const IDLE_TICK: Duration = Duration::from_millis(50);
     loop {
+        if sh.stop.get() {
+            break;
+        }
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => break,
             ready = conn.fd.readable() => {
                 let Ok(mut guard) = ready else { io_error = true; break };
                 recv.batch_ns = 0;
@@ -264,10 +268,13 @@ async fn client_task(
                     break;
                 }
             }
-            _ = &mut sleep, if sending => {
+            _ = &mut sleep => {
                 let deadline = first + interval * seq as u32;
-                if deadline >= end.into() || seq as usize >= sh.cap {
+                if sending && (deadline.into_std() >= end || seq as usize >= sh.cap) {
                     sending = false;
+                }
+                if !sending {
+                    sleep.as_mut().reset(tokio::time::Instant::now() + IDLE_TICK);
                     continue;
                 }
                 let now = Instant::now();
@@ -398,8 +405,8 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         other: Cell::new(0),
         late_sends: Cell::new(0),
         sent_window: Cell::new(0),
+        stop: Cell::new(false),
     });
-    let cancel = CancellationToken::new();
     let start = tokio::time::Instant::from_std(t0 + Duration::from_nanos(start_ns));
     let mut tasks = Vec::with_capacity(n);
     for (i, synced) in conns.into_iter().enumerate() {
@@ -413,7 +420,6 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             start,
             p.interval,
             p.value_bytes,
-            cancel.clone(),
         )));
     }
 
@@ -467,7 +473,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             }
         }
     }
-    cancel.cancel();
+    sh.stop.set(true);
     let mut outcomes = Vec::with_capacity(n);
     for t in tasks {
         outcomes.push(t.await?);

@@ -296,11 +296,25 @@ fn setup(c: &Common) -> Result<Setup> {
     })
 }
 
-/// Why a run's figures cannot be trusted (or its checks failed).
-fn run_problems(scenario: &str, v: &Value, max_cpu: f64) -> (Vec<String>, Vec<String>) {
+/// Why a run's figures cannot be trusted, which checks failed, and what
+/// makes its figures noisy.
+fn run_problems(
+    scenario: &str,
+    v: &Value,
+    max_cpu: f64,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut invalid = Vec::new();
     let mut failed = Vec::new();
-    if let Some(u) = v["bench_cpu_util"].as_f64() {
+    let mut noisy = Vec::new();
+    if let Some(other) = v["other_load_cores"].as_f64() {
+        if other > 0.25 {
+            noisy.push(format!(
+                "other processes used {other:.2} cores on the benchmark's cores: figures are noisy"
+            ));
+        }
+    }
+    for key in ["bench_cpu_util", "connect_bench_cpu_util"] {
+        let Some(u) = v[key].as_f64() else { continue };
         if u > max_cpu {
             invalid.push(format!(
                 "the generator's core was saturated ({:.0}% of one core > {:.0}%): its figures would measure the generator, not the server",
@@ -338,7 +352,7 @@ fn run_problems(scenario: &str, v: &Value, max_cpu: f64) -> (Vec<String>, Vec<St
         }
         _ => {}
     }
-    (invalid, failed)
+    (invalid, failed, noisy)
 }
 
 /// Median of each numeric field over runs; booleans are and-ed; other
@@ -402,6 +416,8 @@ fn table_fields(scenario: &str) -> &'static [&'static str] {
             "connects_per_s",
             "connect_p50_ms",
             "connect_p99_ms",
+            "connect_server_cpu_util",
+            "connect_bench_cpu_util",
             "server_rss_before_mb",
             "server_rss_connected_mb",
             "rss_per_conn_kb",
@@ -521,13 +537,18 @@ async fn measure(cli: &Cli, s: &Setup, server_args: &[String], label: &str) -> (
     let mut runs = Vec::new();
     let mut invalid = Vec::new();
     let mut failed = Vec::new();
+    let mut warnings = Vec::new();
     for i in 0..cli.common.repeat.max(1) {
         match run_once(&cli.scenario, s, &cli.common, server_args).await {
             Ok(v) => {
-                let (inv, fail) = run_problems(check_as, &v, cli.common.max_bench_cpu);
+                let (inv, fail, noisy) = run_problems(check_as, &v, cli.common.max_bench_cpu);
                 for p in inv.iter().chain(&fail) {
                     eprintln!("coform-bench: {label} run {}: {p}", i + 1);
                 }
+                for p in &noisy {
+                    eprintln!("coform-bench: {label} run {}: warning: {p}", i + 1);
+                }
+                warnings.extend(noisy);
                 invalid.extend(inv);
                 failed.extend(fail);
                 runs.push(v);
@@ -544,6 +565,7 @@ async fn measure(cli: &Cli, s: &Setup, server_args: &[String], label: &str) -> (
         "valid": valid,
         "passed": passed,
         "problems": invalid.iter().chain(&failed).collect::<Vec<_>>(),
+        "warnings": warnings,
         // Figures measured on a saturated generator are not reported.
         "median": if valid { summarize(&runs) } else { Value::Null },
         "runs": runs,

@@ -13,13 +13,15 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 type Rooms = Arc<Mutex<HashMap<String, HashMap<u64, UnboundedSender<Message>>>>>;
 
 const EMPTY_SYNC_STEP2: &[u8] = &[0, 1, 2, 0, 0];
 
-#[tokio::main]
+// One thread: the relay is measured on one core.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let bind = match args.iter().position(|a| a == "--bind") {
@@ -45,7 +47,12 @@ async fn connection(stream: TcpStream, rooms: Rooms, id: u64) {
         path = req.uri().path().to_string();
         Ok(resp)
     };
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+    // Small buffers, as a lean server would use for mostly idle sockets.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 << 10)
+        .write_buffer_size(8 << 10);
+    let accepted = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
+    let Ok(ws) = accepted.await else {
         return;
     };
     let (mut sink, mut source) = ws.split();
