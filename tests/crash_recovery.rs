@@ -31,7 +31,7 @@ async fn updates_seen_by_any_client_survive_sigkill() {
     // Each client's document lives across its reconnections, as a browser
     // tab's would across a server restart.
     let docs: Vec<Doc> = (0..CLIENTS).map(|_| Doc::new()).collect();
-    let mut next_seq = vec![0u64; CLIENTS];
+    let mut next_seq = [0u64; CLIENTS];
     // Keys some client received from the server, cumulative over cycles.
     let mut required: BTreeSet<String> = BTreeSet::new();
     let mut rng = Rng::new(0xC0F0);
