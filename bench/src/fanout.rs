@@ -192,6 +192,8 @@ impl Recv {
 
 struct Outcome {
     log: Option<Vec<Vec<u8>>>,
+    /// Next clock expected from each client of the room: what it got.
+    next: Vec<u64>,
     close_code: Option<u16>,
     eof: bool,
     io_error: bool,
@@ -305,6 +307,7 @@ async fn client_task(
     }
     let outcome = Outcome {
         log: recv.log,
+        next: recv.next,
         close_code: conn.st.close_code,
         eof: conn.st.eof,
         io_error,
@@ -531,6 +534,33 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
+    // Silent losses: edits the server accepted (its own document has them;
+    // for the null relay: every edit sent) that a client which stayed
+    // connected never got. And the reverse: edits a client got that the
+    // server's document lacks.
+    let state_checked = spec.kind.keeps_state();
+    let mut silent_losses = 0u64;
+    let mut not_in_server_state = 0u64;
+    let mut receivers_closed = 0u64;
+    for (i, o) in outcomes.iter().enumerate() {
+        let (room, idx) = (i / p.clients, i % p.clients);
+        if o.close_code.is_some() || o.eof || o.io_error {
+            receivers_closed += 1;
+            continue;
+        }
+        for j in (0..p.clients).filter(|&j| j != idx) {
+            let g = room * p.clients + j;
+            let accepted = match server_docs.get(room) {
+                Some(Some(doc)) => u64::from(doc.sv.get(&ClientID::new(proto::client_id(g)))),
+                _ => sh.sent[g].get(),
+            };
+            silent_losses += accepted.saturating_sub(o.next[j]);
+            if state_checked {
+                not_in_server_state += o.next[j].saturating_sub(accepted);
+            }
+        }
+    }
+
     let mut closes: BTreeMap<String, u64> = BTreeMap::new();
     for o in &outcomes {
         if let Some(code) = o.close_code {
@@ -552,7 +582,6 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     let hist = sh.hist.borrow();
     let ms = |ns: u64| ns as f64 / 1e6;
     let secs = p.duration.as_secs_f64();
-    let state_checked = spec.kind.keeps_state();
     let converged = rooms_converged == p.docs
         && rooms_complete == p.docs
         && (!state_checked || rooms_server_match == p.docs)
@@ -611,6 +640,9 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "latency_mean_ms": hist.mean() / 1e6,
         "latency_samples": hist.count(),
         "duplicates": sh.duplicates.get(),
+        "silent_losses": silent_losses,
+        "delivered_not_in_server_state": if state_checked { json!(not_in_server_state) } else { Value::Null },
+        "receivers_closed": receivers_closed,
         "gaps": sh.gaps.get(),
         "echoes": sh.echoes.get(),
         "acks": sh.acks.get(),

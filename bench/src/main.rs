@@ -8,6 +8,7 @@ mod connections;
 mod fanout;
 mod hist;
 mod proto;
+mod report;
 mod server;
 mod ws;
 
@@ -96,6 +97,11 @@ enum Scenario {
     /// A small fanout against coform; exits 0 only if every update was
     /// delivered and every room converged (for CI).
     Smoke,
+    /// Print side-by-side tables from a file of earlier results (JSON lines).
+    Report {
+        /// The file the runs' JSON lines were appended to.
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -331,6 +337,18 @@ fn run_problems(
                     v["delivery_ratio"], v["delivered"], v["expected_deliveries"], v["duplicates"]
                 ));
             }
+            if v["silent_losses"].as_u64().unwrap_or(0) > 0 {
+                failed.push(format!(
+                    "{} edits the server accepted never reached a client that stayed connected",
+                    v["silent_losses"]
+                ));
+            }
+            if v["delivered_not_in_server_state"].as_u64().unwrap_or(0) > 0 {
+                failed.push(format!(
+                    "{} edits were delivered that the server's document lacks",
+                    v["delivered_not_in_server_state"]
+                ));
+            }
             if v["converged"] != json!(true) {
                 failed.push(format!(
                     "not converged: {} of {} rooms agree, {} complete, server state matches in {}",
@@ -392,13 +410,15 @@ fn summarize(runs: &[Value]) -> Value {
 }
 
 /// The fields shown in the human table, per scenario.
-fn table_fields(scenario: &str) -> &'static [&'static str] {
+pub fn table_fields(scenario: &str) -> &'static [&'static str] {
     match scenario {
         "fanout" | "durability-cost" | "smoke" => &[
             "connections",
             "updates_per_s",
             "deliveries_per_s",
             "delivery_ratio",
+            "silent_losses",
+            "receivers_closed",
             "latency_p50_ms",
             "latency_p95_ms",
             "latency_p99_ms",
@@ -440,11 +460,12 @@ fn table_fields(scenario: &str) -> &'static [&'static str] {
     }
 }
 
-fn fmt_num(v: &Value) -> String {
+pub fn fmt_num(v: &Value) -> String {
     match v.as_f64() {
         Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         Some(x) if x.abs() >= 100.0 => format!("{x:.1}"),
         Some(x) => format!("{x:.3}"),
+        None if v.is_null() => "-".to_string(),
         None => v.to_string(),
     }
 }
@@ -491,6 +512,7 @@ async fn run_once(
             };
             connections::run(&s.spec, &p, &s.window).await
         }
+        Scenario::Report { .. } => bail!("report is not a measurement"),
         Scenario::Coldload(a) => {
             let _ = c;
             let p = coldload::Params {
@@ -523,6 +545,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::Coldload(_) => "coldload",
         Scenario::DurabilityCost(_) => "durability-cost",
         Scenario::Smoke => "smoke",
+        Scenario::Report { .. } => "report",
     }
 }
 
@@ -677,6 +700,7 @@ fn params_json(s: &Scenario) -> Value {
             "concurrency": a.concurrency, "hold_s": a.hold,
         }),
         Scenario::Coldload(a) => json!({ "edits": a.edits, "joiners": a.joiners }),
+        Scenario::Report { .. } => Value::Null,
     }
 }
 
@@ -690,6 +714,15 @@ fn fanout_json(a: &FanoutArgs) -> Value {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Scenario::Report { file } = &cli.scenario {
+        return match report::print(file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("coform-bench: error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     server::raise_fd_limit();
     // Pin before the runtime exists, so every thread inherits it.
     let s = match setup(&cli.common) {

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario against Coform, Hocuspocus, the y-websocket
+# server and the null relay, REPEAT runs each (default 3), then prints
+# side-by-side tables of the medians. Each server gets a fresh process per
+# run, pinned to core 0; the generator runs on core 1. Takes about 20
+# minutes on 2 cores. Needs Rust and Node.js 20+.
+#
+#   bench/run-side-by-side.sh                 # everything, 3 runs each
+#   REPEAT=1 bench/run-side-by-side.sh        # a quicker, noisier pass
+#   SERVERS="coform null" bench/run-side-by-side.sh
+#   DURATION=3 REPEAT=1 bench/run-side-by-side.sh   # a smoke test of the script
+#   OUT=results.jsonl bench/run-side-by-side.sh
+#
+# Every run's JSON line is appended to $OUT; `coform-bench report $OUT`
+# prints the tables again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEAT="${REPEAT:-3}"
+DURATION="${DURATION:-10}"
+SERVERS="${SERVERS:-coform hocuspocus ywebsocket null}"
+OUT="${OUT:-bench-results-$(date +%Y%m%d-%H%M%S).jsonl}"
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required. $2" >&2; exit 1; }
+}
+need cargo "Install Rust (1.87 or newer) with rustup."
+need node "Install Node.js 20 or newer."
+need npm "Install npm (it comes with Node.js)."
+
+echo "==> building (release)"
+cargo build --release -p coform -p coform-bench
+echo "==> installing the Node servers"
+(cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
+
+BENCH=target/release/coform-bench
+failures=0
+run() {
+  echo "==> coform-bench $*" >&2
+  if ! "$BENCH" "$@" --repeat "$REPEAT" >>"$OUT"; then
+    echo "    (did not pass its checks or was invalid: see $OUT)" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+started=$(date +%s)
+for server in $SERVERS; do
+  # 50 documents × 10 clients, one edit per client every 100 ms.
+  run fanout --server "$server" --docs 50 --clients 10 --interval-ms 100 --duration "$DURATION"
+  # 10 documents × 50 clients: the same edit rate, five times the fan-out.
+  run fanout --server "$server" --docs 10 --clients 50 --interval-ms 100 --duration "$DURATION" \
+    --drain-timeout 20
+  run connections --server "$server" --connections 5000 --docs 500
+  if [ "$server" != null ]; then
+    run coldload --server "$server"
+  fi
+done
+case " $SERVERS " in
+  *" coform "*) run durability-cost --docs 50 --clients 10 --interval-ms 100 --duration "$DURATION" ;;
+esac
+
+"$BENCH" report "$OUT"
+echo
+echo "results: $OUT ($(( $(date +%s) - started )) s, $failures configuration(s) not valid or not passing)"

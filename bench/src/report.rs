@@ -1,0 +1,83 @@
+//! `coform-bench report FILE`: side-by-side tables from the JSON lines of
+//! earlier runs (one column per server, one table per scenario and
+//! parameters).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::{fmt_num, table_fields};
+
+pub fn print(path: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // Group by scenario and parameters, keeping the order of first sight.
+    let mut groups: Vec<(String, Vec<&Value>)> = Vec::new();
+    for v in &lines {
+        let key = format!("{} {}", v["scenario"].as_str().unwrap_or("?"), v["params"]);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(v),
+            None => groups.push((key, vec![v])),
+        }
+    }
+    for (key, group) in groups {
+        let scenario = group[0]["scenario"].as_str().unwrap_or("?");
+        let mut columns: Vec<(String, &Value, bool)> = Vec::new();
+        for v in &group {
+            if scenario == "durability-cost" {
+                if let Some(configs) = v["configs"].as_object() {
+                    for (name, c) in configs {
+                        let ok =
+                            c["valid"] == Value::Bool(true) && c["passed"] == Value::Bool(true);
+                        columns.push((name.clone(), &c["median"], ok));
+                    }
+                }
+            } else {
+                let mut name = v["server"].as_str().unwrap_or("?").to_string();
+                if let Some(args) = v["server_args"].as_array().filter(|a| !a.is_empty()) {
+                    let args: Vec<&str> = args.iter().filter_map(Value::as_str).collect();
+                    name = format!("{name} {}", args.join(" "));
+                }
+                let ok = v["valid"] == Value::Bool(true) && v["passed"] == Value::Bool(true);
+                columns.push((name, &v["median"], ok));
+            }
+        }
+        let repeat = group[0]["repeat"].as_u64().unwrap_or(1);
+        println!("\n## {key} (medians of {repeat})");
+        let mut header = format!("| {:<26} |", "metric");
+        let mut rule = format!("|{:-<28}|", "");
+        for (name, _, _) in &columns {
+            header.push_str(&format!(" {name:>14} |"));
+            rule.push_str(&format!("{:-<16}|", ""));
+        }
+        println!("{header}\n{rule}");
+        let mut status = format!("| {:<26} |", "checks");
+        for (_, median, ok) in &columns {
+            let s = if median.is_null() {
+                "INVALID"
+            } else if median.get("skipped").is_some() {
+                "skipped"
+            } else if *ok {
+                "ok"
+            } else {
+                "FAILED"
+            };
+            status.push_str(&format!(" {s:>14} |"));
+        }
+        println!("{status}");
+        for f in table_fields(scenario) {
+            let mut line = format!("| {f:<26} |");
+            for (_, median, _) in &columns {
+                line.push_str(&format!(" {:>14} |", fmt_num(&median[*f])));
+            }
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
