@@ -333,6 +333,8 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "join_all_synced_ms": ms(all_received) + ms(apply_s),
         "join_server_cpu_s": usage.server_cpu_s,
         "bench_cpu_util": usage.bench_cpu_util,
+        "bench_wait": usage.bench_wait,
+        "server_wait": usage.server_wait,
         "other_load_cores": usage.other_load,
         "server_rss_loaded_mb": rss_loaded as f64 / 1048576.0,
         "all_correct": failed.is_empty() && wrong == 0,

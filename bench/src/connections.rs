@@ -152,6 +152,8 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "connect_bench_cpu_util": connect_usage.bench_cpu_util,
         "idle_server_cpu_util": usage.server_cpu_util,
         "bench_cpu_util": usage.bench_cpu_util,
+        "bench_wait": connect_usage.bench_wait,
+        "server_wait": connect_usage.server_wait,
         "other_load_cores": connect_usage.other_load.max(usage.other_load),
         "bench_rss_mb": bench_rss as f64 / 1048576.0,
         "closed_by_server": closes,

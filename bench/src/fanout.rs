@@ -659,6 +659,8 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "server_rss_end_mb": rss_end as f64 / 1048576.0,
         "bench_cpu_util": usage.bench_cpu_util,
         "other_load_cores": usage.other_load,
+        "bench_wait": usage.bench_wait,
+        "server_wait": usage.server_wait,
         "drain_s": drain_s,
         "closed_by_server": closes,
         "late_sends": sh.late_sends.get(),

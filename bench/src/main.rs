@@ -186,6 +186,8 @@ pub struct Snap {
     bench: f64,
     server: Option<f64>,
     cores: f64,
+    bench_wait: f64,
+    server_wait: Option<f64>,
 }
 
 pub struct Usage {
@@ -194,6 +196,10 @@ pub struct Usage {
     pub bench_cpu_util: f64,
     /// CPU used on the benchmark's cores by anything else (cores).
     pub other_load: f64,
+    /// Share of the window the generator spent waiting for its core.
+    pub bench_wait: f64,
+    /// Share of the window the server's threads spent waiting for a core.
+    pub server_wait: Option<f64>,
 }
 
 impl Window {
@@ -203,6 +209,8 @@ impl Window {
             bench: server::self_cpu_seconds(),
             server: server.cpu_seconds(),
             cores: server::core_busy_seconds(&self.cores).iter().sum(),
+            bench_wait: server::runqueue_wait_seconds(std::process::id()).unwrap_or(0.0),
+            server_wait: server.runqueue_wait(),
         }
     }
 
@@ -219,6 +227,11 @@ impl Window {
             server_cpu_util: server.map(|s| s / dt),
             bench_cpu_util: bench / dt,
             other_load: other.max(0.0),
+            bench_wait: (b.bench_wait - a.bench_wait) / dt,
+            server_wait: match (a.server_wait, b.server_wait) {
+                (Some(x), Some(y)) => Some((y - x) / dt),
+                _ => None,
+            },
         }
     }
 }
@@ -317,6 +330,19 @@ fn run_problems(
             noisy.push(format!(
                 "other processes used {other:.2} cores on the benchmark's cores: figures are noisy"
             ));
+        }
+    }
+    for (key, who) in [
+        ("bench_wait", "the generator"),
+        ("server_wait", "the server"),
+    ] {
+        if let Some(w) = v[key].as_f64() {
+            if w > 0.05 {
+                noisy.push(format!(
+                    "{who} waited for its core {:.0}% of the time (other processes ran there): latencies include that wait",
+                    w * 100.0
+                ));
+            }
         }
     }
     for key in ["bench_cpu_util", "connect_bench_cpu_util"] {
@@ -430,6 +456,8 @@ pub fn table_fields(scenario: &str) -> &'static [&'static str] {
             "server_rss_peak_mb",
             "bench_cpu_util",
             "other_load_cores",
+            "bench_wait",
+            "server_wait",
         ],
         "connections" => &[
             "opened",

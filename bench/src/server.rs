@@ -206,6 +206,11 @@ impl Server {
         Ok(t0.elapsed())
     }
 
+    /// Seconds the server's threads waited for a CPU so far.
+    pub fn runqueue_wait(&self) -> Option<f64> {
+        runqueue_wait_seconds(self.pid?)
+    }
+
     /// CPU seconds (user + system, all threads) used so far.
     pub fn cpu_seconds(&self) -> Option<f64> {
         cpu_seconds(self.pid?).ok()
@@ -293,6 +298,24 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let utime: f64 = fields.get(11).ok_or_else(|| anyhow!("bad stat"))?.parse()?;
     let stime: f64 = fields.get(12).ok_or_else(|| anyhow!("bad stat"))?.parse()?;
     Ok((utime + stime) / clock_ticks())
+}
+
+/// Seconds the threads of a process spent runnable but waiting for a CPU
+/// (the second field of each thread's `schedstat`): time lost to other
+/// processes on the same core.
+pub fn runqueue_wait_seconds(pid: u32) -> Option<f64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(total as f64 / 1e9)
 }
 
 /// This process's CPU seconds.
