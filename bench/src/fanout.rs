@@ -602,6 +602,12 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     if let Err(e) = &stop {
         notes.push(format!("{e:#}"));
     }
+    let store_append_mean_ms = metrics.as_ref().and_then(|m| {
+        let get = |name: &str| m.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        let sum = get("coform_store_append_seconds_sum")?;
+        let count = get("coform_store_append_seconds_count")?;
+        (count > 0.0).then(|| sum / count * 1e3)
+    });
     let metrics_json = metrics.map(|m| {
         let keep = [
             "coform_updates_in_total",
@@ -665,6 +671,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "closed_by_server": closes,
         "late_sends": sh.late_sends.get(),
         "server_metrics": metrics_json,
+        "store_append_mean_ms": store_append_mean_ms,
         "server_log_problems": problems.len(),
         "server_log_sample": problems.iter().take(3).collect::<Vec<_>>(),
         "server_stop_s": stop.as_ref().map(|d| d.as_secs_f64()).unwrap_or(-1.0),

@@ -454,6 +454,7 @@ pub fn table_fields(scenario: &str) -> &'static [&'static str] {
             "server_cpu_s",
             "server_cpu_util",
             "server_rss_peak_mb",
+            "store_append_mean_ms",
             "bench_cpu_util",
             "other_load_cores",
             "bench_wait",
