@@ -37,14 +37,29 @@ impl Cli {
     }
 }
 
-/// Which store keeps the documents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// Which store keeps the documents and accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     /// SQLite under `--data-dir` (the default; one node).
     Embedded,
     /// Process memory only: everything is lost at exit. For measuring what
     /// durable storage costs, never for real data.
     Memory,
+    /// A MongoDB server shared by several replicas (`mongodb://...`).
+    MongoDb(String),
+}
+
+fn parse_store(s: &str) -> Result<StoreKind, String> {
+    match s {
+        "embedded" => Ok(StoreKind::Embedded),
+        "memory" => Ok(StoreKind::Memory),
+        url if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") => {
+            Ok(StoreKind::MongoDb(url.to_owned()))
+        }
+        other => Err(format!(
+            "unknown store `{other}`: expected `embedded`, `memory` or a mongodb:// URL"
+        )),
+    }
 }
 
 /// Who may open which document.
@@ -74,9 +89,14 @@ pub struct Config {
     /// Directory of the embedded database (created if missing).
     #[arg(long, env = "COFORM_DATA_DIR", default_value = "./coform-data")]
     pub data_dir: PathBuf,
-    /// Document store.
-    #[arg(long, env = "COFORM_STORE", value_enum, default_value = "embedded")]
+    /// Store: `embedded` (SQLite under --data-dir; one node), `memory`
+    /// (volatile, for measurements) or a `mongodb://` URL (several replicas).
+    #[arg(long, env = "COFORM_STORE", default_value = "embedded", value_parser = parse_store, hide_env_values = true)]
     pub store: StoreKind,
+    /// Redis URL for fan-out between replicas (`redis://host:6379`). Absent:
+    /// a single node with local fan-out.
+    #[arg(long, env = "COFORM_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
     /// Embedded store durability: `full` fsyncs every group commit (survives
     /// power loss); `normal` survives a killed process but not a power cut.
     #[arg(long, env = "COFORM_DURABILITY", default_value = "full", value_parser = parse_durability)]

@@ -14,6 +14,9 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// `GET /readyz`: the server accepts connections and its store answers.
+/// With replicas, it also says whether Redis is reachable; while it is not,
+/// the replica still serves its own clients, so it stays ready (200) and
+/// reports `"redis": "down"`.
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if state.registry.is_shutting_down() {
         return Err(ApiError::Unavailable("shutting down".into()));

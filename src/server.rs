@@ -69,7 +69,7 @@ pub struct RunningServer {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let (store, accounts): (Arc<dyn DocStore>, Arc<dyn AccountStore>) = match config.store {
+    let (store, accounts): (Arc<dyn DocStore>, Arc<dyn AccountStore>) = match &config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
             let durability = config.durability;
@@ -79,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             let store = Arc::new(store);
             (store.clone(), store)
         }
+        StoreKind::MongoDb(_) => anyhow::bail!("--store mongodb:// is not available in this build"),
         StoreKind::Memory => {
             tracing::warn!("memory store: documents and accounts are lost when the process exits");
             let store = Arc::new(MemoryStore::new());
@@ -86,7 +87,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     };
     let auth = Arc::new(auth_service(&config).await?);
-    let registry = Registry::new(store, Arc::new(Metrics::default()), config.room_config());
+    let metrics = Arc::new(Metrics::default());
+    let registry = match &config.redis {
+        Some(url) => Registry::with_redis(store, metrics, config.room_config(), url)
+            .map_err(|e| anyhow::anyhow!("--redis: {e}"))?,
+        None => Registry::new(store, metrics, config.room_config()),
+    };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -117,7 +123,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
-    tracing::info!(%addr, store = ?state.config.store, "coform started");
+    let store_name = match &state.config.store {
+        StoreKind::Embedded => "embedded",
+        StoreKind::Memory => "memory",
+        StoreKind::MongoDb(_) => "mongodb",
+    };
+    tracing::info!(%addr, store = store_name, redis = state.config.redis.is_some(), "coform started");
     Ok(RunningServer { addr, state, serve })
 }
 

@@ -20,6 +20,9 @@ pub enum CollabError {
     /// An update was rejected (does not decode, or breaks a limit).
     #[error("update rejected: {0}")]
     BadUpdate(String),
+    /// The fan-out bus is misconfigured (bad Redis URL).
+    #[error("fan-out bus: {0}")]
+    Bus(String),
 }
 
 /// Why the server closes a peer's connection. The server maps each to a

@@ -19,6 +19,8 @@
 //!   join and lets them unload after a grace period.
 //! - [`content`]: a template document as JSON, and JSON applied back as a
 //!   minimal CRDT edit (used by the REST API).
+//! - [`bus`]: fan-out to other replicas through Redis pub/sub, with
+//!   healing from the store after gaps and replica heartbeats.
 //! - [`compaction`]: merging a document's snapshot and log into a new
 //!   snapshot, deleting exactly the merged entries.
 //! - [`metrics`]: counters and histograms rendered as Prometheus text.
@@ -31,6 +33,7 @@
 //! when that returns sends them on. Anything a client has seen survives a
 //! crash.
 
+pub mod bus;
 pub mod compaction;
 pub mod content;
 pub mod error;

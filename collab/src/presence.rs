@@ -36,6 +36,8 @@ struct Entry {
     owner: Option<PeerId>,
     /// The authenticated user of that connection, if any.
     owner_user: Option<Arc<str>>,
+    /// The replica the state came from, when not from a local connection.
+    replica: Option<Arc<str>>,
     removed_at: Option<Instant>,
 }
 
@@ -109,6 +111,7 @@ impl Presence {
                     state: (!is_null).then(|| json.clone()),
                     owner: (!is_null).then_some(peer),
                     owner_user: identity.filter(|_| !is_null).map(|me| me.user_id.clone()),
+                    replica: None,
                     removed_at: is_null.then(Instant::now),
                 };
                 self.entries.insert(id, entry);
@@ -147,6 +150,69 @@ impl Presence {
                 .is_none_or(|at| now.duration_since(at) < TOMBSTONE_TTL)
         });
         update_of(removed)
+    }
+
+    /// Applies presence another replica relayed (already stamped there).
+    /// Returns what changed, to send to local peers.
+    pub fn apply_remote(
+        &mut self,
+        replica: &Arc<str>,
+        update: &AwarenessUpdate,
+    ) -> Option<AwarenessUpdate> {
+        let mut forward = Vec::new();
+        for (client, incoming) in &update.clients {
+            let id = client.get();
+            let is_null = &*incoming.json == NULL_STATE;
+            let accepted = match self.entries.get(&id) {
+                None => true,
+                Some(cur) => {
+                    incoming.clock > cur.clock
+                        || (incoming.clock == cur.clock && is_null && cur.state.is_some())
+                }
+            };
+            if accepted {
+                self.entries.insert(
+                    id,
+                    Entry {
+                        clock: incoming.clock,
+                        state: (!is_null).then(|| incoming.json.clone()),
+                        owner: None,
+                        owner_user: None,
+                        replica: (!is_null).then(|| replica.clone()),
+                        removed_at: is_null.then(Instant::now),
+                    },
+                );
+                forward.push((id, incoming.clock, incoming.json.clone()));
+            }
+        }
+        update_of(forward)
+    }
+
+    /// Removes every state relayed from `replica` (it died).
+    pub fn remove_replica(&mut self, replica: &str) -> Option<AwarenessUpdate> {
+        let now = Instant::now();
+        let mut removed = Vec::new();
+        for (id, e) in self.entries.iter_mut() {
+            if e.replica.as_deref() == Some(replica) && e.state.is_some() {
+                e.clock = e.clock.wrapping_add(1);
+                e.state = None;
+                e.replica = None;
+                e.removed_at = Some(now);
+                removed.push((*id, e.clock, Arc::from(NULL_STATE)));
+            }
+        }
+        update_of(removed)
+    }
+
+    /// Live states of this replica's own connections (for other replicas).
+    pub fn local_snapshot(&self) -> Option<AwarenessUpdate> {
+        update_of(
+            self.entries
+                .iter()
+                .filter(|(_, e)| e.owner.is_some())
+                .filter_map(|(id, e)| e.state.clone().map(|s| (*id, e.clock, s)))
+                .collect(),
+        )
     }
 
     /// Every live state, for a peer that just joined or asked.
@@ -258,6 +324,22 @@ mod tests {
             .apply(3, Some(&who("u1")), &upd(&[(10, 9, "{}")]))
             .forward
             .is_some());
+    }
+
+    #[test]
+    fn remote_states_go_when_their_replica_dies() {
+        let mut p = Presence::default();
+        let r: Arc<str> = Arc::from("r2");
+        assert!(p.apply_remote(&r, &upd(&[(10, 1, "{}")])).is_some());
+        p.apply(1, None, &upd(&[(20, 1, "{}")]));
+        assert_eq!(
+            p.local_snapshot().unwrap().clients.len(),
+            1,
+            "only local states"
+        );
+        let removal = p.remove_replica("r2").unwrap();
+        assert_eq!(removal.clients[&ClientID::new(10)].clock, 2);
+        assert_eq!(p.live(), 1);
     }
 
     #[test]

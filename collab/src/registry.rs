@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bus::{Bus, BusKind, BusMessage};
 use crate::compaction::{self, Compacted};
 use crate::error::CloseReason;
 use crate::error::CollabError;
@@ -67,6 +68,22 @@ pub(crate) struct Shared {
     next_generation: AtomicU64,
     /// This process's name as a compaction lease holder.
     holder: String,
+    /// Fan-out to other replicas; `None` on a single node.
+    pub(crate) bus: Option<Bus>,
+}
+
+/// A name for this process, unique across replicas and restarts.
+pub(crate) fn process_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        format!("{host}-{}-{nanos:x}", std::process::id())
+    })
+    .clone()
 }
 
 impl Shared {
@@ -74,6 +91,36 @@ impl Shared {
     pub(crate) fn forget(&self, name: &str, generation: u64) {
         self.rooms
             .remove_if(name, |_, h| h.generation == generation);
+    }
+
+    /// Hands a message from another replica to the document's room.
+    pub(crate) async fn deliver(&self, doc: &str, msg: BusMessage) {
+        let handle = self.rooms.get(doc).map(|h| h.clone());
+        if let Some(handle) = handle {
+            let _ = handle.tx.send(Command::Remote(msg)).await;
+        }
+    }
+
+    /// Makes every loaded room catch up from the store.
+    pub(crate) async fn heal_all(&self) {
+        let handles: Vec<RoomHandle> = self.rooms.iter().map(|h| h.clone()).collect();
+        for handle in handles {
+            let heal = BusMessage {
+                kind: BusKind::Heal,
+                replica: Arc::from(""),
+                seq: 0,
+                payload: Default::default(),
+            };
+            let _ = handle.tx.send(Command::Remote(heal)).await;
+        }
+    }
+
+    /// Tells every loaded room that `replica` died.
+    pub(crate) async fn replica_gone(&self, replica: &Arc<str>) {
+        let handles: Vec<RoomHandle> = self.rooms.iter().map(|h| h.clone()).collect();
+        for handle in handles {
+            let _ = handle.tx.send(Command::ReplicaGone(replica.clone())).await;
+        }
     }
 
     pub(crate) async fn compact(&self, name: &str) -> Result<Option<Compacted>, CollabError> {
@@ -106,27 +153,53 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry for a single node (no fan-out to other replicas).
     pub fn new(store: Arc<dyn DocStore>, metrics: Arc<Metrics>, config: RoomConfig) -> Self {
-        let holder = format!(
-            "{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        Registry {
-            shared: Arc::new(Shared {
+        Self::build(store, metrics, config, None)
+    }
+
+    /// A registry whose rooms fan out through Redis at `redis_url` to the
+    /// other replicas (see [`crate::bus`]). Only the URL is checked here;
+    /// the bus connects, and reconnects, in the background.
+    pub fn with_redis(
+        store: Arc<dyn DocStore>,
+        metrics: Arc<Metrics>,
+        config: RoomConfig,
+        redis_url: &str,
+    ) -> Result<Self, CollabError> {
+        redis::Client::open(redis_url).map_err(|e| CollabError::Bus(e.to_string()))?;
+        Ok(Self::build(store, metrics, config, Some(redis_url)))
+    }
+
+    fn build(
+        store: Arc<dyn DocStore>,
+        metrics: Arc<Metrics>,
+        config: RoomConfig,
+        redis_url: Option<&str>,
+    ) -> Self {
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let shared = Arc::new_cyclic(|weak| {
+            let bus = redis_url
+                .and_then(|url| Bus::start(url, weak.clone(), shutdown.clone(), &tracker).ok());
+            Shared {
                 store,
                 metrics,
                 config,
-                shutdown: CancellationToken::new(),
-                tracker: TaskTracker::new(),
+                shutdown,
+                tracker,
                 rooms: DashMap::new(),
                 next_generation: AtomicU64::new(1),
-                holder,
-            }),
-        }
+                holder: process_id(),
+                bus,
+            }
+        });
+        Registry { shared }
+    }
+
+    /// `None` on a single node; otherwise whether Redis is reachable.
+    pub fn bus_connected(&self) -> Option<bool> {
+        self.shared.bus.as_ref().map(Bus::is_connected)
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+use crate::bus::{BusKind, BusMessage};
 use crate::compaction::{self, Compacted};
 use crate::error::{CloseReason, CollabError};
 use crate::peer::{Peer, PeerId};
@@ -72,6 +73,10 @@ pub(crate) enum Command {
     },
     /// Read the stored state of the document.
     Read(DocRead),
+    /// A message from another replica (see [`crate::bus`]).
+    Remote(BusMessage),
+    /// Another replica died: drop the presence it relayed.
+    ReplicaGone(Arc<str>),
     /// A user's access changed: `None` closes their connections with
     /// [`CloseReason::Forbidden`], `Some(readonly)` sets their write right.
     Access {
@@ -232,6 +237,11 @@ impl Room {
             evicted: None,
         };
         tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
+        if let Some(bus) = &room.shared.bus {
+            bus.subscribe(&room.name);
+            // Presence held by other replicas shows here at once.
+            bus.publish(&room.name, BusKind::QueryAwareness, Bytes::new());
+        }
         let exit = room.serve(&mut rx).await;
         room.finish(exit, rx).await;
     }
@@ -345,6 +355,12 @@ impl Room {
                 }
             }
             Command::Evict { reason, reply } => self.evicted = Some((reason, reply)),
+            Command::Remote(msg) => self.remote(msg).await,
+            Command::ReplicaGone(replica) => {
+                if let Some(removal) = self.presence.remove_replica(&replica) {
+                    self.broadcast(&protocol::encode_awareness(&removal), None);
+                }
+            }
         }
     }
 
@@ -412,6 +428,7 @@ impl Room {
                     self.send_to(peer, protocol::encode_awareness(&bounce));
                 }
                 if let Some(forward) = applied.forward {
+                    self.publish_awareness(&forward);
                     let bytes = match frame {
                         Some(frame) if applied.all_accepted => frame,
                         _ => protocol::encode_awareness(&forward),
@@ -516,6 +533,9 @@ impl Room {
                 self.stats.last_update_ms.store(now_ms(), Relaxed);
                 for p in pending {
                     self.broadcast(&p.frame, p.origin);
+                    if let Some(bus) = &self.shared.bus {
+                        bus.publish(&self.name, BusKind::Update, p.payload);
+                    }
                     if let Some(ack) = p.ack {
                         let _ = ack.send(Ok(()));
                     }
@@ -594,6 +614,7 @@ impl Room {
                 tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
             }
             if let Some(removal) = self.presence.remove_peer(id) {
+                self.publish_awareness(&removal);
                 let msg = protocol::encode_awareness(&removal);
                 for (other, p) in &self.peers {
                     if !p.send(msg.clone()) {
@@ -601,6 +622,101 @@ impl Room {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends this replica's presence changes to the other replicas.
+    fn publish_awareness(&self, update: &yrs::sync::awareness::AwarenessUpdate) {
+        if let Some(bus) = &self.shared.bus {
+            use yrs::updates::encoder::Encode;
+            bus.publish(
+                &self.name,
+                BusKind::Awareness,
+                Bytes::from(update.encode_v1()),
+            );
+        }
+    }
+
+    /// Handles a message another replica published on this document.
+    async fn remote(&mut self, msg: BusMessage) {
+        match msg.kind {
+            BusKind::Update => {
+                // Already stored by its replica: apply and pass on.
+                let Ok(update) = Update::decode_v1(&msg.payload) else {
+                    return;
+                };
+                let doc = &self.doc;
+                let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    doc.transact_mut().apply_update(update)
+                }));
+                if !matches!(applied, Ok(Ok(()))) {
+                    self.reload = true;
+                    return;
+                }
+                self.full_state = None;
+                self.doc_bytes += msg.payload.len();
+                self.broadcast(&protocol::encode_update(&msg.payload), None);
+            }
+            BusKind::Awareness => {
+                use yrs::updates::decoder::Decode as _;
+                let Ok(update) = yrs::sync::awareness::AwarenessUpdate::decode_v1(&msg.payload)
+                else {
+                    return;
+                };
+                if let Some(forward) = self.presence.apply_remote(&msg.replica, &update) {
+                    self.broadcast(&protocol::encode_awareness(&forward), None);
+                }
+            }
+            BusKind::QueryAwareness => {
+                if let Some(local) = self.presence.local_snapshot() {
+                    self.publish_awareness(&local);
+                }
+            }
+            BusKind::Heal => self.heal().await,
+        }
+    }
+
+    /// Catches up from the store after a possible gap on the bus: applies
+    /// every stored update (idempotent) and sends local peers the difference.
+    async fn heal(&mut self) {
+        self.flush().await;
+        let stored = match self.shared.store.load(&self.name).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(doc = %self.name, error = %e, "heal: cannot read the store");
+                return;
+            }
+        };
+        let before = self.doc.transact().state_vector();
+        let doc = &self.doc;
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            let parts = stored
+                .snapshot
+                .iter()
+                .map(|s| &s.data)
+                .chain(stored.log.iter().map(|e| &e.data));
+            for data in parts {
+                if let Ok(u) = Update::decode_v1(data) {
+                    let _ = txn.apply_update(u);
+                }
+            }
+        }));
+        if applied.is_err() {
+            self.reload = true;
+            return;
+        }
+        let diff = self.doc.transact().encode_state_as_update_v1(&before);
+        let changed = Update::decode_v1(&diff)
+            .map(|u| !u.is_empty())
+            .unwrap_or(false);
+        if changed {
+            self.full_state = None;
+            self.broadcast(&protocol::encode_update(&diff), None);
+        }
+        // Other replicas may have missed this replica's presence too.
+        if let Some(local) = self.presence.local_snapshot() {
+            self.publish_awareness(&local);
         }
     }
 
@@ -650,6 +766,9 @@ impl Room {
     /// closes peers, and compacts what this room appended.
     async fn finish(mut self, exit: Exit, mut rx: mpsc::Receiver<Command>) {
         self.shared.forget(&self.name, self.generation);
+        if let Some(bus) = &self.shared.bus {
+            bus.unsubscribe(&self.name);
+        }
         rx.close();
         while let Ok(cmd) = rx.try_recv() {
             match cmd {
@@ -663,7 +782,9 @@ impl Room {
                 | Command::Leave { .. }
                 | Command::Compacted(_)
                 | Command::Read(_)
-                | Command::Access { .. } => {}
+                | Command::Access { .. }
+                | Command::Remote(_)
+                | Command::ReplicaGone(_) => {}
             }
         }
         // Updates applied but never stored were never sent either; their

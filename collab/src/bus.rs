@@ -1,0 +1,506 @@
+//! The fan-out bus: how replicas tell each other about documents, through
+//! Redis pub/sub.
+//!
+//! Each document has a channel, `coform:doc:<name>`. A replica subscribes
+//! only to the documents it has loaded, and publishes there, after the
+//! store has committed them, the updates its own clients made, plus its
+//! clients' presence changes. Every message carries the sender's replica
+//! id (so a replica drops its own echoes) and a per-(replica, document)
+//! sequence number.
+//!
+//! # Healing
+//!
+//! Redis pub/sub loses messages across reconnects. Nothing is lost for
+//! good, because every update is in the store before it is published: a
+//! replica **heals** a document — reloads it from the store and sends its
+//! clients what they missed — whenever it may have missed something:
+//! after its subscription reconnects (all loaded documents), when a
+//! sequence number skips (that document), or when a publisher says it
+//! failed to publish (a hint it sends once Redis is back).
+//!
+//! # Presence across replicas
+//!
+//! Each replica refreshes a key `coform:replica:<id>` with a short TTL
+//! every second. Presence that arrived from another replica is tagged with
+//! its id; once that replica's key is gone, every room removes its states
+//! and tells its clients, so a dead replica leaves no ghosts.
+//!
+//! While Redis is down, each replica keeps serving its own clients; the
+//! status is visible through [`Bus::is_connected`] (and `/readyz`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::registry::Shared;
+
+const VERSION: u8 = 1;
+const CHANNEL_PREFIX: &str = "coform:doc:";
+const REPLICA_PREFIX: &str = "coform:replica:";
+/// How often a replica refreshes its liveness key, and its TTL.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+pub const REPLICA_TTL: Duration = Duration::from_secs(3);
+const OUTBOX: usize = 65_536;
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What one bus message says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusKind {
+    /// A stored document update (Yjs v1).
+    Update,
+    /// An awareness update (y-protocols encoding) of the sender's clients.
+    Awareness,
+    /// "Send me your clients' presence for this document."
+    QueryAwareness,
+    /// "I may have failed to publish updates of this document: heal it."
+    Heal,
+}
+
+impl BusKind {
+    fn code(&self) -> u8 {
+        match self {
+            BusKind::Update => 1,
+            BusKind::Awareness => 2,
+            BusKind::QueryAwareness => 3,
+            BusKind::Heal => 4,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => BusKind::Update,
+            2 => BusKind::Awareness,
+            3 => BusKind::QueryAwareness,
+            4 => BusKind::Heal,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded bus message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusMessage {
+    pub kind: BusKind,
+    pub replica: Arc<str>,
+    pub seq: u64,
+    pub payload: Bytes,
+}
+
+impl BusMessage {
+    pub fn encode(&self) -> Bytes {
+        let id = self.replica.as_bytes();
+        let mut buf = BytesMut::with_capacity(12 + id.len() + self.payload.len());
+        buf.put_u8(VERSION);
+        buf.put_u8(self.kind.code());
+        buf.put_u8(id.len().min(255) as u8);
+        buf.put_slice(&id[..id.len().min(255)]);
+        buf.put_u64_le(self.seq);
+        buf.put_slice(&self.payload);
+        buf.freeze()
+    }
+
+    pub fn decode(raw: &[u8]) -> Option<Self> {
+        let (&version, rest) = raw.split_first()?;
+        let (&kind, rest) = rest.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if version != VERSION || rest.len() < usize::from(len) + 8 {
+            return None;
+        }
+        let (id, rest) = rest.split_at(usize::from(len));
+        let (seq, payload) = rest.split_at(8);
+        Some(BusMessage {
+            kind: BusKind::from_code(kind)?,
+            replica: Arc::from(std::str::from_utf8(id).ok()?),
+            seq: u64::from_le_bytes(seq.try_into().ok()?),
+            payload: Bytes::copy_from_slice(payload),
+        })
+    }
+}
+
+/// Subscription changes for the subscriber task.
+enum Control {
+    Subscribe(Arc<str>),
+    Unsubscribe(Arc<str>),
+}
+
+struct Outgoing {
+    doc: Arc<str>,
+    kind: BusKind,
+    payload: Bytes,
+}
+
+/// This replica's end of the bus. Cheap to share.
+pub struct Bus {
+    replica: Arc<str>,
+    outbox: mpsc::Sender<Outgoing>,
+    control: mpsc::UnboundedSender<Control>,
+    /// True while the subscription connection is up.
+    connected: Arc<AtomicBool>,
+    /// Documents whose publish was dropped (outbox full): hinted later.
+    dropped: Arc<parking_lot::Mutex<HashSet<Arc<str>>>>,
+}
+
+impl Bus {
+    /// Starts the bus tasks. They connect (and reconnect) on their own;
+    /// rooms are reached through `shared` (weak, so the bus never keeps the
+    /// registry alive).
+    pub(crate) fn start(
+        url: &str,
+        shared: Weak<Shared>,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Bus, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let replica: Arc<str> = Arc::from(crate::registry::process_id().as_str());
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let connected = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+        let remote_replicas: Arc<DashMap<Arc<str>, ()>> = Arc::new(DashMap::new());
+        tracker.spawn(publisher(
+            client.clone(),
+            replica.clone(),
+            outbox_rx,
+            dropped.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(subscriber(
+            client.clone(),
+            replica.clone(),
+            control_rx,
+            shared.clone(),
+            connected.clone(),
+            remote_replicas.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(heartbeat(
+            client,
+            replica.clone(),
+            shared,
+            remote_replicas,
+            shutdown,
+        ));
+        Ok(Bus {
+            replica,
+            outbox,
+            control,
+            connected,
+            dropped,
+        })
+    }
+
+    /// This replica's id.
+    pub fn replica(&self) -> &Arc<str> {
+        &self.replica
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn subscribe(&self, doc: &Arc<str>) {
+        let _ = self.control.send(Control::Subscribe(doc.clone()));
+    }
+
+    pub(crate) fn unsubscribe(&self, doc: &Arc<str>) {
+        let _ = self.control.send(Control::Unsubscribe(doc.clone()));
+    }
+
+    /// Queues a message for the document's channel. Never waits: if the
+    /// outbox is full, the document is remembered and a heal hint is sent
+    /// instead once there is room.
+    pub(crate) fn publish(&self, doc: &Arc<str>, kind: BusKind, payload: Bytes) {
+        let msg = Outgoing {
+            doc: doc.clone(),
+            kind,
+            payload,
+        };
+        if self.outbox.try_send(msg).is_err() {
+            self.dropped.lock().insert(doc.clone());
+        }
+    }
+}
+
+fn channel(doc: &str) -> String {
+    format!("{CHANNEL_PREFIX}{doc}")
+}
+
+/// Publishes queued messages in order, numbering them per document.
+/// Messages that fail to go out mark their document for a heal hint,
+/// sent once Redis answers again.
+async fn publisher(
+    client: redis::Client,
+    replica: Arc<str>,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    dropped: Arc<parking_lot::Mutex<HashSet<Arc<str>>>>,
+    shutdown: CancellationToken,
+) {
+    let mut seqs: HashMap<Arc<str>, u64> = HashMap::new();
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = outbox.recv() => match m { Some(m) => m, None => return },
+        };
+        let mut batch = vec![msg];
+        while let Ok(m) = outbox.try_recv() {
+            batch.push(m);
+        }
+        // Hints for documents whose messages were dropped earlier.
+        let hinted: Vec<Arc<str>> = dropped.lock().iter().cloned().collect();
+        for doc in hinted {
+            batch.push(Outgoing {
+                doc,
+                kind: BusKind::Heal,
+                payload: Bytes::new(),
+            });
+        }
+        if conn.is_none() {
+            conn = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let mut failed = conn.is_none();
+        if let Some(c) = conn.as_mut() {
+            let mut pipe = redis::pipe();
+            for m in &batch {
+                let seq = seqs.entry(m.doc.clone()).or_insert(0);
+                *seq += 1;
+                let raw = BusMessage {
+                    kind: m.kind.clone(),
+                    replica: replica.clone(),
+                    seq: *seq,
+                    payload: m.payload.clone(),
+                }
+                .encode();
+                pipe.publish(channel(&m.doc), raw.as_ref()).ignore();
+            }
+            let sent: Result<Result<(), _>, _> =
+                tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(c)).await;
+            failed = !matches!(sent, Ok(Ok(())));
+        }
+        {
+            let mut d = dropped.lock();
+            if failed {
+                d.extend(batch.into_iter().map(|m| m.doc));
+            } else {
+                for m in &batch {
+                    if m.kind == BusKind::Heal {
+                        d.remove(&m.doc);
+                    }
+                }
+            }
+        }
+        if failed {
+            conn = None;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    }
+}
+
+/// Keeps one subscription connection with every wanted channel, hands
+/// messages to rooms, and heals every loaded room after a reconnect.
+#[allow(clippy::too_many_arguments)]
+async fn subscriber(
+    client: redis::Client,
+    replica: Arc<str>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    shared: Weak<Shared>,
+    connected: Arc<AtomicBool>,
+    remote_replicas: Arc<DashMap<Arc<str>, ()>>,
+    shutdown: CancellationToken,
+) {
+    let mut wanted: HashSet<Arc<str>> = HashSet::new();
+    let mut last_seq: HashMap<(Arc<str>, Arc<str>), u64> = HashMap::new();
+    let mut first = true;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let pubsub = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()) => r.ok().and_then(Result::ok),
+        };
+        let Some(pubsub) = pubsub else {
+            // Keep the wanted set current while disconnected.
+            while let Ok(c) = control.try_recv() {
+                apply_control(&mut wanted, c);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            continue;
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        while let Ok(c) = control.try_recv() {
+            apply_control(&mut wanted, c);
+        }
+        let mut ok = true;
+        for doc in &wanted {
+            ok &= sink.subscribe(channel(doc)).await.is_ok();
+        }
+        if !ok {
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        connected.store(true, Ordering::Relaxed);
+        if !first {
+            tracing::info!("bus reconnected; healing loaded documents");
+            if let Some(shared) = shared.upgrade() {
+                shared.heal_all().await;
+            }
+            last_seq.clear();
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                c = control.recv() => {
+                    let Some(c) = c else { return };
+                    let result = match &c {
+                        Control::Subscribe(doc) => sink.subscribe(channel(doc)).await,
+                        Control::Unsubscribe(doc) => sink.unsubscribe(channel(doc)).await,
+                    };
+                    if let Control::Unsubscribe(doc) = &c {
+                        last_seq.retain(|(_, d), _| d != doc);
+                    }
+                    apply_control(&mut wanted, c);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let Some(doc) = msg.get_channel_name().strip_prefix(CHANNEL_PREFIX) else { continue };
+                    let Some(m) = BusMessage::decode(msg.get_payload_bytes()) else { continue };
+                    if m.replica == replica {
+                        continue;
+                    }
+                    remote_replicas.insert(m.replica.clone(), ());
+                    let doc: Arc<str> = Arc::from(doc);
+                    let key = (m.replica.clone(), doc.clone());
+                    let expected = last_seq.get(&key).map(|s| s + 1);
+                    last_seq.insert(key, m.seq);
+                    let gap = expected.is_some_and(|e| e != m.seq);
+                    if let Some(shared) = shared.upgrade() {
+                        if gap {
+                            tracing::info!(doc = %doc, replica = %m.replica, "bus sequence gap; healing");
+                            shared.deliver(&doc, BusMessage { kind: BusKind::Heal, ..m.clone() }).await;
+                        }
+                        shared.deliver(&doc, m).await;
+                    }
+                }
+            }
+        }
+        connected.store(false, Ordering::Relaxed);
+        tracing::warn!("bus connection lost; serving local clients only until it returns");
+    }
+}
+
+fn apply_control(wanted: &mut HashSet<Arc<str>>, c: Control) {
+    match c {
+        Control::Subscribe(doc) => {
+            wanted.insert(doc);
+        }
+        Control::Unsubscribe(doc) => {
+            wanted.remove(&doc);
+        }
+    }
+}
+
+/// Refreshes this replica's liveness key and notices other replicas'
+/// deaths (their key expired), so rooms drop their clients' presence.
+async fn heartbeat(
+    client: redis::Client,
+    replica: Arc<str>,
+    shared: Weak<Shared>,
+    remote_replicas: Arc<DashMap<Arc<str>, ()>>,
+    shutdown: CancellationToken,
+) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut ticker = tokio::time::interval(HEARTBEAT);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                if let Some(c) = conn.as_mut() {
+                    let _: Result<Result<(), _>, _> =
+                        tokio::time::timeout(REDIS_TIMEOUT, c.del(format!("{REPLICA_PREFIX}{replica}"))).await;
+                }
+                return;
+            }
+            _ = ticker.tick() => {}
+        }
+        if conn.is_none() {
+            conn = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let key = format!("{REPLICA_PREFIX}{replica}");
+        let ttl_ms = REPLICA_TTL.as_millis() as u64;
+        let set: Result<Result<(), _>, _> =
+            tokio::time::timeout(REDIS_TIMEOUT, c.pset_ex(key, 1, ttl_ms)).await;
+        if !matches!(set, Ok(Ok(()))) {
+            conn = None;
+            continue;
+        }
+        let others: Vec<Arc<str>> = remote_replicas.iter().map(|e| e.key().clone()).collect();
+        for other in others {
+            let alive: Result<Result<bool, _>, _> =
+                tokio::time::timeout(REDIS_TIMEOUT, c.exists(format!("{REPLICA_PREFIX}{other}")))
+                    .await;
+            match alive {
+                Ok(Ok(false)) => {
+                    tracing::info!(replica = %other, "replica stopped heartbeating; removing its presence");
+                    remote_replicas.remove(&other);
+                    if let Some(shared) = shared.upgrade() {
+                        shared.replica_gone(&other).await;
+                    }
+                }
+                Ok(Ok(true)) => {}
+                _ => {
+                    conn = None;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_ignored() {
+        let m = BusMessage {
+            kind: BusKind::Update,
+            replica: "r1".into(),
+            seq: 7,
+            payload: Bytes::from_static(b"xyz"),
+        };
+        assert_eq!(BusMessage::decode(&m.encode()), Some(m));
+        assert_eq!(BusMessage::decode(b""), None);
+        assert_eq!(
+            BusMessage::decode(&[1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            None,
+            "unknown kind"
+        );
+        assert_eq!(BusMessage::decode(&[1, 1, 5, b'a']), None, "truncated");
+    }
+}
