@@ -2,7 +2,7 @@
 # Runs every benchmark scenario against Coform, Hocuspocus, the y-websocket
 # server and the null relay, REPEAT runs each (default 3), then prints
 # side-by-side tables of the medians. Each server gets a fresh process per
-# run, pinned to core 0; the generator runs on core 1. Takes about 20
+# run, pinned to core 0; the generator runs on core 1. Takes about 15
 # minutes on 2 cores. Needs Rust and Node.js 20+.
 #
 #   bench/run-side-by-side.sh                 # everything, 3 runs each

@@ -49,6 +49,7 @@ struct Common {
     /// spawning one (give --server-pid to measure its CPU and memory).
     #[arg(long, global = true)]
     attach: Option<SocketAddr>,
+    /// The process id of the attached server.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
     /// Extra argument for a spawned coform (repeatable), e.g.
@@ -64,6 +65,7 @@ struct Common {
     /// The directory of the Node servers (default: bench/node).
     #[arg(long, global = true)]
     node_dir: Option<PathBuf>,
+    /// The Node.js executable.
     #[arg(long, global = true, default_value = "node")]
     node: String,
     /// Cores for the server (e.g. `0` or `0,2-3`).
@@ -779,5 +781,48 @@ fn main() -> ExitCode {
             eprintln!("coform-bench: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_keep_integers_and_and_booleans() {
+        let runs = vec![
+            json!({"n": 3, "x": 1.5, "ok": true, "s": "a"}),
+            json!({"n": 1, "x": 0.5, "ok": false, "s": "b"}),
+            json!({"n": 2, "x": 2.5, "ok": true, "s": "c"}),
+        ];
+        let m = summarize(&runs);
+        assert_eq!(m["n"], json!(2));
+        assert_eq!(m["x"], json!(1.5));
+        assert_eq!(m["ok"], json!(false));
+        assert_eq!(m["s"], json!("a"));
+        let two = summarize(&runs[..2]);
+        assert_eq!(two["n"], json!(2));
+        assert_eq!(two["x"], json!(1.0));
+    }
+
+    #[test]
+    fn saturated_generator_invalidates_and_losses_fail() {
+        let v = json!({"bench_cpu_util": 0.95, "all_delivered": true, "converged": true,
+                       "silent_losses": 0});
+        let (invalid, failed, _) = run_problems("fanout", &v, 0.9);
+        assert_eq!(invalid.len(), 1);
+        assert!(failed.is_empty());
+        let v = json!({"bench_cpu_util": 0.2, "all_delivered": false, "converged": true,
+                       "silent_losses": 3, "other_load_cores": 0.5});
+        let (invalid, failed, noisy) = run_problems("fanout", &v, 0.9);
+        assert!(invalid.is_empty());
+        assert_eq!(failed.len(), 2);
+        assert_eq!(noisy.len(), 1);
+    }
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_cpus("0").unwrap(), vec![0]);
+        assert_eq!(parse_cpus("0,2-4").unwrap(), vec![0, 2, 3, 4]);
     }
 }
