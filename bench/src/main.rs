@@ -279,9 +279,12 @@ fn setup(c: &Common) -> Result<Setup> {
     let server_cpus = parse_cpus(&c.server_cpus)?;
     let bench_cpus = parse_cpus(&c.bench_cpus)?;
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pinned = !c.no_pin && ncpu >= 2;
+    let mut pinned = !c.no_pin && ncpu >= 2;
     if pinned {
-        server::set_affinity(0, &bench_cpus).map_err(anyhow::Error::msg)?;
+        if let Err(e) = server::set_affinity(0, &bench_cpus) {
+            eprintln!("coform-bench: warning: cannot pin the generator ({e}); nothing is pinned");
+            pinned = false;
+        }
     } else if !c.no_pin {
         eprintln!("coform-bench: warning: one core only; server and generator share it");
     }

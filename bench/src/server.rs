@@ -103,6 +103,12 @@ impl Spec {
             }
             None => match self.kind {
                 Kind::Coform => {
+                    if !self.coform_bin.exists() {
+                        bail!(
+                            "no coform binary at {}: build it (cargo build --release -p coform) or pass --coform-bin",
+                            self.coform_bin.display()
+                        );
+                    }
                     let mut c = Command::new(&self.coform_bin);
                     // Load tests open rooms by name, without accounts.
                     c.arg("serve")
@@ -127,6 +133,12 @@ impl Spec {
                     c
                 }
                 Kind::Null => {
+                    if !self.null_bin.exists() {
+                        bail!(
+                            "no null-relay binary at {}: build it (cargo build --release -p coform-bench) or pass --null-relay-bin",
+                            self.null_bin.display()
+                        );
+                    }
                     let mut c = Command::new(&self.null_bin);
                     c.arg("--bind").arg("127.0.0.1:0");
                     c
