@@ -27,8 +27,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("store: {e}")))?;
+    let redis = match state.registry.bus_connected() {
+        None => "off",
+        Some(true) => "up",
+        Some(false) => "down",
+    };
+    let status = if redis == "down" { "degraded" } else { "ready" };
     Ok(Json(
-        serde_json::json!({ "status": "ready", "store": "ok" }),
+        serde_json::json!({ "status": status, "store": "ok", "redis": redis }),
     ))
 }
 
