@@ -56,6 +56,9 @@ const WRITE_BUFFER: usize = 8 << 10;
 pub struct UpgradeParams {
     /// An access token or a document token.
     pub token: Option<String>,
+    /// `1`: send durable acknowledgements (Coform's SDK; plain y-websocket
+    /// clients never see them).
+    pub acks: Option<String>,
 }
 
 /// Who a connection belongs to and whether it may write.
@@ -77,6 +80,7 @@ pub async fn upgrade(
         return Err(ApiError::Unavailable("shutting down".into()));
     }
     validate_doc_name(&doc)?;
+    let acks = matches!(params.acks.as_deref(), Some("1" | "true"));
     let access = match state.config.auth {
         AuthMode::Off => Access {
             identity: None,
@@ -97,7 +101,7 @@ pub async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let tracker = state.tracker.clone();
-            tracker.track_future(connection(socket, doc, state, permit, access))
+            tracker.track_future(connection(socket, doc, state, permit, access, acks))
         })
         .into_response())
 }
@@ -178,16 +182,14 @@ async fn connection(
     state: AppState,
     _permit: OwnedSemaphorePermit,
     access: Access,
+    acks: bool,
 ) {
     let metrics = state.registry.metrics().clone();
     metrics.connections.fetch_add(1, Relaxed);
     let _guard = ConnectionGuard(metrics);
     let limits = &state.registry.config().limits;
-    let peer = Arc::new(Peer::with_identity(
-        limits,
-        access.identity,
-        access.readonly,
-    ));
+    let peer = Peer::with_identity(limits, access.identity, access.readonly).with_acks(acks);
+    let peer = Arc::new(peer);
     let (mut sink, stream) = socket.split();
     let room = match state.registry.join(&doc, peer.clone()).await {
         Ok(room) => room,

@@ -51,6 +51,8 @@ pub struct Peer {
     /// their document updates are never applied, stored or relayed. Atomic
     /// because a role change takes effect on a live connection.
     readonly: AtomicBool,
+    /// The client asked for durable acknowledgements (Coform's SDK).
+    pub acks: bool,
     /// Outbound messages and the close flag, under one short-held lock.
     queue: Mutex<Queue>,
     /// Wakes the writer (the only waiter) when a message is queued or the
@@ -83,6 +85,7 @@ impl Peer {
             id: NEXT_PEER.fetch_add(1, Ordering::Relaxed),
             identity,
             readonly: AtomicBool::new(readonly),
+            acks: false,
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
@@ -93,6 +96,12 @@ impl Peer {
             max_bytes: limits.peer_queue_bytes,
             max_messages: limits.peer_queue_messages,
         }
+    }
+
+    /// Turns durable acknowledgements on (before the peer is shared).
+    pub fn with_acks(mut self, on: bool) -> Self {
+        self.acks = on;
+        self
     }
 
     pub fn is_readonly(&self) -> bool {

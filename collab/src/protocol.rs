@@ -27,6 +27,13 @@ pub const MSG_QUERY_AWARENESS: u64 = 3;
 pub const SYNC_STEP1: u64 = 0;
 pub const SYNC_STEP2: u64 = 1;
 pub const SYNC_UPDATE: u64 = 2;
+/// Coform extension, sent only to clients that ask for it (`?acks=1`):
+/// `[100, n]` = the first `n` update messages this connection sent (sync
+/// step 2 and update messages, counted in order, empty ones included) are
+/// durably stored.
+pub const MSG_SAVED: u64 = 100;
+/// `[101, n]` = update message `n` of a read-only connection was refused.
+pub const MSG_REJECTED: u64 = 101;
 
 /// The encoding of an update that contains nothing (no structs, no
 /// deletions), as a client sends in sync step 2 when it has nothing new.
@@ -47,6 +54,8 @@ pub enum Inbound {
     },
     /// The peer asks for every awareness state.
     QueryAwareness,
+    /// An update message carrying nothing new (counted for durable acks).
+    EmptyUpdate,
 }
 
 /// A validated document update and its bytes.
@@ -142,6 +151,7 @@ pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
                     let range = r.var_bytes()?;
                     let payload = frame.slice(range);
                     if payload.as_ref() == EMPTY_UPDATE {
+                        out.push(Inbound::EmptyUpdate);
                         continue;
                     }
                     let update = Update::decode_v1(&payload)
@@ -230,6 +240,14 @@ pub fn encode_awareness(update: &AwarenessUpdate) -> Bytes {
     buf.freeze()
 }
 
+/// `[tag, n]`: a durable-acknowledgement message (see [`MSG_SAVED`]).
+pub fn encode_ack(tag: u64, n: u64) -> Bytes {
+    let mut buf = BytesMut::with_capacity(12);
+    write_var(&mut buf, tag);
+    write_var(&mut buf, n);
+    buf.freeze()
+}
+
 /// An awareness message with no entries: a valid no-op every y-websocket
 /// client accepts. Sent to idle peers so their liveness timers (30 s in
 /// the reference client) never fire on a quiet but healthy connection.
@@ -278,7 +296,10 @@ mod tests {
             panic!()
         };
         assert_eq!(u.frame, encode_update(&u.payload));
-        assert!(decode_frame(&encode_step2(&[0, 0])).unwrap().is_empty());
+        assert!(matches!(
+            decode_frame(&encode_step2(&[0, 0])).unwrap()[..],
+            [Inbound::EmptyUpdate]
+        ));
     }
 
     #[test]

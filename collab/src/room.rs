@@ -143,6 +143,15 @@ struct Pending {
     ack: Option<oneshot::Sender<Result<(), CollabError>>>,
 }
 
+/// Durable-ack bookkeeping of one peer for one turn.
+#[derive(Default)]
+struct AckState {
+    /// Update messages received from the peer so far (cumulative).
+    received: u64,
+    /// Numbers of the messages refused this turn (read-only peer).
+    refused: Vec<u64>,
+}
+
 /// Why the loop ended.
 enum Exit {
     Idle,
@@ -176,6 +185,11 @@ pub(crate) struct Room {
     /// Lets background work report back without keeping the room alive.
     me: mpsc::WeakSender<Command>,
     stats: Arc<RoomStats>,
+    /// Update messages handled this turn per peer that wants acks
+    /// (answered after the flush), starting from what was acked before.
+    acks: HashMap<PeerId, AckState>,
+    /// Update messages acked so far per peer that wants acks.
+    acked: HashMap<PeerId, u64>,
     /// Set by an eviction command; ends the loop after this turn.
     evicted: Option<(CloseReason, oneshot::Sender<()>)>,
 }
@@ -234,6 +248,8 @@ impl Room {
             failed: false,
             me,
             stats,
+            acks: HashMap::new(),
+            acked: HashMap::new(),
             evicted: None,
         };
         tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
@@ -276,6 +292,7 @@ impl Room {
             if self.failed {
                 return Exit::Failed;
             }
+            self.send_acks();
             if let Some((reason, reply)) = self.evicted.take() {
                 return Exit::Evicted(reason, reply);
             }
@@ -315,8 +332,20 @@ impl Room {
             }
             Command::Frame { peer, messages } => {
                 for msg in messages {
-                    if !self.peers.contains_key(&peer) {
+                    let Some(p) = self.peers.get(&peer) else {
                         break;
+                    };
+                    if p.acks && matches!(msg, Inbound::Update(_) | Inbound::EmptyUpdate) {
+                        let refused = p.is_readonly();
+                        let before = self.acked.get(&peer).copied().unwrap_or(0);
+                        let ack = self.acks.entry(peer).or_insert_with(|| AckState {
+                            received: before,
+                            refused: Vec::new(),
+                        });
+                        ack.received += 1;
+                        if refused {
+                            ack.refused.push(ack.received);
+                        }
                     }
                     self.on_message(peer, msg).await;
                 }
@@ -440,6 +469,25 @@ impl Room {
                 if let Some(states) = self.presence.snapshot() {
                     self.send_to(peer, protocol::encode_awareness(&states));
                 }
+            }
+            Inbound::EmptyUpdate => {}
+        }
+    }
+
+    /// Tells peers that asked which of their update messages are now
+    /// durable (everything handled this turn has been flushed).
+    fn send_acks(&mut self) {
+        let acks = std::mem::take(&mut self.acks);
+        for (peer, ack) in acks {
+            for n in ack.refused {
+                self.send_to(peer, protocol::encode_ack(protocol::MSG_REJECTED, n));
+            }
+            self.send_to(
+                peer,
+                protocol::encode_ack(protocol::MSG_SAVED, ack.received),
+            );
+            if self.peers.contains_key(&peer) {
+                self.acked.insert(peer, ack.received);
             }
         }
     }
@@ -600,6 +648,8 @@ impl Room {
             let Some(peer) = self.peers.remove(&id) else {
                 continue;
             };
+            self.acks.remove(&id);
+            self.acked.remove(&id);
             if let Some(who) = &peer.identity {
                 let mut users = self.stats.users.lock();
                 if let Some(n) = users.get_mut(&who.user_id) {
