@@ -124,6 +124,11 @@ pub struct Config {
     /// When absent, e-mails are written to `<data-dir>/outbox/`.
     #[arg(long, env = "COFORM_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Take the client address for rate limits from `X-Forwarded-For` (set
+    /// this only behind a proxy that overwrites that header, such as the
+    /// bundled nginx or an Ingress).
+    #[arg(long, env = "COFORM_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
     /// Sender address of e-mails.
     #[arg(
         long,
