@@ -14,6 +14,11 @@
 //!   listings, and the [`AccountStore`] trait.
 //! - [`embedded`]: the default backend, SQLite in WAL mode under the data
 //!   directory with one writer thread that group-commits appends.
+//! - [`mongo`]: MongoDB, for several replicas sharing one store
+//!   (single-document atomic operations only: no transactions, no change
+//!   streams).
+//! - `testing` (feature `testing`): a throwaway SecantusDB server for
+//!   tests of the MongoDB backend.
 //! - [`memory`]: a volatile backend that keeps nothing across restarts; it
 //!   exists to measure what durability costs, never for real data.
 //!
@@ -35,6 +40,10 @@ pub mod error;
 mod lease;
 pub mod memory;
 mod memory_accounts;
+pub mod mongo;
+mod mongo_accounts;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use accounts::{
     AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,

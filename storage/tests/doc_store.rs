@@ -2,7 +2,8 @@
 //!
 //! Each test is a generic async fn over `Arc<dyn DocStore>`; the `suite!`
 //! macro instantiates it once per backend (`embedded::*` on a fresh SQLite
-//! data dir, `memory::*` on a `MemoryStore`).
+//! data dir, `memory::*` on a `MemoryStore`, `mongo::*` on a fresh database
+//! of a SecantusDB server shared by the test process).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::memory::MemoryStore;
+use coform_storage::mongo::MongoStore;
+use coform_storage::testing::MongoServer;
 use coform_storage::{DocStats, DocStore, Durability, EntryId, Snapshot, StoreError};
 
 type Store = Arc<dyn DocStore>;
@@ -32,6 +35,17 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(std::sync::Arc::new(super::MemoryStore::new())).await;
+                }
+            )*
+        }
+        mod mongo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let url = super::MongoServer::shared().fresh_database_url();
+                    let store = super::MongoStore::connect(&url).await.unwrap();
+                    super::$name(std::sync::Arc::new(store)).await;
+                    coform_storage::testing::drop_database(&url).await.unwrap();
                 }
             )*
         }
