@@ -79,7 +79,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             let store = Arc::new(store);
             (store.clone(), store)
         }
-        StoreKind::MongoDb(_) => anyhow::bail!("--store mongodb:// is not available in this build"),
+        StoreKind::MongoDb(url) => {
+            let store = coform_storage::mongo::MongoStore::connect(url)
+                .await
+                .context("connecting to MongoDB (--store)")?;
+            let store = Arc::new(store);
+            (store.clone(), store)
+        }
         StoreKind::Memory => {
             tracing::warn!("memory store: documents and accounts are lost when the process exits");
             let store = Arc::new(MemoryStore::new());

@@ -1,0 +1,282 @@
+//! Several `coform` processes sharing one MongoDB-protocol store
+//! (SecantusDB) and one Redis: clients on different replicas see each
+//! other's edits and presence; a replica killed with SIGKILL leaves no
+//! ghosts and loses nothing anyone received; a Redis restart heals; a late
+//! replica catches up. Everything runs as real processes on loopback.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coform_storage::testing::MongoServer;
+use common::{within, ProcessServer, YClient, TIMEOUT};
+
+/// A `redis-server` of our own on a free port.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("pick a free port")
+            .port();
+        let mut redis = Redis { port, child: None };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): install it, e.g. `apt-get install redis-server`")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start listening on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "redis-server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn replica(store: &str, redis: &Redis) -> ProcessServer {
+    ProcessServer::start(&[
+        "--store",
+        store,
+        "--redis",
+        &redis.url(),
+        "--room-grace",
+        "1s",
+    ])
+    .await
+}
+
+fn has_user(client: &YClient, other: u64) -> bool {
+    client
+        .awareness_of(other)
+        .is_some_and(|(_, json)| json != "null")
+}
+
+async fn wait_presence(client: &YClient, other: u64, present: bool, timeout: Duration) {
+    client
+        .wait_state(
+            &format!("presence of {other} to be {present}"),
+            timeout,
+            |s| {
+                s.awareness
+                    .get(&other)
+                    .is_some_and(|(_, json)| (json != "null") == present)
+                    || (!present && !s.awareness.contains_key(&other))
+            },
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_two_and_three_replicas_converge_and_see_each_other() {
+    let mongo = MongoServer::shared();
+    let store = mongo.fresh_database_url();
+    let redis = Redis::start();
+    let r1 = replica(&store, &redis).await;
+    let r2 = replica(&store, &redis).await;
+
+    let a = YClient::connect(r1.addr, "form", "a@r1").await;
+    let b = YClient::connect(r2.addr, "form", "b@r2").await;
+    a.wait_synced().await;
+    b.wait_synced().await;
+    a.set_key("components", "from-a", "1").await;
+    b.set_key("components", "from-b", "2").await;
+    for c in [&a, &b] {
+        c.wait_until("both edits", TIMEOUT, |d| {
+            common::map_keys(d, "components").len() == 2
+        })
+        .await;
+    }
+
+    // Presence crosses replicas and disappears when its client leaves.
+    a.set_awareness(1, r#"{"user":{"name":"A"}}"#).await;
+    wait_presence(&b, a.client_id(), true, TIMEOUT).await;
+    assert!(has_user(&b, a.client_id()));
+    a.close().await;
+    wait_presence(&b, a.client_id(), false, Duration::from_secs(5)).await;
+
+    // A third replica joins the same document.
+    let r3 = replica(&store, &redis).await;
+    let c = YClient::connect(r3.addr, "form", "c@r3").await;
+    c.wait_synced().await;
+    c.wait_until("everything so far", TIMEOUT, |d| {
+        common::map_keys(d, "components").len() == 2
+    })
+    .await;
+    c.set_key("components", "from-c", "3").await;
+    b.wait_until("c's edit via the bus", TIMEOUT, |d| {
+        common::map_keys(d, "components").contains("from-c")
+    })
+    .await;
+    drop((r1, r2, r3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
+    let mongo = MongoServer::shared();
+    let store = mongo.fresh_database_url();
+    let redis = Redis::start();
+    let mut r1 = replica(&store, &redis).await;
+    let r2 = replica(&store, &redis).await;
+
+    let a = YClient::connect(r1.addr, "form", "a@r1").await;
+    let b = YClient::connect(r2.addr, "form", "b@r2").await;
+    a.wait_synced().await;
+    b.wait_synced().await;
+    a.set_awareness(1, r#"{"user":{"name":"A"}}"#).await;
+    wait_presence(&b, a.client_id(), true, TIMEOUT).await;
+
+    // A edits on r1 while r1 is killed mid-stream.
+    for i in 0..50 {
+        a.set_key("components", &format!("a{i}"), "x").await;
+    }
+    b.wait_until("some of a's edits", TIMEOUT, |d| {
+        !common::map_keys(d, "components").is_empty()
+    })
+    .await;
+    r1.kill9().await;
+    let killed = Instant::now();
+    let seen_by_b = b.map_keys("components");
+
+    // Its client's presence goes from the other replica within the
+    // heartbeat bound (TTL 3 s, checked every second).
+    wait_presence(&b, a.client_id(), false, Duration::from_secs(8)).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(8), "ghost lasted {took:?}");
+
+    // A reconnects to the surviving replica with its document and catches
+    // up; nothing that b had received is missing there.
+    let a = a.reconnect(r2.addr).await;
+    a.wait_synced().await;
+    let fresh = YClient::connect(r2.addr, "form", "fresh@r2").await;
+    fresh.wait_synced().await;
+    fresh
+        .wait_until("every edit b had received", TIMEOUT, |d| {
+            let keys = common::map_keys(d, "components");
+            seen_by_b.iter().all(|k| keys.contains(k))
+        })
+        .await;
+    // And a's own edits, which it still holds, reach everyone again.
+    let all_a = a.map_keys("components");
+    b.wait_until("all of a's edits after its reconnect", TIMEOUT, |d| {
+        let keys = common::map_keys(d, "components");
+        all_a.iter().all(|k| keys.contains(k))
+    })
+    .await;
+    assert_eq!(all_a.len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_converge_after_redis_restarts_mid_editing() {
+    let mongo = MongoServer::shared();
+    let store = mongo.fresh_database_url();
+    let mut redis = Redis::start();
+    let r1 = replica(&store, &redis).await;
+    let r2 = replica(&store, &redis).await;
+    let a = YClient::connect(r1.addr, "form", "a@r1").await;
+    let b = YClient::connect(r2.addr, "form", "b@r2").await;
+    a.wait_synced().await;
+    b.wait_synced().await;
+    a.set_key("components", "before", "1").await;
+    b.wait_until("the first edit", TIMEOUT, |d| {
+        common::map_keys(d, "components").contains("before")
+    })
+    .await;
+
+    redis.stop();
+    // Each replica keeps serving its own clients while Redis is down.
+    within(TIMEOUT, "readyz to report redis down", async {
+        loop {
+            let (status, body) = common::http_get(r1.addr, "/readyz").await;
+            if status == 200 && body.contains(r#""redis":"down""#) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    for i in 0..20 {
+        a.set_key("components", &format!("during-a{i}"), "x").await;
+        b.set_key("components", &format!("during-b{i}"), "y").await;
+    }
+    redis.spawn();
+
+    // No client action: the replicas heal from the store once Redis is back.
+    for c in [&a, &b] {
+        c.wait_until("every edit made while Redis was down", TIMEOUT, |d| {
+            common::map_keys(d, "components").len() == 41
+        })
+        .await;
+    }
+    a.set_key("components", "after", "1").await;
+    b.wait_until("live fan-out again", TIMEOUT, |d| {
+        common::map_keys(d, "components").contains("after")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_joins_late_loads_and_catches_up() {
+    let mongo = MongoServer::shared();
+    let store = mongo.fresh_database_url();
+    let redis = Redis::start();
+    let r1 = replica(&store, &redis).await;
+    let a = YClient::connect(r1.addr, "form", "a@r1").await;
+    a.wait_synced().await;
+    for i in 0..30 {
+        a.set_key("components", &format!("k{i}"), "v").await;
+    }
+    a.round_trip().await;
+    let r2 = replica(&store, &redis).await;
+    let b = YClient::connect(r2.addr, "form", "b@r2").await;
+    b.wait_synced().await;
+    b.wait_until("everything stored before it started", TIMEOUT, |d| {
+        common::map_keys(d, "components").len() == 30
+    })
+    .await;
+    a.set_key("components", "live", "1").await;
+    b.wait_until("a live edit", TIMEOUT, |d| {
+        common::map_keys(d, "components").contains("live")
+    })
+    .await;
+}
