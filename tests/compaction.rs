@@ -4,8 +4,6 @@
 
 mod common;
 
-use coform_storage::embedded::EmbeddedStore;
-use coform_storage::{DocStore, Durability};
 use common::*;
 use yrs::{Map, Text, WriteTxn};
 
@@ -133,8 +131,7 @@ async fn thousands_of_updates_compact_and_survive_restart() {
 
     // The log has been folded into a snapshot.
     {
-        let store = EmbeddedStore::open(server.data_dir(), Durability::Full)
-            .expect("open the server's store after shutdown");
+        let store = server.open_store().await;
         let stats = store.stats(ROOM).await.expect("stats");
         eprintln!("after {total_updates} updates ({sent_bytes} bytes): {stats:?}");
         assert!(

@@ -34,6 +34,17 @@ use yrs::{
     Update, WriteTxn,
 };
 
+/// With `COFORM_TEST_STORE=mongodb` the servers of the suite store in a
+/// fresh database of the shared SecantusDB server instead of the embedded
+/// store, so the same tests exercise the MongoDB backend.
+pub fn test_store_url() -> Option<String> {
+    match std::env::var("COFORM_TEST_STORE").as_deref() {
+        Ok("mongodb") => Some(coform_storage::testing::MongoServer::shared().fresh_database_url()),
+        Ok("embedded") | Err(_) => None,
+        Ok(other) => panic!("COFORM_TEST_STORE must be `embedded` or `mongodb`, not `{other}`"),
+    }
+}
+
 /// Default bound for any single wait in the tests.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -211,6 +222,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     server: Option<coform::server::RunningServer>,
     tweak: Tweak,
+    /// The MongoDB database this server stores in (kept across restarts),
+    /// when the suite runs with `COFORM_TEST_STORE=mongodb`.
+    store_url: Option<String>,
     // Declared last: dropped after the server.
     dir: tempfile::TempDir,
 }
@@ -227,17 +241,26 @@ impl TestServer {
     ) -> TestServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let tweak: Tweak = Arc::new(tweak);
-        let server = Self::launch(dir.path(), &tweak).await;
+        let store_url = test_store_url();
+        let server = Self::launch(dir.path(), &tweak, &store_url).await;
         TestServer {
             addr: server.addr,
             server: Some(server),
             tweak,
+            store_url,
             dir,
         }
     }
 
-    async fn launch(dir: &Path, tweak: &Tweak) -> coform::server::RunningServer {
+    async fn launch(
+        dir: &Path,
+        tweak: &Tweak,
+        store_url: &Option<String>,
+    ) -> coform::server::RunningServer {
         let mut config = coform::config::Config::for_tests(dir.to_path_buf());
+        if let Some(url) = store_url {
+            config.store = coform::config::StoreKind::MongoDb(url.clone());
+        }
         tweak(&mut config);
         within(TIMEOUT, "server start", coform::server::start(config))
             .await
@@ -246,6 +269,25 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Opens the store this server uses (call after stopping it when it is
+    /// the embedded one, which one process at a time may open).
+    pub async fn open_store(&self) -> Arc<dyn coform_storage::DocStore> {
+        match &self.store_url {
+            Some(url) => Arc::new(
+                coform_storage::mongo::MongoStore::connect(url)
+                    .await
+                    .expect("connect to the test MongoDB"),
+            ),
+            None => Arc::new(
+                coform_storage::embedded::EmbeddedStore::open(
+                    self.dir.path(),
+                    coform_storage::Durability::Full,
+                )
+                .expect("open the server's embedded store"),
+            ),
+        }
     }
 
     /// Graceful shutdown; the data dir is kept.
@@ -264,7 +306,7 @@ impl TestServer {
     /// Starts a server on the data dir after [`TestServer::stop`].
     pub async fn start_again(&mut self) {
         assert!(self.server.is_none(), "server still running");
-        let server = Self::launch(self.dir.path(), &self.tweak).await;
+        let server = Self::launch(self.dir.path(), &self.tweak, &self.store_url).await;
         self.addr = server.addr;
         self.server = Some(server);
     }
@@ -280,6 +322,8 @@ const LISTENING_PREFIX: &str = "coform listening on http://";
 /// Its stderr is kept (last lines) and printed if the test fails.
 pub struct ProcessServer {
     pub addr: SocketAddr,
+    /// See [`TestServer`]: the MongoDB database under `COFORM_TEST_STORE=mongodb`.
+    store_url: Option<String>,
     child: Option<tokio::process::Child>,
     args: Vec<String>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
@@ -293,6 +337,7 @@ impl ProcessServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let mut server = ProcessServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store_url: test_store_url().filter(|_| !args.contains(&"--store")),
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
             stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
@@ -323,6 +368,7 @@ impl ProcessServer {
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(&self.args)
+            .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
