@@ -1,0 +1,665 @@
+//! Who may do what, endpoint by endpoint.
+//!
+//! Alice owns workspace A, Bob owns workspace B. Carol is, in turn, owner,
+//! admin, editor and viewer of A, and never a member of B. For every REST
+//! endpoint and for the WebSocket, a member whose role is high enough gets
+//! 2xx, a member whose role is too low gets 403, and anyone outside the
+//! workspace gets 404 — never 403, so nobody can probe for others' data.
+//! Every case runs against freshly created workspaces, and a refused
+//! request must leave them exactly as they were.
+
+mod support_api;
+
+use std::fmt;
+
+use serde_json::{json, Value};
+use support_api::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Viewer,
+    Editor,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+/// The people of every test.
+struct People {
+    alice: Account,
+    bob: Account,
+    carol: Account,
+    dave: Account,
+    erin: Account,
+}
+
+/// One workspace made for one case: its owner, an editor (Dave), a
+/// template of the owner's, and a backup of it.
+struct World {
+    ws: String,
+    tpl: String,
+    owner_id: String,
+    dave_id: String,
+    erin_email: String,
+    backup: Value,
+}
+
+/// A request of the table, built for a world and the acting user.
+struct Req {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+}
+
+struct Case {
+    name: &'static str,
+    /// The lowest role allowed.
+    min: Role,
+    /// The status of success.
+    ok: u16,
+    build: fn(&World, &Account) -> Req,
+}
+
+fn req(method: &'static str, path: String, body: Option<Value>) -> Req {
+    Req { method, path, body }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "GET workspace",
+            min: Role::Viewer,
+            ok: 200,
+            build: |w, _| req("GET", format!("/api/workspaces/{}", w.ws), None),
+        },
+        Case {
+            name: "PUT workspace",
+            min: Role::Admin,
+            ok: 200,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/workspaces/{}", w.ws),
+                    Some(json!({"name": "Renamed", "settings": {"k": "v"}})),
+                )
+            },
+        },
+        Case {
+            name: "DELETE workspace",
+            min: Role::Owner,
+            ok: 204,
+            build: |w, _| req("DELETE", format!("/api/workspaces/{}", w.ws), None),
+        },
+        Case {
+            name: "GET analytics",
+            min: Role::Viewer,
+            ok: 200,
+            build: |w, _| req("GET", format!("/api/workspaces/{}/analytics", w.ws), None),
+        },
+        Case {
+            name: "POST backup",
+            min: Role::Admin,
+            ok: 200,
+            build: |w, _| req("POST", format!("/api/workspaces/{}/backup", w.ws), None),
+        },
+        Case {
+            name: "POST restore",
+            min: Role::Admin,
+            ok: 200,
+            build: |w, _| {
+                let mut b = w.backup.clone();
+                b["workspace"]["name"] = json!("Restored");
+                req("POST", format!("/api/workspaces/{}/restore", w.ws), Some(b))
+            },
+        },
+        Case {
+            name: "add an editor",
+            min: Role::Admin,
+            ok: 201,
+            build: |w, _| {
+                req(
+                    "POST",
+                    format!("/api/workspaces/{}/members", w.ws),
+                    Some(json!({"email": w.erin_email, "role": "editor"})),
+                )
+            },
+        },
+        Case {
+            name: "add an admin",
+            min: Role::Admin,
+            ok: 201,
+            build: |w, _| {
+                req(
+                    "POST",
+                    format!("/api/workspaces/{}/members", w.ws),
+                    Some(json!({"email": w.erin_email, "role": "admin"})),
+                )
+            },
+        },
+        Case {
+            name: "add an owner",
+            min: Role::Owner,
+            ok: 201,
+            build: |w, _| {
+                req(
+                    "POST",
+                    format!("/api/workspaces/{}/members", w.ws),
+                    Some(json!({"email": w.erin_email, "role": "owner"})),
+                )
+            },
+        },
+        Case {
+            name: "demote an editor",
+            min: Role::Admin,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
+                    Some(json!({"role": "viewer"})),
+                )
+            },
+        },
+        Case {
+            name: "promote an editor to admin",
+            min: Role::Admin,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
+                    Some(json!({"role": "admin"})),
+                )
+            },
+        },
+        Case {
+            name: "grant owner",
+            min: Role::Owner,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
+                    Some(json!({"role": "owner"})),
+                )
+            },
+        },
+        Case {
+            name: "demote an owner",
+            min: Role::Owner,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/workspaces/{}/members/{}", w.ws, w.owner_id),
+                    Some(json!({"role": "editor"})),
+                )
+            },
+        },
+        Case {
+            name: "remove an editor",
+            min: Role::Admin,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "DELETE",
+                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
+                    None,
+                )
+            },
+        },
+        Case {
+            name: "remove an owner",
+            min: Role::Owner,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "DELETE",
+                    format!("/api/workspaces/{}/members/{}", w.ws, w.owner_id),
+                    None,
+                )
+            },
+        },
+        Case {
+            name: "leave",
+            min: Role::Viewer,
+            ok: 204,
+            build: |w, me| {
+                req(
+                    "DELETE",
+                    format!("/api/workspaces/{}/members/{}", w.ws, me.id),
+                    None,
+                )
+            },
+        },
+        Case {
+            name: "list the workspace's templates",
+            min: Role::Viewer,
+            ok: 200,
+            build: |w, _| req("GET", format!("/api/templates?workspaceId={}", w.ws), None),
+        },
+        Case {
+            name: "create a template",
+            min: Role::Editor,
+            ok: 201,
+            build: |w, _| {
+                req(
+                    "POST",
+                    "/api/templates".into(),
+                    Some(json!({"workspaceId": w.ws, "name": "New",
+                                "content": {"meta": {"title": "new"}}})),
+                )
+            },
+        },
+        Case {
+            name: "GET template",
+            min: Role::Viewer,
+            ok: 200,
+            build: |w, _| req("GET", format!("/api/templates/{}", w.tpl), None),
+        },
+        Case {
+            name: "PUT template listing",
+            min: Role::Editor,
+            ok: 200,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/templates/{}", w.tpl),
+                    Some(json!({"name": "Renamed", "tags": ["x"]})),
+                )
+            },
+        },
+        Case {
+            name: "PUT template content",
+            min: Role::Editor,
+            ok: 200,
+            build: |w, _| {
+                req(
+                    "PUT",
+                    format!("/api/templates/{}", w.tpl),
+                    Some(json!({"content": {"meta": {"title": "changed"}}})),
+                )
+            },
+        },
+        Case {
+            name: "DELETE another's template",
+            min: Role::Admin,
+            ok: 204,
+            build: |w, _| req("DELETE", format!("/api/templates/{}", w.tpl), None),
+        },
+        Case {
+            name: "POST template session",
+            min: Role::Viewer,
+            ok: 200,
+            build: |w, _| req("POST", format!("/api/templates/{}/session", w.tpl), None),
+        },
+    ]
+}
+
+/// What a refused request must not have changed.
+#[derive(PartialEq)]
+struct Snapshot {
+    workspace: Value,
+    template: Value,
+    templates: Value,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "workspace={} template={} templates={}",
+            self.workspace, self.template, self.templates
+        )
+    }
+}
+
+async fn snapshot(s: &Server, owner: &Account, w: &World) -> Snapshot {
+    let workspace = s
+        .get(&format!("/api/workspaces/{}", w.ws), Some(&owner.access))
+        .await
+        .expect(200)
+        .clone();
+    let template = s
+        .get(&format!("/api/templates/{}", w.tpl), Some(&owner.access))
+        .await
+        .expect(200)
+        .clone();
+    let templates = s
+        .get(
+            &format!("/api/templates?workspaceId={}", w.ws),
+            Some(&owner.access),
+        )
+        .await
+        .expect(200)
+        .clone();
+    Snapshot {
+        workspace,
+        template,
+        templates,
+    }
+}
+
+async fn people(s: &Server) -> People {
+    People {
+        alice: s.register("Alice", "alice@example.com").await,
+        bob: s.register("Bob", "bob@example.com").await,
+        carol: s.register("Carol", "carol@example.com").await,
+        dave: s.register("Dave", "dave@example.com").await,
+        erin: s.register("Erin", "erin@example.com").await,
+    }
+}
+
+/// A fresh workspace of `owner` with Dave as editor, Carol in `carol`'s
+/// role (if any), and a template of the owner's.
+async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> World {
+    let ws = s.create_workspace(&owner.access, "Workspace").await;
+    s.add_member(&owner.access, &ws, &p.dave.email, "editor")
+        .await;
+    if let Some(role) = carol {
+        s.add_member(&owner.access, &ws, &p.carol.email, role.as_str())
+            .await;
+    }
+    let tpl = id_of(
+        &s.create_template(
+            &owner.access,
+            &ws,
+            "Form",
+            Some(json!({"meta": {"title": "original"}, "components": {"c1": {"id": "c1"}}})),
+        )
+        .await,
+    );
+    let backup = s
+        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&owner.access))
+        .await
+        .expect(200)
+        .clone();
+    World {
+        ws,
+        tpl,
+        owner_id: owner.id.clone(),
+        dave_id: p.dave.id.clone(),
+        erin_email: p.erin.email.clone(),
+        backup,
+    }
+}
+
+async fn send(s: &Server, r: Req, token: Option<&str>) -> Resp {
+    match r.body {
+        Some(b) => {
+            s.request(r.method, &r.path, token, &[], Body::Json(b))
+                .await
+        }
+        None => s.request(r.method, &r.path, token, &[], Body::None).await,
+    }
+}
+
+/// Checks one answer; returns a line describing a mismatch, if any.
+fn check(who: &str, case: &Case, expected: u16, r: &Resp) -> Option<String> {
+    let code = match expected {
+        403 => Some("forbidden"),
+        404 => Some("not_found"),
+        401 => Some("unauthorized"),
+        _ => None,
+    };
+    let ok = r.status == expected
+        && code
+            .is_none_or(|c| r.json["error"]["code"] == c && r.json["error"]["message"].is_string());
+    (!ok).then(|| {
+        format!(
+            "{who}: {} -> expected {expected}, got {}: {}",
+            case.name,
+            r.status,
+            r.text.chars().take(200).collect::<String>()
+        )
+    })
+}
+
+/// Runs every case with Carol in `role` of workspace A (none: not a
+/// member), plus the cross-workspace requests, and reports every mismatch.
+async fn run_matrix(role: Option<Role>) {
+    let s = Server::start().await;
+    let p = people(&s).await;
+    let mut failures = Vec::new();
+    for case in cases() {
+        let a = world(&s, &p, &p.alice, role).await;
+        let b = world(&s, &p, &p.bob, None).await;
+        let (before_a, before_b) = (
+            snapshot(&s, &p.alice, &a).await,
+            snapshot(&s, &p.bob, &b).await,
+        );
+
+        // Outsiders first: nothing they do may change anything.
+        let who = format!("Carol ({:?} of A) on B", role);
+        let r = send(&s, (case.build)(&b, &p.carol), Some(&p.carol.access)).await;
+        failures.extend(check(&who, &case, 404, &r));
+        let r = send(&s, (case.build)(&a, &p.bob), Some(&p.bob.access)).await;
+        failures.extend(check("Bob (owner of B) on A", &case, 404, &r));
+        if snapshot(&s, &p.bob, &b).await != before_b {
+            failures.push(format!("{who}: {} changed workspace B", case.name));
+        }
+
+        let expected = match role {
+            None => 404,
+            Some(r) if r >= case.min => case.ok,
+            Some(_) => 403,
+        };
+        let who = format!("Carol as {role:?} of A");
+        let r = send(&s, (case.build)(&a, &p.carol), Some(&p.carol.access)).await;
+        failures.extend(check(&who, &case, expected, &r));
+        if expected >= 400 {
+            let after = snapshot(&s, &p.alice, &a).await;
+            if after != before_a {
+                failures.push(format!(
+                    "{who}: refused {} changed workspace A:\n  before {before_a:?}\n  after  {after:?}",
+                    case.name
+                ));
+            }
+        }
+        if case.name == "POST template session" && r.status == 200 {
+            let granted = r.json["role"].as_str().unwrap_or_default();
+            if Some(granted) != role.map(Role::as_str) {
+                failures.push(format!("{who}: session token role {granted:?}"));
+            }
+        }
+    }
+
+    // The WebSocket: any member may open a template; outsiders get 404.
+    let a = world(&s, &p, &p.alice, role).await;
+    let b = world(&s, &p, &p.bob, None).await;
+    let ws_status = |tpl: String, token: String| {
+        let addr = s.addr;
+        async move {
+            match WsClient::try_connect(addr, &tpl, Some(&token), "matrix").await {
+                Ok(c) => {
+                    c.wait_synced().await;
+                    101
+                }
+                Err(r) => r.status,
+            }
+        }
+    };
+    let expected = if role.is_some() { 101 } else { 404 };
+    let got = ws_status(a.tpl.clone(), p.carol.access.clone()).await;
+    if got != expected {
+        failures.push(format!(
+            "Carol as {role:?} of A: WebSocket -> expected {expected}, got {got}"
+        ));
+    }
+    if role.is_some() {
+        let doc = s.doc_token(&p.carol.access, &a.tpl).await;
+        let got = ws_status(a.tpl.clone(), doc).await;
+        if got != 101 {
+            failures.push(format!(
+                "Carol as {role:?} of A: WebSocket with a document token -> {got}"
+            ));
+        }
+    }
+    for (who, tpl, token) in [
+        ("Carol on B", b.tpl.clone(), p.carol.access.clone()),
+        ("Bob on A", a.tpl.clone(), p.bob.access.clone()),
+    ] {
+        let got = ws_status(tpl, token).await;
+        if got != 404 {
+            failures.push(format!("{who}: WebSocket -> expected 404, got {got}"));
+        }
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} mismatches of the access matrix:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owner_may_do_everything() {
+    run_matrix(Some(Role::Owner)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_may_do_everything_but_touch_owners_and_delete_the_workspace() {
+    run_matrix(Some(Role::Admin)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_editor_may_read_and_edit_templates_only() {
+    run_matrix(Some(Role::Editor)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_viewer_may_only_read_and_leave() {
+    run_matrix(Some(Role::Viewer)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_non_member_gets_404_everywhere() {
+    run_matrix(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_without_a_token_get_401_everywhere() {
+    let s = Server::start().await;
+    let p = people(&s).await;
+    let w = world(&s, &p, &p.alice, None).await;
+    let before = snapshot(&s, &p.alice, &w).await;
+    let mut failures = Vec::new();
+    for case in cases() {
+        let r = send(&s, (case.build)(&w, &p.carol), None).await;
+        failures.extend(check("anonymous", &case, 401, &r));
+        let r = send(&s, (case.build)(&w, &p.carol), Some("not-a-token")).await;
+        if r.status != 401 || r.json["error"]["code"] != "invalid_token" {
+            failures.push(format!(
+                "bad token: {} -> {}: {}",
+                case.name, r.status, r.text
+            ));
+        }
+    }
+    for path in [
+        "/api/workspaces",
+        "/api/templates",
+        "/api/auth/me",
+        "/api/auth/sessions",
+    ] {
+        let r = s.get(path, None).await;
+        if r.status != 401 {
+            failures.push(format!("anonymous GET {path} -> {}", r.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(snapshot(&s, &p.alice, &w).await, before);
+    s.ws_refused(&w.tpl, None).await.expect(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn listings_show_only_the_callers_workspaces_and_templates() {
+    let s = Server::start().await;
+    let p = people(&s).await;
+    let a = world(&s, &p, &p.alice, Some(Role::Viewer)).await;
+    let b = world(&s, &p, &p.bob, None).await;
+    let ids = |r: &Resp, key: Option<&str>| -> Vec<String> {
+        let list = match key {
+            Some(k) => &r.json[k],
+            None => &r.json,
+        };
+        list.as_array()
+            .unwrap_or_else(|| panic!("{}", r.text))
+            .iter()
+            .map(id_of)
+            .collect()
+    };
+    let carol_ws = s.get("/api/workspaces", Some(&p.carol.access)).await;
+    assert_eq!(ids(&carol_ws, None), vec![a.ws.clone()]);
+    assert_eq!(carol_ws.json[0]["role"], "viewer");
+    let carol_tpl = s.get("/api/templates", Some(&p.carol.access)).await;
+    assert_eq!(ids(&carol_tpl, Some("items")), vec![a.tpl.clone()]);
+    assert_eq!(carol_tpl.json["total"], 1);
+    // Dave is an editor of both.
+    let dave_tpl = s.get("/api/templates", Some(&p.dave.access)).await;
+    let mut dave_ids = ids(&dave_tpl, Some("items"));
+    dave_ids.sort();
+    let mut both = vec![a.tpl.clone(), b.tpl.clone()];
+    both.sort();
+    assert_eq!(dave_ids, both);
+    // Erin belongs nowhere.
+    let erin = s.get("/api/templates", Some(&p.erin.access)).await;
+    assert_eq!(erin.expect(200)["total"], 0);
+    assert_eq!(
+        s.get("/api/workspaces", Some(&p.erin.access))
+            .await
+            .expect(200),
+        &json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_editor_deletes_own_templates_but_not_once_demoted_to_viewer() {
+    let s = Server::start().await;
+    let p = people(&s).await;
+    let a = world(&s, &p, &p.alice, Some(Role::Editor)).await;
+    let mine = id_of(
+        &s.create_template(&p.carol.access, &a.ws, "Mine", None)
+            .await,
+    );
+    let kept = id_of(
+        &s.create_template(&p.carol.access, &a.ws, "Kept", None)
+            .await,
+    );
+    // Another editor's template is not hers to delete.
+    s.delete(&format!("/api/templates/{}", a.tpl), Some(&p.carol.access))
+        .await
+        .expect_error(403, "forbidden");
+    s.delete(&format!("/api/templates/{mine}"), Some(&p.carol.access))
+        .await
+        .expect(204);
+    s.set_role(&p.alice.access, &a.ws, &p.carol.id, "viewer")
+        .await;
+    s.delete(&format!("/api/templates/{kept}"), Some(&p.carol.access))
+        .await
+        .expect_error(403, "forbidden");
+    s.put(
+        &format!("/api/templates/{kept}"),
+        Some(&p.carol.access),
+        json!({"name": "Still mine?"}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    s.get(&format!("/api/templates/{kept}"), Some(&p.carol.access))
+        .await
+        .expect(200);
+    // Dave, an editor, may not delete Carol's template either.
+    s.delete(&format!("/api/templates/{kept}"), Some(&p.dave.access))
+        .await
+        .expect_error(403, "forbidden");
+}
