@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::mailer::{Mailer, OutboxMailer, SmtpMailer};
 use crate::auth::{jwt, ratelimit::RateLimiter, AuthService};
 use crate::config::{Config, StoreKind};
+use crate::error::ApiError;
 use crate::{api, http, ws};
 
 /// Shared by every handler (`Router::with_state`). Cheap to clone.
@@ -56,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(http::metrics))
         .with_state(state.clone())
         .merge(api::router(state))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
 /// A server that is accepting connections.
@@ -92,7 +95,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             (store.clone(), store)
         }
     };
-    let auth = Arc::new(auth_service(&config).await?);
     let metrics = Arc::new(Metrics::default());
     let registry = match &config.redis {
         Some(url) => Registry::with_redis(store, metrics, config.room_config(), url)
@@ -103,6 +105,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
+    let auth = Arc::new(auth_service(&config, addr).await?);
     let state = AppState {
         registry,
         accounts,
@@ -139,7 +142,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 }
 
 /// Builds the token keys, rate limiter and mailer.
-async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
+async fn auth_service(config: &Config, addr: SocketAddr) -> anyhow::Result<AuthService> {
     let secret = match &config.jwt_secret {
         Some(s) => s.as_bytes().to_vec(),
         None if config.store == StoreKind::Embedded => {
@@ -158,10 +161,20 @@ async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
         doc_ttl: config.doc_token_ttl,
         limiter: RateLimiter::default(),
         mailer,
-        public_url: config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", config.bind)),
+        public_url: config.public_url.clone().unwrap_or_else(|| {
+            // The address clients reach: a wildcard bind means "this host".
+            let host = if addr.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            format!("http://{host}:{}", addr.port())
+        }),
     })
 }
 

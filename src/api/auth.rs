@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use coform_storage::{RefreshOutcome, Session, TokenKind, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApiJson, AuthUser, ClientInfo};
+use super::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo};
 use crate::auth::mailer::Mail;
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, password, secret};
@@ -538,7 +538,7 @@ pub async fn reset_password(
     responses((status = 200, body = UserView), (status = 400, description = "Invalid token")))]
 pub async fn verify_email(
     State(state): State<AppState>,
-    Query(q): Query<VerifyQuery>,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<UserView>, ApiError> {
     let user_id = state
         .accounts
@@ -651,8 +651,13 @@ pub async fn delete_me(
     if !password::verify(req.password, me.user.password_hash.clone()).await {
         return Err(ApiError::InvalidCredentials);
     }
+    let memberships = state.accounts.workspaces_for_user(&me.user.id).await?;
     let removed = state.accounts.delete_user(&me.user.id).await?;
     super::access::drop_documents(&state, &removed).await?;
+    // Open connections of the deleted account close at once (4403).
+    for (ws, _) in memberships {
+        super::access::apply_live(&state, &ws.id, &me.user.id, None).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -735,7 +740,7 @@ pub async fn revoke_session(
 pub async fn revoke_all_sessions(
     State(state): State<AppState>,
     me: AuthUser,
-    Query(q): Query<RevokeAllQuery>,
+    ApiQuery(q): ApiQuery<RevokeAllQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let keep = (!q.include_current).then_some(me.session_id.as_str());
     let revoked = state

@@ -6,7 +6,7 @@
 //! what differs, so people editing at that moment keep their own work and
 //! see the change at once.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use coform_storage::{Role, Template, TemplateQuery};
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::{self, require, template_role, workspace_role};
 use super::auth::check_name;
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::auth::{now_ms, secret};
 use crate::error::{ApiError, FieldError};
 use crate::server::AppState;
@@ -128,7 +128,7 @@ pub struct SessionToken {
     pub url: String,
 }
 
-fn check_tags(tags: &[String]) -> Result<Vec<String>, FieldError> {
+pub(crate) fn check_tags(tags: &[String]) -> Result<Vec<String>, FieldError> {
     let bad = |m: &str| FieldError {
         field: "tags".into(),
         message: m.into(),
@@ -191,7 +191,7 @@ async fn read_content(state: &AppState, template_id: &str) -> Result<serde_json:
 pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<TemplatePage>, ApiError> {
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(20);
@@ -203,6 +203,17 @@ pub async fn list(
             "pageSize",
             format!("must be between 1 and {MAX_PAGE_SIZE}"),
         ));
+    }
+    for (field, value) in [("q", &q.q), ("tag", &q.tag)] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(ApiError::field(
+                field,
+                "must not contain control characters",
+            ));
+        }
     }
     let workspace_ids = match &q.workspace_id {
         Some(ws) => {

@@ -537,11 +537,20 @@ pub async fn restore(
         let content = coform_collab::content::to_json(&doc);
         check_name(&format!("templates[{i}].name"), &t.template.name, 200)
             .map_err(|e| ApiError::Validation(vec![e]))?;
+        if t.template.description.chars().count() > 2000 {
+            return Err(ApiError::field(
+                &format!("templates[{i}].description"),
+                "must be at most 2000 characters",
+            ));
+        }
+        super::templates::check_tags(&t.template.tags)
+            .map_err(|e| ApiError::field(&format!("templates[{i}].tags"), e.message))?;
         contents.push(content);
     }
     check_name("workspace.name", &backup.workspace.name, 200)
         .map_err(|e| ApiError::Validation(vec![e]))?;
     check_settings(&backup.workspace.settings).map_err(|e| ApiError::Validation(vec![e]))?;
+    check_description(&backup.workspace.description).map_err(|e| ApiError::Validation(vec![e]))?;
     ws.name = backup.workspace.name.trim().to_owned();
     ws.description = backup.workspace.description.clone();
     ws.settings = backup.workspace.settings.clone();
