@@ -236,6 +236,16 @@ impl Config {
                 return Err("--jwt-secret must be at least 32 bytes long".into());
             }
         }
+        if matches!(self.store, StoreKind::MongoDb(_))
+            && self.auth == AuthMode::On
+            && self.jwt_secret.is_none()
+        {
+            return Err(
+                "--jwt-secret is required with --store mongodb://: every replica must sign and \
+                        accept the same tokens"
+                    .into(),
+            );
+        }
         let l = &self.limits;
         for (name, v) in [
             ("--max-frame-bytes", l.max_frame_bytes),
