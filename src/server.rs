@@ -20,7 +20,8 @@ use axum::Router;
 use coform_collab::{Metrics, Registry};
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::memory::MemoryStore;
-use coform_storage::{AccountStore, DocStore};
+use coform_storage::versions::NoVersions;
+use coform_storage::{AccountStore, DocStore, VersionStore};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub registry: Registry,
     /// Accounts, sessions, workspaces and template listings.
     pub accounts: Arc<dyn AccountStore>,
+    /// Template versions and usage figures (same store as `accounts`).
+    pub versions: Arc<dyn VersionStore>,
     pub auth: Arc<AuthService>,
     pub config: Arc<Config>,
     /// One permit per open WebSocket, taken before the upgrade, so the
@@ -72,7 +75,12 @@ pub struct RunningServer {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let (store, accounts): (Arc<dyn DocStore>, Arc<dyn AccountStore>) = match &config.store {
+    type Stores = (
+        Arc<dyn DocStore>,
+        Arc<dyn AccountStore>,
+        Arc<dyn VersionStore>,
+    );
+    let (store, accounts, versions): Stores = match &config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
             let durability = config.durability;
@@ -80,19 +88,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .await?
                 .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
             let store = Arc::new(store);
-            (store.clone(), store)
+            (store.clone(), store.clone(), store)
         }
         StoreKind::MongoDb(url) => {
             let store = coform_storage::mongo::MongoStore::connect(url)
                 .await
                 .context("connecting to MongoDB (--store)")?;
             let store = Arc::new(store);
-            (store.clone(), store)
+            // No VersionStore on MongoDB yet: versions answer 503.
+            (store.clone(), store, Arc::new(NoVersions))
         }
         StoreKind::Memory => {
             tracing::warn!("memory store: documents and accounts are lost when the process exits");
             let store = Arc::new(MemoryStore::new());
-            (store.clone(), store)
+            (store.clone(), store.clone(), store)
         }
     };
     let metrics = Arc::new(Metrics::default());
@@ -109,6 +118,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let state = AppState {
         registry,
         accounts,
+        versions,
         auth,
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config),
@@ -121,6 +131,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    api::stats::spawn_edit_flusher(&state);
     let app = router(state.clone());
     let token = state.shutdown.clone();
     let serve = tokio::spawn(async move {

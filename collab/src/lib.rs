@@ -19,6 +19,8 @@
 //!   join and lets them unload after a grace period.
 //! - [`content`]: a template document as JSON, and JSON applied back as a
 //!   minimal CRDT edit (used by the REST API).
+//! - [`model`]: the form model on top of [`content`]: typed components,
+//!   validation with precise error paths, display order, diffs.
 //! - [`bus`]: fan-out to other replicas through Redis pub/sub, with
 //!   healing from the store after gaps and replica heartbeats.
 //! - [`compaction`]: merging a document's snapshot and log into a new
@@ -38,6 +40,7 @@ pub mod compaction;
 pub mod content;
 pub mod error;
 pub mod metrics;
+pub mod model;
 pub mod peer;
 pub mod presence;
 pub mod protocol;
@@ -47,7 +50,7 @@ pub mod room;
 pub use error::{CloseReason, CollabError};
 pub use metrics::Metrics;
 pub use peer::{Identity, Peer, PeerId};
-pub use registry::{Registry, RoomConfig};
+pub use registry::{EditCount, Registry, RoomConfig};
 pub use room::{DocEdit, RoomHandle};
 
 /// Limits that protect a room and the process from one peer.

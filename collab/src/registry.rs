@@ -55,6 +55,19 @@ impl Default for RoomConfig {
     }
 }
 
+/// Edits that rooms stored since they were last taken with
+/// [`Registry::take_edits`]: the raw material of usage figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EditCount {
+    /// Document updates from connections that the store committed
+    /// (server-side edits through [`Registry::edit`] are not counted).
+    pub updates: u64,
+    /// The distinct users who sent them, the most recent last.
+    pub editors: Vec<Arc<str>>,
+    /// When the latest of them was stored (ms since the epoch).
+    pub last_ms: i64,
+}
+
 /// What every room of the process shares.
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn DocStore>,
@@ -70,6 +83,8 @@ pub(crate) struct Shared {
     holder: String,
     /// Fan-out to other replicas; `None` on a single node.
     pub(crate) bus: Option<Bus>,
+    /// Edits stored per document, not yet taken.
+    edits: DashMap<Arc<str>, EditCount>,
 }
 
 /// A name for this process, unique across replicas and restarts.
@@ -87,6 +102,18 @@ pub(crate) fn process_id() -> String {
 }
 
 impl Shared {
+    /// Adds a committed batch of connections' updates to the document's
+    /// edit count.
+    pub(crate) fn count_edits(&self, doc: &Arc<str>, updates: u64, users: Vec<Arc<str>>, at: i64) {
+        let mut count = self.edits.entry(doc.clone()).or_default();
+        count.updates += updates;
+        for user in users {
+            count.editors.retain(|u| *u != user);
+            count.editors.push(user);
+        }
+        count.last_ms = count.last_ms.max(at);
+    }
+
     /// Removes the registry entry of `name` if it is still `generation`'s.
     pub(crate) fn forget(&self, name: &str, generation: u64) {
         self.rooms
@@ -192,6 +219,7 @@ impl Registry {
                 next_generation: AtomicU64::new(1),
                 holder: process_id(),
                 bus,
+                edits: DashMap::new(),
             }
         });
         Registry { shared }
@@ -387,6 +415,21 @@ impl Registry {
             .get(doc)
             .map(|h| h.stats.last_update_ms.load(Ordering::Relaxed))
             .filter(|t| *t > 0)
+    }
+
+    /// Takes the edit counts of every document that stored edits since
+    /// the last call (see [`EditCount`]).
+    pub fn take_edits(&self) -> Vec<(Arc<str>, EditCount)> {
+        let docs: Vec<Arc<str>> = self.shared.edits.iter().map(|e| e.key().clone()).collect();
+        docs.into_iter()
+            .filter_map(|d| self.shared.edits.remove(&d))
+            .collect()
+    }
+
+    /// Takes the edit count of one document, if it stored edits since the
+    /// last take.
+    pub fn take_edits_of(&self, doc: &str) -> Option<EditCount> {
+        self.shared.edits.remove(doc).map(|(_, c)| c)
     }
 
     /// Compacts a document now (if no one else is), whether or not loaded.

@@ -578,7 +578,9 @@ impl Room {
                 metrics.updates_in.fetch_add(ids.len() as u64, Relaxed);
                 self.log_entries += ids.len() as u64;
                 self.log_bytes += bytes;
-                self.stats.last_update_ms.store(now_ms(), Relaxed);
+                let now = now_ms();
+                self.stats.last_update_ms.store(now, Relaxed);
+                self.count_edits(&pending, now);
                 for p in pending {
                     self.broadcast(&p.frame, p.origin);
                     if let Some(bus) = &self.shared.bus {
@@ -599,6 +601,28 @@ impl Room {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts the stored updates that came from connections, and who sent
+    /// them, for usage figures.
+    fn count_edits(&self, stored: &[Pending], at: i64) {
+        let mut updates = 0;
+        let mut users: Vec<Arc<str>> = Vec::new();
+        for origin in stored.iter().filter_map(|p| p.origin) {
+            updates += 1;
+            let user = self
+                .peers
+                .get(&origin)
+                .and_then(|p| p.identity.as_ref())
+                .map(|i| i.user_id.clone());
+            if let Some(user) = user {
+                users.retain(|u| *u != user);
+                users.push(user);
+            }
+        }
+        if updates > 0 {
+            self.shared.count_edits(&self.name, updates, users, at);
         }
     }
 

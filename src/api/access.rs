@@ -82,7 +82,7 @@ pub async fn apply_live(
 }
 
 /// Removes templates' documents: closes their sockets with 4403 and
-/// deletes their stored state.
+/// deletes their stored state, versions and usage figures.
 pub async fn drop_documents(state: &AppState, template_ids: &[String]) -> Result<(), ApiError> {
     for id in template_ids {
         state
@@ -90,6 +90,7 @@ pub async fn drop_documents(state: &AppState, template_ids: &[String]) -> Result
             .evict(id, coform_collab::CloseReason::Forbidden)
             .await;
         state.registry.store().delete(id).await?;
+        state.versions.delete_template_history(id).await?;
     }
     Ok(())
 }

@@ -13,13 +13,23 @@
 //!   analytics, backup and restore.
 //! - [`templates`]: `/api/templates/*`: template listings and content,
 //!   and document tokens for the WebSocket.
+//! - [`versions`]: `/api/templates/{id}/versions/*`: saved versions,
+//!   restore as a forward edit, diffs.
+//! - [`transfer`]: template files: export, import into a template or as
+//!   a new one (format in `docs/TEMPLATE_FORMAT.md`).
+//! - [`preview`]: a template as an accessible, script-free HTML page.
+//! - [`stats`]: per-template usage figures (views, edits, editors).
 //! - [`access`]: who may do what: membership lookups that answer 404
 //!   outside one's workspaces, and live access changes on open sockets.
 
 pub mod access;
 pub mod auth;
 pub mod extract;
+pub mod preview;
+pub mod stats;
 pub mod templates;
+pub mod transfer;
+pub mod versions;
 pub mod workspaces;
 
 use axum::extract::DefaultBodyLimit;
@@ -104,6 +114,15 @@ pub fn router(state: AppState) -> Router {
             templates::delete
         ))
         .routes(routes!(templates::session))
+        .routes(routes!(versions::list, versions::create))
+        .routes(routes!(versions::get))
+        .routes(routes!(versions::restore))
+        .routes(routes!(versions::diff))
+        .routes(routes!(transfer::export))
+        .routes(routes!(transfer::import_into))
+        .routes(routes!(transfer::import_new))
+        .routes(routes!(preview::preview))
+        .routes(routes!(stats::analytics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .split_for_parts();
     api.merge(restore_api);

@@ -315,6 +315,7 @@ pub async fn get(
     let (template, _) = template_role(&state, &id, &me.user.id).await?;
     let mut view = TemplateView::listing(&template);
     view.content = Some(read_content(&state, &id).await?);
+    super::stats::record_view(&state, &id).await;
     Ok(Json(view))
 }
 
@@ -371,6 +372,7 @@ pub async fn update(
     template.updated_at = now_ms();
     template.version += 1;
     state.accounts.update_template(&template).await?;
+    super::stats::record_edit(&state, &id, &me.user.id).await;
     let mut view = TemplateView::listing(&template);
     view.content = Some(read_content(&state, &id).await?);
     Ok(Json(view))

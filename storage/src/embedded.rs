@@ -126,6 +126,7 @@ impl EmbeddedStore {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::embedded_accounts::ACCOUNTS_SCHEMA)?;
+        conn.execute_batch(crate::embedded_versions::VERSIONS_SCHEMA)?;
 
         let (tx, rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()

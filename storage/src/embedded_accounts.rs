@@ -147,7 +147,7 @@ macro_rules! template_filter {
 
 /// Maps a failed read: a value that does not decode is corruption, the
 /// rest means the database could not answer.
-fn decode_err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn decode_err(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::FromSqlConversionFailure(..)
         | rusqlite::Error::InvalidColumnType(..)
@@ -190,7 +190,7 @@ fn user_unique_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn query_opt<T, P: Params>(
+pub(crate) fn query_opt<T, P: Params>(
     conn: &Connection,
     sql: &str,
     p: P,
@@ -202,7 +202,7 @@ fn query_opt<T, P: Params>(
         .map_err(decode_err)
 }
 
-fn query_all<T, P: Params>(
+pub(crate) fn query_all<T, P: Params>(
     conn: &Connection,
     sql: &str,
     p: P,
@@ -235,7 +235,7 @@ fn role_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Role> {
     text.parse::<Role>().map_err(|e| conversion_failure(i, e))
 }
 
-fn u64_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+pub(crate) fn u64_col(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
     let v: i64 = r.get(i)?;
     u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(i, v))
 }
@@ -245,7 +245,7 @@ fn to_json(v: &impl serde::Serialize) -> Result<String> {
 }
 
 /// SQLite integers are signed: larger values are refused.
-fn to_i64(v: u64) -> Result<i64> {
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Constraint("out_of_range"))
 }
 

@@ -12,6 +12,8 @@
 //!   append-only update log. Loading = snapshot + every entry not covered.
 //! - [`accounts`]: users, sessions, workspaces, members and template
 //!   listings, and the [`AccountStore`] trait.
+//! - [`versions`]: saved versions of templates and their usage figures,
+//!   and the [`VersionStore`] trait.
 //! - [`embedded`]: the default backend, SQLite in WAL mode under the data
 //!   directory with one writer thread that group-commits appends.
 //! - [`mongo`]: MongoDB, for several replicas sharing one store
@@ -36,14 +38,17 @@ pub mod accounts;
 pub mod doc;
 pub mod embedded;
 mod embedded_accounts;
+mod embedded_versions;
 pub mod error;
 mod lease;
 pub mod memory;
 mod memory_accounts;
+mod memory_versions;
 pub mod mongo;
 mod mongo_accounts;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod versions;
 
 pub use accounts::{
     AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,
@@ -51,6 +56,7 @@ pub use accounts::{
 };
 pub use doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 pub use error::StoreError;
+pub use versions::{NewVersion, TemplateStats, Version, VersionInfo, VersionStore};
 
 /// How hard the embedded store works to make a commit survive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

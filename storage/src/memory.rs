@@ -29,6 +29,9 @@ pub struct MemoryStore {
     next_id: AtomicU64,
     /// Account records, see `memory_accounts`.
     pub(crate) accounts: Mutex<crate::memory_accounts::Accounts>,
+    /// Versions and usage figures, see `memory_versions`. Taken after
+    /// `accounts` when both are needed.
+    pub(crate) versions: Mutex<crate::memory_versions::Versions>,
 }
 
 impl MemoryStore {

@@ -70,6 +70,11 @@ fn check_version(v: u64) -> Result<()> {
 }
 
 impl Accounts {
+    /// Whether a template listing has this id.
+    pub(crate) fn has_template(&self, id: &str) -> bool {
+        self.templates.contains_key(id)
+    }
+
     fn members_of<'a>(&'a self, workspace_id: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
         self.members
             .range((workspace_id.to_owned(), String::new())..)

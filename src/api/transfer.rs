@@ -1,0 +1,354 @@
+//! Export and import of templates as one JSON file (see
+//! `docs/TEMPLATE_FORMAT.md`):
+//!
+//! ```json
+//! {"format": "coform-template", "version": 1,
+//!  "template": {"name": "...", "description": "...", "tags": ["..."]},
+//!  "content": {"meta": {...}, "components": {...}}}
+//! ```
+//!
+//! An import is checked completely before anything changes: the envelope,
+//! the listing fields, and the content against the form model
+//! ([`coform_collab::model::validate`]); any problem answers 422 with the
+//! list of every error and its path (`content.components.c1.validation.min`).
+//! Duplicate keys anywhere in the file are refused too (a plain JSON
+//! reader would silently keep the last of two components with one id).
+//! Importing into an existing template replaces its content in one
+//! minimal CRDT edit, which people editing at that moment see at once.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use bytes::Bytes;
+use coform_collab::model;
+use coform_storage::{Role, Template};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::{require, template_role, workspace_role};
+use super::auth::check_name;
+use super::extract::AuthUser;
+use super::templates::{set_content, TemplateView};
+use super::versions::current_content;
+use crate::auth::{now_ms, secret};
+use crate::error::{ApiError, FieldError};
+use crate::server::AppState;
+
+/// `format` of a template file.
+pub const FORMAT: &str = "coform-template";
+/// The file format version this server writes and reads.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// A template file (the export format, version 1).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TemplateFile {
+    /// Always `coform-template`.
+    pub format: String,
+    /// Format version: 1.
+    pub version: u64,
+    pub template: FileListing,
+    /// `{"meta": {...}, "components": {...}}`.
+    #[schema(value_type = Object)]
+    pub content: Value,
+}
+
+/// The listing fields carried by a template file.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FileListing {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportQuery {
+    /// The workspace to create the template in.
+    pub workspace_id: String,
+}
+
+/// A JSON body read strictly: duplicate keys are refused (422 with the
+/// key's path), malformed JSON answers 400 `invalid_json`.
+pub struct StrictJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for StrictJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let mime = ct.split(';').next().unwrap_or("").trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || mime.to_ascii_lowercase().ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::InvalidJson(
+                "expected a JSON body (Content-Type: application/json)".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::InvalidJson("the body is not UTF-8".into()))?;
+        match model::parse_strict(text) {
+            Ok(v) => Ok(StrictJson(v)),
+            Err(e) if e.path.is_empty() => Err(ApiError::InvalidJson(e.message)),
+            Err(e) => Err(ApiError::Validation(vec![FieldError {
+                field: e.path,
+                message: e.message,
+            }])),
+        }
+    }
+}
+
+fn field(errors: &mut Vec<FieldError>, field: impl Into<String>, message: impl Into<String>) {
+    errors.push(FieldError {
+        field: field.into(),
+        message: message.into(),
+    });
+}
+
+/// Checked listing fields of a file.
+struct Listing {
+    name: String,
+    description: String,
+    tags: Vec<String>,
+}
+
+fn check_listing(errors: &mut Vec<FieldError>, v: Option<&Value>) -> Option<Listing> {
+    let Some(obj) = v.and_then(Value::as_object) else {
+        field(
+            errors,
+            "template",
+            "must be an object with name, description and tags",
+        );
+        return None;
+    };
+    let before = errors.len();
+    for key in obj.keys() {
+        if !matches!(key.as_str(), "name" | "description" | "tags") {
+            field(
+                errors,
+                format!("template.{key}"),
+                "unknown key: template has name, description and tags",
+            );
+        }
+    }
+    let name = match obj.get("name").and_then(Value::as_str) {
+        Some(n) => check_name("template.name", n, 200)
+            .map_err(|e| errors.push(e))
+            .ok(),
+        None => {
+            field(errors, "template.name", "is required and must be a string");
+            None
+        }
+    };
+    let description = match obj.get("description") {
+        None => String::new(),
+        Some(Value::String(d)) if d.chars().count() <= 2000 => d.trim().to_owned(),
+        Some(Value::String(_)) => {
+            field(
+                errors,
+                "template.description",
+                "must be at most 2000 characters",
+            );
+            String::new()
+        }
+        Some(_) => {
+            field(errors, "template.description", "must be a string");
+            String::new()
+        }
+    };
+    let mut tags: Vec<String> = Vec::new();
+    match obj.get("tags") {
+        None => {}
+        Some(Value::Array(items)) if items.len() <= 20 => {
+            for (i, t) in items.iter().enumerate() {
+                let t = t.as_str().map(str::trim);
+                match t {
+                    Some(t)
+                        if !t.is_empty()
+                            && t.chars().count() <= 50
+                            && !t.chars().any(char::is_control) =>
+                    {
+                        if !tags.iter().any(|x| x == t) {
+                            tags.push(t.to_owned());
+                        }
+                    }
+                    _ => field(
+                        errors,
+                        format!("template.tags[{i}]"),
+                        "must be 1 to 50 characters without control characters",
+                    ),
+                }
+            }
+        }
+        Some(Value::Array(_)) => field(errors, "template.tags", "at most 20 tags"),
+        Some(_) => field(errors, "template.tags", "must be an array of strings"),
+    }
+    (errors.len() == before).then(|| Listing {
+        name: name.unwrap_or_default(),
+        description,
+        tags,
+    })
+}
+
+/// Checks a whole file; returns its listing and its content with both
+/// roots present (a missing root means empty), or every error found.
+fn check_file(file: &Value) -> Result<(Listing, Value), ApiError> {
+    let mut errors = Vec::new();
+    let Some(obj) = file.as_object() else {
+        return Err(ApiError::field("", "a template file is a JSON object"));
+    };
+    for key in obj.keys() {
+        if !matches!(key.as_str(), "format" | "version" | "template" | "content") {
+            field(
+                &mut errors,
+                key.as_str(),
+                "unknown key: a template file has format, version, template and content",
+            );
+        }
+    }
+    if obj.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        field(&mut errors, "format", format!("must be \"{FORMAT}\""));
+    }
+    match obj.get("version").and_then(Value::as_u64) {
+        Some(FORMAT_VERSION) => {}
+        Some(v) => field(
+            &mut errors,
+            "version",
+            format!("unsupported format version {v}; this server reads version {FORMAT_VERSION}"),
+        ),
+        None => field(
+            &mut errors,
+            "version",
+            "must be the format version number (1)",
+        ),
+    }
+    let listing = check_listing(&mut errors, obj.get("template"));
+    let content = match obj.get("content") {
+        Some(c) => {
+            if let Err(model_errors) = model::validate(c) {
+                errors.extend(model_errors.into_iter().map(|e| FieldError {
+                    field: if e.path.is_empty() {
+                        "content".into()
+                    } else {
+                        format!("content.{}", e.path)
+                    },
+                    message: e.message,
+                }));
+            }
+            c.clone()
+        }
+        None => {
+            field(&mut errors, "content", "is required");
+            Value::Null
+        }
+    };
+    match listing {
+        Some(listing) if errors.is_empty() => {
+            let root = |k: &str| content.get(k).cloned().unwrap_or_else(|| json!({}));
+            let content = json!({"meta": root("meta"), "components": root("components")});
+            Ok((listing, content))
+        }
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// The template as a file (any member). See `docs/TEMPLATE_FORMAT.md`.
+#[utoipa::path(post, path = "/api/templates/{id}/export", tag = "templates", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = TemplateFile), (status = 401), (status = 404)))]
+pub async fn export(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (template, _) = template_role(&state, &id, &me.user.id).await?;
+    let file = TemplateFile {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        template: FileListing {
+            name: template.name.clone(),
+            description: template.description.clone(),
+            tags: template.tags.clone(),
+        },
+        content: current_content(&state, &id).await?,
+    };
+    let disposition = format!("attachment; filename=\"template-{id}.json\"");
+    Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(file)))
+}
+
+/// Replace a template's content with a file's (editor), as one edit that
+/// live editors see at once. The listing (name, description, tags) is
+/// kept; the file's listing fields are checked but not applied.
+#[utoipa::path(post, path = "/api/templates/{id}/import", tag = "templates", security(("bearer" = [])),
+    request_body = TemplateFile, params(("id" = String, Path)),
+    responses((status = 200, body = TemplateView), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 413), (status = 422, description = "Every problem of the file, with its path")))]
+pub async fn import_into(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    StrictJson(file): StrictJson,
+) -> Result<Json<TemplateView>, ApiError> {
+    let (mut template, role) = template_role(&state, &id, &me.user.id).await?;
+    require(role, Role::Editor, "importing into templates")?;
+    let (_, content) = check_file(&file)?;
+    set_content(&state, &id, content).await?;
+    template.updated_at = now_ms();
+    template.version += 1;
+    state.accounts.update_template(&template).await?;
+    super::stats::record_edit(&state, &id, &me.user.id).await;
+    let mut view = TemplateView::listing(&template);
+    view.content = Some(current_content(&state, &id).await?);
+    Ok(Json(view))
+}
+
+/// Create a template from a file in a workspace (editor there).
+#[utoipa::path(post, path = "/api/templates/import", tag = "templates", security(("bearer" = [])),
+    request_body = TemplateFile, params(ImportQuery),
+    responses((status = 201, body = TemplateView), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 413), (status = 422, description = "Every problem of the file, with its path")))]
+pub async fn import_new(
+    State(state): State<AppState>,
+    me: AuthUser,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    StrictJson(file): StrictJson,
+) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (_, role) = workspace_role(&state, &q.workspace_id, &me.user.id).await?;
+    require(role, Role::Editor, "creating templates")?;
+    let (listing, content) = check_file(&file)?;
+    let now = now_ms();
+    let template = Template {
+        id: secret::new_id(),
+        workspace_id: q.workspace_id.clone(),
+        name: listing.name,
+        description: listing.description,
+        tags: listing.tags,
+        is_public: false,
+        created_by: me.user.id.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    state.accounts.create_template(&template).await?;
+    set_content(&state, &template.id, content).await?;
+    let mut view = TemplateView::listing(&template);
+    view.content = Some(current_content(&state, &template.id).await?);
+    Ok((StatusCode::CREATED, Json(view)))
+}

@@ -1,0 +1,378 @@
+//! The `VersionStore` contract, run against every backend that has one.
+//!
+//! Each test is a generic async fn over [`Stores`] (the account and version
+//! traits of one store); the `suite!` macro instantiates it once per
+//! backend (`embedded::*` on a fresh SQLite data dir, `memory::*` on a
+//! `MemoryStore`). A backend joins by adding a module to the macro.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use coform_storage::embedded::EmbeddedStore;
+use coform_storage::memory::MemoryStore;
+use coform_storage::{
+    AccountStore, Durability, NewVersion, StoreError, Template, TemplateStats, User, VersionStore,
+    Workspace,
+};
+use serde_json::json;
+
+const NOW: i64 = 1_700_000_000_000;
+
+/// The two traits of one store.
+struct Stores {
+    accounts: Arc<dyn AccountStore>,
+    versions: Arc<dyn VersionStore>,
+}
+
+impl Stores {
+    fn of<S: AccountStore + VersionStore>(store: S) -> Stores {
+        let store = Arc::new(store);
+        Stores {
+            accounts: store.clone(),
+            versions: store,
+        }
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::EmbeddedStore::open(dir.path(), super::Durability::Normal)
+                        .unwrap();
+                    super::$name(super::Stores::of(store)).await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Stores::of(super::MemoryStore::new())).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    versions_are_numbered_per_template,
+    version_round_trip_keeps_every_field_and_the_state,
+    create_version_needs_the_template,
+    concurrent_creates_get_distinct_consecutive_numbers,
+    large_state_round_trips,
+    figures_count_views_edits_and_distinct_editors,
+    last_edit_keeps_the_latest_time,
+    figures_of_unknown_templates_are_not_kept,
+    delete_history_removes_versions_and_figures_of_one_template,
+    deleted_template_gains_no_versions,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+fn user(id: &str) -> User {
+    User {
+        id: id.into(),
+        email: format!("{id}@example.com"),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${id}"),
+        name: format!("User {id}"),
+        color: "#336699".into(),
+        email_verified: false,
+        failed_login_attempts: 0,
+        locked_until: None,
+        last_login: None,
+        password_changed_at: NOW,
+        profile: json!({}),
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+/// User `u1`, workspace `w1` and the given templates in it.
+async fn setup(s: &Stores, templates: &[&str]) {
+    s.accounts.create_user(&user("u1")).await.unwrap();
+    let ws = Workspace {
+        id: "w1".into(),
+        name: "Workspace".into(),
+        description: String::new(),
+        created_by: "u1".into(),
+        settings: json!({}),
+        created_at: NOW,
+        updated_at: NOW,
+    };
+    s.accounts.create_workspace(&ws, "u1").await.unwrap();
+    for id in templates {
+        let t = Template {
+            id: (*id).into(),
+            workspace_id: "w1".into(),
+            name: format!("Template {id}"),
+            description: String::new(),
+            tags: Vec::new(),
+            is_public: false,
+            created_by: "u1".into(),
+            created_at: NOW,
+            updated_at: NOW,
+            version: 1,
+        };
+        s.accounts.create_template(&t).await.unwrap();
+    }
+}
+
+fn new_version(template: &str, name: &str, state: &[u8]) -> NewVersion {
+    NewVersion {
+        template_id: template.into(),
+        name: name.into(),
+        note: format!("note of {name}"),
+        author_id: "u1".into(),
+        created_at: NOW,
+        state: Bytes::copy_from_slice(state),
+    }
+}
+
+fn numbers(list: &[coform_storage::VersionInfo]) -> Vec<u64> {
+    list.iter().map(|v| v.number).collect()
+}
+
+// ---------------------------------------------------------------- versions
+
+async fn versions_are_numbered_per_template(s: Stores) {
+    setup(&s, &["t1", "t2"]).await;
+    let v = &s.versions;
+    assert_eq!(
+        v.create_version(new_version("t1", "a", b"1"))
+            .await
+            .unwrap()
+            .number,
+        1
+    );
+    assert_eq!(
+        v.create_version(new_version("t2", "b", b"2"))
+            .await
+            .unwrap()
+            .number,
+        1
+    );
+    assert_eq!(
+        v.create_version(new_version("t1", "c", b"3"))
+            .await
+            .unwrap()
+            .number,
+        2
+    );
+    assert_eq!(
+        v.create_version(new_version("t1", "d", b"4"))
+            .await
+            .unwrap()
+            .number,
+        3
+    );
+    assert_eq!(numbers(&v.list_versions("t1").await.unwrap()), [3, 2, 1]);
+    assert_eq!(numbers(&v.list_versions("t2").await.unwrap()), [1]);
+    assert!(v.list_versions("nope").await.unwrap().is_empty());
+}
+
+async fn version_round_trip_keeps_every_field_and_the_state(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let mut nv = new_version(
+        "t1",
+        "Première <version> \"quoted\" 🎉",
+        b"\x00\x01\xffstate",
+    );
+    nv.note = String::new();
+    nv.author_id = "someone-else".into();
+    nv.created_at = NOW + 42;
+    let info = s.versions.create_version(nv.clone()).await.unwrap();
+    assert_eq!(info.template_id, "t1");
+    assert_eq!(info.number, 1);
+    assert_eq!(info.name, nv.name);
+    assert_eq!(info.note, "");
+    assert_eq!(info.author_id, "someone-else");
+    assert_eq!(info.created_at, NOW + 42);
+    assert_eq!(info.size, 8);
+    let got = s
+        .versions
+        .version("t1", 1)
+        .await
+        .unwrap()
+        .expect("version 1");
+    assert_eq!(got.info, info);
+    assert_eq!(got.state.as_ref(), b"\x00\x01\xffstate");
+    assert_eq!(s.versions.list_versions("t1").await.unwrap(), vec![info]);
+    assert!(s.versions.version("t1", 2).await.unwrap().is_none());
+    assert!(s.versions.version("t1", 0).await.unwrap().is_none());
+    assert!(s.versions.version("t1", u64::MAX).await.unwrap().is_none());
+    assert!(s.versions.version("t2", 1).await.unwrap().is_none());
+}
+
+async fn create_version_needs_the_template(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let err = s
+        .versions
+        .create_version(new_version("missing", "x", b"1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(s
+        .versions
+        .list_versions("missing")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn concurrent_creates_get_distinct_consecutive_numbers(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let mut tasks = Vec::new();
+    for i in 0..24u8 {
+        let v = s.versions.clone();
+        tasks.push(tokio::spawn(async move {
+            v.create_version(new_version("t1", &format!("v{i}"), &[i]))
+                .await
+                .unwrap()
+                .number
+        }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=24).collect::<Vec<u64>>());
+    let listed = s.versions.list_versions("t1").await.unwrap();
+    assert_eq!(numbers(&listed), (1..=24).rev().collect::<Vec<u64>>());
+    // Each number holds the state saved with its name.
+    for info in listed {
+        let v = s
+            .versions
+            .version("t1", info.number)
+            .await
+            .unwrap()
+            .unwrap();
+        let i: u8 = info.name[1..].parse().unwrap();
+        assert_eq!(v.state.as_ref(), &[i]);
+    }
+}
+
+async fn large_state_round_trips(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let state: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let info = s
+        .versions
+        .create_version(new_version("t1", "big", &state))
+        .await
+        .unwrap();
+    assert_eq!(info.size, state.len() as u64);
+    let got = s.versions.version("t1", 1).await.unwrap().unwrap();
+    assert!(got.state.as_ref() == state.as_slice(), "state differs");
+}
+
+// ---------------------------------------------------------------- figures
+
+async fn figures_count_views_edits_and_distinct_editors(s: Stores) {
+    setup(&s, &["t1", "t2"]).await;
+    let v = &s.versions;
+    assert_eq!(
+        v.template_stats("t1").await.unwrap(),
+        TemplateStats::default()
+    );
+    v.record_views("t1", 1).await.unwrap();
+    v.record_views("t1", 2).await.unwrap();
+    v.record_edits("t1", 5, &["a".into(), "b".into(), "a".into()], NOW)
+        .await
+        .unwrap();
+    v.record_edits("t1", 1, &["c".into()], NOW + 10)
+        .await
+        .unwrap();
+    v.record_edits("t1", 2, &[], NOW + 20).await.unwrap();
+    v.record_edits("t2", 7, &["z".into()], NOW).await.unwrap();
+    assert_eq!(
+        v.template_stats("t1").await.unwrap(),
+        TemplateStats {
+            views: 3,
+            edits: 8,
+            editors: 3,
+            last_edit_at: Some(NOW + 20),
+            // The edit at NOW + 20 named nobody: the last named one stays.
+            last_editor: Some("c".into()),
+        }
+    );
+    let t2 = v.template_stats("t2").await.unwrap();
+    assert_eq!((t2.views, t2.edits, t2.editors), (0, 7, 1));
+}
+
+async fn last_edit_keeps_the_latest_time(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let v = &s.versions;
+    v.record_edits("t1", 1, &["late".into()], NOW + 100)
+        .await
+        .unwrap();
+    // A batch recorded after, but made earlier, does not move it back.
+    v.record_edits("t1", 1, &["early".into()], NOW)
+        .await
+        .unwrap();
+    let st = v.template_stats("t1").await.unwrap();
+    assert_eq!(st.last_edit_at, Some(NOW + 100));
+    assert_eq!(st.last_editor.as_deref(), Some("late"));
+    assert_eq!((st.edits, st.editors), (2, 2));
+}
+
+async fn figures_of_unknown_templates_are_not_kept(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let v = &s.versions;
+    v.record_views("ghost", 3).await.unwrap();
+    v.record_edits("ghost", 3, &["a".into()], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        v.template_stats("ghost").await.unwrap(),
+        TemplateStats::default()
+    );
+}
+
+async fn delete_history_removes_versions_and_figures_of_one_template(s: Stores) {
+    setup(&s, &["t1", "t2"]).await;
+    let v = &s.versions;
+    for t in ["t1", "t2"] {
+        v.create_version(new_version(t, "a", b"1")).await.unwrap();
+        v.create_version(new_version(t, "b", b"2")).await.unwrap();
+        v.record_views(t, 4).await.unwrap();
+        v.record_edits(t, 4, &["u1".into()], NOW).await.unwrap();
+    }
+    v.delete_template_history("t1").await.unwrap();
+    assert!(v.list_versions("t1").await.unwrap().is_empty());
+    assert!(v.version("t1", 1).await.unwrap().is_none());
+    assert_eq!(
+        v.template_stats("t1").await.unwrap(),
+        TemplateStats::default()
+    );
+    assert_eq!(numbers(&v.list_versions("t2").await.unwrap()), [2, 1]);
+    assert_eq!(v.template_stats("t2").await.unwrap().views, 4);
+    // Nothing to delete is fine.
+    v.delete_template_history("t1").await.unwrap();
+    v.delete_template_history("never-existed").await.unwrap();
+}
+
+async fn deleted_template_gains_no_versions(s: Stores) {
+    setup(&s, &["t1"]).await;
+    s.versions
+        .create_version(new_version("t1", "a", b"1"))
+        .await
+        .unwrap();
+    s.accounts.delete_template("t1").await.unwrap();
+    s.versions.delete_template_history("t1").await.unwrap();
+    let err = s
+        .versions
+        .create_version(new_version("t1", "late", b"2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    s.versions.record_views("t1", 1).await.unwrap();
+    assert!(s.versions.list_versions("t1").await.unwrap().is_empty());
+    assert_eq!(
+        s.versions.template_stats("t1").await.unwrap(),
+        TemplateStats::default()
+    );
+}
