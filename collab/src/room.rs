@@ -866,7 +866,10 @@ impl Room {
         if !matches!(exit, Exit::Failed) {
             self.flush().await;
         }
-        let idle = matches!(exit, Exit::Idle);
+        // Idle unload and shutdown fold the log into the snapshot, so the
+        // next load (after a restart, too) reads one snapshot instead of
+        // replaying the log. Shutdown waits for it within its grace period.
+        let compact = matches!(exit, Exit::Idle | Exit::Shutdown);
         let (reason, evicted) = match exit {
             Exit::Shutdown => (CloseReason::ShuttingDown, None),
             Exit::Idle | Exit::Failed => (CloseReason::Unavailable, None),
@@ -877,7 +880,7 @@ impl Room {
         }
         self.stats.users.lock().clear();
         self.shared.metrics.rooms_loaded.fetch_sub(1, Relaxed);
-        if idle && self.log_entries > 0 && !self.compacting {
+        if compact && self.log_entries > 0 && !self.compacting {
             let shared = self.shared.clone();
             let name = self.name.clone();
             self.shared.tracker.spawn(async move {
