@@ -20,7 +20,6 @@ use axum::Router;
 use coform_collab::{Metrics, Registry};
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::memory::MemoryStore;
-use coform_storage::versions::NoVersions;
 use coform_storage::{AccountStore, DocStore, VersionStore};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -95,8 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .await
                 .context("connecting to MongoDB (--store)")?;
             let store = Arc::new(store);
-            // No VersionStore on MongoDB yet: versions answer 503.
-            (store.clone(), store, Arc::new(NoVersions))
+            (store.clone(), store.clone(), store)
         }
         StoreKind::Memory => {
             tracing::warn!("memory store: documents and accounts are lost when the process exits");

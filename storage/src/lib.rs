@@ -46,6 +46,7 @@ mod memory_accounts;
 mod memory_versions;
 pub mod mongo;
 mod mongo_accounts;
+mod mongo_versions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod versions;

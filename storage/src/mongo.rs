@@ -48,7 +48,8 @@
 //! nothing falls through. If the header's chunks vanish meanwhile (a newer
 //! snapshot replaced it), the load starts over.
 //!
-//! Account records are in the `mongo_accounts` module.
+//! Account records are in the `mongo_accounts` module, template versions
+//! and usage figures in `mongo_versions`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +90,8 @@ const LOAD_ATTEMPTS: usize = 8;
 /// Attempts of an optimistic (version-guarded) update under contention.
 pub(crate) const CAS_ATTEMPTS: usize = 200;
 
-/// MongoDB-backed store ([`DocStore`] and [`crate::AccountStore`]).
+/// MongoDB-backed store ([`DocStore`], [`crate::AccountStore`] and
+/// [`crate::VersionStore`]).
 /// Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct MongoStore {
@@ -201,7 +203,8 @@ impl MongoStore {
         for (coll, model) in wanted {
             self.coll(coll).create_index(model).await.map_err(db_err)?;
         }
-        crate::mongo_accounts::create_indexes(self).await
+        crate::mongo_accounts::create_indexes(self).await?;
+        crate::mongo_versions::create_indexes(self).await
     }
 }
 
@@ -250,7 +253,7 @@ pub(crate) fn get_i64(d: &Document, key: &str, what: &str) -> Result<i64> {
 }
 
 /// Takes a Binary field out of `d` without copying it.
-fn take_binary(d: &mut Document, key: &str, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn take_binary(d: &mut Document, key: &str, what: &str) -> Result<Vec<u8>> {
     match d.remove(key) {
         Some(Bson::Binary(b)) => Ok(b.bytes),
         _ => Err(corrupt(what, key)),
@@ -292,7 +295,11 @@ fn decode_ids(raw: &[u8]) -> Vec<EntryId> {
 
 /// Writes `data` as parts `{..key, n, data}` of [`CHUNK_SIZE`] into
 /// `coll`; returns the number of parts.
-async fn write_chunks(coll: &Collection<Document>, key: &Document, data: &[u8]) -> Result<i32> {
+pub(crate) async fn write_chunks(
+    coll: &Collection<Document>,
+    key: &Document,
+    data: &[u8],
+) -> Result<i32> {
     let mut parts = Vec::new();
     for (n, piece) in data.chunks(CHUNK_SIZE).enumerate() {
         let mut part = key.clone();
@@ -311,7 +318,7 @@ async fn write_chunks(coll: &Collection<Document>, key: &Document, data: &[u8]) 
 
 /// Reads the `parts` chunks matching `key`, in order, and joins them.
 /// `None` when any is missing (or the total is not `len` bytes).
-async fn read_chunks(
+pub(crate) async fn read_chunks(
     coll: &Collection<Document>,
     key: Document,
     parts: i32,

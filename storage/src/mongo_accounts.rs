@@ -47,7 +47,7 @@ const SESSIONS: &str = "sessions";
 const REFRESH_TOKENS: &str = "refresh_tokens";
 const USER_TOKENS: &str = "user_tokens";
 const WORKSPACES: &str = "workspaces";
-const TEMPLATES: &str = "templates";
+pub(crate) const TEMPLATES: &str = "templates";
 const USERS_BY_EMAIL: &str = "users_by_email";
 
 /// Creates the account collections' indexes (run by `connect`).
@@ -120,7 +120,7 @@ fn conflict(what: &str) -> StoreError {
 }
 
 /// Like the embedded store, refuse integers SQLite could not hold.
-fn to_i64(v: u64) -> Result<i64> {
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Constraint("out_of_range"))
 }
 
@@ -354,7 +354,7 @@ impl MongoStore {
             .map_err(db_err)
     }
 
-    async fn exists(&self, coll: &str, id: &str) -> Result<bool> {
+    pub(crate) async fn exists(&self, coll: &str, id: &str) -> Result<bool> {
         Ok(self
             .coll(coll)
             .find_one(doc! { "_id": id })

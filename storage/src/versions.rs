@@ -18,13 +18,15 @@
 //! - a version is only created while its template's listing exists
 //!   ([`StoreError::NotFound`]`("template")` otherwise), so a deleted
 //!   template never gains versions after its history was removed.
+//!
+//! [`StoreError::NotFound`]: crate::StoreError::NotFound
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Millis;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 
 /// A saved version, without its state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,38 +119,4 @@ pub trait VersionStore: Send + Sync + 'static {
     /// Removes every version and all figures of the template (called when
     /// the template is deleted). Succeeds when there is nothing to remove.
     async fn delete_template_history(&self, template_id: &str) -> Result<()>;
-}
-
-/// A [`VersionStore`] for a backend that has none yet: versions answer
-/// [`StoreError::Unavailable`], figures are dropped and read as zero, and
-/// deleting history succeeds (there is none).
-pub struct NoVersions;
-
-fn unsupported() -> StoreError {
-    StoreError::Unavailable("template versions are not supported by this storage backend".into())
-}
-
-#[async_trait]
-impl VersionStore for NoVersions {
-    async fn create_version(&self, _: NewVersion) -> Result<VersionInfo> {
-        Err(unsupported())
-    }
-    async fn list_versions(&self, _: &str) -> Result<Vec<VersionInfo>> {
-        Err(unsupported())
-    }
-    async fn version(&self, _: &str, _: u64) -> Result<Option<Version>> {
-        Err(unsupported())
-    }
-    async fn record_views(&self, _: &str, _: u64) -> Result<()> {
-        Ok(())
-    }
-    async fn record_edits(&self, _: &str, _: u64, _: &[String], _: Millis) -> Result<()> {
-        Ok(())
-    }
-    async fn template_stats(&self, _: &str) -> Result<TemplateStats> {
-        Ok(TemplateStats::default())
-    }
-    async fn delete_template_history(&self, _: &str) -> Result<()> {
-        Ok(())
-    }
 }

@@ -3,13 +3,18 @@
 //! Each test is a generic async fn over [`Stores`] (the account and version
 //! traits of one store); the `suite!` macro instantiates it once per
 //! backend (`embedded::*` on a fresh SQLite data dir, `memory::*` on a
-//! `MemoryStore`). A backend joins by adding a module to the macro.
+//! `MemoryStore`, `mongo::*` on a fresh database of a SecantusDB server
+//! shared by the test process). A backend joins by adding a module to the
+//! macro. Tests at the end run on MongoDB only (several replicas sharing
+//! one database).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::memory::MemoryStore;
+use coform_storage::mongo::MongoStore;
+use coform_storage::testing::MongoServer;
 use coform_storage::{
     AccountStore, Durability, NewVersion, StoreError, Template, TemplateStats, User, VersionStore,
     Workspace,
@@ -55,6 +60,17 @@ macro_rules! suite {
                 }
             )*
         }
+        mod mongo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let url = super::MongoServer::shared().fresh_database_url();
+                    let store = super::MongoStore::connect(&url).await.unwrap();
+                    super::$name(super::Stores::of(store)).await;
+                    coform_storage::testing::drop_database(&url).await.unwrap();
+                }
+            )*
+        }
     };
 }
 
@@ -64,6 +80,7 @@ suite!(
     create_version_needs_the_template,
     concurrent_creates_get_distinct_consecutive_numbers,
     large_state_round_trips,
+    state_larger_than_a_mongodb_document_round_trips,
     figures_count_views_edits_and_distinct_editors,
     last_edit_keeps_the_latest_time,
     figures_of_unknown_templates_are_not_kept,
@@ -269,6 +286,51 @@ async fn large_state_round_trips(s: Stores) {
     assert!(got.state.as_ref() == state.as_slice(), "state differs");
 }
 
+/// `len` bytes of deterministic noise (incompressible, unlike a pattern).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// 20 MiB: more than a MongoDB document holds (16 MiB), so that backend
+/// splits it.
+async fn state_larger_than_a_mongodb_document_round_trips(s: Stores) {
+    setup(&s, &["t1"]).await;
+    let v = &s.versions;
+    let big = noise(20 << 20, 1);
+    v.create_version(new_version("t1", "small", b"before"))
+        .await
+        .unwrap();
+    let info = v
+        .create_version(new_version("t1", "big", &big))
+        .await
+        .unwrap();
+    assert_eq!((info.number, info.size), (2, 20 << 20));
+    v.create_version(new_version("t1", "after", b"after"))
+        .await
+        .unwrap();
+    let listed = v.list_versions("t1").await.unwrap();
+    assert_eq!(numbers(&listed), [3, 2, 1]);
+    assert_eq!(listed[1], info);
+    let got = v.version("t1", 2).await.unwrap().unwrap();
+    assert_eq!(got.info, info);
+    assert!(got.state.as_ref() == big.as_slice(), "state differs");
+    assert_eq!(
+        v.version("t1", 3).await.unwrap().unwrap().state.as_ref(),
+        b"after"
+    );
+    v.delete_template_history("t1").await.unwrap();
+    assert!(v.version("t1", 2).await.unwrap().is_none());
+}
+
 // ---------------------------------------------------------------- figures
 
 async fn figures_count_views_edits_and_distinct_editors(s: Stores) {
@@ -375,4 +437,69 @@ async fn deleted_template_gains_no_versions(s: Stores) {
         s.versions.template_stats("t1").await.unwrap(),
         TemplateStats::default()
     );
+}
+
+// ---------------------------------------------------------------- MongoDB only
+
+/// Several replicas (each its own connection pool) saving versions of two
+/// templates at once: each template's numbers are 1..=N, none lost or
+/// repeated, and each number holds the state saved with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_replicas_number_concurrent_versions_consecutively() {
+    const PER_TEMPLATE: u8 = 20;
+    let url = MongoServer::shared().fresh_database_url();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(Arc::new(MongoStore::connect(&url).await.unwrap()));
+    }
+    setup(
+        &Stores::of(MongoStore::connect(&url).await.unwrap()),
+        &["t1", "t2"],
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..PER_TEMPLATE {
+        for (k, t) in ["t1", "t2"].into_iter().enumerate() {
+            let store = replicas[(usize::from(i) + k) % replicas.len()].clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("{t}-{i}");
+                let info = store
+                    .create_version(new_version(t, &name, name.as_bytes()))
+                    .await
+                    .unwrap();
+                (t, info.number)
+            }));
+        }
+    }
+    let mut got: [Vec<u64>; 2] = Default::default();
+    for task in tasks {
+        let (t, number) = task.await.unwrap();
+        got[usize::from(t == "t2")].push(number);
+    }
+    let check = replicas[0].clone();
+    for (k, t) in ["t1", "t2"].into_iter().enumerate() {
+        got[k].sort_unstable();
+        assert_eq!(
+            got[k],
+            (1..=u64::from(PER_TEMPLATE)).collect::<Vec<_>>(),
+            "{t}"
+        );
+        let listed = check.list_versions(t).await.unwrap();
+        assert_eq!(
+            numbers(&listed),
+            (1..=u64::from(PER_TEMPLATE)).rev().collect::<Vec<_>>(),
+            "{t}"
+        );
+        for info in listed {
+            let v = check.version(t, info.number).await.unwrap().unwrap();
+            assert_eq!(v.state.as_ref(), info.name.as_bytes());
+        }
+    }
+    // The next one, from any replica, follows on.
+    let next = replicas[2]
+        .create_version(new_version("t1", "next", b"n"))
+        .await
+        .unwrap();
+    assert_eq!(next.number, u64::from(PER_TEMPLATE) + 1);
+    coform_storage::testing::drop_database(&url).await.unwrap();
 }
