@@ -160,6 +160,42 @@ export function compareByParent (a: Component, b: Component): number {
   return compareSiblings(a, b)
 }
 
+/** Deepest nesting of sections the server displays (deeper goes to the top level). */
+export const MAX_DEPTH = 16
+
+/**
+ * The section each component is displayed in, as the server decides it:
+ * its `parent` if that is a section whose own chain of parents reaches the
+ * top level (no loop, at most {@link MAX_DEPTH} deep); otherwise the top
+ * level (`null`), so nothing of a damaged or concurrently edited document
+ * (two sections moved into each other) disappears from view.
+ */
+export function effectiveParents (components: Iterable<Component>): Map<string, string | null> {
+  const byId = new Map<string, Component>()
+  for (const c of components) byId.set(c.id, c)
+  const out = new Map<string, string | null>()
+  for (const c of byId.values()) {
+    let result: string | null = null
+    if (c.parent !== null) {
+      const seen = new Set([c.id])
+      let current: string = c.parent
+      for (;;) {
+        const p = byId.get(current)
+        if (p === undefined || p.type !== 'section' || seen.has(current)) break
+        seen.add(current)
+        if (seen.size > MAX_DEPTH + 1) break
+        if (p.parent === null) {
+          result = c.parent
+          break
+        }
+        current = p.parent
+      }
+    }
+    out.set(c.id, result)
+  }
+  return out
+}
+
 // ---------------------------------------------------------------- writing
 
 /** Deep equality of JSON-like values. */

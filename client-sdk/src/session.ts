@@ -32,7 +32,7 @@ import { Emitter } from './emitter.js'
 import { CoformError } from './errors.js'
 import { isValidKey, keyBetween } from './fractional-index.js'
 import {
-  applyPatch, compareByParent, compareSiblings, newComponentId, readComponent, setValue,
+  applyPatch, compareByParent, compareSiblings, effectiveParents, newComponentId, readComponent, setValue,
   type Component, type ComponentPatch, type MoveTarget, type NewComponent
 } from './model.js'
 import { SaveTracker, frameKind } from './save-state.js'
@@ -650,31 +650,37 @@ export class TemplateSession extends Emitter<SessionEvents> {
     return out.sort(compareByParent)
   }
 
-  /** The components directly in `parent` (`null`: top level), in display order. */
+  /**
+   * The components displayed directly in `parent` (`null`: top level), in
+   * display order. A component whose parent is missing, not a section, or
+   * part of a loop of sections is displayed at the top level (as the
+   * server renders it).
+   */
   children (parent: string | null): Component[] {
-    return this.components().filter((c) => c.parent === parent).sort(compareSiblings)
+    const all = this.components()
+    const shown = effectiveParents(all)
+    return all.filter((c) => shown.get(c.id) === parent).sort(compareSiblings)
   }
 
-  /**
-   * Display order: depth first, each section followed by its contents.
-   * Components whose parent is missing are shown at the top level.
-   */
+  /** The section `id` is displayed in (`null`: top level); see {@link children}. */
+  displayParent (id: string): string | null {
+    return effectiveParents(this.components()).get(id) ?? null
+  }
+
+  /** Display order: depth first, each section followed by its contents, with depth. */
   tree (): Array<Component & { depth: number }> {
     const all = this.components()
-    const ids = new Set(all.map((c) => c.id))
+    const shown = effectiveParents(all)
     const kids = new Map<string | null, Component[]>()
     for (const c of all) {
-      const p = c.parent !== null && ids.has(c.parent) && c.parent !== c.id ? c.parent : null
+      const p = shown.get(c.id) ?? null
       let list = kids.get(p)
       if (list === undefined) kids.set(p, (list = []))
       list.push(c)
     }
     const out: Array<Component & { depth: number }> = []
-    const seen = new Set<string>()
     const walk = (parent: string | null, depth: number): void => {
       for (const c of (kids.get(parent) ?? []).sort(compareSiblings)) {
-        if (seen.has(c.id)) continue
-        seen.add(c.id)
         out.push({ ...c, depth })
         walk(c.id, depth + 1)
       }
@@ -717,7 +723,7 @@ export class TemplateSession extends Emitter<SessionEvents> {
     if (this.#components.has(id)) throw new CoformError(0, 'invalid_argument', `component ${id} already exists`)
     let parent = spec.parent ?? null
     const ref = spec.before ?? spec.after
-    if (ref !== undefined && spec.parent === undefined) parent = this.#require(ref).parent
+    if (ref !== undefined && spec.parent === undefined) parent = this.#displayParentOf(ref)
     this.#checkParent(parent, id)
     const index = this.#indexFor(parent, spec, id)
     this.transact(() => {
@@ -772,11 +778,11 @@ export class TemplateSession extends Emitter<SessionEvents> {
     if (ref === id) throw new CoformError(0, 'invalid_argument', 'a component cannot be placed next to itself')
     let parent = target.parent === undefined ? comp.parent : target.parent
     if (ref !== undefined) {
-      const other = this.#require(ref)
-      if (target.parent !== undefined && target.parent !== other.parent) {
+      const refParent = this.#displayParentOf(ref)
+      if (target.parent !== undefined && target.parent !== refParent) {
         throw new CoformError(0, 'invalid_argument', `${ref} is not in ${String(target.parent)}`)
       }
-      parent = other.parent
+      parent = refParent
     }
     this.#checkParent(parent, id)
     const index = this.#indexFor(parent, target, id)
@@ -850,6 +856,12 @@ export class TemplateSession extends Emitter<SessionEvents> {
     const c = this.component(id)
     if (c === undefined) throw new CoformError(0, 'invalid_argument', `no component ${id}`)
     return c
+  }
+
+  /** Where `id` is displayed; throws if there is no such component. */
+  #displayParentOf (id: string): string | null {
+    this.#require(id)
+    return this.displayParent(id)
   }
 
   /** `parent` must be an existing section that is not `id` nor inside it. */

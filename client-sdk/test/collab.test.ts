@@ -160,6 +160,34 @@ describe('live editing', () => {
     assert.throws(() => a.moveComponent('f2', { parent: 'f4' }), /not a section/)
   }))
 
+  test('two sections moved into each other at once stay visible, shown as the server shows them', withLog(() => server, async () => {
+    const id = await newTemplate()
+    const a = await open(alice, id)
+    const b = await open(bob, id)
+    a.addComponent({ id: 'A', type: 'section' })
+    a.addComponent({ id: 'B', type: 'section' })
+    a.addComponent({ id: 'inA', type: 'text', parent: 'A' })
+    await converge(a, b)
+    a.moveComponent('A', { parent: 'B' })
+    b.moveComponent('B', { parent: 'A' })
+    await converge(a, b)
+    // A loop: no chain reaches the top level, so everything in it shows
+    // there (as in the server's previews and exports), nothing is lost.
+    assert.equal(a.component('A')?.parent, 'B')
+    assert.equal(a.component('B')?.parent, 'A')
+    for (const s of [a, b]) {
+      assert.deepEqual(s.tree().map((c) => c.depth), [0, 0, 0])
+      assert.deepEqual(s.tree().map((c) => c.id).sort(), ['A', 'B', 'inA'])
+      assert.equal(s.displayParent('A'), null)
+      assert.equal(s.displayParent('inA'), null)
+    }
+    // Moving B next to A (both shown at the top level) breaks the loop: A is in B again.
+    a.moveComponent('B', { after: 'A' })
+    await converge(a, b)
+    assert.equal(b.component('B')?.parent, null)
+    assert.deepEqual(b.tree().map((c) => [c.id, c.depth]), [['B', 0], ['A', 1], ['inA', 2]])
+  }))
+
   test('presence: people arrive with their account names and colours, and leave', withLog(() => server, async () => {
     const id = await newTemplate()
     const a = await open(alice, id)
