@@ -4,6 +4,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
+import { assertBinary } from './harness.js'
 import { SaveTracker, frameKind, isValidKey, keyBetween, keysBetween } from '../src/index.js'
 
 /** A seeded generator, so failures can be replayed. */
@@ -104,5 +105,11 @@ describe('saved-state bookkeeping', () => {
     t.saved(3)
     assert.equal(t.rejected, 1)
     assert.equal(t.allSaved, true)
+  })
+})
+
+describe('test setup', () => {
+  test('the coform server binary is built (cargo build -p coform, or COFORM_BIN)', () => {
+    assertBinary()
   })
 })
