@@ -279,6 +279,31 @@ describe('live editing', () => {
     assert.equal(a.getMeta('name'), undefined)
   }))
 
+  test('a member demoted while editing becomes read-only; a removed member is closed out', withLog(() => server, async () => {
+    const d = await server!.user('Dana')
+    await alice.workspaces.addMember(workspaceId, { email: d.email, role: 'editor' })
+    const id = await newTemplate()
+    const a = await open(alice, id)
+    const s = await open(d.client, id)
+    assert.equal(s.readOnly, false)
+    await alice.workspaces.updateMember(workspaceId, d.client.user!.id, { role: 'viewer' })
+    const rejected = new Promise<number>((resolve) => s.on('rejected', (e) => resolve(e.changes)))
+    s.addComponent({ id: 'late', type: 'text' }) // the SDK does not know yet
+    assert.equal(await rejected, 1)
+    assert.equal(s.readOnly, true)
+    assert.throws(() => s.setMeta('name', 'x'), (e: unknown) => e instanceof CoformError && e.code === 'read_only')
+    await a.whenSaved()
+    assert.equal(a.component('late'), undefined)
+
+    const closed = new Promise<{ reason: string, error?: CoformError }>((resolve) => s.on('closed', resolve))
+    await alice.workspaces.removeMember(workspaceId, d.client.user!.id)
+    const event = await closed
+    assert.equal(event.reason, 'access_lost')
+    assert.equal(event.error?.code, 'access_revoked')
+    assert.equal(s.status, 'closed')
+    await waitUntil(() => a.people().length === 1, 'Dana to disappear from presence')
+  }))
+
   test('opening a template one cannot see fails with a typed 404', withLog(() => server, async () => {
     const other = (await server!.user('Dave')).client
     const id = await newTemplate()

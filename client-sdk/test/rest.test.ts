@@ -10,6 +10,7 @@ import {
 } from '../src/index.js'
 import { Server, unique, withLog } from './harness.js'
 
+// The server allows 10 sign-ups per hour from one address: this file makes 9.
 let server: Server | undefined
 const ACCESS_TTL_S = 3
 
