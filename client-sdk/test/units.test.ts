@@ -3,8 +3,10 @@
 
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
 
-import { assertBinary } from './harness.js'
+import { PACKAGE_ROOT, assertBinary } from './harness.js'
 import { SaveTracker, frameKind, isValidKey, keyBetween, keysBetween } from '../src/index.js'
 
 /** A seeded generator, so failures can be replayed. */
@@ -111,5 +113,18 @@ describe('saved-state bookkeeping', () => {
 describe('test setup', () => {
   test('the coform server binary is built (cargo build -p coform, or COFORM_BIN)', () => {
     assertBinary()
+  })
+})
+
+describe('package', () => {
+  test('the built SDK imports only browser-safe packages (no Node built-ins)', () => {
+    const allowed = /^(\.\/|yjs$|y-websocket$|y-protocols\/|lib0\/|y-indexeddb$)/
+    const dist = path.join(PACKAGE_ROOT, 'dist')
+    for (const file of fs.readdirSync(dist).filter((f) => f.endsWith('.js'))) {
+      const code = fs.readFileSync(path.join(dist, file), 'utf8')
+      const specifiers = [...code.matchAll(/(?:^|\n)\s*(?:import|export)[^'"\n]*?from\s+'([^']+)'|import\('([^']+)'\)/g)].map((m) => m[1] ?? m[2]!)
+      for (const spec of specifiers) assert.match(spec, allowed, `${file} imports ${spec}`)
+      assert.doesNotMatch(code, /(?<![#.\w])(process\.|Buffer\.|require\()/, `${file} uses a Node-only global`)
+    }
   })
 })
