@@ -1,9 +1,9 @@
 import WebSocket from 'ws'
-import { CoformClient, type WebSocketClass } from '@coform/sdk'
+import { CoformClient } from '@coform/sdk'
 
 export async function quickstart (baseUrl: string, email: string): Promise<string[]> {
   // 1. Sign up (or `login`), then make a workspace and a template.
-  const ada = new CoformClient({ baseUrl, WebSocket: WebSocket as unknown as WebSocketClass })
+  const ada = new CoformClient({ baseUrl, WebSocket })
   await ada.register({ email, password: 'correct horse battery 9', name: 'Ada' })
   const team = await ada.workspaces.create({ name: 'Team' })
   const template = await ada.templates.create({ workspaceId: team.id, name: 'Contact' })

@@ -31,7 +31,7 @@ export const WAIT_MS = 10_000
 // Every provider adds a process 'exit' listener; tests open many at once.
 process.setMaxListeners(100)
 
-export const NodeWebSocket = WebSocket as unknown as WebSocketClass
+export const NodeWebSocket: WebSocketClass = WebSocket
 
 /** Fails (never skips) when the server binary is missing. */
 export function assertBinary (): void {
