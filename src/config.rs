@@ -129,6 +129,11 @@ pub struct Config {
     /// bundled nginx or an Ingress).
     #[arg(long, env = "COFORM_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
+    /// Web origins (comma-separated, e.g. `https://app.example.com`) whose
+    /// pages may call the REST API from a browser (CORS). Empty: same origin
+    /// only.
+    #[arg(long, env = "COFORM_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Sender address of e-mails.
     #[arg(
         long,
@@ -245,6 +250,17 @@ impl Config {
                         accept the same tokens"
                     .into(),
             );
+        }
+        for origin in &self.cors_origins {
+            if !(origin.starts_with("https://") || origin.starts_with("http://"))
+                || origin.ends_with('/')
+                || origin.contains('*')
+                || axum::http::HeaderValue::from_str(origin).is_err()
+            {
+                return Err(format!(
+                    "--cors-origins: `{origin}` is not an origin like https://app.example.com"
+                ));
+            }
         }
         let l = &self.limits;
         for (name, v) in [

@@ -52,6 +52,7 @@ pub struct AppState {
 
 /// The HTTP router with every route.
 pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.cors_origins);
     Router::new()
         .route("/collab/{doc}", get(ws::upgrade))
         .route("/healthz", get(http::healthz))
@@ -61,6 +62,21 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(cors)
+}
+
+/// Cross-origin access for the configured origins only (none by default).
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderValue, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// A server that is accepting connections.
