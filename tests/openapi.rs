@@ -1,0 +1,94 @@
+//! The OpenAPI document is generated from the route declarations: every
+//! endpoint of the API must appear in it, with its method.
+
+use coform::config::Config;
+
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/refresh"),
+    ("post", "/api/auth/logout"),
+    ("post", "/api/auth/forgot-password"),
+    ("post", "/api/auth/reset-password"),
+    ("get", "/api/auth/verify-email"),
+    ("get", "/api/auth/me"),
+    ("put", "/api/auth/me"),
+    ("delete", "/api/auth/me"),
+    ("put", "/api/auth/password"),
+    ("get", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions/{id}"),
+    ("get", "/api/workspaces"),
+    ("post", "/api/workspaces"),
+    ("get", "/api/workspaces/{id}"),
+    ("put", "/api/workspaces/{id}"),
+    ("delete", "/api/workspaces/{id}"),
+    ("post", "/api/workspaces/{id}/members"),
+    ("put", "/api/workspaces/{id}/members/{userId}"),
+    ("delete", "/api/workspaces/{id}/members/{userId}"),
+    ("get", "/api/workspaces/{id}/analytics"),
+    ("post", "/api/workspaces/{id}/backup"),
+    ("post", "/api/workspaces/{id}/restore"),
+    ("get", "/api/templates"),
+    ("post", "/api/templates"),
+    ("get", "/api/templates/{id}"),
+    ("put", "/api/templates/{id}"),
+    ("delete", "/api/templates/{id}"),
+    ("post", "/api/templates/{id}/session"),
+    ("get", "/api/templates/{id}/versions"),
+    ("post", "/api/templates/{id}/versions"),
+    ("post", "/api/templates/{id}/export"),
+    ("post", "/api/templates/{id}/import"),
+    ("post", "/api/templates/import"),
+    ("get", "/api/templates/{id}/preview"),
+    ("get", "/api/templates/{id}/analytics"),
+];
+
+#[tokio::test]
+async fn every_endpoint_is_in_the_openapi_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = coform::server::start(Config::for_tests_with_auth(dir.path().to_path_buf()))
+        .await
+        .expect("start");
+    let body = reqwest::get(format!("http://{}/api/openapi.json", server.addr))
+        .await
+        .expect("GET /api/openapi.json")
+        .text()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("the document is JSON");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "not OpenAPI 3.1: {}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut missing = Vec::new();
+    for (method, path) in ENDPOINTS {
+        if paths.get(*path).and_then(|p| p.get(*method)).is_none() {
+            missing.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "missing from /api/openapi.json: {missing:?}"
+    );
+    // Versions, diffs and restores are parameterised paths too.
+    let versioned = paths
+        .keys()
+        .filter(|p| p.starts_with("/api/templates/{id}/versions/"))
+        .count();
+    assert!(
+        versioned >= 3,
+        "version detail, restore and diff routes: {versioned}"
+    );
+    // Every documented operation that needs a login says so.
+    let me = &paths["/api/auth/me"]["get"];
+    assert!(
+        me["security"].is_array(),
+        "GET /api/auth/me has no security requirement"
+    );
+    server.shutdown().await;
+}
