@@ -216,6 +216,17 @@ pub fn check_name(field: &str, name: &str, max: usize) -> Result<String, FieldEr
     Ok(n.to_owned())
 }
 
+/// Checks a free-text description (at most 2000 characters).
+pub fn check_description(field: &str, description: &str) -> Result<(), FieldError> {
+    if description.chars().count() > 2000 {
+        return Err(FieldError {
+            field: field.into(),
+            message: "must be at most 2000 characters".into(),
+        });
+    }
+    Ok(())
+}
+
 fn check_password(field: &str, password: &str, email: &str) -> Result<(), FieldError> {
     let problems = password::policy_violations(password, email);
     if problems.is_empty() {

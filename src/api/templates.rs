@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::{self, require, template_role, workspace_role};
-use super::auth::check_name;
+use super::auth::{check_description, check_name};
 use super::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::auth::{now_ms, secret};
 use crate::error::{ApiError, FieldError};
@@ -268,11 +268,8 @@ pub async fn create(
         .map_err(|e| errors.push(e))
         .ok();
     let tags = check_tags(&req.tags).map_err(|e| errors.push(e)).ok();
-    if req.description.chars().count() > 2000 {
-        errors.push(FieldError {
-            field: "description".into(),
-            message: "must be at most 2000 characters".into(),
-        });
+    if let Err(e) = check_description("description", &req.description) {
+        errors.push(e);
     }
     if let Some(c) = &req.content {
         if let Err(e) = check_content(c) {
@@ -340,13 +337,9 @@ pub async fn update(
         }
     }
     if let Some(d) = &req.description {
-        if d.chars().count() > 2000 {
-            errors.push(FieldError {
-                field: "description".into(),
-                message: "must be at most 2000 characters".into(),
-            });
-        } else {
-            template.description = d.trim().to_owned();
+        match check_description("description", d) {
+            Ok(()) => template.description = d.trim().to_owned(),
+            Err(e) => errors.push(e),
         }
     }
     if let Some(tags) = &req.tags {

@@ -18,7 +18,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Transact, Update};
 
 use super::access::{self, require, workspace_role};
-use super::auth::check_name;
+use super::auth::{check_description, check_name};
 use super::extract::{ApiJson, AuthUser};
 use super::templates::TemplateView;
 use crate::auth::{now_ms, secret};
@@ -166,16 +166,6 @@ fn check_settings(v: &serde_json::Value) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn check_description(d: &str) -> Result<(), FieldError> {
-    if d.chars().count() > 2000 {
-        return Err(FieldError {
-            field: "description".into(),
-            message: "must be at most 2000 characters".into(),
-        });
-    }
-    Ok(())
-}
-
 async fn member_views(state: &AppState, workspace_id: &str) -> Result<Vec<MemberView>, ApiError> {
     let mut out = Vec::new();
     for m in state.accounts.members(workspace_id).await? {
@@ -228,7 +218,7 @@ pub async fn create(
     let name = check_name("name", &req.name, 200)
         .map_err(|e| errors.push(e))
         .ok();
-    if let Err(e) = check_description(&req.description) {
+    if let Err(e) = check_description("description", &req.description) {
         errors.push(e);
     }
     let settings = req.settings.unwrap_or_else(|| serde_json::json!({}));
@@ -291,7 +281,7 @@ pub async fn update(
         }
     }
     if let Some(d) = &req.description {
-        match check_description(d) {
+        match check_description("description", d) {
             Ok(()) => ws.description = d.trim().to_owned(),
             Err(e) => errors.push(e),
         }
@@ -537,12 +527,11 @@ pub async fn restore(
         let content = coform_collab::content::to_json(&doc);
         check_name(&format!("templates[{i}].name"), &t.template.name, 200)
             .map_err(|e| ApiError::Validation(vec![e]))?;
-        if t.template.description.chars().count() > 2000 {
-            return Err(ApiError::field(
-                &format!("templates[{i}].description"),
-                "must be at most 2000 characters",
-            ));
-        }
+        check_description(
+            &format!("templates[{i}].description"),
+            &t.template.description,
+        )
+        .map_err(|e| ApiError::Validation(vec![e]))?;
         super::templates::check_tags(&t.template.tags)
             .map_err(|e| ApiError::field(&format!("templates[{i}].tags"), e.message))?;
         contents.push(content);
@@ -550,7 +539,8 @@ pub async fn restore(
     check_name("workspace.name", &backup.workspace.name, 200)
         .map_err(|e| ApiError::Validation(vec![e]))?;
     check_settings(&backup.workspace.settings).map_err(|e| ApiError::Validation(vec![e]))?;
-    check_description(&backup.workspace.description).map_err(|e| ApiError::Validation(vec![e]))?;
+    check_description("workspace.description", &backup.workspace.description)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
     ws.name = backup.workspace.name.trim().to_owned();
     ws.description = backup.workspace.description.clone();
     ws.settings = backup.workspace.settings.clone();
