@@ -170,3 +170,77 @@ async fn thousands_of_updates_compact_and_survive_restart() {
         assert_eq!(c.state().updates_received, 0);
     }
 }
+
+/// After a restart a document whose log was folded into a snapshot is
+/// served from the snapshot while the room is still building it: clients
+/// that join at once and edit right away all get the stored state, all of
+/// each other's edits, and everything is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_joining_while_a_snapshot_loads_get_it_and_keep_editing() {
+    const DOC: &str = "snapshot-joiners";
+    const JOINERS: usize = 20;
+    let mut server = TestServer::start().await;
+    let writer = YClient::connect(server.addr, DOC, "writer").await;
+    for i in 0..200 {
+        writer
+            .edit(move |txn| {
+                let text = txn.get_or_insert_text("text");
+                let len = text.len(txn);
+                text.insert(txn, len, &format!("line {i}\n"));
+            })
+            .await;
+    }
+    writer.round_trip().await;
+    let text = writer.text("text");
+    writer.close().await;
+    server.stop().await;
+    {
+        let store = server.open_store().await;
+        let stats = store.stats(DOC).await.expect("stats");
+        assert_eq!(
+            stats.log_entries, 0,
+            "shutdown should fold the log into a snapshot: {stats:?}"
+        );
+        assert!(stats.snapshot_bytes > 0, "{stats:?}");
+        store.close().await;
+    }
+
+    server.start_again().await;
+    let mut tasks = Vec::new();
+    for i in 0..JOINERS {
+        let addr = server.addr;
+        tasks.push(tokio::spawn(async move {
+            let c = YClient::connect(addr, DOC, &format!("joiner{i}")).await;
+            c.edit(move |txn| {
+                txn.get_or_insert_map("joined")
+                    .insert(txn, format!("j{i}"), i as i64);
+            })
+            .await;
+            c
+        }));
+    }
+    let mut joiners = Vec::new();
+    for t in tasks {
+        joiners.push(t.await.expect("joiner task"));
+    }
+    for c in &joiners {
+        assert_eq!(
+            c.text("text"),
+            text,
+            "{} did not get the stored text",
+            c.name
+        );
+        c.wait_until("every joiner's edit", TIMEOUT, |d| {
+            map_keys(d, "joined").len() == JOINERS
+        })
+        .await;
+    }
+    for c in &joiners {
+        c.close().await;
+    }
+    server.stop().await;
+    server.start_again().await;
+    let fresh = YClient::connect(server.addr, DOC, "fresh").await;
+    assert_eq!(fresh.text("text"), text);
+    assert_eq!(map_keys(&fresh.doc, "joined").len(), JOINERS);
+}

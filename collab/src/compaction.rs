@@ -70,6 +70,11 @@ pub async fn load_doc(
     name: &str,
 ) -> Result<(Doc, StoredDoc), CollabError> {
     let stored = store.load(name).await?;
+    build_stored(name, stored).await
+}
+
+/// [`build_doc`] on the blocking pool; gives the stored form back.
+pub async fn build_stored(name: &str, stored: StoredDoc) -> Result<(Doc, StoredDoc), CollabError> {
     let owned = name.to_owned();
     tokio::task::spawn_blocking(move || {
         let doc = build_doc(&owned, &stored)?;

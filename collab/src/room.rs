@@ -32,6 +32,8 @@ use tokio::sync::{mpsc, oneshot};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+use coform_storage::StoredDoc;
+
 use crate::bus::{BusKind, BusMessage};
 use crate::compaction::{self, Compacted};
 use crate::error::{CloseReason, CollabError};
@@ -207,14 +209,38 @@ impl Room {
     ) {
         let started = Instant::now();
         let loaded = tokio::select! {
-            r = compaction::load_doc(&shared.store, &name) => r,
+            r = shared.store.load(&name) => r.map_err(CollabError::from),
             _ = shared.shutdown.cancelled() => Err(CollabError::ShuttingDown),
         };
-        let (doc, stored) = match loaded {
+        let mut deferred = Vec::new();
+        let mut snapshot_state = None;
+        let built = match loaded {
+            Ok(stored) => {
+                // A snapshot with nothing logged after it is the whole state:
+                // fresh clients get it while the document is being built.
+                snapshot_state = stored
+                    .snapshot
+                    .as_ref()
+                    .filter(|_| stored.log.is_empty())
+                    .map(|s| protocol::encode_step2(&s.data));
+                let build = compaction::build_stored(&name, stored);
+                match &snapshot_state {
+                    Some(state) => serve_while_building(build, &mut rx, state, &mut deferred).await,
+                    None => build.await,
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let (doc, stored) = match built {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(doc = %name, error = %e, "cannot load document");
                 shared.forget(&name, generation);
+                for cmd in deferred {
+                    if let Command::Join { peer, .. } = cmd {
+                        peer.close(CloseReason::Unavailable);
+                    }
+                }
                 rx.close();
                 while let Some(cmd) = rx.recv().await {
                     if let Command::Join { reply, .. } = cmd {
@@ -237,7 +263,7 @@ impl Room {
             presence: Presence::default(),
             peers: HashMap::new(),
             pending: Vec::new(),
-            full_state: None,
+            full_state: snapshot_state,
             doc_bytes: stored.byte_len(),
             snapshot_bytes,
             log_entries: stored.log.len() as u64,
@@ -258,7 +284,17 @@ impl Room {
             // Presence held by other replicas shows here at once.
             bus.publish(&room.name, BusKind::QueryAwareness, Bytes::new());
         }
-        let exit = room.serve(&mut rx).await;
+        let mut exit = None;
+        if !deferred.is_empty() {
+            for cmd in deferred {
+                room.handle(cmd).await;
+            }
+            exit = room.end_turn().await;
+        }
+        let exit = match exit {
+            Some(exit) => exit,
+            None => room.serve(&mut rx).await,
+        };
         room.finish(exit, rx).await;
     }
 
@@ -285,24 +321,33 @@ impl Room {
                     Err(_) => break,
                 }
             }
-            self.flush().await;
-            if self.reload {
-                self.rebuild().await;
+            if let Some(exit) = self.end_turn().await {
+                return exit;
             }
-            if self.failed {
-                return Exit::Failed;
-            }
-            self.send_acks();
-            if let Some((reason, reply)) = self.evicted.take() {
-                return Exit::Evicted(reason, reply);
-            }
-            self.maybe_compact();
-            self.idle_since = if self.peers.is_empty() {
-                self.idle_since.or_else(|| Some(Instant::now()))
-            } else {
-                None
-            };
         }
+    }
+
+    /// After a batch of commands: store and broadcast what they produced,
+    /// answer acks, compact when due. `Some` ends the room.
+    async fn end_turn(&mut self) -> Option<Exit> {
+        self.flush().await;
+        if self.reload {
+            self.rebuild().await;
+        }
+        if self.failed {
+            return Some(Exit::Failed);
+        }
+        self.send_acks();
+        if let Some((reason, reply)) = self.evicted.take() {
+            return Some(Exit::Evicted(reason, reply));
+        }
+        self.maybe_compact();
+        self.idle_since = if self.peers.is_empty() {
+            self.idle_since.or_else(|| Some(Instant::now()))
+        } else {
+            None
+        };
+        None
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -896,9 +941,138 @@ impl Room {
     }
 }
 
+/// Runs `build` (the document rebuilt from a snapshot with an empty log)
+/// while answering the inbox from `state`, the snapshot as a sync step 2:
+/// joins are let in and a fresh client's sync step 1 is answered at once,
+/// everything else is kept in `deferred`, in arrival order, for the room
+/// to handle once the document is built (joins again, to send them the
+/// room's state vector and presence then).
+async fn serve_while_building(
+    build: impl std::future::Future<Output = Result<(Doc, StoredDoc), CollabError>>,
+    rx: &mut mpsc::Receiver<Command>,
+    state: &Bytes,
+    deferred: &mut Vec<Command>,
+) -> Result<(Doc, StoredDoc), CollabError> {
+    tokio::pin!(build);
+    let mut joined: HashMap<PeerId, Arc<Peer>> = HashMap::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            built = &mut build => return built,
+            cmd = rx.recv(), if open => match cmd {
+                None => open = false,
+                Some(Command::Join { peer, reply }) => {
+                    joined.insert(peer.id, peer.clone());
+                    let _ = reply.send(Ok(()));
+                    let (reply, _) = oneshot::channel();
+                    deferred.push(Command::Join { peer, reply });
+                }
+                Some(Command::Frame { peer, mut messages }) => {
+                    if let Some(p) = joined.get(&peer) {
+                        messages.retain(|m| match m {
+                            Inbound::SyncStep1(sv) if sv.is_empty() => {
+                                p.reply(state.clone());
+                                false
+                            }
+                            _ => true,
+                        });
+                    }
+                    if !messages.is_empty() {
+                        deferred.push(Command::Frame { peer, messages });
+                    }
+                }
+                Some(cmd) => deferred.push(cmd),
+            },
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    /// While the document is being built, a fresh client's sync step 1 is
+    /// answered from the snapshot at once; the rest waits, in order.
+    #[tokio::test]
+    async fn a_snapshot_answers_fresh_clients_while_the_document_builds() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (release, gate) = oneshot::channel::<()>();
+        let build = async move {
+            let _ = gate.await;
+            Ok((Doc::new(), StoredDoc::default()))
+        };
+        let state = Bytes::from_static(b"snapshot as step 2");
+        let peer = Arc::new(Peer::new(&Limits::default()));
+        let (joined, join_answer) = oneshot::channel();
+        tx.send(Command::Join {
+            peer: peer.clone(),
+            reply: joined,
+        })
+        .await
+        .unwrap();
+        let old_client = StateVector::from_iter([(yrs::ClientID::new(7), 3u32)]);
+        tx.send(Command::Frame {
+            peer: peer.id,
+            messages: vec![
+                Inbound::SyncStep1(StateVector::default()),
+                Inbound::QueryAwareness,
+                Inbound::SyncStep1(old_client),
+            ],
+        })
+        .await
+        .unwrap();
+        tx.send(Command::Leave { peer: peer.id }).await.unwrap();
+
+        let mut deferred = Vec::new();
+        {
+            let serving = serve_while_building(build, &mut rx, &state, &mut deferred);
+            tokio::pin!(serving);
+            // Serve the inbox until the answer is out; the build is still held.
+            let answered = async {
+                let wait = std::time::Duration::from_secs(5);
+                tokio::time::timeout(wait, async {
+                    loop {
+                        if let Some(out) = peer.try_next() {
+                            return out;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                })
+                .await
+                .expect("no answer while the document was building")
+            };
+            tokio::select! {
+                _ = &mut serving => panic!("the build finished before it was released"),
+                out = answered => match out {
+                    crate::peer::Outbound::Messages(m) => assert_eq!(m, vec![state.clone()]),
+                    crate::peer::Outbound::Close(r) => panic!("closed: {r:?}"),
+                },
+            }
+            assert!(
+                join_answer.await.unwrap().is_ok(),
+                "the join is let in at once"
+            );
+            release.send(()).unwrap();
+            serving.await.expect("built");
+        }
+        let kinds: Vec<String> = deferred
+            .iter()
+            .map(|c| match c {
+                Command::Join { .. } => "join".to_string(),
+                Command::Frame { messages, .. } => format!("frame x{}", messages.len()),
+                Command::Leave { .. } => "leave".to_string(),
+                _ => "other".to_string(),
+            })
+            .collect();
+        assert_eq!(kinds, ["join", "frame x2", "leave"]);
+    }
 }
