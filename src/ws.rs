@@ -7,7 +7,9 @@
 //!   — and hands the decoded messages to the room; it paces a peer that
 //!   exceeds its message rate by pausing, so TCP pushes back on it;
 //! - the **writer** drains the peer's outbound queue, writing everything
-//!   queued with a single flush, and keeps the connection alive: a WebSocket
+//!   queued with a single flush — while the connection is busy at most once
+//!   per `--write-coalesce`, so a burst of updates costs one system call
+//!   instead of one each — and keeps the connection alive: a WebSocket
 //!   ping for dead-peer detection and, on a quiet connection, an empty
 //!   awareness message so y-websocket clients' 30 s liveness timers never
 //!   fire on a healthy link.
@@ -47,8 +49,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest document name accepted.
 const MAX_DOC_NAME: usize = 512;
-/// Socket buffer sizes: small, so idle connections cost little memory.
-const READ_BUFFER: usize = 8 << 10;
+/// Socket buffer sizes: small, so idle connections cost little memory
+/// (tungstenite fills its whole read buffer with zeros before its first
+/// read: 8 KiB measured 13.3 KiB of RSS per idle connection, 2 KiB 7.3).
+/// Larger frames still arrive whole, in more reads.
+const READ_BUFFER: usize = 2 << 10;
 const WRITE_BUFFER: usize = 8 << 10;
 
 /// Query parameters of the upgrade request.
@@ -204,7 +209,7 @@ async fn connection(
             return;
         }
     };
-    let writer = tokio::spawn(write_loop(sink, peer.clone()));
+    let writer = tokio::spawn(write_loop(sink, peer.clone(), state.config.write_coalesce));
     read_loop(stream, &room, &peer, &state).await;
     room.leave(peer.id).await;
     peer.close(CloseReason::Normal);
@@ -279,11 +284,13 @@ fn is_capacity_error(e: axum::Error) -> bool {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn write_loop(mut sink: Sink, peer: Arc<Peer>) {
+async fn write_loop(mut sink: Sink, peer: Arc<Peer>, coalesce: Duration) {
     let mut ticker = tokio::time::interval(KEEPALIVE);
     ticker.tick().await;
     let mut last_write = Instant::now();
     let mut last_ping = Instant::now();
+    // The earliest moment of the next write while the connection is busy.
+    let mut next_write = tokio::time::Instant::now();
     loop {
         let batch = tokio::select! {
             out = peer.next() => out,
@@ -304,6 +311,24 @@ async fn write_loop(mut sink: Sink, peer: Arc<Peer>) {
                 continue;
             }
         };
+        let batch = match batch {
+            // Busy: what arrives before the window ends leaves in this write.
+            Outbound::Messages(mut messages) if tokio::time::Instant::now() < next_write => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_write) => {}
+                    _ = peer.wait_closed() => {}
+                }
+                match peer.try_next() {
+                    Some(Outbound::Messages(more)) => {
+                        messages.extend(more);
+                        Outbound::Messages(messages)
+                    }
+                    Some(close) => close,
+                    None => Outbound::Messages(messages),
+                }
+            }
+            other => other,
+        };
         match batch {
             Outbound::Messages(messages) => {
                 let write = async {
@@ -319,6 +344,7 @@ async fn write_loop(mut sink: Sink, peer: Arc<Peer>) {
                             return;
                         }
                         last_write = Instant::now();
+                        next_write = tokio::time::Instant::now() + coalesce;
                     }
                     // A write blocked on a full socket is abandoned as soon
                     // as the peer is closed; the close frame follows.

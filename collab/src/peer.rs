@@ -179,18 +179,24 @@ impl Peer {
     pub async fn next(&self) -> Outbound {
         loop {
             let notified = self.ready.notified();
-            {
-                let mut q = self.queue.lock();
-                if let Some(reason) = &q.closed {
-                    return Outbound::Close(reason.clone());
-                }
-                if !q.items.is_empty() {
-                    q.bytes = 0;
-                    return Outbound::Messages(q.items.drain(..).collect());
-                }
+            if let Some(out) = self.try_next() {
+                return out;
             }
             notified.await;
         }
+    }
+
+    /// Takes whatever is queued without waiting: `None` when nothing is.
+    pub fn try_next(&self) -> Option<Outbound> {
+        let mut q = self.queue.lock();
+        if let Some(reason) = &q.closed {
+            return Some(Outbound::Close(reason.clone()));
+        }
+        if q.items.is_empty() {
+            return None;
+        }
+        q.bytes = 0;
+        Some(Outbound::Messages(q.items.drain(..).collect()))
     }
 
     /// Resolves once the peer is closed (used to abort a blocked write).
@@ -241,6 +247,24 @@ mod tests {
         assert_eq!(batch[4][0], 4);
         // The byte budget is free again after draining.
         assert!(peer.send(Bytes::from(vec![0u8; 1 << 20])));
+    }
+
+    #[test]
+    fn try_next_takes_what_is_queued_without_waiting() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        assert!(peer.try_next().is_none());
+        assert!(peer.send(Bytes::from_static(b"a")));
+        assert!(peer.send(Bytes::from_static(b"b")));
+        let Some(Outbound::Messages(batch)) = peer.try_next() else {
+            panic!()
+        };
+        assert_eq!(batch.len(), 2);
+        assert!(peer.try_next().is_none());
+        peer.close(CloseReason::ShuttingDown);
+        assert!(matches!(
+            peer.try_next(),
+            Some(Outbound::Close(CloseReason::ShuttingDown))
+        ));
     }
 
     #[tokio::test]
