@@ -2,14 +2,16 @@
 # Runs every benchmark scenario against Coform, Hocuspocus, the y-websocket
 # server and the null relay, REPEAT runs each (default 3), then prints
 # side-by-side tables of the medians. Each server gets a fresh process per
-# run, pinned to core 0; the generator runs on core 1. Takes about 15
-# minutes on 2 cores. Needs Rust and Node.js 20+.
+# run, pinned to core 0; the generator runs on core 1. Takes up to about 30
+# minutes on 2 cores (about half of it in the sustained steps). Needs Rust
+# and Node.js 20+.
 #
 #   bench/run-side-by-side.sh                 # everything, 3 runs each
 #   REPEAT=1 bench/run-side-by-side.sh        # a quicker, noisier pass
 #   SERVERS="coform null" bench/run-side-by-side.sh
 #   DURATION=3 REPEAT=1 bench/run-side-by-side.sh   # a smoke test of the script
 #   OUT=results.jsonl bench/run-side-by-side.sh
+#   SUSTAINED_DURATION=10 bench/run-side-by-side.sh   # longer sustained steps
 #
 # Every run's JSON line is appended to $OUT; `coform-bench report $OUT`
 # prints the tables again.
@@ -18,6 +20,8 @@ cd "$(dirname "$0")/.."
 
 REPEAT="${REPEAT:-3}"
 DURATION="${DURATION:-10}"
+# Seconds per sustained step: 5, or DURATION when that is shorter.
+SUSTAINED_DURATION="${SUSTAINED_DURATION:-$(awk -v d="$DURATION" 'BEGIN { print (d < 5 ? d : 5) }')}"
 SERVERS="${SERVERS:-coform hocuspocus ywebsocket null}"
 OUT="${OUT:-bench-results-$(date +%Y%m%d-%H%M%S).jsonl}"
 
@@ -50,6 +54,11 @@ for server in $SERVERS; do
   # 10 documents × 50 clients: the same edit rate, five times the fan-out.
   run fanout --server "$server" --docs 10 --clients 50 --interval-ms 100 --duration "$DURATION" \
     --drain-timeout 20
+  # The sustained-load knee: 10 documents, more and more clients per
+  # document until latency p99 exceeds 50 ms or a check fails.
+  run sustained --server "$server" --docs 10 --interval-ms 100 \
+    --clients 20,30,40,50,60,70,80,90,100 --p99-limit-ms 50 \
+    --duration "$SUSTAINED_DURATION" --drain-timeout 20
   run connections --server "$server" --connections 5000 --docs 500
   if [ "$server" != null ]; then
     run coldload --server "$server"

@@ -10,6 +10,7 @@ mod hist;
 mod proto;
 mod report;
 mod server;
+mod sustained;
 mod ws;
 
 use std::net::SocketAddr;
@@ -96,6 +97,9 @@ enum Scenario {
     Coldload(ColdloadArgs),
     /// Fanout with the durable store and with the memory store (coform).
     DurabilityCost(FanoutArgs),
+    /// Fanout steps of more and more clients per document until latency
+    /// p99 exceeds a limit or a check fails: the sustained-load knee.
+    Sustained(SustainedArgs),
     /// A small fanout against coform; exits 0 only if every update was
     /// delivered and every room converged (for CI).
     Smoke,
@@ -114,12 +118,20 @@ struct FanoutArgs {
     /// Clients per document (every one edits).
     #[arg(long, default_value_t = 10)]
     clients: usize,
-    /// Milliseconds between two edits of one client.
-    #[arg(long, default_value_t = 100.0)]
-    interval_ms: f64,
     /// Seconds of measured editing (after the warm-up).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    #[command(flatten)]
+    knobs: FanoutKnobs,
+}
+
+/// The fanout settings shared by `fanout`, `durability-cost` and
+/// `sustained`.
+#[derive(Args, Debug, Clone)]
+struct FanoutKnobs {
+    /// Milliseconds between two edits of one client.
+    #[arg(long, default_value_t = 100.0)]
+    interval_ms: f64,
     /// Seconds of editing before the measurement starts.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
@@ -135,6 +147,41 @@ struct FanoutArgs {
     /// Connections opened at once while setting up.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+struct SustainedArgs {
+    /// Documents.
+    #[arg(long, default_value_t = 10)]
+    docs: usize,
+    /// Clients per document of each step, ascending.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,20,30,40,50,60,70,80,100,120"
+    )]
+    clients: Vec<usize>,
+    /// A step passes only if its latency p99 (median over --repeat runs)
+    /// is at most this.
+    #[arg(long, default_value_t = 50.0)]
+    p99_limit_ms: f64,
+    /// Seconds of measured editing per step (after the warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    #[command(flatten)]
+    knobs: FanoutKnobs,
+}
+
+impl SustainedArgs {
+    /// The fanout of one step.
+    fn step(&self, clients: usize) -> FanoutArgs {
+        FanoutArgs {
+            docs: self.docs,
+            clients,
+            duration: self.duration,
+            knobs: self.knobs.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -166,13 +213,13 @@ impl FanoutArgs {
         fanout::Params {
             docs: self.docs,
             clients: self.clients,
-            interval: Duration::from_secs_f64(self.interval_ms / 1e3),
+            interval: Duration::from_secs_f64(self.knobs.interval_ms / 1e3),
             duration: Duration::from_secs_f64(self.duration),
-            warmup: Duration::from_secs_f64(self.warmup),
-            observers: self.observers,
-            value_bytes: self.value_bytes,
-            drain_timeout: Duration::from_secs_f64(self.drain_timeout),
-            connect_concurrency: self.connect_concurrency,
+            warmup: Duration::from_secs_f64(self.knobs.warmup),
+            observers: self.knobs.observers,
+            value_bytes: self.knobs.value_bytes,
+            drain_timeout: Duration::from_secs_f64(self.knobs.drain_timeout),
+            connect_concurrency: self.knobs.connect_concurrency,
             server_args,
         }
     }
@@ -547,6 +594,7 @@ async fn run_once(
             connections::run(&s.spec, &p, &s.window).await
         }
         Scenario::Report { .. } => bail!("report is not a measurement"),
+        Scenario::Sustained(_) => bail!("sustained measures fanout steps"),
         Scenario::Coldload(a) => {
             let _ = c;
             let p = coldload::Params {
@@ -562,13 +610,15 @@ fn smoke_args() -> FanoutArgs {
     FanoutArgs {
         docs: 4,
         clients: 5,
-        interval_ms: 50.0,
         duration: 3.0,
-        warmup: 0.5,
-        observers: 2,
-        value_bytes: 16,
-        drain_timeout: 10.0,
-        connect_concurrency: 20,
+        knobs: FanoutKnobs {
+            interval_ms: 50.0,
+            warmup: 0.5,
+            observers: 2,
+            value_bytes: 16,
+            drain_timeout: 10.0,
+            connect_concurrency: 20,
+        },
     }
 }
 
@@ -579,14 +629,21 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::Coldload(_) => "coldload",
         Scenario::DurabilityCost(_) => "durability-cost",
         Scenario::Smoke => "smoke",
+        Scenario::Sustained(_) => "sustained",
         Scenario::Report { .. } => "report",
     }
 }
 
 /// Runs one configuration `repeat` times; returns its summary object and
 /// whether it is valid and passed.
-async fn measure(cli: &Cli, s: &Setup, server_args: &[String], label: &str) -> (Value, bool, bool) {
-    let name = scenario_name(&cli.scenario);
+async fn measure(
+    common: &Common,
+    scenario: &Scenario,
+    s: &Setup,
+    server_args: &[String],
+    label: &str,
+) -> (Value, bool, bool) {
+    let name = scenario_name(scenario);
     let check_as = match name {
         "durability-cost" | "smoke" => "fanout",
         n => n,
@@ -595,10 +652,10 @@ async fn measure(cli: &Cli, s: &Setup, server_args: &[String], label: &str) -> (
     let mut invalid = Vec::new();
     let mut failed = Vec::new();
     let mut warnings = Vec::new();
-    for i in 0..cli.common.repeat.max(1) {
-        match run_once(&cli.scenario, s, &cli.common, server_args).await {
+    for i in 0..common.repeat.max(1) {
+        match run_once(scenario, s, common, server_args).await {
             Ok(v) => {
-                let (inv, fail, noisy) = run_problems(check_as, &v, cli.common.max_bench_cpu);
+                let (inv, fail, noisy) = run_problems(check_as, &v, common.max_bench_cpu);
                 for p in inv.iter().chain(&fail) {
                     eprintln!("coform-bench: {label} run {}: {p}", i + 1);
                 }
@@ -648,7 +705,11 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
         "params": params_json(&cli.scenario),
     });
     let mut out = base.as_object().cloned().unwrap_or_default();
-    let ok = if let Scenario::DurabilityCost(_) = &cli.scenario {
+    let ok = if let Scenario::Sustained(a) = &cli.scenario {
+        let (fields, ok) = sustained::run(&cli.common, a, &s).await?;
+        out.extend(fields);
+        ok
+    } else if let Scenario::DurabilityCost(_) = &cli.scenario {
         if cli.common.server != Kind::Coform {
             bail!("durability-cost compares coform's stores: use --server coform");
         }
@@ -660,7 +721,8 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
         let mut results = Map::new();
         let mut ok = true;
         for (label, args) in &configs {
-            let (summary, valid, passed) = measure(&cli, &s, args, label).await;
+            let (summary, valid, passed) =
+                measure(&cli.common, &cli.scenario, &s, args, label).await;
             ok &= valid && passed;
             results.insert(label.to_string(), summary);
         }
@@ -689,7 +751,7 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
         out.insert("cost".into(), cost);
         ok
     } else {
-        let (summary, valid, passed) = measure(&cli, &s, &[], name).await;
+        let (summary, valid, passed) = measure(&cli.common, &cli.scenario, &s, &[], name).await;
         let title = format!(
             "{name} against {} (medians of {})",
             cli.common.server.name(),
@@ -734,15 +796,26 @@ fn params_json(s: &Scenario) -> Value {
             "concurrency": a.concurrency, "hold_s": a.hold,
         }),
         Scenario::Coldload(a) => json!({ "edits": a.edits, "joiners": a.joiners }),
+        Scenario::Sustained(a) => sustained_json(a),
         Scenario::Report { .. } => Value::Null,
     }
 }
 
 fn fanout_json(a: &FanoutArgs) -> Value {
+    let k = &a.knobs;
     json!({
-        "docs": a.docs, "clients": a.clients, "interval_ms": a.interval_ms,
-        "duration_s": a.duration, "warmup_s": a.warmup, "observers": a.observers,
-        "value_bytes": a.value_bytes,
+        "docs": a.docs, "clients": a.clients, "interval_ms": k.interval_ms,
+        "duration_s": a.duration, "warmup_s": k.warmup, "observers": k.observers,
+        "value_bytes": k.value_bytes,
+    })
+}
+
+fn sustained_json(a: &SustainedArgs) -> Value {
+    let k = &a.knobs;
+    json!({
+        "docs": a.docs, "clients": a.clients, "interval_ms": k.interval_ms,
+        "p99_limit_ms": a.p99_limit_ms, "duration_s": a.duration, "warmup_s": k.warmup,
+        "observers": k.observers, "value_bytes": k.value_bytes,
     })
 }
 
