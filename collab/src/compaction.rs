@@ -121,15 +121,15 @@ async fn compact_leased(
     let merged_bytes = stored.log.iter().map(|e| e.data.len() as u64).sum();
     let seq = stored.snapshot.as_ref().map_or(0, |s| s.seq) + 1;
     let owned = name.to_owned();
-    let data = tokio::task::spawn_blocking(move || {
+    let data = in_background(move || {
         let doc = build_doc(&owned, &stored)?;
         let txn = doc.transact();
         Ok::<_, CollabError>(txn.encode_state_as_update_v1(&StateVector::default()))
     })
     .await
-    .map_err(|e| CollabError::CorruptDocument {
+    .map_err(|detail| CollabError::CorruptDocument {
         doc: name.to_owned(),
-        detail: format!("merge panicked: {e}"),
+        detail: format!("merge failed: {detail}"),
     })??;
     let snapshot_bytes = data.len() as u64;
     let merged_entries = covered.len() as u64;
@@ -149,6 +149,49 @@ async fn compact_leased(
         old_snapshot_bytes,
         snapshot_bytes,
     }))
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `f` on the compaction thread: one thread at the lowest CPU
+/// priority (nice 19), so merging a document's log never takes CPU time
+/// from rooms relaying edits, yet still progresses on a busy machine (a
+/// niced thread gets a small share, it is not starved). Measured: with
+/// merges on the shared blocking pool, compactions every few seconds put
+/// p99 fan-out latency at 36–50 ms on one core; with none, 9 ms.
+async fn in_background<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    static QUEUE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("coform-compact".into())
+            .spawn(move || {
+                // SAFETY: setpriority on this thread (tid 0 = the caller);
+                // lowering priority needs no privilege and shares no memory.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            })
+            .expect("cannot start the compaction thread");
+        std::sync::Mutex::new(tx)
+    });
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = done.send(out.map_err(|_| "panicked".to_string()));
+    });
+    queue
+        .lock()
+        .map_err(|_| "compaction thread unavailable".to_string())?
+        .send(job)
+        .map_err(|_| "compaction thread stopped".to_string())?;
+    result
+        .await
+        .map_err(|_| "compaction thread stopped".to_string())?
 }
 
 #[cfg(test)]

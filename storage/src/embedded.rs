@@ -99,6 +99,8 @@ struct Inner {
     writer: Mutex<Option<std_mpsc::Sender<Box<dyn WriteJob>>>>,
     /// The writer thread, joined on close so the last commit is finished.
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The checkpoint thread and the sender that stops it (on close).
+    checkpointer: Mutex<Option<(std_mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     /// Idle read connections; a reader takes one or opens a new one.
     readers: Mutex<Vec<Connection>>,
     /// Compaction leases. One process owns the data dir (see the lock
@@ -123,6 +125,9 @@ impl EmbeddedStore {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // The writer never checkpoints (that would stall every room's
+        // commit for the copy and its fsync); the checkpointer thread does.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::embedded_accounts::ACCOUNTS_SCHEMA)?;
@@ -133,11 +138,18 @@ impl EmbeddedStore {
             .name("coform-store-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+        let checkpoint_conn = open_reader(&path)?;
+        let (stop_checkpoints, stopped) = std_mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("coform-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stopped))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoint thread: {e}")))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
+                checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
                 readers: Mutex::new(Vec::new()),
                 leases: LocalLeases::default(),
                 _lock: lock,
@@ -152,6 +164,11 @@ impl EmbeddedStore {
         drop(sender);
         let handle = self.inner.writer_thread.lock().take();
         if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        let checkpointer = self.inner.checkpointer.lock().take();
+        if let Some((stop, handle)) = checkpointer {
+            drop(stop);
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }
@@ -230,6 +247,29 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
         )));
     }
     Ok(file)
+}
+
+/// How often the checkpointer copies committed WAL frames into the
+/// database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the WAL beside the writer (PASSIVE: it never blocks the
+/// writer or readers) every [`CHECKPOINT_EVERY`], and once more when the
+/// store closes, so commits only ever pay for their own frames.
+fn checkpoint_loop(conn: Connection, stop: std_mpsc::Receiver<()>) {
+    loop {
+        let last = !matches!(
+            stop.recv_timeout(CHECKPOINT_EVERY),
+            Err(std_mpsc::RecvTimeoutError::Timeout)
+        );
+        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if last {
+            return;
+        }
+    }
 }
 
 /// The writer thread: take every job waiting, run them in one
@@ -319,11 +359,33 @@ fn write_snapshot(conn: &Connection, doc: &str, snapshot: &Snapshot) -> Result<b
         snapshot.seq as i64,
         now
     ])?;
+    delete_covered(conn, doc, &snapshot.covered)?;
+    Ok(true)
+}
+
+/// Deletes exactly the log entries `covered`. They are normally every entry
+/// of the document up to the newest of them (ids only grow, and the
+/// compactor read all of them), so one range delete on the index does it;
+/// if the range holds any other entry, that delete is undone and they are
+/// deleted one by one.
+fn delete_covered(conn: &Connection, doc: &str, covered: &[EntryId]) -> Result<()> {
+    let Some(max) = covered.iter().map(|id| id.0).max() else {
+        return Ok(());
+    };
+    conn.execute_batch("SAVEPOINT delete_covered")?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM doc_log WHERE doc = ?1 AND id <= ?2")?
+        .execute(params![doc, max as i64])?;
+    if deleted == covered.len() {
+        conn.execute_batch("RELEASE delete_covered")?;
+        return Ok(());
+    }
+    conn.execute_batch("ROLLBACK TO delete_covered; RELEASE delete_covered")?;
     let mut del = conn.prepare_cached("DELETE FROM doc_log WHERE id = ?1 AND doc = ?2")?;
-    for id in &snapshot.covered {
+    for id in covered {
         del.execute(params![id.0 as i64, doc])?;
     }
-    Ok(true)
+    Ok(())
 }
 
 fn encode_ids(ids: &[EntryId]) -> Vec<u8> {
@@ -485,6 +547,28 @@ mod tests {
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_deletes_exactly_the_entries_it_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+        let ids = store
+            .append("d", vec![b("a"), b("b"), b("c")])
+            .await
+            .unwrap();
+        // Not a prefix: the range up to the newest covered entry holds an
+        // entry the snapshot does not cover, which must survive.
+        let snap = Snapshot {
+            data: b("ac"),
+            covered: vec![ids[0], ids[2]],
+            seq: 1,
+        };
+        assert!(store.replace_snapshot("d", snap).await.unwrap());
+        let loaded = store.load("d").await.unwrap();
+        let left: Vec<_> = loaded.log.iter().map(|e| e.id).collect();
+        assert_eq!(left, vec![ids[1]]);
+        store.close().await;
     }
 
     #[tokio::test]
