@@ -57,9 +57,9 @@ for server in $SERVERS; do
   # The sustained-load knee: 10 documents, more and more clients per
   # document until latency p99 exceeds 50 ms or a check fails.
   run sustained --server "$server" --docs 10 --interval-ms 100 \
-    --clients 20,30,40,50,60,70,80,90,100 --p99-limit-ms 50 \
+    --clients 5,10,15,20,30,40,50,60,70,80,100 --p99-limit-ms 50 \
     --duration "$SUSTAINED_DURATION" --drain-timeout 20
-  run connections --server "$server" --connections 5000 --docs 500
+  run connections --server "$server" --connections 10000 --docs 1000
   if [ "$server" != null ]; then
     run coldload --server "$server"
   fi

@@ -149,7 +149,7 @@ pub struct Config {
     /// write. A connection that was quiet for longer is written at once,
     /// so this adds latency only under load (at most this much) and saves
     /// one system call per update then. `0ms` writes every batch at once.
-    #[arg(long, env = "COFORM_WRITE_COALESCE", default_value = "5ms", value_parser = parse_duration)]
+    #[arg(long, env = "COFORM_WRITE_COALESCE", default_value = "2ms", value_parser = parse_duration)]
     pub write_coalesce: Duration,
     /// How long shutdown waits for rooms and connections to finish.
     #[arg(long, env = "COFORM_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
@@ -362,7 +362,7 @@ mod tests {
         let b = Cli::parse_from(["coform", "--bind", "127.0.0.1:9"]).into_config();
         assert_eq!(a.bind, b.bind);
         assert_eq!(a.limits.max_frame_bytes, 16 << 20);
-        assert_eq!(a.write_coalesce, Duration::from_millis(5));
+        assert_eq!(a.write_coalesce, Duration::from_millis(2));
         let off = Cli::parse_from(["coform", "--write-coalesce", "0ms"]).into_config();
         assert_eq!(off.write_coalesce, Duration::ZERO);
     }
