@@ -44,6 +44,10 @@ use crate::registry::Shared;
 
 /// Most commands handled in one turn before the batch is committed.
 const MAX_BATCH: usize = 512;
+/// A room that unloads while a compaction of it is running retries its own
+/// this often, this many times (the running one holds the lease).
+const UNLOAD_COMPACT_TRIES: usize = 50;
+const UNLOAD_COMPACT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A server-side change: runs against the room's `Doc` and returns the
 /// v1 update it made (empty if nothing changed).
@@ -925,12 +929,21 @@ impl Room {
         }
         self.stats.users.lock().clear();
         self.shared.metrics.rooms_loaded.fetch_sub(1, Relaxed);
-        if compact && self.log_entries > 0 && !self.compacting {
+        if compact && self.log_entries > 0 {
             let shared = self.shared.clone();
             let name = self.name.clone();
             self.shared.tracker.spawn(async move {
-                if let Err(e) = shared.compact(&name).await {
-                    tracing::warn!(doc = %name, error = %e, "compaction on unload failed");
+                // A compaction still running holds the lease and covers
+                // only what it read: wait for it, then fold the rest.
+                for _ in 0..UNLOAD_COMPACT_TRIES {
+                    match shared.compact(&name).await {
+                        Ok(Some(_)) => return,
+                        Ok(None) => tokio::time::sleep(UNLOAD_COMPACT_RETRY).await,
+                        Err(e) => {
+                            tracing::warn!(doc = %name, error = %e, "compaction on unload failed");
+                            return;
+                        }
+                    }
                 }
             });
         }
