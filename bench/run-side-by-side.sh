@@ -65,7 +65,15 @@ for server in $SERVERS; do
   fi
 done
 case " $SERVERS " in
-  *" coform "*) run durability-cost --docs 50 --clients 10 --interval-ms 100 --duration "$DURATION" ;;
+  *" coform "*)
+    run durability-cost --docs 50 --clients 10 --interval-ms 100 --duration "$DURATION"
+    # Two replicas joined by Redis: what the hop adds.
+    if command -v redis-server >/dev/null 2>&1; then
+      run replicas --docs 20 --clients 10 --interval-ms 100 --duration "$DURATION"
+    else
+      echo "==> skipping replicas: redis-server is not installed (apt-get install redis-server)" >&2
+    fi
+    ;;
 esac
 
 "$BENCH" report "$OUT"

@@ -34,6 +34,9 @@ pub struct Params {
     pub connect_concurrency: usize,
     /// Extra server arguments for this run (coform only).
     pub server_args: Vec<String>,
+    /// A second replica: clients with an odd index connect to it, and
+    /// deliveries between the replicas are measured apart.
+    pub second: Option<std::net::SocketAddr>,
 }
 
 /// What every client task shares (one thread: cells, no locks).
@@ -46,6 +49,11 @@ struct Shared {
     send_ns: Vec<Cell<u64>>,
     sent: Vec<Cell<u64>>,
     hist: RefCell<Histogram>,
+    /// Deliveries whose sender is on the other replica (with `second`).
+    hist_cross: RefCell<Histogram>,
+    /// Deliveries whose sender is on the same replica (with `second`).
+    hist_same: RefCell<Histogram>,
+    split: bool,
     warm_ns: u64,
     end_ns: u64,
     delivered: Cell<u64>,
@@ -83,6 +91,7 @@ impl Shared {
 /// One client's receiving side.
 struct Recv {
     room: usize,
+    idx: usize,
     cid: u64,
     /// Next clock expected from each client of the room.
     next: Vec<u64>,
@@ -145,6 +154,9 @@ impl Recv {
         let (cid, room) = (self.cid, self.room);
         let next = &mut self.next;
         let mut hist = sh.hist.borrow_mut();
+        let mut hist_same = sh.hist_same.borrow_mut();
+        let mut hist_cross = sh.hist_cross.borrow_mut();
+        let my_side = self.idx % 2;
         let parsed = proto::update_ranges(update, |rg| {
             let len = rg.end - rg.start;
             if rg.client == cid {
@@ -179,7 +191,15 @@ impl Recv {
                 if sent > 0 {
                     let sent = sent - 1;
                     if sent >= sh.warm_ns && sent < sh.end_ns {
-                        hist.record(now.saturating_sub(sent));
+                        let latency = now.saturating_sub(sent);
+                        hist.record(latency);
+                        if sh.split {
+                            if crosses_replicas(j, my_side) {
+                                hist_cross.record(latency);
+                            } else {
+                                hist_same.record(latency);
+                            }
+                        }
                     }
                 }
             }
@@ -219,6 +239,7 @@ async fn client_task(
     proto::field_key(idx, &mut key);
     let mut recv = Recv {
         room,
+        idx,
         cid,
         next: vec![0; sh.clients],
         log: observer.then(Vec::new),
@@ -362,8 +383,15 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     let doc_name = |room: usize| format!("fanout-{room}");
 
     let t_connect = Instant::now();
+    let second = p.second.map(|addr| Target {
+        addr,
+        kind: spec.kind,
+    });
     let opened = bounded(n, p.connect_concurrency, |i| {
-        let target = target.clone();
+        let target = match &second {
+            Some(other) if (i % p.clients) % 2 == 1 => other.clone(),
+            _ => target.clone(),
+        };
         let doc = doc_name(i / p.clients);
         async move { open_synced(&target, &doc, false, Duration::from_secs(60)).await }
     })
@@ -393,6 +421,9 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         send_ns: (0..n * cap).map(|_| Cell::new(0)).collect(),
         sent: (0..n).map(|_| Cell::new(0)).collect(),
         hist: RefCell::new(Histogram::default()),
+        hist_cross: RefCell::new(Histogram::default()),
+        hist_same: RefCell::new(Histogram::default()),
+        split: p.second.is_some(),
         warm_ns,
         end_ns,
         delivered: Cell::new(0),
@@ -639,6 +670,10 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "delivered": delivered,
         "delivery_ratio": ratio,
         "deliveries_per_s": sh.delivered_window.get() as f64 / secs,
+        "latency_same_replica_p50_ms": split_ms(&sh.hist_same, 0.50),
+        "latency_same_replica_p99_ms": split_ms(&sh.hist_same, 0.99),
+        "latency_cross_replica_p50_ms": split_ms(&sh.hist_cross, 0.50),
+        "latency_cross_replica_p99_ms": split_ms(&sh.hist_cross, 0.99),
         "latency_p50_ms": ms(hist.quantile(0.50)),
         "latency_p95_ms": ms(hist.quantile(0.95)),
         "latency_p99_ms": ms(hist.quantile(0.99)),
@@ -679,6 +714,22 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     }))
 }
 
+/// Whether a delivery from client `sender` to a client on side
+/// `receiver_side` (index parity: odd indexes use the second replica)
+/// crossed between the replicas.
+fn crosses_replicas(sender: usize, receiver_side: usize) -> bool {
+    sender % 2 != receiver_side
+}
+
+fn split_ms(h: &RefCell<Histogram>, q: f64) -> Value {
+    let h = h.borrow();
+    if h.count() == 0 {
+        Value::Null
+    } else {
+        json!(h.quantile(q) as f64 / 1e6)
+    }
+}
+
 fn field_value(fields: &Any, idx: usize) -> Option<String> {
     let Any::Map(map) = fields else {
         return None;
@@ -686,5 +737,20 @@ fn field_value(fields: &Any, idx: usize) -> Option<String> {
     match map.get(&format!("field-{idx}"))? {
         Any::String(s) => Some(s.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_between_replicas_are_told_apart() {
+        // Even indexes on replica A (side 0), odd ones on B (side 1).
+        assert!(!crosses_replicas(0, 0));
+        assert!(!crosses_replicas(2, 0));
+        assert!(crosses_replicas(1, 0));
+        assert!(crosses_replicas(4, 1));
+        assert!(!crosses_replicas(3, 1));
     }
 }

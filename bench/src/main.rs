@@ -8,6 +8,7 @@ mod connections;
 mod fanout;
 mod hist;
 mod proto;
+mod replicas;
 mod report;
 mod server;
 mod sustained;
@@ -100,6 +101,9 @@ enum Scenario {
     /// Fanout steps of more and more clients per document until latency
     /// p99 exceeds a limit or a check fails: the sustained-load knee.
     Sustained(SustainedArgs),
+    /// Fanout with every document's clients split over two coform
+    /// replicas joined by Redis: the added latency of the Redis hop.
+    Replicas(FanoutArgs),
     /// A small fanout against coform; exits 0 only if every update was
     /// delivered and every room converged (for CI).
     Smoke,
@@ -221,6 +225,7 @@ impl FanoutArgs {
             drain_timeout: Duration::from_secs_f64(self.knobs.drain_timeout),
             connect_concurrency: self.knobs.connect_concurrency,
             server_args,
+            second: None,
         }
     }
 }
@@ -512,6 +517,25 @@ pub fn table_fields(scenario: &str) -> &'static [&'static str] {
             "bench_wait",
             "server_wait",
         ],
+        "replicas" => &[
+            "connections",
+            "updates_per_s",
+            "deliveries_per_s",
+            "delivery_ratio",
+            "silent_losses",
+            "receivers_closed",
+            "latency_same_replica_p50_ms",
+            "latency_same_replica_p99_ms",
+            "latency_cross_replica_p50_ms",
+            "latency_cross_replica_p99_ms",
+            "redis_hop_p50_ms",
+            "redis_hop_p99_ms",
+            "rooms_converged",
+            "server_cpu_util",
+            "replica_log_problems",
+            "bench_cpu_util",
+            "other_load_cores",
+        ],
         "connections" => &[
             "opened",
             "connects_per_s",
@@ -580,6 +604,9 @@ async fn run_once(
         Scenario::DurabilityCost(a) => {
             fanout::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
         }
+        Scenario::Replicas(a) => {
+            replicas::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
+        }
         Scenario::Smoke => {
             let a = smoke_args();
             fanout::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
@@ -629,6 +656,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::Coldload(_) => "coldload",
         Scenario::DurabilityCost(_) => "durability-cost",
         Scenario::Smoke => "smoke",
+        Scenario::Replicas(_) => "replicas",
         Scenario::Sustained(_) => "sustained",
         Scenario::Report { .. } => "report",
     }
@@ -645,7 +673,7 @@ async fn measure(
 ) -> (Value, bool, bool) {
     let name = scenario_name(scenario);
     let check_as = match name {
-        "durability-cost" | "smoke" => "fanout",
+        "durability-cost" | "smoke" | "replicas" => "fanout",
         n => n,
     };
     let mut runs = Vec::new();
@@ -789,7 +817,7 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
 
 fn params_json(s: &Scenario) -> Value {
     match s {
-        Scenario::Fanout(a) | Scenario::DurabilityCost(a) => fanout_json(a),
+        Scenario::Fanout(a) | Scenario::DurabilityCost(a) | Scenario::Replicas(a) => fanout_json(a),
         Scenario::Smoke => fanout_json(&smoke_args()),
         Scenario::Connections(a) => json!({
             "connections": a.connections, "docs": a.docs,
