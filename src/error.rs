@@ -189,6 +189,13 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        if let ApiError::PayloadTooLarge = self {
+            // The rest of the body is never read: the connection cannot
+            // carry another request, and the client must not reuse it.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
