@@ -156,14 +156,18 @@ impl IdCounter {
     /// Stores the highest id handed out so far; called in the transaction
     /// of every deletion of log entries.
     fn record(&self, conn: &Connection) -> Result<()> {
-        let highest = self.0.load(Ordering::Relaxed) - 1;
-        conn.prepare_cached(
-            "INSERT INTO store_meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
-        )?
-        .execute(params![HIGH_WATER, highest as i64])?;
-        Ok(())
+        raise_high_water(conn, self.0.load(Ordering::Relaxed) as i64 - 1)
     }
+}
+
+/// Raises the stored high-water mark to `highest` (never lowers it).
+fn raise_high_water(conn: &Connection, highest: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO store_meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+    )?
+    .execute(params![HIGH_WATER, highest])?;
+    Ok(())
 }
 
 /// Databases written before the log was clustered by document: the entries
@@ -192,11 +196,7 @@ fn migrate_rowid_log(conn: &mut Connection) -> Result<()> {
         "INSERT INTO doc_log (doc, id, data) SELECT doc, id, data FROM doc_log_rowid;
          DROP TABLE doc_log_rowid;",
     )?;
-    txn.execute(
-        "INSERT INTO store_meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
-        params![HIGH_WATER, issued],
-    )?;
+    raise_high_water(&txn, issued)?;
     txn.commit()?;
     tracing::info!("store: log table migrated to the clustered layout");
     Ok(())
