@@ -24,6 +24,10 @@ DURATION="${DURATION:-10}"
 SUSTAINED_DURATION="${SUSTAINED_DURATION:-$(awk -v d="$DURATION" 'BEGIN { print (d < 5 ? d : 5) }')}"
 SERVERS="${SERVERS:-coform hocuspocus ywebsocket null}"
 OUT="${OUT:-bench-results-$(date +%Y%m%d-%H%M%S).jsonl}"
+# Clients per document of the sustained steps (10 documents, one edit per
+# client every 100 ms) until latency p99 exceeds 50 ms or a check fails.
+SUSTAINED=(sustained --docs 10 --interval-ms 100 --clients 5,10,15,20,30,40,50,60,70,80,100
+  --p99-limit-ms 50 --duration "$SUSTAINED_DURATION" --drain-timeout 20)
 
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required. $2" >&2; exit 1; }
@@ -54,17 +58,12 @@ for server in $SERVERS; do
   # 10 documents × 50 clients: the same edit rate, five times the fan-out.
   run fanout --server "$server" --docs 10 --clients 50 --interval-ms 100 --duration "$DURATION" \
     --drain-timeout 20
-  # The sustained-load knee: 10 documents, more and more clients per
-  # document until latency p99 exceeds 50 ms or a check fails.
-  run sustained --server "$server" --docs 10 --interval-ms 100 \
-    --clients 5,10,15,20,30,40,50,60,70,80,100 --p99-limit-ms 50 \
-    --duration "$SUSTAINED_DURATION" --drain-timeout 20
+  # The sustained-load knee.
+  run "${SUSTAINED[@]}" --server "$server"
   if [ "$server" = coform ]; then
     # The same steps with no store, as the other three run: the relay's
     # own cost (the store's cost is what durability-cost shows).
-    run sustained --server coform --server-arg=--store --server-arg=memory --docs 10 \
-      --interval-ms 100 --clients 5,10,15,20,30,40,50,60,70,80,100 --p99-limit-ms 50 \
-      --duration "$SUSTAINED_DURATION" --drain-timeout 20
+    run "${SUSTAINED[@]}" --server coform --server-arg=--store --server-arg=memory
   fi
   run connections --server "$server" --connections 10000 --docs 1000
   if [ "$server" != null ]; then
