@@ -154,6 +154,11 @@ pub struct Config {
     /// How long shutdown waits for rooms and connections to finish.
     #[arg(long, env = "COFORM_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Token that `GET /metrics` requires as `Authorization: Bearer <token>`.
+    /// Absent: `/metrics` is open, so keep it off the public network (the
+    /// bundled Ingress and nginx do not route it).
+    #[arg(long, env = "COFORM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Log format (also `COFORM_LOG_FORMAT=json`). Levels: `COFORM_LOG`.
     #[arg(long, env = "COFORM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -188,6 +193,29 @@ pub struct LimitsConfig {
     /// Messages that may wait to be sent to one connection.
     #[arg(long, env = "COFORM_PEER_QUEUE_MESSAGES", default_value_t = 16_384)]
     pub peer_queue_messages: usize,
+    /// Presence (awareness) states one connection may own; more closes it
+    /// with 1008. A y-websocket client has one.
+    #[arg(
+        long,
+        env = "COFORM_MAX_AWARENESS_STATES_PER_CONNECTION",
+        default_value_t = 8
+    )]
+    pub max_awareness_states_per_connection: usize,
+    /// Largest presence state (its JSON) in bytes; larger closes the
+    /// connection with 1008.
+    #[arg(long, env = "COFORM_MAX_AWARENESS_STATE_BYTES", default_value_t = 16 << 10)]
+    pub max_awareness_state_bytes: usize,
+    /// Presence states one document keeps; beyond it new ones are not
+    /// relayed.
+    #[arg(
+        long,
+        env = "COFORM_MAX_AWARENESS_STATES_PER_DOC",
+        default_value_t = 4_096
+    )]
+    pub max_awareness_states_per_doc: usize,
+    /// Bytes of presence states one document keeps.
+    #[arg(long, env = "COFORM_MAX_AWARENESS_BYTES_PER_DOC", default_value_t = 8 << 20)]
+    pub max_awareness_bytes_per_doc: usize,
 }
 
 /// When documents are compacted (snapshot + log folded into a snapshot).
@@ -248,6 +276,9 @@ impl Config {
                 return Err("--jwt-secret must be at least 32 bytes long".into());
             }
         }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err("--metrics-token must be at least 16 characters long".into());
+        }
         if matches!(self.store, StoreKind::MongoDb(_))
             && self.auth == AuthMode::On
             && self.jwt_secret.is_none()
@@ -276,6 +307,19 @@ impl Config {
             ("--max-connections", l.max_connections),
             ("--peer-queue-bytes", l.peer_queue_bytes),
             ("--peer-queue-messages", l.peer_queue_messages),
+            (
+                "--max-awareness-states-per-connection",
+                l.max_awareness_states_per_connection,
+            ),
+            ("--max-awareness-state-bytes", l.max_awareness_state_bytes),
+            (
+                "--max-awareness-states-per-doc",
+                l.max_awareness_states_per_doc,
+            ),
+            (
+                "--max-awareness-bytes-per-doc",
+                l.max_awareness_bytes_per_doc,
+            ),
         ] {
             if v == 0 {
                 return Err(format!("{name} must be greater than 0"));
@@ -319,6 +363,11 @@ impl Config {
                 max_messages_per_sec: l.max_messages_per_sec,
                 peer_queue_bytes: l.peer_queue_bytes,
                 peer_queue_messages: l.peer_queue_messages,
+                max_awareness_states_per_peer: l.max_awareness_states_per_connection,
+                max_awareness_state_bytes: l.max_awareness_state_bytes,
+                max_awareness_states_per_room: l.max_awareness_states_per_doc,
+                max_awareness_bytes_per_room: l.max_awareness_bytes_per_doc,
+                ..Limits::default()
             },
             grace: self.room_grace,
             compact_after_updates: self.compaction.after_updates,

@@ -33,7 +33,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api::access::template_role;
-use crate::api::extract::authenticate;
+use crate::api::extract::{authenticate, require_session};
 use crate::auth::jwt::TokenError;
 use crate::config::AuthMode;
 use crate::error::{close_code, ApiError};
@@ -122,7 +122,7 @@ async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<A
             "unauthorized",
             "a token is required: ?token=...",
         ))?;
-    let user = match state.auth.keys.verify_doc(token) {
+    let (user, session) = match state.auth.keys.verify_doc(token) {
         Ok(claims) => {
             if claims.tpl != doc {
                 return Err(ApiError::Unauthorized(
@@ -130,14 +130,16 @@ async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<A
                     "this document token is for another template",
                 ));
             }
-            state
+            require_session(state, &claims.sid, &claims.sub).await?;
+            let user = state
                 .accounts
                 .user(&claims.sub)
                 .await?
                 .ok_or(ApiError::Unauthorized(
                     "invalid_token",
                     "the account no longer exists",
-                ))?
+                ))?;
+            (user, claims.sid)
         }
         Err(TokenError::Expired) => {
             return Err(ApiError::Unauthorized(
@@ -145,7 +147,10 @@ async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<A
                 "the document token has expired",
             ));
         }
-        Err(TokenError::Invalid) => authenticate(state, token).await?.user,
+        Err(TokenError::Invalid) => {
+            let me = authenticate(state, token).await?;
+            (me.user, me.session_id)
+        }
     };
     let (_, role) = template_role(state, doc, &user.id).await?;
     Ok(Access {
@@ -153,6 +158,7 @@ async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<A
             user_id: user.id.as_str().into(),
             name: user.name.as_str().into(),
             color: user.color.as_str().into(),
+            session: Some(session.as_str().into()),
         }),
         readonly: !role.can_edit(),
     })
@@ -248,7 +254,7 @@ async fn read_loop(
             Message::Binary(data) => {
                 metrics.bytes_in.fetch_add(data.len() as u64, Relaxed);
                 pace.wait().await;
-                match protocol::decode_frame(&data) {
+                match protocol::decode_frame(&data, &state.registry.config().limits) {
                     Ok(messages) if messages.is_empty() => {}
                     Ok(messages) => {
                         if !room.frame(peer.id, messages).await {
@@ -259,7 +265,14 @@ async fn read_loop(
                     Err(e) => {
                         metrics.peers_closed_bad_input.fetch_add(1, Relaxed);
                         tracing::info!(doc = room.name(), peer = peer.id, error = %e, "bad frame");
-                        peer.close(CloseReason::BadFrame(e.to_string()));
+                        if matches!(e, protocol::FrameError::TooDeep(_)) {
+                            metrics.updates_refused_nesting.fetch_add(1, Relaxed);
+                        }
+                        peer.close(if e.is_policy() {
+                            CloseReason::Policy(e.to_string())
+                        } else {
+                            CloseReason::BadFrame(e.to_string())
+                        });
                         return;
                     }
                 }

@@ -198,7 +198,8 @@ async fn outsiders_get_404_and_a_removed_member_cannot_come_back_with_an_old_tok
         .await
         .expect(404, "not_found");
 
-    // A deleted account's document token opens nothing.
+    // A deleted account's document token opens nothing (its session went
+    // with it).
     let dave_doc = s.doc_token(&t.dave.access, &t.tpl).await;
     s.delete_json(
         "/api/auth/me",
@@ -209,7 +210,7 @@ async fn outsiders_get_404_and_a_removed_member_cannot_come_back_with_an_old_tok
     .expect(204);
     s.ws_refused(&t.tpl, Some(&dave_doc))
         .await
-        .expect(401, "invalid_token");
+        .expect(401, "session_revoked");
 }
 
 // ---------------------------------------------------------------------------

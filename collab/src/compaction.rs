@@ -23,6 +23,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::error::CollabError;
+use crate::nesting;
 
 /// How long a compactor may hold a document before others may take over.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
@@ -64,21 +65,25 @@ pub fn build_doc(name: &str, stored: &StoredDoc) -> Result<Doc, CollabError> {
     Ok(doc)
 }
 
+/// A document rebuilt for a room: the [`Doc`], its stored form, and the
+/// updates that cut it back to the nesting limit if it was stored before
+/// that limit existed (see [`nesting::repair`]; empty almost always).
+pub type Built = (Doc, StoredDoc, Vec<Vec<u8>>);
+
 /// Loads `name` into a fresh [`Doc`] without blocking the runtime.
-pub async fn load_doc(
-    store: &Arc<dyn DocStore>,
-    name: &str,
-) -> Result<(Doc, StoredDoc), CollabError> {
+pub async fn load_doc(store: &Arc<dyn DocStore>, name: &str) -> Result<Built, CollabError> {
     let stored = store.load(name).await?;
     build_stored(name, stored).await
 }
 
-/// [`build_doc`] on the blocking pool; gives the stored form back.
-pub async fn build_stored(name: &str, stored: StoredDoc) -> Result<(Doc, StoredDoc), CollabError> {
+/// [`build_doc`] and [`nesting::repair`] on the blocking pool; gives the
+/// stored form back.
+pub async fn build_stored(name: &str, stored: StoredDoc) -> Result<Built, CollabError> {
     let owned = name.to_owned();
     tokio::task::spawn_blocking(move || {
         let doc = build_doc(&owned, &stored)?;
-        Ok((doc, stored))
+        let repair = nesting::repair(&doc);
+        Ok((doc, stored, repair))
     })
     .await
     .map_err(|e| CollabError::CorruptDocument {
@@ -151,6 +156,50 @@ async fn compact_leased(
     }))
 }
 
+/// Makes `doc` — `stored` as loaded, then changed only by
+/// [`nesting::repair`] — the document's snapshot, covering exactly the log
+/// entries of `stored` (entries appended meanwhile survive). Holds the
+/// compaction lease while it writes, waiting for a running compaction to
+/// finish. Returns the new stored form. Fails, changing nothing, if the
+/// snapshot was replaced since `stored` was read (the caller loads again).
+pub async fn store_repaired(
+    store: &Arc<dyn DocStore>,
+    name: &str,
+    holder: &str,
+    doc: &Doc,
+    stored: &StoredDoc,
+) -> Result<StoredDoc, CollabError> {
+    let snapshot = Snapshot {
+        data: Bytes::from(
+            doc.transact()
+                .encode_state_as_update_v1(&StateVector::default()),
+        ),
+        covered: stored.log.iter().map(|e| e.id).collect(),
+        seq: stored.snapshot.as_ref().map_or(0, |s| s.seq) + 1,
+    };
+    for _ in 0..LEASE_WAIT_TRIES {
+        if store.try_lease(name, holder, LEASE_TTL).await? {
+            let swapped = store.replace_snapshot(name, snapshot.clone()).await;
+            if let Err(e) = store.release_lease(name, holder).await {
+                tracing::warn!(doc = name, error = %e, "could not release compaction lease");
+            }
+            return match swapped? {
+                true => Ok(StoredDoc {
+                    snapshot: Some(snapshot),
+                    log: Vec::new(),
+                }),
+                false => Err(CollabError::RoomClosing),
+            };
+        }
+        tokio::time::sleep(LEASE_WAIT).await;
+    }
+    Err(CollabError::RoomClosing)
+}
+
+/// How often, and how long apart, [`store_repaired`] tries for the lease.
+const LEASE_WAIT_TRIES: usize = 50;
+const LEASE_WAIT: Duration = Duration::from_millis(100);
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Runs `f` on the compaction thread: one thread at the lowest CPU
@@ -222,7 +271,7 @@ mod tests {
         assert_eq!(done.merged_entries, 100);
         store.append("d", vec![edit(&src, "!")]).await.unwrap();
         assert_eq!(store.stats("d").await.unwrap().log_entries, 1);
-        let (doc, _) = load_doc(&store, "d").await.unwrap();
+        let (doc, _, _) = load_doc(&store, "d").await.unwrap();
         let want = src.get_or_insert_text("t").get_string(&src.transact());
         assert_eq!(
             doc.get_or_insert_text("t").get_string(&doc.transact()),

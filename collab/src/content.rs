@@ -9,32 +9,145 @@
 //! touch, and see the change as an ordinary update.
 
 use serde_json::{Map as JsonMap, Value};
-use yrs::types::ToJson;
-use yrs::{Any, Doc, Map, MapPrelim, MapRef, Out, ReadTxn, Transact, TransactionMut};
+use yrs::types::xml::{Xml, XmlFragment, XmlOut};
+use yrs::{
+    Any, Array, Doc, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Transact, TransactionMut,
+};
+
+use crate::nesting::{json_depth, MAX_NESTING};
 
 /// The root maps of a template document.
 pub const ROOTS: [&str; 2] = ["meta", "components"];
 
-fn any_to_json(any: &Any) -> Value {
+/// Deepest level a read renders below a root. Live documents never nest
+/// deeper than [`MAX_NESTING`]; this only cuts documents and versions
+/// stored before that limit existed (deeper content renders as `null`).
+pub const MAX_READ_DEPTH: usize = 64;
+
+/// A scalar `Any` as JSON (a number JSON cannot hold becomes `null`).
+fn scalar_to_json(any: &Any) -> Value {
     serde_json::to_value(any).unwrap_or(Value::Null)
 }
 
-fn out_to_json<T: ReadTxn>(txn: &T, out: &Out) -> Value {
-    any_to_json(&out.to_json(txn))
+/// `any` as JSON, at most `room` levels deep; sets `cut` if it had to
+/// leave something out. Recursion is bounded by `room`.
+fn any_to_json(any: &Any, room: usize, cut: &mut bool) -> Value {
+    match any {
+        Any::Array(_) | Any::Map(_) if room == 0 => {
+            *cut = true;
+            Value::Null
+        }
+        Any::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| any_to_json(v, room - 1, cut))
+                .collect(),
+        ),
+        Any::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), any_to_json(v, room - 1, cut)))
+                .collect(),
+        ),
+        scalar => scalar_to_json(scalar),
+    }
 }
 
-/// The document's content as JSON.
-pub fn to_json(doc: &Doc) -> Value {
+/// A shared value as JSON, as `yrs`'s `to_json` renders it but at most
+/// `room` levels deep (recursion bounded by `room`).
+fn out_to_json<T: ReadTxn>(txn: &T, out: &Out, room: usize, cut: &mut bool) -> Value {
+    match out {
+        Out::Any(any) => any_to_json(any, room, cut),
+        Out::YText(t) => Value::String(t.get_string(txn)),
+        Out::YXmlText(t) => Value::String(t.get_string(txn)),
+        Out::YDoc(d) => serde_json::json!({ "guid": d.guid().as_ref() }),
+        _ if room == 0 => {
+            *cut = true;
+            Value::Null
+        }
+        Out::YMap(m) => Value::Object(
+            m.iter(txn)
+                .map(|(k, v)| (k.to_owned(), out_to_json(txn, &v, room - 1, cut)))
+                .collect(),
+        ),
+        Out::YArray(a) => Value::Array(
+            a.iter(txn)
+                .map(|v| out_to_json(txn, &v, room - 1, cut))
+                .collect(),
+        ),
+        Out::YXmlElement(e) => {
+            let mut s = String::new();
+            xml_string(txn, XmlOut::Element(e.clone()), room, cut, &mut s);
+            Value::String(s)
+        }
+        Out::YXmlFragment(f) => {
+            let mut s = String::new();
+            xml_string(txn, XmlOut::Fragment(f.clone()), room, cut, &mut s);
+            Value::String(s)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// XML as a string (as `yrs` renders it), at most `room` levels deep.
+fn xml_string<T: ReadTxn>(txn: &T, node: XmlOut, room: usize, cut: &mut bool, out: &mut String) {
+    match node {
+        XmlOut::Text(t) => out.push_str(&t.get_string(txn)),
+        _ if room == 0 => *cut = true,
+        XmlOut::Fragment(f) => {
+            for child in f.children(txn) {
+                xml_string(txn, child, room - 1, cut, out);
+            }
+        }
+        XmlOut::Element(e) => {
+            let tag = e.tag().to_string();
+            out.push('<');
+            out.push_str(&tag);
+            let mut attrs: Vec<(String, String)> = e
+                .attributes(txn)
+                .map(|(k, v)| (k.to_owned(), v.to_string(txn)))
+                .collect();
+            attrs.sort();
+            for (k, v) in attrs {
+                out.push_str(&format!(" {k}=\"{v}\""));
+            }
+            out.push('>');
+            for child in e.children(txn) {
+                xml_string(txn, child, room - 1, cut, out);
+            }
+            out.push_str(&format!("</{tag}>"));
+        }
+    }
+}
+
+/// The document's content as JSON, and whether anything was left out
+/// for nesting deeper than [`MAX_READ_DEPTH`].
+pub fn to_json_checked(doc: &Doc) -> (Value, bool) {
     let roots: Vec<(&str, MapRef)> = ROOTS
         .iter()
         .map(|r| (*r, doc.get_or_insert_map(*r)))
         .collect();
     let txn = doc.transact();
     let mut out = JsonMap::new();
+    let mut cut = false;
     for (name, map) in roots {
-        out.insert(name.to_owned(), any_to_json(&map.to_json(&txn)));
+        let value = out_to_json(&txn, &Out::YMap(map), MAX_READ_DEPTH, &mut cut);
+        out.insert(name.to_owned(), value);
     }
-    Value::Object(out)
+    (Value::Object(out), cut)
+}
+
+/// The document's content as JSON. Content nested deeper than
+/// [`MAX_READ_DEPTH`] (possible only in documents stored before the
+/// nesting limit) renders as `null` and is logged.
+pub fn to_json(doc: &Doc) -> Value {
+    let (value, cut) = to_json_checked(doc);
+    if cut {
+        tracing::warn!(
+            "document content nests deeper than {MAX_READ_DEPTH} levels; the excess is left out"
+        );
+    }
+    value
 }
 
 /// Why a JSON target was refused.
@@ -46,11 +159,17 @@ pub enum ContentError {
     UnknownRoot(String),
     #[error("`{0}` must be a JSON object")]
     RootNotAnObject(String),
+    #[error("content nests deeper than {MAX_NESTING} levels")]
+    TooDeep,
 }
 
 /// Checks a target before any change is made.
 pub fn validate_target(target: &Value) -> Result<(), ContentError> {
     let obj = target.as_object().ok_or(ContentError::NotAnObject)?;
+    // The root object is level 0: a root's children are at level 1.
+    if json_depth(target) > MAX_NESTING + 1 {
+        return Err(ContentError::TooDeep);
+    }
     for (key, value) in obj {
         if !ROOTS.contains(&key.as_str()) {
             return Err(ContentError::UnknownRoot(key.clone()));
@@ -95,7 +214,7 @@ fn sync_map(txn: &mut TransactionMut, map: &MapRef, want: &JsonMap<String, Value
         let current = map.get(txn, key);
         match (current, value) {
             (Some(Out::YMap(sub)), Value::Object(o)) => sync_map(txn, &sub, o),
-            (Some(cur), v) if json_eq(&out_to_json(txn, &cur), v) => {}
+            (Some(cur), v) if json_eq(&out_to_json(txn, &cur, MAX_READ_DEPTH, &mut false), v) => {}
             (_, Value::Object(o)) => {
                 let sub = map.insert(txn, key.as_str(), MapPrelim::default());
                 sync_map(txn, &sub, o);
@@ -107,20 +226,45 @@ fn sync_map(txn: &mut TransactionMut, map: &MapRef, want: &JsonMap<String, Value
     }
 }
 
-/// JSON equality where numbers compare by value (1 == 1.0).
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+/// JSON equality where numbers compare by value (`1 == 1.0`). Without
+/// recursion, however deep the values.
+pub fn json_eq(a: &Value, b: &Value) -> bool {
+    let mut pending = vec![(a, b)];
+    while let Some((a, b)) = pending.pop() {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                if x.as_f64() != y.as_f64() {
+                    return false;
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                if x.len() != y.len() {
+                    return false;
+                }
+                pending.extend(x.iter().zip(y));
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                if x.len() != y.len() {
+                    return false;
+                }
+                for (k, v) in x {
+                    match y.get(k) {
+                        Some(w) => pending.push((v, w)),
+                        None => return false,
+                    }
+                }
+            }
+            (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+                return false
+            }
+            _ => {
+                if a != b {
+                    return false;
+                }
+            }
         }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
     }
+    true
 }
 
 /// A JSON value as a Yjs value. Numbers become floats, as in JavaScript,

@@ -50,6 +50,12 @@ pub enum CloseReason {
     Normal,
     /// The user lost access to the document (removed, or it was deleted).
     Forbidden,
+    /// Well-formed input against the server's rules (nesting, presence
+    /// limits): a policy violation.
+    Policy(String),
+    /// The sign-in session the connection was opened with has ended
+    /// (logout, password change or reset, session revoked).
+    SessionEnded,
 }
 
 impl CloseReason {
@@ -66,6 +72,8 @@ impl CloseReason {
             CloseReason::ShuttingDown => "server restarting".into(),
             CloseReason::Normal => String::new(),
             CloseReason::Forbidden => "access to this document was revoked".into(),
+            CloseReason::Policy(why) => format!("refused: {why}"),
+            CloseReason::SessionEnded => "your session has ended; sign in again".into(),
         };
         let mut text: String = text;
         if text.len() > 120 {

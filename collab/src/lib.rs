@@ -41,6 +41,7 @@ pub mod content;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod nesting;
 pub mod peer;
 pub mod presence;
 pub mod protocol;
@@ -49,7 +50,7 @@ pub mod room;
 
 pub use error::{CloseReason, CollabError};
 pub use metrics::Metrics;
-pub use peer::{Identity, Peer, PeerId};
+pub use peer::{Identity, Peer, PeerId, SessionSet};
 pub use registry::{EditCount, Registry, RoomConfig};
 pub use room::{DocEdit, RoomHandle};
 
@@ -68,6 +69,20 @@ pub struct Limits {
     pub peer_queue_bytes: usize,
     /// Messages that may wait in one peer's outbound queue.
     pub peer_queue_messages: usize,
+    /// Awareness (presence) states one connection may own, and carry in
+    /// one message. A y-websocket client has one.
+    pub max_awareness_states_per_peer: usize,
+    /// Largest awareness state (its JSON), in bytes.
+    pub max_awareness_state_bytes: usize,
+    /// Live awareness states one room keeps, from all its connections and
+    /// replicas; beyond it new states are not relayed (counted in
+    /// `coform_awareness_refused_total`).
+    pub max_awareness_states_per_room: usize,
+    /// Total bytes of live awareness states one room keeps.
+    pub max_awareness_bytes_per_room: usize,
+    /// Removed awareness clients remembered per room (to let a returning
+    /// client show again at once); the oldest are forgotten first.
+    pub max_awareness_tombstones: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +93,11 @@ impl Default for Limits {
             max_messages_per_sec: 500,
             peer_queue_bytes: 16 << 20,
             peer_queue_messages: 16_384,
+            max_awareness_states_per_peer: 8,
+            max_awareness_state_bytes: 16 << 10,
+            max_awareness_states_per_room: 4_096,
+            max_awareness_bytes_per_room: 8 << 20,
+            max_awareness_tombstones: 4_096,
         }
     }
 }

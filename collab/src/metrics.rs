@@ -79,6 +79,15 @@ pub struct Metrics {
     pub update_panics: AtomicU64,
     /// Document updates sent by read-only peers (viewers), dropped.
     pub readonly_updates_dropped: AtomicU64,
+    /// Updates refused for nesting deeper than the limit (at the door, or
+    /// once applied; the room then rebuilt from the store).
+    pub updates_refused_nesting: AtomicU64,
+    /// Presence states not relayed because their room's presence was full.
+    pub awareness_refused: AtomicU64,
+    /// Documents stored before the nesting limit, cut back when loaded.
+    pub documents_repaired: AtomicU64,
+    /// Connections closed because their sign-in session ended.
+    pub peers_closed_session: AtomicU64,
 }
 
 impl Metrics {
@@ -100,7 +109,7 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
-        let counters: [(&str, &str, &AtomicU64); 12] = [
+        let counters: [(&str, &str, &AtomicU64); 16] = [
             (
                 "coform_updates_in_total",
                 "Document updates accepted from peers.",
@@ -160,6 +169,26 @@ impl Metrics {
                 "coform_readonly_updates_dropped_total",
                 "Document updates from read-only peers, dropped.",
                 &self.readonly_updates_dropped,
+            ),
+            (
+                "coform_updates_refused_nesting_total",
+                "Document updates refused for nesting too deeply.",
+                &self.updates_refused_nesting,
+            ),
+            (
+                "coform_awareness_refused_total",
+                "Presence states not relayed because their document's presence was full.",
+                &self.awareness_refused,
+            ),
+            (
+                "coform_documents_repaired_total",
+                "Documents cut back to the nesting limit when loaded.",
+                &self.documents_repaired,
+            ),
+            (
+                "coform_peers_closed_session_total",
+                "Connections closed because their sign-in session ended.",
+                &self.peers_closed_session,
             ),
         ];
         for (name, help, v) in counters {

@@ -1070,15 +1070,6 @@ fn check_styling(errs: &mut Errors, path: &str, v: &Value) {
     }
 }
 
-/// Depth of nested arrays and objects (0 for a scalar).
-fn depth(v: &Value) -> usize {
-    match v {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
-}
-
 fn check_meta(errs: &mut Errors, v: &Value) {
     let Some(map) = v.as_object() else {
         errs.add("meta", format!("must be an object, not {}", type_name(v)));
@@ -1113,7 +1104,7 @@ fn check_meta(errs: &mut Errors, v: &Value) {
                         "keys must be 1 to 100 characters without control characters",
                     );
                 }
-                if depth(value) > MAX_DEPTH {
+                if crate::nesting::json_depth(value) > MAX_DEPTH {
                     errs.add(at, format!("nests deeper than {MAX_DEPTH} levels"));
                 }
             }
@@ -1685,29 +1676,17 @@ impl Diff {
     }
 }
 
-/// JSON equality where numbers compare by value (`1 == 1.0`).
-pub fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
-    }
-}
+pub use content::json_eq;
 
 /// Paths under `prefix` where two objects differ (recursing into objects
-/// on both sides; anything else compares whole).
+/// on both sides, at most `room` levels; anything else, or anything
+/// deeper, compares whole).
 fn changed_paths(
     prefix: &str,
     a: &JsonMap<String, Value>,
     b: &JsonMap<String, Value>,
     skip: &[&str],
+    room: usize,
     out: &mut Vec<String>,
 ) {
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -1717,8 +1696,8 @@ fn changed_paths(
         }
         let path = join(prefix, key);
         match (a.get(key), b.get(key)) {
-            (Some(Value::Object(x)), Some(Value::Object(y))) => {
-                changed_paths(&path, x, y, skip, out)
+            (Some(Value::Object(x)), Some(Value::Object(y))) if room > 0 => {
+                changed_paths(&path, x, y, skip, room - 1, out)
             }
             (Some(x), Some(y)) if json_eq(x, y) => {}
             _ => out.push(path),
@@ -1764,6 +1743,7 @@ pub fn diff(from: &Value, to: &Value) -> Diff {
                     x.as_object().unwrap_or(&empty),
                     y.as_object().unwrap_or(&empty),
                     &["parent", "index"],
+                    content::MAX_READ_DEPTH,
                     &mut fields,
                 );
                 if (!x.is_object() || !y.is_object()) && !json_eq(x, y) {
@@ -1779,7 +1759,14 @@ pub fn diff(from: &Value, to: &Value) -> Diff {
             (None, None) => {}
         }
     }
-    changed_paths("", &root(from, "meta"), &root(to, "meta"), &[], &mut d.meta);
+    changed_paths(
+        "",
+        &root(from, "meta"),
+        &root(to, "meta"),
+        &[],
+        content::MAX_READ_DEPTH,
+        &mut d.meta,
+    );
     d
 }
 

@@ -30,6 +30,28 @@ pub struct Identity {
     pub user_id: Arc<str>,
     pub name: Arc<str>,
     pub color: Arc<str>,
+    /// The sign-in session the connection was opened with: when it ends
+    /// (logout, password change, revocation), so does the connection.
+    pub session: Option<Arc<str>>,
+}
+
+/// Which of a user's sign-in sessions ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionSet {
+    /// Exactly this one.
+    One(Arc<str>),
+    /// Every session but this one (`None`: all of them).
+    AllBut(Option<Arc<str>>),
+}
+
+impl SessionSet {
+    /// Is `session` one of them?
+    pub fn contains(&self, session: &str) -> bool {
+        match self {
+            SessionSet::One(s) => &**s == session,
+            SessionSet::AllBut(keep) => keep.as_deref() != Some(session),
+        }
+    }
 }
 
 static NEXT_PEER: AtomicU64 = AtomicU64::new(1);

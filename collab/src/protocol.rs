@@ -20,6 +20,9 @@ use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{StateVector, Update};
 
+use crate::nesting::{self, Anchor};
+use crate::Limits;
+
 pub const MSG_SYNC: u64 = 0;
 pub const MSG_AWARENESS: u64 = 1;
 pub const MSG_AUTH: u64 = 2;
@@ -66,6 +69,9 @@ pub struct InboundUpdate {
     pub payload: Bytes,
     /// An update message carrying `payload`, ready to send to other peers.
     pub frame: Bytes,
+    /// New shared types it attaches to existing parents: the room checks
+    /// how deep they land once applied (see [`crate::nesting`]).
+    pub anchors: Vec<Anchor>,
 }
 
 /// Why a frame was rejected.
@@ -85,6 +91,24 @@ pub enum FrameError {
     BadAwareness,
     #[error("empty frame")]
     Empty,
+    /// An update nested deeper than the server allows: refused before
+    /// decoding (a policy violation).
+    #[error("{0}")]
+    TooDeep(nesting::NestingError),
+    /// An awareness message over the presence limits (a policy violation).
+    #[error("{0}")]
+    AwarenessTooLarge(String),
+}
+
+impl FrameError {
+    /// Well-formed input against the server's rules, rather than input
+    /// that does not decode.
+    pub fn is_policy(&self) -> bool {
+        matches!(
+            self,
+            FrameError::TooDeep(_) | FrameError::AwarenessTooLarge(_)
+        )
+    }
 }
 
 struct Reader<'a> {
@@ -128,10 +152,42 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Checks an awareness update's size before decoding it: at most
+/// `limits.max_awareness_states_per_peer` entries, each state at most
+/// `limits.max_awareness_state_bytes`, so a huge message is refused
+/// without allocating for it.
+fn check_awareness_size(payload: &[u8], limits: &Limits) -> Result<(), FrameError> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let count = r.var_u64()?;
+    if count > limits.max_awareness_states_per_peer as u64 {
+        return Err(FrameError::AwarenessTooLarge(format!(
+            "an awareness message may carry at most {} states",
+            limits.max_awareness_states_per_peer
+        )));
+    }
+    for _ in 0..count {
+        r.var_u64()?; // client
+        r.var_u64()?; // clock
+        let state = r.var_bytes()?;
+        if state.len() > limits.max_awareness_state_bytes {
+            return Err(FrameError::AwarenessTooLarge(format!(
+                "an awareness state may be at most {} bytes",
+                limits.max_awareness_state_bytes
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes every message of one inbound frame. Messages of unknown type
 /// (custom extensions carrying a `varbytes` payload) and auth messages are
-/// skipped; anything that does not decode rejects the whole frame.
-pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
+/// skipped; anything that does not decode rejects the whole frame, and so
+/// does an update nested too deeply or an awareness message over the
+/// limits ([`FrameError::is_policy`]).
+pub fn decode_frame(frame: &Bytes, limits: &Limits) -> Result<Vec<Inbound>, FrameError> {
     if frame.is_empty() {
         return Err(FrameError::Empty);
     }
@@ -154,6 +210,12 @@ pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
                         out.push(Inbound::EmptyUpdate);
                         continue;
                     }
+                    // Before yrs decodes it: its value decoder recurses once
+                    // per level of nesting.
+                    let shape = nesting::scan_update_v1(&payload).map_err(|e| match e {
+                        nesting::NestingError::Malformed(_) => FrameError::BadUpdate(e.to_string()),
+                        refused => FrameError::TooDeep(refused),
+                    })?;
                     let update = Update::decode_v1(&payload)
                         .map_err(|e| FrameError::BadUpdate(e.to_string()))?;
                     // A lone update message is forwarded as received.
@@ -167,12 +229,14 @@ pub fn decode_frame(frame: &Bytes) -> Result<Vec<Inbound>, FrameError> {
                         update,
                         payload,
                         frame,
+                        anchors: shape.anchors,
                     }));
                 }
                 other => return Err(FrameError::UnknownSyncType(other)),
             },
             MSG_AWARENESS => {
                 let range = r.var_bytes()?;
+                check_awareness_size(&frame[range.clone()], limits)?;
                 let update = AwarenessUpdate::decode_v1(&frame[range])
                     .map_err(|_| FrameError::BadAwareness)?;
                 let whole = start == 0 && r.done();
@@ -271,7 +335,7 @@ mod tests {
     #[test]
     fn lone_update_is_forwarded_as_received() {
         let frame = encode_update(&one_update());
-        let mut msgs = decode_frame(&frame).unwrap();
+        let mut msgs = decode_frame(&frame, &Limits::default()).unwrap();
         let Some(Inbound::Update(u)) = msgs.pop() else {
             panic!("{msgs:?}")
         };
@@ -291,13 +355,13 @@ mod tests {
     #[test]
     fn step2_is_rebroadcast_as_update_and_empty_step2_skipped() {
         let frame = encode_step2(&one_update());
-        let msgs = decode_frame(&frame).unwrap();
+        let msgs = decode_frame(&frame, &Limits::default()).unwrap();
         let [Inbound::Update(u)] = &msgs[..] else {
             panic!()
         };
         assert_eq!(u.frame, encode_update(&u.payload));
         assert!(matches!(
-            decode_frame(&encode_step2(&[0, 0])).unwrap()[..],
+            decode_frame(&encode_step2(&[0, 0]), &Limits::default()).unwrap()[..],
             [Inbound::EmptyUpdate]
         ));
     }
@@ -308,7 +372,7 @@ mod tests {
         buf.extend_from_slice(&encode_step1(&StateVector::default()));
         buf.extend_from_slice(&encode_update(&one_update()));
         buf.extend_from_slice(&[MSG_QUERY_AWARENESS as u8]);
-        let msgs = decode_frame(&buf.freeze()).unwrap();
+        let msgs = decode_frame(&buf.freeze(), &Limits::default()).unwrap();
         assert!(matches!(
             msgs[..],
             [
@@ -336,7 +400,7 @@ mod tests {
         ];
         for case in cases {
             assert!(
-                decode_frame(&Bytes::from(case.clone())).is_err(),
+                decode_frame(&Bytes::from(case.clone()), &Limits::default()).is_err(),
                 "{case:?} accepted"
             );
         }
@@ -344,7 +408,7 @@ mod tests {
 
     #[test]
     fn keepalive_decodes_as_empty_awareness() {
-        let msgs = decode_frame(&keepalive()).unwrap();
+        let msgs = decode_frame(&keepalive(), &Limits::default()).unwrap();
         let [Inbound::Awareness { update, .. }] = &msgs[..] else {
             panic!()
         };
@@ -361,7 +425,7 @@ mod prop {
         /// Any bytes at all: the decoder answers, it never panics.
         #[test]
         fn arbitrary_frames_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = decode_frame(&Bytes::from(data));
+            let _ = decode_frame(&Bytes::from(data), &Limits::default());
         }
 
         /// Valid messages with a corrupted tail: rejected or accepted, never a panic.
@@ -378,7 +442,7 @@ mod prop {
             let mut frame = encode_update(&text).to_vec();
             if at < frame.len() { frame[at] ^= flip; }
             frame.truncate(frame.len().saturating_sub(cut % 8));
-            if let Ok(msgs) = decode_frame(&Bytes::from(frame)) {
+            if let Ok(msgs) = decode_frame(&Bytes::from(frame), &Limits::default()) {
                 for m in msgs {
                     if let Inbound::Update(u) = m {
                         use yrs::Transact;

@@ -25,7 +25,7 @@ use crate::compaction::{self, Compacted};
 use crate::error::CloseReason;
 use crate::error::CollabError;
 use crate::metrics::Metrics;
-use crate::peer::Peer;
+use crate::peer::{Peer, SessionSet};
 use crate::room::{Command, DocEdit, DocRead, Room, RoomHandle, RoomStats};
 use crate::Limits;
 
@@ -148,6 +148,17 @@ impl Shared {
         for handle in handles {
             let _ = handle.tx.send(Command::ReplicaGone(replica.clone())).await;
         }
+    }
+
+    /// Stores a document cut back by [`crate::nesting::repair`] as its
+    /// snapshot (see [`compaction::store_repaired`]).
+    pub(crate) async fn store_repaired(
+        &self,
+        name: &str,
+        doc: &yrs::Doc,
+        stored: &coform_storage::StoredDoc,
+    ) -> Result<coform_storage::StoredDoc, CollabError> {
+        compaction::store_repaired(&self.store, name, &self.holder, doc, stored).await
     }
 
     pub(crate) async fn compact(&self, name: &str) -> Result<Option<Compacted>, CollabError> {
@@ -362,7 +373,7 @@ impl Registry {
                 }
             }
         }
-        let (doc, _) = compaction::load_doc(&self.shared.store, doc).await?;
+        let (doc, _, _) = compaction::load_doc(&self.shared.store, doc).await?;
         let f = read.lock().take().ok_or(CollabError::RoomClosing)?;
         tokio::task::spawn_blocking(move || f(&doc))
             .await
@@ -377,6 +388,27 @@ impl Registry {
             let cmd = Command::Access {
                 user: Arc::from(user),
                 readonly,
+            };
+            let _ = handle.tx.send(cmd).await;
+        }
+    }
+
+    /// Closes the connections of `user` opened with one of `sessions`, on
+    /// every document loaded here, at once (with
+    /// [`CloseReason::SessionEnded`]).
+    pub async fn end_sessions(&self, user: &str, sessions: SessionSet) {
+        let handles: Vec<RoomHandle> = self
+            .shared
+            .rooms
+            .iter()
+            .filter(|h| h.stats.users.lock().contains_key(user))
+            .map(|h| h.clone())
+            .collect();
+        let user: Arc<str> = Arc::from(user);
+        for handle in handles {
+            let cmd = Command::EndSessions {
+                user: user.clone(),
+                sessions: sessions.clone(),
             };
             let _ = handle.tx.send(cmd).await;
         }

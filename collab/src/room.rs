@@ -37,7 +37,8 @@ use coform_storage::StoredDoc;
 use crate::bus::{BusKind, BusMessage};
 use crate::compaction::{self, Compacted};
 use crate::error::{CloseReason, CollabError};
-use crate::peer::{Peer, PeerId};
+use crate::nesting;
+use crate::peer::{Peer, PeerId, SessionSet};
 use crate::presence::Presence;
 use crate::protocol::{self, Inbound, InboundUpdate};
 use crate::registry::Shared;
@@ -88,6 +89,12 @@ pub(crate) enum Command {
     Access {
         user: Arc<str>,
         readonly: Option<bool>,
+    },
+    /// Sign-in sessions of a user ended: close their connections with
+    /// [`CloseReason::SessionEnded`].
+    EndSessions {
+        user: Arc<str>,
+        sessions: SessionSet,
     },
     /// Close every peer with `reason` and unload; answered when done.
     Evict {
@@ -235,6 +242,13 @@ impl Room {
             }
             Err(e) => Err(e),
         };
+        let built = match built {
+            Ok((doc, stored, repair)) if !repair.is_empty() => {
+                persist_repair(&shared, &name, doc, stored, repair).await
+            }
+            Ok((doc, stored, _)) => Ok((doc, stored)),
+            Err(e) => Err(e),
+        };
         let (doc, stored) = match built {
             Ok(v) => v,
             Err(e) => {
@@ -259,12 +273,13 @@ impl Room {
         shared.metrics.room_load.observe(started.elapsed());
         shared.metrics.rooms_loaded.fetch_add(1, Relaxed);
         let snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len());
+        let presence = Presence::new(&shared.config.limits);
         let mut room = Room {
             name,
             generation,
             shared,
             doc,
-            presence: Presence::default(),
+            presence,
             peers: HashMap::new(),
             pending: Vec::new(),
             full_state: snapshot_state,
@@ -331,13 +346,20 @@ impl Room {
         }
     }
 
-    /// After a batch of commands: store and broadcast what they produced,
-    /// answer acks, compact when due. `Some` ends the room.
-    async fn end_turn(&mut self) -> Option<Exit> {
+    /// Stores and broadcasts what is pending, then, if an update had to
+    /// be taken back (or panicked), rebuilds the document from the store.
+    /// Called before anything reveals or builds on the document's state.
+    async fn settle(&mut self) {
         self.flush().await;
         if self.reload {
             self.rebuild().await;
         }
+    }
+
+    /// After a batch of commands: store and broadcast what they produced,
+    /// answer acks, compact when due. `Some` ends the room.
+    async fn end_turn(&mut self) -> Option<Exit> {
+        self.settle().await;
         if self.failed {
             return Some(Exit::Failed);
         }
@@ -357,7 +379,7 @@ impl Room {
     async fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Join { peer, reply } => {
-                self.flush().await;
+                self.settle().await;
                 if self.failed {
                     let _ = reply.send(Err(CollabError::RoomClosing));
                     return;
@@ -410,9 +432,14 @@ impl Room {
                     }
                 }
             }
-            Command::Edit { edit, reply } => self.server_edit(edit, reply),
+            Command::Edit { edit, reply } => {
+                if self.reload {
+                    self.settle().await;
+                }
+                self.server_edit(edit, reply)
+            }
             Command::Read(read) => {
-                self.flush().await;
+                self.settle().await;
                 read(&self.doc);
             }
             Command::Access { user, readonly } => {
@@ -430,6 +457,27 @@ impl Room {
                             self.remove_peers(vec![id]);
                         }
                     }
+                }
+            }
+            Command::EndSessions { user, sessions } => {
+                let ended: Vec<PeerId> = self
+                    .peers
+                    .values()
+                    .filter(|p| {
+                        p.identity.as_ref().is_some_and(|i| {
+                            i.user_id == user
+                                && i.session.as_ref().is_some_and(|s| sessions.contains(s))
+                        })
+                    })
+                    .map(|p| p.id)
+                    .collect();
+                for id in ended {
+                    self.shared
+                        .metrics
+                        .peers_closed_session
+                        .fetch_add(1, Relaxed);
+                    self.peers[&id].close(CloseReason::SessionEnded);
+                    self.remove_peers(vec![id]);
                 }
             }
             Command::Evict { reason, reply } => self.evicted = Some((reason, reply)),
@@ -481,6 +529,11 @@ impl Room {
     }
 
     async fn on_message(&mut self, peer: PeerId, msg: Inbound) {
+        if self.reload {
+            // An update was taken back: nothing may see or build on the
+            // document before it is rebuilt.
+            self.settle().await;
+        }
         match msg {
             Inbound::SyncStep1(sv) => {
                 self.flush().await;
@@ -501,7 +554,19 @@ impl Room {
             Inbound::Awareness { update, frame } => {
                 self.shared.metrics.awareness_in.fetch_add(1, Relaxed);
                 let identity = self.peers.get(&peer).and_then(|p| p.identity.clone());
-                let applied = self.presence.apply(peer, identity.as_ref(), &update);
+                let applied = match self.presence.apply(peer, identity.as_ref(), &update) {
+                    Ok(applied) => applied,
+                    Err(e) => {
+                        self.reject(peer, CloseReason::Policy(e.to_string()));
+                        return;
+                    }
+                };
+                if applied.refused > 0 {
+                    self.shared
+                        .metrics
+                        .awareness_refused
+                        .fetch_add(applied.refused as u64, Relaxed);
+                }
                 if let Some(bounce) = applied.bounce {
                     self.send_to(peer, protocol::encode_awareness(&bounce));
                 }
@@ -563,11 +628,28 @@ impl Room {
             return;
         }
         let doc = &self.doc;
-        let update = u.update;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)))
-        {
-            Ok(Ok(())) => {}
+        let (update, anchors) = (u.update, u.anchors);
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update)?;
+            Ok(nesting::check_anchors(&txn, &anchors))
+        }));
+        match applied {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                // Applied, but it must not stay: the store never gets it,
+                // and the document is rebuilt from the store before anyone
+                // sees or builds on it.
+                self.shared
+                    .metrics
+                    .updates_refused_nesting
+                    .fetch_add(1, Relaxed);
+                self.reload = true;
+                self.reject(peer, CloseReason::Policy(e.to_string()));
+                return;
+            }
             Ok(Err(e)) => {
+                let e: yrs::error::UpdateError = e;
                 self.reject(
                     peer,
                     CloseReason::BadFrame(format!("update does not apply: {e}")),
@@ -843,13 +925,22 @@ impl Room {
         }
     }
 
-    /// Rebuilds the doc from the store after a panic left it suspect.
+    /// Rebuilds the doc from the store after a panic left it suspect or an
+    /// applied update had to be taken back.
     async fn rebuild(&mut self) {
         self.reload = false;
-        match compaction::load_doc(&self.shared.store, &self.name).await {
-            Ok((doc, _)) => {
+        let loaded = match compaction::load_doc(&self.shared.store, &self.name).await {
+            Ok((doc, stored, repair)) if !repair.is_empty() => {
+                persist_repair(&self.shared, &self.name, doc, stored, repair).await
+            }
+            Ok((doc, stored, _)) => Ok((doc, stored)),
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok((doc, stored)) => {
                 self.doc = doc;
                 self.full_state = None;
+                self.doc_bytes = stored.byte_len();
             }
             Err(e) => {
                 tracing::error!(doc = %self.name, error = %e, "cannot reload room");
@@ -902,6 +993,7 @@ impl Room {
                     let _ = reply.send(());
                 }
                 Command::Frame { .. }
+                | Command::EndSessions { .. }
                 | Command::Leave { .. }
                 | Command::Compacted(_)
                 | Command::Read(_)
@@ -954,18 +1046,46 @@ impl Room {
     }
 }
 
+/// A document stored before the nesting limit, just cut back by
+/// [`nesting::repair`]: its repaired state becomes its snapshot before
+/// anyone sees it (the deletions are never logged: replaying a deep
+/// subtree and its deletion in one transaction is what must not happen),
+/// then other replicas get the deletions, one level per message.
+async fn persist_repair(
+    shared: &Arc<Shared>,
+    name: &Arc<str>,
+    doc: Doc,
+    stored: StoredDoc,
+    repair: Vec<Vec<u8>>,
+) -> Result<(Doc, StoredDoc), CollabError> {
+    tracing::warn!(
+        doc = %name,
+        levels = repair.len(),
+        "document nests deeper than {} levels (stored before that limit); cutting it back",
+        nesting::MAX_NESTING
+    );
+    let stored = shared.store_repaired(name, &doc, &stored).await?;
+    shared.metrics.documents_repaired.fetch_add(1, Relaxed);
+    if let Some(bus) = &shared.bus {
+        for level in repair {
+            bus.publish(name, BusKind::Update, Bytes::from(level));
+        }
+    }
+    Ok((doc, stored))
+}
+
 /// Runs `build` (the document rebuilt from a snapshot with an empty log)
 /// while answering the inbox from `state`, the snapshot as a sync step 2:
 /// joins are let in and a fresh client's sync step 1 is answered at once,
 /// everything else is kept in `deferred`, in arrival order, for the room
 /// to handle once the document is built (joins again, to send them the
 /// room's state vector and presence then).
-async fn serve_while_building(
-    build: impl std::future::Future<Output = Result<(Doc, StoredDoc), CollabError>>,
+async fn serve_while_building<T>(
+    build: impl std::future::Future<Output = Result<T, CollabError>>,
     rx: &mut mpsc::Receiver<Command>,
     state: &Bytes,
     deferred: &mut Vec<Command>,
-) -> Result<(Doc, StoredDoc), CollabError> {
+) -> Result<T, CollabError> {
     tokio::pin!(build);
     let mut joined: HashMap<PeerId, Arc<Peer>> = HashMap::new();
     let mut open = true;

@@ -4,6 +4,7 @@
 //! is not a member gets 404 for a resource that exists, exactly as for one
 //! that does not; a member whose role is too low gets 403.
 
+use coform_collab::SessionSet;
 use coform_storage::{Role, Template, Workspace};
 
 use crate::error::ApiError;
@@ -79,6 +80,13 @@ pub async fn apply_live(
         state.registry.set_access(&t.id, user_id, readonly).await;
     }
     Ok(())
+}
+
+/// Closes, at once, the open connections of `user_id` opened with one of
+/// `sessions` (close code 4401): ending a session ends its sockets, not
+/// only its tokens.
+pub async fn end_sessions(state: &AppState, user_id: &str, sessions: SessionSet) {
+    state.registry.end_sessions(user_id, sessions).await;
 }
 
 /// Removes templates' documents: closes their sockets with 4403 and

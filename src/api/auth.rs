@@ -9,12 +9,14 @@ use coform_storage::{RefreshOutcome, Session, TokenKind, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::end_sessions;
 use super::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo};
 use crate::auth::mailer::Mail;
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, password, secret};
 use crate::error::{ApiError, FieldError};
 use crate::server::AppState;
+use coform_collab::SessionSet;
 
 const REGISTER_PER_IP: Limit = Limit {
     max: 10,
@@ -465,6 +467,12 @@ pub async fn refresh(
         }
         RefreshOutcome::Reused(session) => {
             tracing::warn!(session = %session.id, "refresh token reused; session revoked");
+            end_sessions(
+                &state,
+                &session.user_id,
+                SessionSet::One(session.id.as_str().into()),
+            )
+            .await;
             Err(ApiError::Unauthorized(
                 "token_reused",
                 "this refresh token was already used; the session has been ended",
@@ -486,6 +494,12 @@ pub async fn refresh(
     responses((status = 204), (status = 401)))]
 pub async fn logout(State(state): State<AppState>, me: AuthUser) -> Result<StatusCode, ApiError> {
     state.accounts.revoke_session(&me.session_id).await?;
+    end_sessions(
+        &state,
+        &me.user.id,
+        SessionSet::One(me.session_id.as_str().into()),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -541,6 +555,7 @@ pub async fn reset_password(
     user.updated_at = now;
     state.accounts.update_user(&user).await?;
     state.accounts.revoke_user_sessions(&user.id, None).await?;
+    end_sessions(&state, &user.id, SessionSet::AllBut(None)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -697,6 +712,12 @@ pub async fn change_password(
         .accounts
         .revoke_user_sessions(&user.id, Some(&me.session_id))
         .await?;
+    end_sessions(
+        &state,
+        &user.id,
+        SessionSet::AllBut(Some(me.session_id.as_str().into())),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -739,6 +760,7 @@ pub async fn revoke_session(
     match state.accounts.session(&id).await? {
         Some(s) if s.user_id == me.user.id => {
             state.accounts.revoke_session(&id).await?;
+            end_sessions(&state, &me.user.id, SessionSet::One(id.as_str().into())).await;
             Ok(StatusCode::NO_CONTENT)
         }
         _ => Err(ApiError::NotFound("session")),
@@ -758,6 +780,12 @@ pub async fn revoke_all_sessions(
         .accounts
         .revoke_user_sessions(&me.user.id, keep)
         .await?;
+    end_sessions(
+        &state,
+        &me.user.id,
+        SessionSet::AllBut(keep.map(Into::into)),
+    )
+    .await;
     Ok(Json(serde_json::json!({ "revoked": revoked })))
 }
 

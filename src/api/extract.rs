@@ -80,6 +80,24 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// 401 `session_revoked` unless session `sid` of `user_id` is active (not
+/// revoked, not expired). Access and document tokens both name their
+/// session: ending it stops them at once, not when they expire.
+pub async fn require_session(state: &AppState, sid: &str, user_id: &str) -> Result<(), ApiError> {
+    let session = state.accounts.session(sid).await?;
+    let active = session
+        .as_ref()
+        .is_some_and(|s| !s.revoked && s.expires_at > now_ms() && s.user_id == user_id);
+    if active {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "session_revoked",
+            "this session has ended; sign in again",
+        ))
+    }
+}
+
 /// Checks an access token and its session; returns the user.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state.auth.keys.verify_access(token).map_err(|e| match e {
@@ -90,16 +108,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
             ApiError::Unauthorized("invalid_token", "the access token is not valid")
         }
     })?;
-    let session = state.accounts.session(&claims.sid).await?;
-    let active = session
-        .as_ref()
-        .is_some_and(|s| !s.revoked && s.expires_at > now_ms() && s.user_id == claims.sub);
-    if !active {
-        return Err(ApiError::Unauthorized(
-            "session_revoked",
-            "this session has ended; sign in again",
-        ));
-    }
+    require_session(state, &claims.sid, &claims.sub).await?;
     let user = state
         .accounts
         .user(&claims.sub)

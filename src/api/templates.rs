@@ -402,7 +402,13 @@ pub async fn session(
     let token = state
         .auth
         .keys
-        .issue_doc(&me.user.id, &id, role.as_str(), state.auth.doc_ttl)
+        .issue_doc(
+            &me.user.id,
+            &me.session_id,
+            &id,
+            role.as_str(),
+            state.auth.doc_ttl,
+        )
         .map_err(ApiError::internal)?;
     Ok(Json(SessionToken {
         token,

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use coform_collab::nesting;
 use coform_storage::{Member, Role, Template, TemplateQuery, Workspace};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -519,11 +520,19 @@ pub async fn restore(
         let bytes = STANDARD
             .decode(&t.state)
             .map_err(|_| bad("must be base64"))?;
+        // Checked before yrs decodes it (its decoder recurses per level).
+        let shape = nesting::scan_update_v1(&bytes).map_err(|e| match e {
+            nesting::NestingError::Malformed(_) => bad("must be a Yjs v1 update"),
+            too_deep => bad(&too_deep.to_string()),
+        })?;
         let update = Update::decode_v1(&bytes).map_err(|_| bad("must be a Yjs v1 update"))?;
         let doc = yrs::Doc::new();
-        doc.transact_mut()
-            .apply_update(update)
-            .map_err(|_| bad("does not apply"))?;
+        {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update)
+                .map_err(|_| bad("does not apply"))?;
+            nesting::check_anchors(&txn, &shape.anchors).map_err(|e| bad(&e.to_string()))?;
+        }
         let content = coform_collab::content::to_json(&doc);
         check_name(&format!("templates[{i}].name"), &t.template.name, 200)
             .map_err(|e| ApiError::Validation(vec![e]))?;

@@ -4,7 +4,9 @@
 //!   their session; every request also checks the session is not revoked,
 //!   so logout takes effect at once.
 //! - **Document tokens** (audience `coform-collab`, a few minutes) name a
-//!   user and one template, for the WebSocket upgrade.
+//!   user, their session and one template, for the WebSocket upgrade; the
+//!   upgrade checks the session is still active, so ending a session also
+//!   stops its document tokens.
 //!
 //! Verification pins the algorithm (a token signed any other way, or
 //! `alg: none`, is refused) and checks `exp`, `iss` and `aud`.
@@ -34,6 +36,9 @@ pub struct AccessClaims {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DocClaims {
     pub sub: String,
+    /// The session that asked for it: once that ends, the token opens
+    /// nothing, and the sockets it opened close.
+    pub sid: String,
     /// The template (document) it opens.
     pub tpl: String,
     /// The role when issued; the upgrade re-checks the current role.
@@ -108,6 +113,7 @@ impl Keys {
     pub fn issue_doc(
         &self,
         user: &str,
+        session: &str,
         template: &str,
         role: &str,
         ttl: Duration,
@@ -115,6 +121,7 @@ impl Keys {
         let now = now_secs();
         let claims = DocClaims {
             sub: user.into(),
+            sid: session.into(),
             tpl: template.into(),
             role: role.into(),
             iss: ISSUER.into(),
@@ -167,9 +174,10 @@ mod tests {
             "wrong audience"
         );
         let d = keys
-            .issue_doc("u1", "t1", "editor", Duration::from_secs(60))
+            .issue_doc("u1", "s1", "t1", "editor", Duration::from_secs(60))
             .unwrap();
-        assert_eq!(keys.verify_doc(&d).unwrap().tpl, "t1");
+        let dc = keys.verify_doc(&d).unwrap();
+        assert_eq!((dc.tpl.as_str(), dc.sid.as_str()), ("t1", "s1"));
         assert_eq!(keys.verify_access(&d), Err(TokenError::Invalid));
         let other = Keys::new(b"another secret, another server!!");
         assert_eq!(other.verify_access(&t), Err(TokenError::Invalid));
