@@ -38,14 +38,31 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
     ))
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// `GET /metrics`: Prometheus text format. With `--metrics-token`, only
+/// for a scraper that presents it (401 otherwise).
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(want) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::auth::secret::same(given.as_bytes(), want.as_bytes()) {
+            return Err(ApiError::Unauthorized(
+                "unauthorized",
+                "metrics need the token given to --metrics-token",
+            ));
+        }
+    }
+    Ok((
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.registry.metrics().render(),
-    )
+    ))
 }

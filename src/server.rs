@@ -63,6 +63,32 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Headers every response carries unless its handler chose its own: no
+/// content sniffing, no framing, no referrer, a policy that lets a JSON
+/// answer load nothing, and no caching (answers carry tokens and private
+/// data; static assets with content hashes set their own).
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let headers = response.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// Cross-origin access for the configured origins only (none by default).
@@ -208,7 +234,15 @@ async fn auth_service(config: &Config, addr: SocketAddr) -> anyhow::Result<AuthS
 async fn load_or_create_secret(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let path = dir.join("jwt-secret");
     match tokio::fs::read(&path).await {
-        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(bytes) if bytes.len() >= 32 => {
+            // Private, whatever an older version or a copy left behind.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).await?;
+            }
+            return Ok(bytes);
+        }
         Ok(_) => anyhow::bail!(
             "{} is shorter than 32 bytes; remove it to generate a new one",
             path.display()

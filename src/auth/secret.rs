@@ -26,6 +26,16 @@ pub fn hash_token(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Compares two secrets in time that depends only on their lengths, not
+/// on where they first differ.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    let (ha, hb) = (Sha256::digest(a), Sha256::digest(b));
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +48,8 @@ mod tests {
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), hash_token(&b));
         assert_eq!(new_id().len(), 32);
+        assert!(same(b"metrics token 123", b"metrics token 123"));
+        assert!(!same(b"metrics token 123", b"metrics token 124"));
+        assert!(!same(b"metrics token 123", b""));
     }
 }
