@@ -1,5 +1,12 @@
 //! Password hashing (argon2id) and the password policy.
 //!
+//! The policy refuses, besides short passwords, any password an attacker
+//! would try early: those in the bundled list of the 30,000 most common
+//! passwords, English words and names, keyboard rows, sequences, repeats
+//! and dates, and the account's own e-mail — scored by `zxcvbn`, which
+//! ships those lists. Anything estimated to fall within 10^10 guesses
+//! (score below 3) is refused, with the reason.
+//!
 //! Hashing costs tens of milliseconds of CPU on purpose, so it runs on the
 //! blocking pool, never on an async worker.
 
@@ -46,8 +53,25 @@ pub fn policy_violations(password: &str, email: &str) -> Vec<String> {
     {
         problems.push("must use at least 4 different characters".into());
     }
+    if problems.is_empty() {
+        let strength = zxcvbn::zxcvbn(password, &[email, &local]);
+        if u8::from(strength.score()) < MIN_SCORE {
+            let why = strength
+                .feedback()
+                .and_then(|f| f.warning())
+                .map(|w| format!(" ({})", w.to_string().trim_end_matches('.').to_lowercase()))
+                .unwrap_or_default();
+            problems.push(format!(
+                "is too easy to guess{why}: use a few unrelated words, or more characters"
+            ));
+        }
+    }
     problems
 }
+
+/// Lowest `zxcvbn` score accepted: 3 means an estimated 10^10 guesses or
+/// more (0–2: within reach of an online or a fast offline attack).
+const MIN_SCORE: u8 = 3;
 
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub async fn hash(password: String) -> anyhow::Result<String> {
@@ -109,6 +133,33 @@ mod tests {
         );
         assert!(!policy_violations("ada.lovelace99", "ada.lovelace@x.io").is_empty());
         assert!(!policy_violations(&"a1".repeat(70), "x@y.z").is_empty());
+    }
+
+    #[test]
+    fn common_passwords_and_obvious_patterns_are_refused() {
+        for weak in [
+            "password123",
+            "qwerty123456",
+            "1q2w3e4r5t6y",
+            "iloveyou2024",
+            "abcdefgh12345",
+            "zxcvbnm,./123",
+            "Password1234",
+        ] {
+            let problems = policy_violations(weak, "ada@example.com");
+            assert!(
+                problems.iter().any(|p| p.contains("too easy to guess")),
+                "{weak}: {problems:?}"
+            );
+        }
+        let common = policy_violations("password123", "ada@example.com");
+        assert!(common[0].contains("common password"), "{common:?}");
+        for strong in ["correct horse 9", "battery staple 42", "Tr0ub4dor&3 kiwi"] {
+            assert_eq!(
+                policy_violations(strong, "ada@example.com"),
+                Vec::<String>::new()
+            );
+        }
     }
 
     #[tokio::test]
