@@ -8,6 +8,13 @@ use coform::config::Cli;
 use coform::{server, telemetry};
 
 fn main() -> ExitCode {
+    // Files the server creates (the embedded database and its WAL, mails
+    // with sign-in links, keys) are for its own user only.
+    #[cfg(unix)]
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let config = Cli::parse().into_config();
     telemetry::init(config.log_format);
     if let Err(e) = config.validate() {

@@ -27,7 +27,16 @@ pub struct OutboxMailer {
 }
 
 impl OutboxMailer {
+    /// Mails go to `dir`; an existing one is made private at once (mails
+    /// hold live sign-in links), whatever an older version left behind.
     pub fn new(dir: PathBuf) -> Self {
+        #[cfg(unix)]
+        if dir.is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            if let Err(e) = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the outbox private");
+            }
+        }
         OutboxMailer { dir }
     }
 }
@@ -36,6 +45,12 @@ impl OutboxMailer {
 impl Mailer for OutboxMailer {
     async fn send(&self, mail: Mail) -> anyhow::Result<()> {
         tokio::fs::create_dir_all(&self.dir).await?;
+        // Mails hold live sign-in links: readable by the server's user only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).await?;
+        }
         let name = format!(
             "{}-{}.eml",
             crate::auth::now_ms(),
@@ -45,7 +60,13 @@ impl Mailer for OutboxMailer {
             "To: {}\nSubject: {}\n\n{}\n",
             mail.to, mail.subject, mail.body
         );
-        tokio::fs::write(self.dir.join(&name), text).await?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(self.dir.join(&name)).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, text.as_bytes()).await?;
+        file.sync_all().await?;
         tracing::info!(to = %mail.to, subject = %mail.subject, file = %name, "mail written to outbox");
         Ok(())
     }

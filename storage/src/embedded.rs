@@ -208,9 +208,25 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create data dir {}: {e}", dir.display()))
         })?;
+        // Only the server's user may enter the data directory or read its
+        // files (documents, accounts, e-mailed links), whatever the umask
+        // and whatever an older version left behind.
+        restrict(dir, 0o700)?;
         let lock = lock_data_dir(dir)?;
+        restrict(&dir.join(LOCK_FILE), 0o600)?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path)?;
+        // SQLite gives the WAL and shared-memory files the database file's
+        // mode when it creates them; existing ones are tightened here.
+        for file in [
+            path.clone(),
+            dir.join(format!("{DB_FILE}-wal")),
+            dir.join(format!("{DB_FILE}-shm")),
+        ] {
+            if file.exists() {
+                restrict(&file, 0o600)?;
+            }
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         let sync = match durability {
             Durability::Full => "FULL",
@@ -328,6 +344,13 @@ fn open_reader(path: &Path) -> Result<Connection> {
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     Ok(conn)
+}
+
+/// Sets `path`'s permission bits to `mode` (owner-only modes).
+pub fn restrict(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| StoreError::Unavailable(format!("cannot restrict {}: {e}", path.display())))
 }
 
 fn lock_data_dir(dir: &Path) -> Result<File> {
