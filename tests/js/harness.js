@@ -283,9 +283,11 @@ export function assertBinaryPresent () {
  */
 export class CoformServer {
   /**
-   * @param {{ roomGrace?: string, maxFrameBytes?: number, extraArgs?: string[], env?: Record<string,string>, dataDir?: string }} [opts]
+   * @param {{ roomGrace?: string, maxFrameBytes?: number, extraArgs?: string[], env?: Record<string,string>, dataDir?: string, auth?: boolean }} [opts]
+   *   `auth: true` runs with accounts and tokens (the default is `--auth off`).
    */
-  constructor ({ roomGrace, maxFrameBytes, extraArgs = [], env = {}, dataDir } = {}) {
+  constructor ({ roomGrace, maxFrameBytes, extraArgs = [], env = {}, dataDir, auth = false } = {}) {
+    this.auth = auth
     this.roomGrace = roomGrace
     this.maxFrameBytes = maxFrameBytes
     this.extraArgs = extraArgs
@@ -341,7 +343,7 @@ export class CoformServer {
   }
 
   args () {
-    const args = ['serve', '--auth', 'off', '--bind', '127.0.0.1:0', '--data-dir', this.dataDir]
+    const args = ['serve', '--auth', this.auth ? 'on' : 'off', '--bind', '127.0.0.1:0', '--data-dir', this.dataDir]
     if (this.roomGrace !== undefined) args.push('--room-grace', String(this.roomGrace))
     if (this.maxFrameBytes !== undefined) args.push('--max-frame-bytes', String(this.maxFrameBytes))
     return args.concat(this.extraArgs)
@@ -481,6 +483,35 @@ export class CoformServer {
     } finally {
       if (this.ownsDataDir && this.dataDir) fs.rmSync(this.dataDir, { recursive: true, force: true })
     }
+  }
+
+  /**
+   * A JSON request to the REST API: `{ status, json }`.
+   * @param {string} method
+   * @param {string} pathname
+   * @param {{ token?: string, body?: any }} [opts]
+   */
+  async api (method, pathname, { token, body } = {}) {
+    const headers = {}
+    if (token) headers.authorization = `Bearer ${token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await fetch(`${this.httpUrl}${pathname}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body)
+    })
+    const text = await res.text()
+    let json = null
+    try { json = JSON.parse(text) } catch {}
+    return { status: res.status, json, text }
+  }
+
+  /** Resident memory of the server process, in bytes (Linux /proc). */
+  rssBytes () {
+    const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8')
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(status)
+    if (!m) throw new Error(`no VmRSS in /proc/${this.pid}/status`)
+    return Number(m[1]) * 1024
   }
 
   /** GET a path on the HTTP port. */
