@@ -846,15 +846,32 @@ impl Room {
     async fn remote(&mut self, msg: BusMessage) {
         match msg.kind {
             BusKind::Update => {
-                // Already stored by its replica: apply and pass on.
+                // Already stored (and checked) by its replica: apply and
+                // pass on. Checked again all the same: the bus is another
+                // way in, and nothing nested too deeply may reach yrs.
+                let shape = match nesting::scan_update_v1(&msg.payload) {
+                    Ok(shape) => shape,
+                    Err(e) => {
+                        tracing::warn!(doc = %self.name, replica = %msg.replica, error = %e, "refused an update from the bus");
+                        return;
+                    }
+                };
                 let Ok(update) = Update::decode_v1(&msg.payload) else {
                     return;
                 };
                 let doc = &self.doc;
                 let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    doc.transact_mut().apply_update(update)
+                    let mut txn = doc.transact_mut();
+                    txn.apply_update(update)?;
+                    // A waiting parent is fine here (replicas' messages may
+                    // arrive out of order); too deep is not.
+                    let verdict = nesting::check_anchors(&txn, &shape.anchors);
+                    Ok::<_, yrs::error::UpdateError>(!matches!(
+                        verdict,
+                        Err(nesting::AnchorError::TooDeep)
+                    ))
                 }));
-                if !matches!(applied, Ok(Ok(()))) {
+                if !matches!(applied, Ok(Ok(true))) {
                     self.reload = true;
                     return;
                 }
