@@ -429,6 +429,15 @@ export class TemplateSession extends Emitter<SessionEvents> {
       this.#updateSaveState()
       if (this.#closed || !this.#wantConnected) return
       const code = event?.code ?? 0
+      if (code === 4401) {
+        // The sign-in session ended (logout elsewhere, password change or
+        // reset, session revoked). Asking the server confirms it and signs
+        // the client out (`signedOut` with `session_revoked`).
+        this.#end('access_lost', new CoformError(401, 'session_revoked',
+          `your session has ended; sign in again${event?.reason ? ` (${event.reason})` : ''}`))
+        this.#client.me().catch(() => {})
+        return
+      }
       if (code >= 4400 && code < 4500) {
         this.#end('access_lost', new CoformError(code === 4403 ? 403 : 0, 'access_revoked',
           `the server closed the template (${code}${event?.reason ? `: ${event.reason}` : ''})`))

@@ -304,6 +304,25 @@ describe('live editing', () => {
     await waitUntil(() => a.people().length === 1, 'Dana to disappear from presence')
   }))
 
+  test('a sign-in session ended elsewhere closes its templates and signs the client out', withLog(() => server, async () => {
+    const e = await server!.user('Erin')
+    await alice.workspaces.addMember(workspaceId, { email: e.email, role: 'editor' })
+    const id = await newTemplate()
+    const s = await open(e.client, id)
+    const closed = new Promise<{ reason: string, error?: CoformError }>((resolve) => s.on('closed', resolve))
+    const signedOut = new Promise<{ reason: string }>((resolve) => e.client.on('signedOut', resolve))
+    // The same person, on another device, changes the password: every
+    // other session ends, and with it this one's socket (4401).
+    const other = server!.client()
+    await other.login({ email: e.email, password: e.password })
+    await other.changePassword(e.password, 'battery staple 42')
+    const event = await closed
+    assert.equal(event.reason, 'access_lost')
+    assert.equal(event.error?.code, 'session_revoked')
+    assert.equal((await signedOut).reason, 'session_revoked')
+    assert.equal(e.client.signedIn, false)
+  }))
+
   test('opening a template one cannot see fails with a typed 404', withLog(() => server, async () => {
     const other = (await server!.user('Dave')).client
     const id = await newTemplate()
