@@ -292,12 +292,19 @@ fn tokens(
     })
 }
 
-async fn send_link(state: &AppState, user: &User, kind: TokenKind) -> Result<(), ApiError> {
+/// Mails `to` a new one-time token of `kind` for `user`. The token is
+/// bound to `to`: it proves control of that address and of no other.
+async fn send_link(
+    state: &AppState,
+    user: &User,
+    kind: TokenKind,
+    to: &str,
+) -> Result<(), ApiError> {
     let token = secret::new_token();
-    let ttl = if kind == TokenKind::VerifyEmail {
-        VERIFY_TTL
-    } else {
+    let ttl = if kind == TokenKind::ResetPassword {
         RESET_TTL
+    } else {
+        VERIFY_TTL
     };
     state
         .accounts
@@ -305,29 +312,40 @@ async fn send_link(state: &AppState, user: &User, kind: TokenKind) -> Result<(),
             &secret::hash_token(&token),
             &user.id,
             kind,
+            to,
             now_ms() + ttl.as_millis() as i64,
         )
         .await?;
     let base = state.auth.public_url.trim_end_matches('/');
+    let link = format!("{base}/api/auth/verify-email?token={token}");
     let (subject, body) = match kind {
         TokenKind::VerifyEmail => (
             "Verify your Coform e-mail address",
-            format!("Open this link to verify your address:\n{base}/api/auth/verify-email?token={token}\n\nOr use this token: {token}"),
+            format!("Open this link to verify your address:\n{link}\n\nOr use this token: {token}"),
+        ),
+        TokenKind::ChangeEmail => (
+            "Confirm your new Coform e-mail address",
+            format!("Open this link to make this the address of your Coform account:\n{link}\n\nOr use this token: {token}\n\nUntil then your account keeps its current address. If you did not ask for this, ignore this message."),
         ),
         TokenKind::ResetPassword => (
             "Reset your Coform password",
             format!("Use this token to set a new password (valid for one hour):\n{token}\n\nIf you did not ask for this, ignore this message."),
         ),
     };
+    send_mail(state, to, subject, body).await;
+    Ok(())
+}
+
+/// Sends one mail; a failure is logged, never shown to the requester.
+async fn send_mail(state: &AppState, to: &str, subject: &str, body: String) {
     let mail = Mail {
-        to: user.email.clone(),
+        to: to.to_owned(),
         subject: subject.into(),
         body,
     };
     if let Err(e) = state.auth.mailer.send(mail).await {
         tracing::error!(error = %e, "could not send mail");
     }
-    Ok(())
 }
 
 /// Create an account; signs in at once and e-mails a verification link.
@@ -375,6 +393,7 @@ pub async fn register(
         profile: serde_json::json!({}),
         created_at: now,
         updated_at: now,
+        pending_email: None,
     };
     state
         .accounts
@@ -387,7 +406,7 @@ pub async fn register(
             ),
             e => e.into(),
         })?;
-    send_link(&state, &user, TokenKind::VerifyEmail).await?;
+    send_link(&state, &user, TokenKind::VerifyEmail, &user.email).await?;
     Ok((
         StatusCode::CREATED,
         Json(start_session(&state, &user, &client).await?),
@@ -502,7 +521,7 @@ pub async fn forgot_password(
     limited(&state, format!("reset:ip:{}", client.ip), RESET_PER_IP)?;
     limited(&state, format!("reset:acct:{email}"), RESET_PER_ACCOUNT)?;
     if let Some(user) = state.accounts.user_by_email(&email).await? {
-        send_link(&state, &user, TokenKind::ResetPassword).await?;
+        send_link(&state, &user, TokenKind::ResetPassword, &user.email).await?;
     }
     Ok(StatusCode::ACCEPTED)
 }
@@ -523,7 +542,8 @@ pub async fn reset_password(
         .accounts
         .consume_user_token(&hash, TokenKind::ResetPassword, now_ms())
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidToken)?
+        .user_id;
     let mut user = state
         .accounts
         .user(&user_id)
@@ -559,7 +579,8 @@ pub async fn verify_email(
             now_ms(),
         )
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidToken)?
+        .user_id;
     let mut user = state
         .accounts
         .user(&user_id)
@@ -645,7 +666,7 @@ pub async fn update_me(
             e => e.into(),
         })?;
     if email_changed {
-        send_link(&state, &user, TokenKind::VerifyEmail).await?;
+        send_link(&state, &user, TokenKind::VerifyEmail, &user.email).await?;
     }
     Ok(Json(UserView::from(&user)))
 }
