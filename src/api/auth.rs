@@ -526,7 +526,8 @@ pub async fn forgot_password(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Set a new password with an e-mailed token; ends every session.
+/// Set a new password with an e-mailed token; ends every session and
+/// spends every other reset token of the account.
 #[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", request_body = ResetRequest,
     responses((status = 204), (status = 400, description = "Invalid token"), (status = 422), (status = 429)))]
 pub async fn reset_password(
@@ -560,6 +561,12 @@ pub async fn reset_password(
     user.locked_until = None;
     user.updated_at = now;
     state.accounts.update_user(&user).await?;
+    // Every other reset link mailed before is spent too: none may set the
+    // password again.
+    state
+        .accounts
+        .revoke_user_tokens(&user.id, TokenKind::ResetPassword)
+        .await?;
     state.accounts.revoke_user_sessions(&user.id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -693,7 +700,8 @@ pub async fn delete_me(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Change the password; every other session ends.
+/// Change the password; every other session ends and every outstanding
+/// password-reset token is spent.
 #[utoipa::path(put, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401), (status = 422)))]
 pub async fn change_password(
@@ -714,6 +722,11 @@ pub async fn change_password(
     user.password_changed_at = now;
     user.updated_at = now;
     state.accounts.update_user(&user).await?;
+    // A reset link mailed before the change must not undo it.
+    state
+        .accounts
+        .revoke_user_tokens(&user.id, TokenKind::ResetPassword)
+        .await?;
     state
         .accounts
         .revoke_user_sessions(&user.id, Some(&me.session_id))
