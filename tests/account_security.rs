@@ -9,7 +9,7 @@
 
 mod support_api;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use support_api::*;
 
 const VERIFY_SUBJECT: &str = "Verify your Coform e-mail address";
@@ -82,4 +82,199 @@ async fn changing_the_password_spends_the_reset_tokens_mailed_before() {
         .expect_error(400, "invalid_token");
     s.login("ada@example.com", "battery staple 42").await;
     assert_eq!(s.me_status(&ada.access).await, 200, "nothing else ended");
+}
+
+// ---------------------------------------------------------------------------
+// Changing the e-mail address
+// ---------------------------------------------------------------------------
+
+const CHANGE_SUBJECT: &str = "Confirm your new Coform e-mail address";
+const NOTICE_SUBJECT: &str = "Your Coform e-mail address is being changed";
+
+/// Registers `email` and verifies it with the registration mail.
+async fn verified(s: &Server, name: &str, email: &str) -> Account {
+    let account = s.register(name, email).await;
+    let token = s.last_mail(email, VERIFY_SUBJECT).token();
+    verify(s, &token).await.expect(200);
+    account
+}
+
+async fn verify(s: &Server, token: &str) -> Resp {
+    s.get(
+        &format!("/api/auth/verify-email?token={}", url_encode(token)),
+        None,
+    )
+    .await
+}
+
+async fn me(s: &Server, account: &Account) -> Value {
+    s.get("/api/auth/me", Some(&account.access))
+        .await
+        .expect(200)
+        .clone()
+}
+
+async fn change_email(s: &Server, account: &Account, body: Value) -> Resp {
+    s.put("/api/auth/me", Some(&account.access), body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_access_token_alone_cannot_change_the_email_address() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+
+    let r = change_email(&s, &ada, json!({ "email": "mallory@example.com" })).await;
+    assert!(r
+        .field_error("currentPassword")
+        .contains("required to change the e-mail address"));
+    let r = change_email(
+        &s,
+        &ada,
+        json!({ "email": "mallory@example.com", "currentPassword": "wrong horse 9", "name": "M" }),
+    )
+    .await;
+    r.expect_error(401, "invalid_credentials");
+
+    // Nothing changed, nothing was mailed to the new address.
+    let v = me(&s, &ada).await;
+    assert_eq!(v["email"], "ada@example.com");
+    assert_eq!(v["emailVerified"], true);
+    assert_eq!(v["pendingEmail"], Value::Null);
+    assert_eq!(v["name"], "Ada", "a refused request applied nothing");
+    assert!(s.mails("mallory@example.com", "").is_empty());
+    assert!(s.mails("ada@example.com", NOTICE_SUBJECT).is_empty());
+    s.login("ada@example.com", PASSWORD).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_address_applies_only_once_the_link_mailed_to_it_is_opened() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+
+    let r = change_email(
+        &s,
+        &ada,
+        json!({ "email": " Countess@Example.com ", "currentPassword": PASSWORD }),
+    )
+    .await;
+    let v = r.expect(200);
+    assert_eq!(v["email"], "ada@example.com", "the old address stays");
+    assert_eq!(v["emailVerified"], true, "and stays verified");
+    assert_eq!(v["pendingEmail"], "countess@example.com");
+    assert_eq!(me(&s, &ada).await["pendingEmail"], "countess@example.com");
+
+    // The old address is told, without any token in the notice.
+    let notice = s.last_mail("ada@example.com", NOTICE_SUBJECT);
+    assert!(
+        notice.body.contains("countess@example.com"),
+        "{}",
+        notice.body
+    );
+    assert!(
+        notice.body.contains("change your password"),
+        "{}",
+        notice.body
+    );
+    assert!(!notice.body.contains("token"), "{}", notice.body);
+    let link = s.last_mail("countess@example.com", CHANGE_SUBJECT);
+    assert!(link
+        .body
+        .contains(&format!("/api/auth/verify-email?token={}", link.token())));
+
+    // Until it is confirmed, the account signs in with the old address only.
+    s.login("ada@example.com", PASSWORD).await;
+    s.login_resp("countess@example.com", PASSWORD)
+        .await
+        .expect_error(401, "invalid_credentials");
+
+    let r = verify(&s, &link.token()).await;
+    let v = r.expect(200);
+    assert_eq!(v["id"], ada.id.as_str());
+    assert_eq!(v["email"], "countess@example.com");
+    assert_eq!(v["emailVerified"], true);
+    assert_eq!(v["pendingEmail"], Value::Null);
+    verify(&s, &link.token())
+        .await
+        .expect_error(400, "invalid_token");
+
+    s.login("countess@example.com", PASSWORD).await;
+    s.login_resp("ada@example.com", PASSWORD)
+        .await
+        .expect_error(401, "invalid_credentials");
+    // The old address is free again.
+    s.register("Ada Two", "ada@example.com").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn asking_again_replaces_the_pending_address_and_spends_the_earlier_link() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ask = |email: &'static str| {
+        change_email(
+            &s,
+            &ada,
+            json!({ "email": email, "currentPassword": PASSWORD }),
+        )
+    };
+
+    ask("first@example.com").await.expect(200);
+    let first = s.last_mail("first@example.com", CHANGE_SUBJECT).token();
+    ask("first@example.com").await.expect(200);
+    let first_again = s.last_mail("first@example.com", CHANGE_SUBJECT).token();
+    ask("second@example.com").await.expect(200);
+    let second = s.last_mail("second@example.com", CHANGE_SUBJECT).token();
+    assert_eq!(me(&s, &ada).await["pendingEmail"], "second@example.com");
+
+    for stale in [&first, &first_again] {
+        verify(&s, stale).await.expect_error(400, "invalid_token");
+    }
+    let v = me(&s, &ada).await;
+    assert_eq!(v["email"], "ada@example.com");
+    assert_eq!(v["pendingEmail"], "second@example.com");
+
+    // The current address cancels the change (no password needed to keep
+    // one's own address); the link dies with it.
+    let v = change_email(&s, &ada, json!({ "email": "ADA@example.com" })).await;
+    assert_eq!(v.expect(200)["pendingEmail"], Value::Null);
+    verify(&s, &second).await.expect_error(400, "invalid_token");
+    assert_eq!(me(&s, &ada).await["email"], "ada@example.com");
+
+    ask("third@example.com").await.expect(200);
+    let third = s.last_mail("third@example.com", CHANGE_SUBJECT).token();
+    assert_eq!(
+        verify(&s, &third).await.expect(200)["email"],
+        "third@example.com"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_address_taken_before_it_is_confirmed_is_refused_at_confirmation() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    s.register("Bob", "bob@example.com").await;
+    // Taken now: refused at once, whatever the case.
+    change_email(
+        &s,
+        &ada,
+        json!({ "email": "BOB@example.com", "currentPassword": PASSWORD }),
+    )
+    .await
+    .expect_error(409, "email_taken");
+    assert!(s.mails("bob@example.com", CHANGE_SUBJECT).is_empty());
+
+    change_email(
+        &s,
+        &ada,
+        json!({ "email": "carol@example.com", "currentPassword": PASSWORD }),
+    )
+    .await
+    .expect(200);
+    let link = s.last_mail("carol@example.com", CHANGE_SUBJECT).token();
+    let carol = s.register("Carol", "carol@example.com").await;
+    verify(&s, &link).await.expect_error(409, "email_taken");
+    let v = me(&s, &ada).await;
+    assert_eq!(v["email"], "ada@example.com");
+    assert_eq!(v["emailVerified"], true);
+    s.login("carol@example.com", PASSWORD).await;
+    assert_eq!(me(&s, &carol).await["email"], "carol@example.com");
 }

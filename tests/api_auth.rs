@@ -846,7 +846,7 @@ async fn the_profile_can_be_read_and_updated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn changing_the_email_requires_verifying_it_again_and_refuses_a_taken_one() {
+async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a_taken_one() {
     let s = Server::start().await;
     let ada = s.register("Ada", "ada@example.com").await;
     s.register("Bob", "bob@example.com").await;
@@ -863,15 +863,17 @@ async fn changing_the_email_requires_verifying_it_again_and_refuses_a_taken_one(
         .put(
             "/api/auth/me",
             Some(&ada.access),
-            json!({"email": "BOB@example.com"}),
+            json!({"email": "BOB@example.com", "currentPassword": PASSWORD}),
         )
         .await;
     r.expect_error(409, "email_taken");
     let me = s.get("/api/auth/me", Some(&ada.access)).await;
     assert_eq!(me.expect(200)["email"], "ada@example.com");
     assert_eq!(me.json["emailVerified"], true);
+    assert_eq!(me.json["pendingEmail"], Value::Null);
 
-    // The same address (other case): no change, still verified.
+    // The same address (other case): no change, still verified, and no
+    // password needed.
     let r = s
         .put(
             "/api/auth/me",
@@ -881,24 +883,44 @@ async fn changing_the_email_requires_verifying_it_again_and_refuses_a_taken_one(
         .await;
     assert_eq!(r.expect(200)["emailVerified"], true);
 
+    // A new address without the password: 422; with it: pending.
+    s.put(
+        "/api/auth/me",
+        Some(&ada.access),
+        json!({"email": "Countess@Example.com"}),
+    )
+    .await
+    .field_error("currentPassword");
     let r = s
         .put(
             "/api/auth/me",
             Some(&ada.access),
-            json!({"email": "Countess@Example.com"}),
+            json!({"email": "Countess@Example.com", "currentPassword": PASSWORD}),
         )
         .await;
     let v = r.expect(200);
-    assert_eq!(v["email"], "countess@example.com");
-    assert_eq!(v["emailVerified"], false, "a new address is unverified");
-    let token = s.last_mail("countess@example.com", VERIFY_SUBJECT).token();
+    assert_eq!(
+        v["email"], "ada@example.com",
+        "not applied before confirmation"
+    );
+    assert_eq!(v["emailVerified"], true);
+    assert_eq!(v["pendingEmail"], "countess@example.com");
+    let token = s
+        .last_mail(
+            "countess@example.com",
+            "Confirm your new Coform e-mail address",
+        )
+        .token();
     let r = s
         .get(
             &format!("/api/auth/verify-email?token={}", url_encode(&token)),
             None,
         )
         .await;
-    assert_eq!(r.expect(200)["emailVerified"], true);
+    let v = r.expect(200);
+    assert_eq!(v["email"], "countess@example.com");
+    assert_eq!(v["emailVerified"], true);
+    assert_eq!(v["pendingEmail"], Value::Null);
     // The account now signs in with the new address only.
     s.login("countess@example.com", PASSWORD).await;
     s.login_resp("ada@example.com", PASSWORD)

@@ -36,6 +36,12 @@ const RESET_PER_ACCOUNT: Limit = Limit {
     max: 3,
     window: Duration::from_secs(3600),
 };
+/// Requests to change the e-mail address (each checks the password and
+/// mails two messages).
+const EMAIL_CHANGE_PER_ACCOUNT: Limit = Limit {
+    max: 10,
+    window: Duration::from_secs(3600),
+};
 /// Consecutive failed logins that lock an account, and for how long.
 pub const LOCK_AFTER_FAILURES: u32 = 5;
 pub const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
@@ -55,7 +61,11 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub color: String,
+    /// Whether `email` was proved by the token mailed to it.
     pub email_verified: bool,
+    /// A new address the account asked to change to: `email` stays the
+    /// account's address until the link mailed to this one is opened.
+    pub pending_email: Option<String>,
     pub last_login: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -71,6 +81,7 @@ impl From<&User> for UserView {
             name: u.name.clone(),
             color: u.color.clone(),
             email_verified: u.email_verified,
+            pending_email: u.pending_email.clone(),
             last_login: u.last_login,
             created_at: u.created_at,
             updated_at: u.updated_at,
@@ -134,10 +145,15 @@ pub struct VerifyQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateMeRequest {
     pub name: Option<String>,
+    /// A new address: it becomes `pendingEmail` and replaces `email` only
+    /// once the link mailed to it is opened. Needs `currentPassword`. The
+    /// current address cancels a pending change.
     pub email: Option<String>,
     pub color: Option<String>,
     #[schema(value_type = Object)]
     pub profile: Option<serde_json::Value>,
+    /// The account's password; required with a new `email`.
+    pub current_password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -400,10 +416,7 @@ pub async fn register(
         .create_user(&user)
         .await
         .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => ApiError::Conflict(
-                "email_taken",
-                "an account with this e-mail already exists".into(),
-            ),
+            coform_storage::StoreError::Conflict(_) => email_taken(),
             e => e.into(),
         })?;
     send_link(&state, &user, TokenKind::VerifyEmail, &user.email).await?;
@@ -571,20 +584,31 @@ pub async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Confirm an e-mail address with the token from the verification mail.
+/// Confirm an e-mail address with the token mailed to it: the account's
+/// address (registration), or the new address of a requested change, which
+/// then becomes the account's (verified) address. A token proves only the
+/// address it was mailed to: 400 `invalid_token` if the account's address
+/// (or pending address) is another one now. 409 `email_taken` if another
+/// account took the new address meanwhile.
 #[utoipa::path(get, path = "/api/auth/verify-email", tag = "auth", params(VerifyQuery),
-    responses((status = 200, body = UserView), (status = 400, description = "Invalid token")))]
+    responses((status = 200, body = UserView), (status = 400, description = "Invalid token"),
+              (status = 409, description = "The new address was taken meanwhile (`email_taken`)")))]
 pub async fn verify_email(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<UserView>, ApiError> {
+    let hash = secret::hash_token(&q.token);
+    let now = now_ms();
+    if let Some(used) = state
+        .accounts
+        .consume_user_token(&hash, TokenKind::ChangeEmail, now)
+        .await?
+    {
+        return confirm_email_change(&state, &used).await.map(Json);
+    }
     let user_id = state
         .accounts
-        .consume_user_token(
-            &secret::hash_token(&q.token),
-            TokenKind::VerifyEmail,
-            now_ms(),
-        )
+        .consume_user_token(&hash, TokenKind::VerifyEmail, now)
         .await?
         .ok_or(ApiError::InvalidToken)?
         .user_id;
@@ -599,6 +623,40 @@ pub async fn verify_email(
     Ok(Json(UserView::from(&user)))
 }
 
+/// Makes the pending address the account's address, if `used` was mailed
+/// to that very address.
+async fn confirm_email_change(
+    state: &AppState,
+    used: &coform_storage::UsedToken,
+) -> Result<UserView, ApiError> {
+    let mut user = state
+        .accounts
+        .user(&used.user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    match &user.pending_email {
+        Some(pending) if !used.email.is_empty() && pending.eq_ignore_ascii_case(&used.email) => {}
+        _ => return Err(ApiError::InvalidToken),
+    }
+    user.email = used.email.clone();
+    user.email_verified = true;
+    user.pending_email = None;
+    user.updated_at = now_ms();
+    state
+        .accounts
+        .update_user(&user)
+        .await
+        .map_err(|e| match e {
+            coform_storage::StoreError::Conflict(_) => email_taken(),
+            e => e.into(),
+        })?;
+    state
+        .accounts
+        .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
+        .await?;
+    Ok(UserView::from(&user))
+}
+
 /// The signed-in account.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401)))]
@@ -606,9 +664,22 @@ pub async fn me(me: AuthUser) -> Json<UserView> {
     Json(UserView::from(&me.user))
 }
 
-/// Change name, colour, profile or e-mail (a new e-mail must be verified again).
+/// Change name, colour, profile or e-mail address.
+///
+/// A new address needs the current password (`currentPassword`; missing:
+/// 422 on that field, wrong: 401 `invalid_credentials`) and does not apply
+/// at once: it is shown as `pendingEmail`, a confirmation link is mailed to
+/// it and a notice to the current address. The account keeps its current
+/// (verified) address until the link is opened; asking again replaces the
+/// pending address and spends the earlier link, and sending the current
+/// address cancels the change. 409 `email_taken` if another account has
+/// the address.
 #[utoipa::path(put, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = UserView), (status = 401), (status = 409), (status = 422)))]
+    responses((status = 200, body = UserView),
+              (status = 401, description = "Not signed in, or wrong `currentPassword` (`invalid_credentials`)"),
+              (status = 409, description = "The new address belongs to another account (`email_taken`)"),
+              (status = 422, description = "Invalid fields, or a new `email` without `currentPassword`"),
+              (status = 429, description = "Too many address changes")))]
 pub async fn update_me(
     State(state): State<AppState>,
     me: AuthUser,
@@ -616,7 +687,6 @@ pub async fn update_me(
 ) -> Result<Json<UserView>, ApiError> {
     let mut user = me.user;
     let mut errors = Vec::new();
-    let mut email_changed = false;
     if let Some(name) = &req.name {
         match check_name("name", name, 100) {
             Ok(n) => user.name = n,
@@ -646,19 +716,50 @@ pub async fn update_me(
             user.profile = profile.clone();
         }
     }
+    // The address asked for, if it is not the current one.
+    let mut new_email = None;
+    let mut cancel_change = false;
     if let Some(email) = &req.email {
         match normalize_email(email) {
-            Ok(e) if e != user.email => {
-                user.email = e;
-                user.email_verified = false;
-                email_changed = true;
+            Ok(e) if e.eq_ignore_ascii_case(&user.email) => {
+                cancel_change = user.pending_email.is_some();
             }
-            Ok(_) => {}
+            Ok(e) => {
+                if req.current_password.is_none() {
+                    errors.push(FieldError {
+                        field: "currentPassword".into(),
+                        message: "is required to change the e-mail address".into(),
+                    });
+                }
+                new_email = Some(e);
+            }
             Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    if let (Some(email), Some(current)) = (&new_email, req.current_password) {
+        limited(
+            &state,
+            format!("email-change:acct:{}", user.id),
+            EMAIL_CHANGE_PER_ACCOUNT,
+        )?;
+        if !password::verify(current, user.password_hash.clone()).await {
+            return Err(ApiError::InvalidCredentials);
+        }
+        if state
+            .accounts
+            .user_by_email(email)
+            .await?
+            .is_some_and(|other| other.id != user.id)
+        {
+            return Err(email_taken());
+        }
+        user.pending_email = Some(email.clone());
+    }
+    if cancel_change {
+        user.pending_email = None;
     }
     user.updated_at = now_ms();
     state
@@ -666,16 +767,41 @@ pub async fn update_me(
         .update_user(&user)
         .await
         .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => ApiError::Conflict(
-                "email_taken",
-                "an account with this e-mail already exists".into(),
-            ),
+            coform_storage::StoreError::Conflict(_) => email_taken(),
             e => e.into(),
         })?;
-    if email_changed {
-        send_link(&state, &user, TokenKind::VerifyEmail, &user.email).await?;
+    if new_email.is_some() || cancel_change {
+        // Only the link of the latest request may confirm a change.
+        state
+            .accounts
+            .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
+            .await?;
+    }
+    if let Some(email) = &new_email {
+        send_link(&state, &user, TokenKind::ChangeEmail, email).await?;
+        let notice = format!(
+            "Someone signed in to your Coform account asked to change its e-mail address \
+             from {old} to {email}.\n\nThe change takes effect only once it is confirmed \
+             from {email}; until then your account keeps {old}.\n\nIf this wasn't you, \
+             change your password now and end your other sessions.",
+            old = user.email
+        );
+        send_mail(
+            &state,
+            &user.email,
+            "Your Coform e-mail address is being changed",
+            notice,
+        )
+        .await;
     }
     Ok(Json(UserView::from(&user)))
+}
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict(
+        "email_taken",
+        "an account with this e-mail already exists".into(),
+    )
 }
 
 /// Delete the account (confirm with the password). Fails while the account
