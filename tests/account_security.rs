@@ -278,3 +278,101 @@ async fn a_new_address_taken_before_it_is_confirmed_is_refused_at_confirmation()
     s.login("carol@example.com", PASSWORD).await;
     assert_eq!(me(&s, &carol).await["email"], "carol@example.com");
 }
+
+// ---------------------------------------------------------------------------
+// E-mailed tokens prove the address they were mailed to, and no other
+// ---------------------------------------------------------------------------
+
+/// Changes the account's address to `email` through the confirmation flow.
+async fn move_to(s: &Server, account: &Account, email: &str) {
+    change_email(
+        s,
+        account,
+        json!({ "email": email, "currentPassword": account.password }),
+    )
+    .await
+    .expect(200);
+    let link = s.last_mail(email, CHANGE_SUBJECT).token();
+    assert_eq!(verify(s, &link).await.expect(200)["email"], email);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verification_token_for_a_former_address_verifies_nothing() {
+    let s = Server::start().await;
+    let ada = s.register("Ada", "ada@example.com").await;
+    let for_ada = s.last_mail("ada@example.com", VERIFY_SUBJECT).token();
+    move_to(&s, &ada, "countess@example.com").await;
+
+    // Minted for ada@, the account is countess@ now: refused.
+    verify(&s, &for_ada)
+        .await
+        .expect_error(400, "invalid_token");
+    let v = me(&s, &ada).await;
+    assert_eq!(v["email"], "countess@example.com");
+    assert_eq!(v["pendingEmail"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verification_token_verifies_its_address_while_another_is_pending() {
+    let s = Server::start().await;
+    let ada = s.register("Ada", "ada@example.com").await;
+    let for_ada = s.last_mail("ada@example.com", VERIFY_SUBJECT).token();
+    change_email(
+        &s,
+        &ada,
+        json!({ "email": "countess@example.com", "currentPassword": PASSWORD }),
+    )
+    .await
+    .expect(200);
+    // The registration link proves ada@, still the account's address; it
+    // neither proves nor applies the pending one.
+    let v = verify(&s, &for_ada).await;
+    let v = v.expect(200);
+    assert_eq!(v["email"], "ada@example.com");
+    assert_eq!(v["emailVerified"], true);
+    assert_eq!(v["pendingEmail"], "countess@example.com");
+    // And a verification token never confirms a change, nor a change token
+    // a password reset.
+    let change = s.last_mail("countess@example.com", CHANGE_SUBJECT).token();
+    reset(&s, &change, "battery staple 42")
+        .await
+        .expect_error(400, "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_link_mailed_to_a_former_address_sets_no_password() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let for_ada = reset_token(&s, "ada@example.com").await;
+    move_to(&s, &ada, "countess@example.com").await;
+
+    reset(&s, &for_ada, "attacker chose 77")
+        .await
+        .expect_error(400, "invalid_token");
+    s.login("countess@example.com", PASSWORD).await;
+    assert_eq!(s.me_status(&ada.access).await, 200, "no session ended");
+    // A link mailed to the current address works.
+    let fresh = reset_token(&s, "countess@example.com").await;
+    reset(&s, &fresh, "battery staple 42").await.expect(204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_verification_link_can_be_asked_for_until_the_address_is_verified() {
+    let s = Server::start().await;
+    let ada = s.register("Ada", "ada@example.com").await;
+    s.post_empty("/api/auth/verify-email/resend", None)
+        .await
+        .expect_error(401, "unauthorized");
+    s.post_empty("/api/auth/verify-email/resend", Some(&ada.access))
+        .await
+        .expect(202);
+    let mails = s.mails("ada@example.com", VERIFY_SUBJECT);
+    assert_eq!(mails.len(), 2);
+    assert_ne!(mails[0].token(), mails[1].token());
+    let v = verify(&s, &mails[1].token()).await;
+    assert_eq!(v.expect(200)["emailVerified"], true);
+    s.post_empty("/api/auth/verify-email/resend", Some(&ada.access))
+        .await
+        .expect_error(409, "already_verified");
+    assert_eq!(s.mails("ada@example.com", VERIFY_SUBJECT).len(), 2);
+}

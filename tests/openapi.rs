@@ -11,6 +11,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/auth/forgot-password"),
     ("post", "/api/auth/reset-password"),
     ("get", "/api/auth/verify-email"),
+    ("post", "/api/auth/verify-email/resend"),
     ("get", "/api/auth/me"),
     ("put", "/api/auth/me"),
     ("delete", "/api/auth/me"),

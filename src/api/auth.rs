@@ -36,6 +36,11 @@ const RESET_PER_ACCOUNT: Limit = Limit {
     max: 3,
     window: Duration::from_secs(3600),
 };
+/// New verification links for the account's own address.
+const VERIFY_RESEND_PER_ACCOUNT: Limit = Limit {
+    max: 3,
+    window: Duration::from_secs(3600),
+};
 /// Requests to change the e-mail address (each checks the password and
 /// mails two messages).
 const EMAIL_CHANGE_PER_ACCOUNT: Limit = Limit {
@@ -552,16 +557,17 @@ pub async fn reset_password(
     // Checked before the token is used up; again below against the e-mail.
     check_password("password", &req.password, "").map_err(|e| ApiError::Validation(vec![e]))?;
     let hash = secret::hash_token(&req.token);
-    let user_id = state
+    let used = state
         .accounts
         .consume_user_token(&hash, TokenKind::ResetPassword, now_ms())
         .await?
-        .ok_or(ApiError::InvalidToken)?
-        .user_id;
+        .ok_or(ApiError::InvalidToken)?;
+    // A link mailed to an address the account no longer has proves nothing.
     let mut user = state
         .accounts
-        .user(&user_id)
+        .user(&used.user_id)
         .await?
+        .filter(|u| mailed_to(&used, &u.email))
         .ok_or(ApiError::InvalidToken)?;
     check_password("password", &req.password, &user.email)
         .map_err(|e| ApiError::Validation(vec![e]))?;
@@ -606,21 +612,28 @@ pub async fn verify_email(
     {
         return confirm_email_change(&state, &used).await.map(Json);
     }
-    let user_id = state
+    let used = state
         .accounts
         .consume_user_token(&hash, TokenKind::VerifyEmail, now)
         .await?
-        .ok_or(ApiError::InvalidToken)?
-        .user_id;
+        .ok_or(ApiError::InvalidToken)?;
     let mut user = state
         .accounts
-        .user(&user_id)
+        .user(&used.user_id)
         .await?
+        .filter(|u| mailed_to(&used, &u.email))
         .ok_or(ApiError::InvalidToken)?;
     user.email_verified = true;
     user.updated_at = now_ms();
     state.accounts.update_user(&user).await?;
     Ok(Json(UserView::from(&user)))
+}
+
+/// Whether `used` was mailed to `address`: a token proves control of that
+/// address and of no other (tokens stored before they carried an address
+/// prove none).
+fn mailed_to(used: &coform_storage::UsedToken, address: &str) -> bool {
+    !used.email.is_empty() && used.email.eq_ignore_ascii_case(address)
 }
 
 /// Makes the pending address the account's address, if `used` was mailed
@@ -634,9 +647,12 @@ async fn confirm_email_change(
         .user(&used.user_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    match &user.pending_email {
-        Some(pending) if !used.email.is_empty() && pending.eq_ignore_ascii_case(&used.email) => {}
-        _ => return Err(ApiError::InvalidToken),
+    if !user
+        .pending_email
+        .as_ref()
+        .is_some_and(|pending| mailed_to(used, pending))
+    {
+        return Err(ApiError::InvalidToken);
     }
     user.email = used.email.clone();
     user.email_verified = true;
@@ -655,6 +671,31 @@ async fn confirm_email_change(
         .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
         .await?;
     Ok(UserView::from(&user))
+}
+
+/// Mail a new verification link to the account's address (the first one
+/// expired or got lost). Earlier links keep working until they expire.
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
+    responses((status = 202, description = "A new link was mailed"), (status = 401),
+              (status = 409, description = "The address is verified already (`already_verified`)"),
+              (status = 429)))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<StatusCode, ApiError> {
+    if me.user.email_verified {
+        return Err(ApiError::Conflict(
+            "already_verified",
+            "this account's e-mail address is verified already".into(),
+        ));
+    }
+    limited(
+        &state,
+        format!("verify-resend:acct:{}", me.user.id),
+        VERIFY_RESEND_PER_ACCOUNT,
+    )?;
+    send_link(&state, &me.user, TokenKind::VerifyEmail, &me.user.email).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// The signed-in account.

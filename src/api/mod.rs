@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(auth::forgot_password))
         .routes(routes!(auth::reset_password))
         .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::resend_verification))
         .routes(routes!(auth::me, auth::update_me, auth::delete_me))
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::list_sessions, auth::revoke_all_sessions))
