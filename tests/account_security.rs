@@ -376,3 +376,266 @@ async fn a_new_verification_link_can_be_asked_for_until_the_address_is_verified(
         .expect_error(409, "already_verified");
     assert_eq!(s.mails("ada@example.com", VERIFY_SUBJECT).len(), 2);
 }
+
+// ---------------------------------------------------------------------------
+// Members are added by verified addresses; the rest are invited
+// ---------------------------------------------------------------------------
+
+async fn invite(s: &Server, token: &str, ws: &str, email: &str, role: &str) -> Resp {
+    s.post(
+        &format!("/api/workspaces/{ws}/members"),
+        Some(token),
+        json!({ "email": email, "role": role }),
+    )
+    .await
+}
+
+async fn invitations(s: &Server, token: &str, ws: &str) -> Vec<Value> {
+    s.get(&format!("/api/workspaces/{ws}/invitations"), Some(token))
+        .await
+        .expect(200)
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+/// The caller's role in `ws`, or `None` if the workspace is hidden (404).
+async fn role_in(s: &Server, account: &Account, ws: &str) -> Option<String> {
+    let r = s
+        .get(&format!("/api/workspaces/{ws}"), Some(&account.access))
+        .await;
+    if r.status == 404 {
+        return None;
+    }
+    Some(r.expect(200)["role"].as_str().expect("role").to_owned())
+}
+
+/// `view` without the fields that differ from one invitation to the next.
+fn shape(view: &Value) -> Value {
+    let mut v = view.clone();
+    for key in ["email", "invitedAt", "expiresAt"] {
+        assert!(v.get(key).is_some(), "{key} missing in {view}");
+        v[key] = Value::Null;
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_squatted_address_gets_an_invitation_that_grants_nothing_until_verified() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ws = s.create_workspace(&ada.access, "Payroll").await;
+    // Someone registers Victor's address before he does.
+    let squatter = s.register("Victor?", "victor@example.com").await;
+
+    let r = invite(&s, &ada.access, &ws, "Victor@Example.com", "editor").await;
+    let v = r.expect(202).clone();
+    assert_eq!(v["status"], "invited");
+    assert_eq!(v["email"], "victor@example.com");
+    assert_eq!(v["role"], "editor");
+    assert_eq!(v["invitedBy"], ada.id.as_str());
+    let day = 24 * 3600 * 1000;
+    let ttl = v["expiresAt"].as_i64().unwrap() - v["invitedAt"].as_i64().unwrap();
+    assert_eq!(ttl, 14 * day, "invitations last 14 days");
+    assert!(
+        v.get("userId").is_none(),
+        "the answer names no account: {v}"
+    );
+
+    // Nothing is granted: the workspace stays hidden, the account is no
+    // member, and it cannot open the workspace's templates.
+    assert_eq!(role_in(&s, &squatter, &ws).await, None);
+    let tpl = id_of(&s.create_template(&ada.access, &ws, "Salaries", None).await);
+    s.get(&format!("/api/templates/{tpl}"), Some(&squatter.access))
+        .await
+        .expect_error(404, "not_found");
+    let detail = s
+        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
+        .await;
+    assert_eq!(detail.expect(200)["members"].as_array().unwrap().len(), 1);
+    let list = invitations(&s, &ada.access, &ws).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["email"], "victor@example.com");
+
+    // Only the one who reads Victor's mail can verify the address; then
+    // the invitation becomes a membership with the invited role.
+    let token = s.last_mail("victor@example.com", VERIFY_SUBJECT).token();
+    verify(&s, &token).await.expect(200);
+    assert_eq!(role_in(&s, &squatter, &ws).await.as_deref(), Some("editor"));
+    assert!(invitations(&s, &ada.access, &ws).await.is_empty());
+    s.get(&format!("/api/templates/{tpl}"), Some(&squatter.access))
+        .await
+        .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_and_unverified_addresses_get_the_same_answer() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ws = s.create_workspace(&ada.access, "Team").await;
+    s.register("Una", "unverified@example.com").await;
+
+    let unknown = invite(&s, &ada.access, &ws, "nobody@example.com", "viewer").await;
+    let unverified = invite(&s, &ada.access, &ws, "unverified@example.com", "viewer").await;
+    assert_eq!(unknown.status, 202, "{}", unknown.text);
+    assert_eq!(unverified.status, 202, "{}", unverified.text);
+    assert_eq!(shape(&unknown.json), shape(&unverified.json));
+    assert_eq!(unknown.header("location"), unverified.header("location"));
+
+    // A verified address is added at once, as before.
+    let bob = verified(&s, "Bob", "bob@example.com").await;
+    let r = invite(&s, &ada.access, &ws, "bob@example.com", "viewer").await;
+    assert_eq!(r.expect(201)["userId"], bob.id.as_str());
+    assert_eq!(role_in(&s, &bob, &ws).await.as_deref(), Some("viewer"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invited_address_joins_when_it_registers_and_verifies() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ws = s.create_workspace(&ada.access, "Team").await;
+    invite(&s, &ada.access, &ws, "carol@example.com", "admin")
+        .await
+        .expect(202);
+
+    let carol = s.register("Carol", "carol@example.com").await;
+    assert_eq!(
+        role_in(&s, &carol, &ws).await,
+        None,
+        "registering is not proof"
+    );
+    let token = s.last_mail("carol@example.com", VERIFY_SUBJECT).token();
+    verify(&s, &token).await.expect(200);
+    assert_eq!(role_in(&s, &carol, &ws).await.as_deref(), Some("admin"));
+    // Adding her again is a conflict, not a second invitation.
+    invite(&s, &ada.access, &ws, "carol@example.com", "viewer")
+        .await
+        .expect_error(409, "already_member");
+    assert!(invitations(&s, &ada.access, &ws).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invited_address_joins_at_a_confirmed_change_to_it() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ws = s.create_workspace(&ada.access, "Team").await;
+    invite(&s, &ada.access, &ws, "work@example.com", "editor")
+        .await
+        .expect(202);
+    let bob = verified(&s, "Bob", "bob@example.com").await;
+
+    change_email(
+        &s,
+        &bob,
+        json!({ "email": "work@example.com", "currentPassword": PASSWORD }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        role_in(&s, &bob, &ws).await,
+        None,
+        "a pending address proves nothing"
+    );
+    let link = s.last_mail("work@example.com", CHANGE_SUBJECT).token();
+    verify(&s, &link).await.expect(200);
+    assert_eq!(role_in(&s, &bob, &ws).await.as_deref(), Some("editor"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admins_list_renew_and_cancel_invitations_within_the_role_rules() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ws = s.create_workspace(&ada.access, "Team").await;
+    let carol = verified(&s, "Carol", "carol@example.com").await;
+    let dave = verified(&s, "Dave", "dave@example.com").await;
+    s.add_member(&ada.access, &ws, &carol.email, "admin").await;
+    s.add_member(&ada.access, &ws, &dave.email, "editor").await;
+    let outsider = verified(&s, "Olga", "olga@example.com").await;
+    let cancel = |email: &str| format!("/api/workspaces/{ws}/invitations/{}", url_encode(email));
+
+    invite(&s, &carol.access, &ws, "x@example.com", "editor")
+        .await
+        .expect(202);
+    // Again: one invitation, with the new role.
+    invite(&s, &carol.access, &ws, "X@example.com", "viewer")
+        .await
+        .expect(202);
+    let list = invitations(&s, &carol.access, &ws).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["role"], "viewer");
+    assert_eq!(list[0]["email"], "x@example.com");
+
+    // Only admins see and cancel them; outsiders see no workspace.
+    s.get(
+        &format!("/api/workspaces/{ws}/invitations"),
+        Some(&dave.access),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    s.delete(&cancel("x@example.com"), Some(&dave.access))
+        .await
+        .expect_error(403, "forbidden");
+    s.get(
+        &format!("/api/workspaces/{ws}/invitations"),
+        Some(&outsider.access),
+    )
+    .await
+    .expect_error(404, "not_found");
+    s.delete(&cancel("x@example.com"), Some(&outsider.access))
+        .await
+        .expect_error(404, "not_found");
+    invite(&s, &dave.access, &ws, "y@example.com", "viewer")
+        .await
+        .expect_error(403, "forbidden");
+
+    // Only owners invite owners, and renew or cancel an owner's invitation.
+    invite(&s, &carol.access, &ws, "boss@example.com", "owner")
+        .await
+        .expect_error(403, "forbidden");
+    invite(&s, &ada.access, &ws, "boss@example.com", "owner")
+        .await
+        .expect(202);
+    invite(&s, &carol.access, &ws, "boss@example.com", "viewer")
+        .await
+        .expect_error(403, "forbidden");
+    s.delete(&cancel("boss@example.com"), Some(&carol.access))
+        .await
+        .expect_error(403, "forbidden");
+    assert_eq!(invitations(&s, &ada.access, &ws).await.len(), 2);
+
+    // Cancelled: gone, and it grants nothing later.
+    s.delete(&cancel("X@Example.com"), Some(&carol.access))
+        .await
+        .expect(204);
+    s.delete(&cancel("x@example.com"), Some(&carol.access))
+        .await
+        .expect_error(404, "not_found");
+    s.delete(&cancel("not an address"), Some(&carol.access))
+        .await
+        .field_error("email");
+    let x = verified(&s, "Xena", "x@example.com").await;
+    assert_eq!(role_in(&s, &x, &ws).await, None);
+    let left = invitations(&s, &ada.access, &ws).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["role"], "owner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_invitation_grants_nothing() {
+    let s = Server::start().await;
+    let ada = verified(&s, "Ada", "ada@example.com").await;
+    let ws = s.create_workspace(&ada.access, "Team").await;
+    invite(&s, &ada.access, &ws, "late@example.com", "editor")
+        .await
+        .expect(202);
+    // Fifteen days pass for this invitation.
+    let state = s.state();
+    let mut stale = state.accounts.invitations(&ws, 0).await.unwrap().remove(0);
+    stale.invited_at -= 15 * 24 * 3600 * 1000;
+    stale.expires_at = stale.invited_at + 14 * 24 * 3600 * 1000;
+    state.accounts.put_invitation(&stale).await.unwrap();
+    assert!(invitations(&s, &ada.access, &ws).await.is_empty());
+
+    let late = verified(&s, "Late", "late@example.com").await;
+    assert_eq!(role_in(&s, &late, &ws).await, None);
+}

@@ -25,6 +25,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("put", "/api/workspaces/{id}"),
     ("delete", "/api/workspaces/{id}"),
     ("post", "/api/workspaces/{id}/members"),
+    ("get", "/api/workspaces/{id}/invitations"),
+    ("delete", "/api/workspaces/{id}/invitations/{email}"),
     ("put", "/api/workspaces/{id}/members/{userId}"),
     ("delete", "/api/workspaces/{id}/members/{userId}"),
     ("get", "/api/workspaces/{id}/analytics"),

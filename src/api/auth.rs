@@ -592,7 +592,8 @@ pub async fn reset_password(
 
 /// Confirm an e-mail address with the token mailed to it: the account's
 /// address (registration), or the new address of a requested change, which
-/// then becomes the account's (verified) address. A token proves only the
+/// then becomes the account's (verified) address. Workspaces that invited
+/// the address now have the account as a member. A token proves only the
 /// address it was mailed to: 400 `invalid_token` if the account's address
 /// (or pending address) is another one now. 409 `email_taken` if another
 /// account took the new address meanwhile.
@@ -626,7 +627,22 @@ pub async fn verify_email(
     user.email_verified = true;
     user.updated_at = now_ms();
     state.accounts.update_user(&user).await?;
+    join_invited(&state, &user).await?;
     Ok(Json(UserView::from(&user)))
+}
+
+/// The owner of `user.email` just proved it: the workspaces that invited
+/// that address get the account as a member.
+async fn join_invited(state: &AppState, user: &User) -> Result<(), ApiError> {
+    let joined = state
+        .accounts
+        .accept_invitations(&user.id, &user.email, now_ms())
+        .await?;
+    for m in joined {
+        tracing::info!(user = %user.id, workspace = %m.workspace_id, role = m.role.as_str(),
+            "invitation accepted");
+    }
+    Ok(())
 }
 
 /// Whether `used` was mailed to `address`: a token proves control of that
@@ -670,6 +686,7 @@ async fn confirm_email_change(
         .accounts
         .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
         .await?;
+    join_invited(state, &user).await?;
     Ok(UserView::from(&user))
 }
 
