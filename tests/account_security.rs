@@ -639,3 +639,153 @@ async fn an_expired_invitation_grants_nothing() {
     let late = verified(&s, "Late", "late@example.com").await;
     assert_eq!(role_in(&s, &late, &ws).await, None);
 }
+
+// ---------------------------------------------------------------------------
+// Login throttling: the same answer for every address, and no lockout a
+// stranger can trigger
+// ---------------------------------------------------------------------------
+
+/// A login from client address `ip` (the server trusts X-Forwarded-For).
+async fn login_from(s: &Server, ip: &str, email: &str, password: &str) -> Resp {
+    s.request(
+        "POST",
+        "/api/auth/login",
+        None,
+        &[("x-forwarded-for", ip)],
+        Body::Json(json!({ "email": email, "password": password })),
+    )
+    .await
+}
+
+/// Status, body and Retry-After of an answer: what must not differ between
+/// an address with an account and one without.
+fn answer(r: &Resp) -> (u16, String, Option<String>) {
+    (r.status, r.text.clone(), r.header("retry-after"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backed_off_account_answers_exactly_like_an_unknown_address() {
+    // A long first wait, so both Retry-After values are the same second.
+    let s = Server::start_with(|c| c.login.backoff_base = std::time::Duration::from_secs(60)).await;
+    s.register("Ada", "ada@example.com").await;
+    for i in 0..5 {
+        let wrong = s
+            .login_resp("ada@example.com", &format!("wrong horse {i}"))
+            .await;
+        let unknown = s
+            .login_resp("ghost@example.com", &format!("wrong horse {i}"))
+            .await;
+        wrong.expect_error(401, "invalid_credentials");
+        assert_eq!(answer(&wrong), answer(&unknown), "failure {i}");
+    }
+    // Ada, even with her right password, and the unknown address: the
+    // same 429, byte for byte.
+    let ada = s.login_resp("ada@example.com", PASSWORD).await;
+    let ghost = s.login_resp("ghost@example.com", PASSWORD).await;
+    ada.expect_error(429, "rate_limited");
+    assert_eq!(ada.header("retry-after").as_deref(), Some("60"));
+    assert_eq!(answer(&ada), answer(&ghost));
+    assert!(!ada.text.contains("lock"), "{}", ada.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failures_from_one_source_do_not_lock_the_owner_out_from_another() {
+    let s = Server::start_with(|c| {
+        c.trust_proxy = true;
+        c.login.backoff_base = std::time::Duration::from_secs(60);
+    })
+    .await;
+    let ada = s.register("Ada", "ada@example.com").await;
+    const ATTACKER: &str = "203.0.113.7";
+    const OWNER: &str = "198.51.100.20";
+    for i in 0..8 {
+        let r = login_from(&s, ATTACKER, "ada@example.com", &format!("guess {i}")).await;
+        assert!(
+            r.status == 401 || r.status == 429,
+            "guess {i}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    login_from(&s, ATTACKER, "ada@example.com", PASSWORD)
+        .await
+        .expect_error(429, "rate_limited");
+    // The owner, elsewhere, signs in at once, and her sessions live on.
+    login_from(&s, OWNER, "ada@example.com", PASSWORD)
+        .await
+        .expect(200);
+    assert_eq!(s.me_status(&ada.access).await, 200);
+    // The attacker still waits: the owner's success is not theirs.
+    login_from(&s, ATTACKER, "ada@example.com", PASSWORD)
+        .await
+        .expect_error(429, "rate_limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wait_ends_and_a_success_starts_the_count_over() {
+    let s = Server::start_with(|c| {
+        c.login.backoff_base = std::time::Duration::from_millis(200);
+    })
+    .await;
+    s.register("Ada", "ada@example.com").await;
+    for i in 0..5 {
+        s.login_resp("ada@example.com", &format!("wrong horse {i}"))
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    s.login_resp("ada@example.com", PASSWORD)
+        .await
+        .expect_error(429, "rate_limited");
+    // The first wait is short here; once it is over, the right password
+    // works.
+    poll("the first wait to end", TIMEOUT, || async {
+        let r = s.login_resp("ada@example.com", PASSWORD).await;
+        match r.status {
+            429 => None,
+            _ => Some(r.expect(200).clone()),
+        }
+    })
+    .await;
+    // The success forgot the failures: five more before the next wait.
+    for i in 0..5 {
+        s.login_resp("ada@example.com", &format!("again wrong {i}"))
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    s.login_resp("ada@example.com", PASSWORD)
+        .await
+        .expect_error(429, "rate_limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failures_spread_over_many_sources_meet_the_address_budget() {
+    let s = Server::start_with(|c| {
+        c.trust_proxy = true;
+        c.login.address_failures = 8;
+    })
+    .await;
+    s.register("Ada", "ada@example.com").await;
+    for i in 0..8 {
+        let ip = format!("192.0.2.{i}");
+        let a = login_from(&s, &ip, "ada@example.com", "guess 1").await;
+        let g = login_from(&s, &ip, "ghost@example.com", "guess 1").await;
+        a.expect_error(401, "invalid_credentials");
+        assert_eq!(answer(&a), answer(&g));
+    }
+    // Now every source waits for the window, for both addresses alike.
+    let a = login_from(&s, "192.0.2.200", "ada@example.com", PASSWORD).await;
+    let g = login_from(&s, "192.0.2.200", "ghost@example.com", PASSWORD).await;
+    a.expect_error(429, "rate_limited");
+    let retry: u64 = a.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "Retry-After {retry}");
+    assert_eq!(
+        (a.status, a.header("retry-after").is_some()),
+        (g.status, true)
+    );
+    assert_eq!(a.json["error"]["code"], g.json["error"]["code"]);
+    // Other addresses are not affected.
+    s.register("Bob", "bob@example.com").await;
+    login_from(&s, "192.0.2.200", "bob@example.com", PASSWORD)
+        .await
+        .expect(200);
+}

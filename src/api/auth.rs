@@ -20,14 +20,6 @@ const REGISTER_PER_IP: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
 };
-const LOGIN_PER_IP: Limit = Limit {
-    max: 30,
-    window: Duration::from_secs(300),
-};
-const LOGIN_PER_ACCOUNT: Limit = Limit {
-    max: 10,
-    window: Duration::from_secs(300),
-};
 const RESET_PER_IP: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
@@ -47,9 +39,6 @@ const EMAIL_CHANGE_PER_ACCOUNT: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
 };
-/// Consecutive failed logins that lock an account, and for how long.
-pub const LOCK_AFTER_FAILURES: u32 = 5;
-pub const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
 const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
 const RESET_TTL: Duration = Duration::from_secs(3600);
 
@@ -261,11 +250,12 @@ fn check_password(field: &str, password: &str, email: &str) -> Result<(), FieldE
 }
 
 fn limited(state: &AppState, key: String, limit: Limit) -> Result<(), ApiError> {
-    state
-        .auth
-        .limiter
-        .hit(&key, limit)
-        .map_err(|d| ApiError::RateLimited(d.as_secs().max(1)))
+    state.auth.limiter.hit(&key, limit).map_err(retry_after)
+}
+
+/// 429 with the wait in whole seconds, rounded up (at least 1).
+fn retry_after(wait: Duration) -> ApiError {
+    ApiError::RateLimited(wait.as_millis().div_ceil(1000).max(1) as u64)
 }
 
 /// Starts a session and issues its first tokens.
@@ -432,41 +422,42 @@ pub async fn register(
 }
 
 /// Sign in with e-mail and password.
+///
+/// Failed logins slow down their source, not the account: after 5 failures
+/// from one client address at one e-mail address, that client address must
+/// wait 1 s, then 2 s, 4 s, ... up to 15 min (429 `rate_limited` with
+/// Retry-After); other client addresses, and the owner's existing
+/// sessions, are not affected, and a successful login starts over. Every
+/// answer is the same for an address without an account as for one with
+/// an account, locked or not.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong e-mail or password"),
-              (status = 429, description = "Rate limited or account locked")))]
+              (status = 429, description = "Too many attempts from this client address, or failed attempts at this e-mail address; see Retry-After")))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let email = req.email.trim().to_lowercase();
-    limited(&state, format!("login:ip:{}", client.ip), LOGIN_PER_IP)?;
-    limited(&state, format!("login:acct:{email}"), LOGIN_PER_ACCOUNT)?;
-    let Some(mut user) = state.accounts.user_by_email(&email).await? else {
+    let limiter = &state.auth.limiter;
+    let limits = &state.auth.login_limits;
+    limiter
+        .login_check(limits, &email, &client.ip)
+        .map_err(retry_after)?;
+    let found = state.accounts.user_by_email(&email).await?;
+    let Some(mut user) = found else {
         // Same work as for a real account: timing does not reveal it.
         password::verify(req.password, password::dummy_hash().await.to_owned()).await;
+        limiter.login_failed(limits, &email, &client.ip);
         return Err(ApiError::InvalidCredentials);
     };
-    let now = now_ms();
-    if let Some(until) = user.locked_until.filter(|t| *t > now) {
-        return Err(ApiError::AccountLocked(((until - now) / 1000).max(1) as u64));
-    }
     if !password::verify(req.password, user.password_hash.clone()).await {
-        user.failed_login_attempts += 1;
-        if user.failed_login_attempts >= LOCK_AFTER_FAILURES {
-            user.locked_until = Some(now + LOCK_FOR.as_millis() as i64);
-            user.failed_login_attempts = 0;
-            tracing::warn!(user = %user.id, "account locked after repeated failed logins");
-        }
-        state.accounts.update_user(&user).await?;
+        limiter.login_failed(limits, &email, &client.ip);
         return Err(ApiError::InvalidCredentials);
     }
-    user.failed_login_attempts = 0;
-    user.locked_until = None;
-    user.last_login = Some(now);
+    limiter.login_succeeded(&email, &client.ip);
+    user.last_login = Some(now_ms());
     state.accounts.update_user(&user).await?;
-    state.auth.limiter.reset(&format!("login:acct:{email}"));
     Ok(Json(start_session(&state, &user, &client).await?))
 }
 
