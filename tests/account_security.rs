@@ -789,3 +789,51 @@ async fn failures_spread_over_many_sources_meet_the_address_budget() {
         .await
         .expect(200);
 }
+
+// ---------------------------------------------------------------------------
+// Password-reset mails: a stranger cannot use up the owner's
+// ---------------------------------------------------------------------------
+
+async fn forgot_from(s: &Server, ip: &str, email: &str) -> Resp {
+    s.request(
+        "POST",
+        "/api/auth/forgot-password",
+        None,
+        &[("x-forwarded-for", ip)],
+        Body::Json(json!({ "email": email })),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stranger_asking_for_resets_does_not_use_up_the_owners() {
+    let s = Server::start_with(|c| c.trust_proxy = true).await;
+    s.register("Ada", "ada@example.com").await;
+    for _ in 0..3 {
+        forgot_from(&s, "203.0.113.7", "ada@example.com")
+            .await
+            .expect(202);
+    }
+    let r = forgot_from(&s, "203.0.113.7", "ada@example.com").await;
+    r.expect_error(429, "rate_limited");
+    // The owner, elsewhere, still gets her mail.
+    forgot_from(&s, "198.51.100.20", "ada@example.com")
+        .await
+        .expect(202);
+    assert_eq!(s.mails("ada@example.com", RESET_SUBJECT).len(), 4);
+
+    // All sources together stay bounded, alike for an unknown address.
+    for i in 0..6 {
+        let ip = format!("192.0.2.{i}");
+        forgot_from(&s, &ip, "ada@example.com").await.expect(202);
+    }
+    for i in 0..10 {
+        let ip = format!("192.0.2.{i}");
+        forgot_from(&s, &ip, "ghost@example.com").await.expect(202);
+    }
+    let a = forgot_from(&s, "192.0.2.99", "ada@example.com").await;
+    let g = forgot_from(&s, "192.0.2.99", "ghost@example.com").await;
+    a.expect_error(429, "rate_limited");
+    g.expect_error(429, "rate_limited");
+    assert_eq!(s.mails("ada@example.com", RESET_SUBJECT).len(), 10);
+}

@@ -24,8 +24,16 @@ const RESET_PER_IP: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
 };
-const RESET_PER_ACCOUNT: Limit = Limit {
+/// Reset mails one client address may ask for to one e-mail address.
+const RESET_PER_SOURCE_AND_ADDRESS: Limit = Limit {
     max: 3,
+    window: Duration::from_secs(3600),
+};
+/// Reset mails to one e-mail address from all client addresses: bounds the
+/// mail a stranger can send to it, loosely enough that one stranger
+/// cannot use up the owner's resets.
+const RESET_PER_ADDRESS: Limit = Limit {
+    max: 10,
     window: Duration::from_secs(3600),
 };
 /// New verification links for the account's own address.
@@ -518,7 +526,9 @@ pub async fn logout(State(state): State<AppState>, me: AuthUser) -> Result<Statu
 }
 
 /// E-mail a password-reset token. Always answers 202, whether or not the
-/// address has an account.
+/// address has an account. Limits: 10 per hour per client address, 3 per
+/// hour per client address and e-mail address, 10 per hour per e-mail
+/// address (so one stranger cannot use up the owner's resets).
 #[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth", request_body = ForgotRequest,
     responses((status = 202), (status = 429)))]
 pub async fn forgot_password(
@@ -527,8 +537,15 @@ pub async fn forgot_password(
     ApiJson(req): ApiJson<ForgotRequest>,
 ) -> Result<StatusCode, ApiError> {
     let email = req.email.trim().to_lowercase();
+    // Hashed: keys stay short whatever was typed.
+    let address = secret::hash_token(&email);
     limited(&state, format!("reset:ip:{}", client.ip), RESET_PER_IP)?;
-    limited(&state, format!("reset:acct:{email}"), RESET_PER_ACCOUNT)?;
+    limited(
+        &state,
+        format!("reset:src-addr:{}:{address}", client.ip),
+        RESET_PER_SOURCE_AND_ADDRESS,
+    )?;
+    limited(&state, format!("reset:addr:{address}"), RESET_PER_ADDRESS)?;
     if let Some(user) = state.accounts.user_by_email(&email).await? {
         send_link(&state, &user, TokenKind::ResetPassword, &user.email).await?;
     }
