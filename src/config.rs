@@ -166,6 +166,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[command(flatten)]
     pub compaction: CompactionConfig,
+    #[command(flatten)]
+    pub login: LoginConfig,
 }
 
 /// Limits that protect the server from any one client.
@@ -232,6 +234,38 @@ pub struct CompactionConfig {
     /// threshold is reached first).
     #[arg(long = "compact-after-bytes", env = "COFORM_COMPACT_AFTER_BYTES", default_value_t = 4 << 20)]
     pub after_bytes: u64,
+}
+
+/// How failed logins slow down whoever makes them. Counted by the e-mail
+/// as typed, whether or not an account has it, so the answers never tell
+/// which addresses have accounts.
+#[derive(Args, Clone, Debug)]
+pub struct LoginConfig {
+    /// Failed logins one client address may make at one e-mail address
+    /// before it must wait; each further failure doubles the wait. Other
+    /// client addresses are not affected, and a success starts over.
+    #[arg(
+        long = "login-backoff-after",
+        env = "COFORM_LOGIN_BACKOFF_AFTER",
+        default_value_t = 5
+    )]
+    pub backoff_after: u32,
+    /// The first wait of a client address at an e-mail address.
+    #[arg(long = "login-backoff-base", env = "COFORM_LOGIN_BACKOFF_BASE", default_value = "1s", value_parser = parse_duration)]
+    pub backoff_base: Duration,
+    /// The longest wait of a client address at an e-mail address.
+    #[arg(long = "login-backoff-max", env = "COFORM_LOGIN_BACKOFF_MAX", default_value = "15m", value_parser = parse_duration)]
+    pub backoff_max: Duration,
+    /// Failed logins at one e-mail address, from all client addresses
+    /// together, per 5 minutes; past it every login to that address waits
+    /// for the window to end. High, so that no one attacker locks the owner
+    /// out; it only stops guessing spread over many client addresses.
+    #[arg(
+        long = "login-address-failures",
+        env = "COFORM_LOGIN_ADDRESS_FAILURES",
+        default_value_t = 100
+    )]
+    pub address_failures: u32,
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
@@ -331,6 +365,18 @@ impl Config {
         if self.compaction.after_updates == 0 || self.compaction.after_bytes == 0 {
             return Err("compaction thresholds must be greater than 0".into());
         }
+        let login = &self.login;
+        if login.backoff_after == 0 || login.address_failures == 0 {
+            return Err(
+                "--login-backoff-after and --login-address-failures must be greater than 0".into(),
+            );
+        }
+        if login.backoff_base.is_zero() || login.backoff_max < login.backoff_base {
+            return Err(
+                "--login-backoff-base must be greater than 0 and at most --login-backoff-max"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -403,6 +449,24 @@ mod tests {
         assert!(err.contains("loopback"), "{err}");
         c.bind = "[::1]:8080".parse().unwrap();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn login_backoff_settings_are_checked() {
+        let c = Cli::parse_from(["coform"]).into_config();
+        assert_eq!(c.login.backoff_after, 5);
+        assert_eq!(c.login.backoff_base, Duration::from_secs(1));
+        assert_eq!(c.login.backoff_max, Duration::from_secs(15 * 60));
+        assert_eq!(c.login.address_failures, 100);
+        for args in [
+            ["coform", "--login-backoff-after", "0"],
+            ["coform", "--login-address-failures", "0"],
+            ["coform", "--login-backoff-base", "0s"],
+            ["coform", "--login-backoff-max", "500ms"],
+        ] {
+            let c = Cli::parse_from(args).into_config();
+            assert!(c.validate().is_err(), "{args:?} accepted");
+        }
     }
 
     #[test]

@@ -58,12 +58,11 @@ pub enum ApiError {
     /// The body exceeds the size limit.
     #[error("request body too large")]
     PayloadTooLarge,
-    /// Too many attempts; retry after the given seconds.
+    /// Too many attempts; retry after the given seconds. Also the answer
+    /// to a login that must wait after failures, the same whether or not
+    /// the address has an account.
     #[error("too many requests; retry in {0} s")]
     RateLimited(u64),
-    /// The account is locked after repeated failed logins.
-    #[error("account locked after repeated failed logins; retry in {0} s")]
-    AccountLocked(u64),
     /// The connection limit is reached.
     #[error("too many connections; retry later")]
     TooManyConnections,
@@ -88,7 +87,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) | ApiError::AccountLocked(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyConnections | ApiError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -110,7 +109,6 @@ impl ApiError {
             ApiError::Conflict(code, _) => code,
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RateLimited(_) => "rate_limited",
-            ApiError::AccountLocked(_) => "account_locked",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -175,7 +173,7 @@ impl IntoResponse for ApiError {
         }
         let details = match &self {
             ApiError::Validation(fields) => serde_json::to_value(fields).unwrap_or_default(),
-            ApiError::RateLimited(s) | ApiError::AccountLocked(s) => {
+            ApiError::RateLimited(s) => {
                 serde_json::json!({ "retryAfter": s })
             }
             _ => serde_json::Value::Null,
@@ -184,7 +182,7 @@ impl IntoResponse for ApiError {
             "error": { "code": self.code(), "message": self.to_string(), "details": details }
         });
         let mut response = (self.status(), Json(body)).into_response();
-        if let ApiError::RateLimited(s) | ApiError::AccountLocked(s) = &self {
+        if let ApiError::RateLimited(s) = &self {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::mailer::{Mailer, OutboxMailer, SmtpMailer};
-use crate::auth::{jwt, ratelimit::RateLimiter, AuthService};
+use crate::auth::ratelimit::{Backoff, Limit, LoginLimits, RateLimiter};
+use crate::auth::{jwt, AuthService};
 use crate::config::{Config, StoreKind};
 use crate::error::ApiError;
 use crate::{api, http, ws};
@@ -192,6 +193,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     Ok(RunningServer { addr, state, serve })
 }
 
+/// The login throttle of `--login-*`, with a fixed limit per client
+/// address (30 attempts per 5 minutes, any e-mail).
+fn login_limits(c: &crate::config::LoginConfig) -> LoginLimits {
+    let five_minutes = std::time::Duration::from_secs(300);
+    LoginLimits {
+        per_source: Limit {
+            max: 30,
+            window: five_minutes,
+        },
+        backoff: Backoff {
+            free_failures: c.backoff_after,
+            base: c.backoff_base,
+            max: c.backoff_max,
+            forget_after: std::time::Duration::from_secs(24 * 3600),
+        },
+        per_address_failures: Limit {
+            max: c.address_failures,
+            window: five_minutes,
+        },
+    }
+}
+
 /// Builds the token keys, rate limiter and mailer.
 async fn auth_service(config: &Config, addr: SocketAddr) -> anyhow::Result<AuthService> {
     let secret = match &config.jwt_secret {
@@ -211,6 +234,7 @@ async fn auth_service(config: &Config, addr: SocketAddr) -> anyhow::Result<AuthS
         refresh_ttl: config.refresh_token_ttl,
         doc_ttl: config.doc_token_ttl,
         limiter: RateLimiter::default(),
+        login_limits: login_limits(&config.login),
         mailer,
         public_url: config.public_url.clone().unwrap_or_else(|| {
             // The address clients reach: a wildcard bind means "this host".

@@ -34,6 +34,9 @@ impl Role {
     }
 }
 
+/// An address every world has invited (as a viewer); nobody owns it.
+const INVITED: &str = "invited@example.com";
+
 /// The people of every test.
 struct People {
     alice: Account,
@@ -155,6 +158,48 @@ fn cases() -> Vec<Case> {
                     "POST",
                     format!("/api/workspaces/{}/members", w.ws),
                     Some(json!({"email": w.erin_email, "role": "owner"})),
+                )
+            },
+        },
+        Case {
+            name: "invite an address without an account",
+            min: Role::Admin,
+            ok: 202,
+            build: |w, _| {
+                req(
+                    "POST",
+                    format!("/api/workspaces/{}/members", w.ws),
+                    Some(json!({"email": "newcomer@example.com", "role": "editor"})),
+                )
+            },
+        },
+        Case {
+            name: "invite an owner",
+            min: Role::Owner,
+            ok: 202,
+            build: |w, _| {
+                req(
+                    "POST",
+                    format!("/api/workspaces/{}/members", w.ws),
+                    Some(json!({"email": "newcomer@example.com", "role": "owner"})),
+                )
+            },
+        },
+        Case {
+            name: "list invitations",
+            min: Role::Admin,
+            ok: 200,
+            build: |w, _| req("GET", format!("/api/workspaces/{}/invitations", w.ws), None),
+        },
+        Case {
+            name: "cancel an invitation",
+            min: Role::Admin,
+            ok: 204,
+            build: |w, _| {
+                req(
+                    "DELETE",
+                    format!("/api/workspaces/{}/invitations/{INVITED}", w.ws),
+                    None,
                 )
             },
         },
@@ -312,14 +357,15 @@ struct Snapshot {
     workspace: Value,
     template: Value,
     templates: Value,
+    invitations: Value,
 }
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "workspace={} template={} templates={}",
-            self.workspace, self.template, self.templates
+            "workspace={} template={} templates={} invitations={}",
+            self.workspace, self.template, self.templates, self.invitations
         )
     }
 }
@@ -343,27 +389,47 @@ async fn snapshot(s: &Server, owner: &Account, w: &World) -> Snapshot {
         .await
         .expect(200)
         .clone();
+    let invitations = s
+        .get(
+            &format!("/api/workspaces/{}/invitations", w.ws),
+            Some(&owner.access),
+        )
+        .await
+        .expect(200)
+        .clone();
     Snapshot {
         workspace,
         template,
         templates,
+        invitations,
     }
 }
 
 async fn people(s: &Server) -> People {
-    People {
+    let p = People {
         alice: s.register("Alice", "alice@example.com").await,
         bob: s.register("Bob", "bob@example.com").await,
         carol: s.register("Carol", "carol@example.com").await,
         dave: s.register("Dave", "dave@example.com").await,
         erin: s.register("Erin", "erin@example.com").await,
-    }
+    };
+    // Erin is added by the cases: only a verified address joins at once.
+    s.ensure_verified("erin@example.com").await;
+    p
 }
 
 /// A fresh workspace of `owner` with Dave as editor, Carol in `carol`'s
-/// role (if any), and a template of the owner's.
+/// role (if any), an invitation of [`INVITED`], and a template of the
+/// owner's.
 async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> World {
     let ws = s.create_workspace(&owner.access, "Workspace").await;
+    s.post(
+        &format!("/api/workspaces/{ws}/members"),
+        Some(&owner.access),
+        json!({"email": INVITED, "role": "viewer"}),
+    )
+    .await
+    .expect(202);
     s.add_member(&owner.access, &ws, &p.dave.email, "editor")
         .await;
     if let Some(role) = carol {

@@ -1,6 +1,6 @@
 import type { CoformClient } from './client.js'
 import type {
-  CreateTemplateInput, CreateVersionInput, CreateWorkspaceInput, DocumentToken, Member, RestoreReport, Role,
+  CreateTemplateInput, CreateVersionInput, CreateWorkspaceInput, DocumentToken, Invitation, Member, RestoreReport, Role,
   Template, TemplateFile, TemplatePage, TemplateQuery, UpdateTemplateInput, UpdateWorkspaceInput, Version,
   VersionDetail, VersionDiff, VersionRef, VersionRestoreResult, Workspace, WorkspaceAnalytics, WorkspaceBackup,
   WorkspaceDetail
@@ -8,7 +8,7 @@ import type {
 
 const enc = encodeURIComponent
 
-/** `/api/workspaces/*`: workspaces, members, analytics, backup and restore. */
+/** `/api/workspaces/*`: workspaces, members, invitations, analytics, backup and restore. */
 export class WorkspacesApi {
   constructor (private readonly client: CoformClient) {}
 
@@ -37,9 +37,24 @@ export class WorkspacesApi {
     await this.client.request('DELETE', `/api/workspaces/${enc(id)}`)
   }
 
-  /** Adds an existing account by e-mail (admin; only owners add owners). */
-  addMember (id: string, input: { email: string, role: Role }): Promise<Member> {
+  /**
+   * Adds a member by e-mail (admin; only owners add owners). An account
+   * whose address is verified joins at once (a {@link Member}); any other
+   * address is invited (an {@link Invitation}, `status: 'invited'`) and
+   * joins with the role once its owner verifies it.
+   */
+  addMember (id: string, input: { email: string, role: Role }): Promise<Member | Invitation> {
     return this.client.request('POST', `/api/workspaces/${enc(id)}/members`, { body: input })
+  }
+
+  /** Invitations still waiting for their address to be verified (admin). */
+  invitations (id: string): Promise<Invitation[]> {
+    return this.client.request('GET', `/api/workspaces/${enc(id)}/invitations`)
+  }
+
+  /** Cancels the invitation of an address (admin; owners for an owner's). */
+  async cancelInvitation (id: string, email: string): Promise<void> {
+    await this.client.request('DELETE', `/api/workspaces/${enc(id)}/invitations/${enc(email)}`)
   }
 
   /** Changes a member's role; their open sessions switch at once. */

@@ -182,7 +182,11 @@ export class CoformClient extends Emitter<ClientEvents> {
     return user
   }
 
-  /** Changes name, colour, profile or e-mail. */
+  /**
+   * Changes name, colour, profile or e-mail. A new e-mail needs
+   * `currentPassword` and only becomes `pendingEmail` until the link mailed
+   * to it is opened.
+   */
   async updateMe (patch: UpdateMeInput): Promise<User> {
     const user = await this.request<User>('PUT', '/api/auth/me', { body: patch })
     await this.#updateUser(user)
@@ -214,9 +218,17 @@ export class CoformClient extends Emitter<ClientEvents> {
     await this.request('POST', '/api/auth/reset-password', { body: { token, password }, auth: false })
   }
 
-  /** Confirms the e-mail address with the token from the verification mail. */
+  /**
+   * Confirms an address with the token mailed to it: the account's own, or
+   * the pending new one (which then becomes the account's address).
+   */
   verifyEmail (token: string): Promise<User> {
     return this.request('GET', '/api/auth/verify-email', { query: { token }, auth: false })
+  }
+
+  /** Mails a new verification link to the account's (unverified) address. */
+  async resendVerification (): Promise<void> {
+    await this.request('POST', '/api/auth/verify-email/resend')
   }
 
   async #accept (res: TokenResponse): Promise<StoredAuth> {

@@ -15,7 +15,14 @@ export interface User {
   name: string
   /** Presence colour, `#rrggbb`. */
   color: string
+  /** Whether `email` was proved by the link mailed to it. */
   emailVerified: boolean
+  /**
+   * A new address asked for with `updateMe({ email, currentPassword })`:
+   * `email` stays the account's address until the link mailed to this one
+   * is opened (`verifyEmail`).
+   */
+  pendingEmail: string | null
   lastLogin: number | null
   createdAt: number
   updatedAt: number
@@ -34,7 +41,19 @@ export interface TokenResponse {
 
 export interface RegisterInput { email: string, password: string, name: string }
 export interface LoginInput { email: string, password: string }
-export interface UpdateMeInput { name?: string, email?: string, color?: string, profile?: Record<string, unknown> }
+export interface UpdateMeInput {
+  name?: string
+  /**
+   * A new address: it becomes `pendingEmail` (not `email`) until the link
+   * mailed to it is opened. Needs `currentPassword`. The current address
+   * cancels a pending change.
+   */
+  email?: string
+  color?: string
+  profile?: Record<string, unknown>
+  /** The account's password; required with a new `email`. */
+  currentPassword?: string
+}
 
 /** A login session of the account (see `client.sessions()`). */
 export interface SessionInfo {
@@ -66,6 +85,22 @@ export interface Member {
   name: string
   role: Role
   joinedAt: number
+}
+
+/**
+ * An invitation of an address that is not (yet) verified, or has no
+ * account: it becomes a membership with `role` once the owner of `email`
+ * verifies it. The same shape whether or not the address has an account.
+ */
+export interface Invitation {
+  status: 'invited'
+  email: string
+  role: Role
+  /** The member who sent or last renewed it. */
+  invitedBy: string
+  invitedAt: number
+  /** After this time it grants nothing. */
+  expiresAt: number
 }
 
 export interface WorkspaceDetail extends Workspace {

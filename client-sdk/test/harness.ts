@@ -164,13 +164,28 @@ export class Server {
     return new CoformClient({ baseUrl: opts.baseUrl ?? this.baseUrl, WebSocket: opts.WebSocket ?? NodeWebSocket, fetch: opts.fetch })
   }
 
-  /** A client signed in as a new account. */
+  /**
+   * A client signed in as a new account, its address verified with the
+   * link of its verification mail (so it can be added to workspaces).
+   */
   async user (name: string, opts: { WebSocket?: WebSocketClass, baseUrl?: string, fetch?: FetchLike } = {}): Promise<{ client: CoformClient, email: string, password: string }> {
     const client = this.client(opts)
     const email = `${unique(name.toLowerCase().replace(/\W+/g, ''))}@example.com`
     const password = 'correct horse battery 9'
     await client.register({ email, password, name })
+    await client.verifyEmail(this.mailedToken(email, 'Verify your Coform e-mail address'))
     return { client, email, password }
+  }
+
+  /** The token of the newest mail to `to` whose subject contains `subject` (the outbox of the data directory). */
+  mailedToken (to: string, subject: string): string {
+    const outbox = path.join(this.dataDir, 'outbox')
+    const mails = fs.readdirSync(outbox).filter((f) => f.endsWith('.eml')).sort()
+      .map((f) => fs.readFileSync(path.join(outbox, f), 'utf8'))
+      .filter((m) => m.includes(`To: ${to}\n`) && m.split('\n').some((l) => l.startsWith('Subject:') && l.includes(subject)))
+    const token = /token=([A-Za-z0-9_-]{43})/.exec(mails.at(-1) ?? '')?.[1]
+    if (token === undefined) throw new Error(`no mail to ${to} about ${subject}`)
+    return token
   }
 }
 

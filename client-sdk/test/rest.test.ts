@@ -172,9 +172,16 @@ describe('REST helpers', () => {
     assert.equal(updated.name, 'Growth')
 
     const m = await owner.workspaces.addMember(ws.id, { email: member.email, role: 'viewer' })
+    if ('status' in m) assert.fail(`a verified address must join at once, got ${JSON.stringify(m)}`)
     assert.equal(m.role, 'viewer')
     await assert.rejects(owner.workspaces.addMember(ws.id, { email: member.email, role: 'editor' }),
       (e: unknown) => e instanceof CoformError && e.status === 409 && e.code === 'already_member')
+    // An address without a verified account is invited instead.
+    const invited = await owner.workspaces.addMember(ws.id, { email: `${unique('newcomer')}@example.com`, role: 'editor' })
+    assert.ok('status' in invited && invited.status === 'invited', JSON.stringify(invited))
+    assert.deepEqual((await owner.workspaces.invitations(ws.id)).map((i) => i.email), [invited.email])
+    await owner.workspaces.cancelInvitation(ws.id, invited.email)
+    assert.deepEqual(await owner.workspaces.invitations(ws.id), [])
     await owner.workspaces.updateMember(ws.id, m.userId, { role: 'editor' })
     const detail = await owner.workspaces.get(ws.id)
     assert.equal(detail.members.find((x) => x.userId === m.userId)?.role, 'editor')

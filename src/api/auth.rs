@@ -22,25 +22,33 @@ const REGISTER_PER_IP: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
 };
-const LOGIN_PER_IP: Limit = Limit {
-    max: 30,
-    window: Duration::from_secs(300),
-};
-const LOGIN_PER_ACCOUNT: Limit = Limit {
-    max: 10,
-    window: Duration::from_secs(300),
-};
 const RESET_PER_IP: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
 };
-const RESET_PER_ACCOUNT: Limit = Limit {
+/// Reset mails one client address may ask for to one e-mail address.
+const RESET_PER_SOURCE_AND_ADDRESS: Limit = Limit {
     max: 3,
     window: Duration::from_secs(3600),
 };
-/// Consecutive failed logins that lock an account, and for how long.
-pub const LOCK_AFTER_FAILURES: u32 = 5;
-pub const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
+/// Reset mails to one e-mail address from all client addresses: bounds the
+/// mail a stranger can send to it, loosely enough that one stranger
+/// cannot use up the owner's resets.
+const RESET_PER_ADDRESS: Limit = Limit {
+    max: 10,
+    window: Duration::from_secs(3600),
+};
+/// New verification links for the account's own address.
+const VERIFY_RESEND_PER_ACCOUNT: Limit = Limit {
+    max: 3,
+    window: Duration::from_secs(3600),
+};
+/// Requests to change the e-mail address (each checks the password and
+/// mails two messages).
+const EMAIL_CHANGE_PER_ACCOUNT: Limit = Limit {
+    max: 10,
+    window: Duration::from_secs(3600),
+};
 const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
 const RESET_TTL: Duration = Duration::from_secs(3600);
 
@@ -57,7 +65,11 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub color: String,
+    /// Whether `email` was proved by the token mailed to it.
     pub email_verified: bool,
+    /// A new address the account asked to change to: `email` stays the
+    /// account's address until the link mailed to this one is opened.
+    pub pending_email: Option<String>,
     pub last_login: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -73,6 +85,7 @@ impl From<&User> for UserView {
             name: u.name.clone(),
             color: u.color.clone(),
             email_verified: u.email_verified,
+            pending_email: u.pending_email.clone(),
             last_login: u.last_login,
             created_at: u.created_at,
             updated_at: u.updated_at,
@@ -136,10 +149,15 @@ pub struct VerifyQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateMeRequest {
     pub name: Option<String>,
+    /// A new address: it becomes `pendingEmail` and replaces `email` only
+    /// once the link mailed to it is opened. Needs `currentPassword`. The
+    /// current address cancels a pending change.
     pub email: Option<String>,
     pub color: Option<String>,
     #[schema(value_type = Object)]
     pub profile: Option<serde_json::Value>,
+    /// The account's password; required with a new `email`.
+    pub current_password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -242,11 +260,12 @@ fn check_password(field: &str, password: &str, email: &str) -> Result<(), FieldE
 }
 
 fn limited(state: &AppState, key: String, limit: Limit) -> Result<(), ApiError> {
-    state
-        .auth
-        .limiter
-        .hit(&key, limit)
-        .map_err(|d| ApiError::RateLimited(d.as_secs().max(1)))
+    state.auth.limiter.hit(&key, limit).map_err(retry_after)
+}
+
+/// 429 with the wait in whole seconds, rounded up (at least 1).
+fn retry_after(wait: Duration) -> ApiError {
+    ApiError::RateLimited(wait.as_millis().div_ceil(1000).max(1) as u64)
 }
 
 /// Starts a session and issues its first tokens.
@@ -294,12 +313,19 @@ fn tokens(
     })
 }
 
-async fn send_link(state: &AppState, user: &User, kind: TokenKind) -> Result<(), ApiError> {
+/// Mails `to` a new one-time token of `kind` for `user`. The token is
+/// bound to `to`: it proves control of that address and of no other.
+async fn send_link(
+    state: &AppState,
+    user: &User,
+    kind: TokenKind,
+    to: &str,
+) -> Result<(), ApiError> {
     let token = secret::new_token();
-    let ttl = if kind == TokenKind::VerifyEmail {
-        VERIFY_TTL
-    } else {
+    let ttl = if kind == TokenKind::ResetPassword {
         RESET_TTL
+    } else {
+        VERIFY_TTL
     };
     state
         .accounts
@@ -307,29 +333,40 @@ async fn send_link(state: &AppState, user: &User, kind: TokenKind) -> Result<(),
             &secret::hash_token(&token),
             &user.id,
             kind,
+            to,
             now_ms() + ttl.as_millis() as i64,
         )
         .await?;
     let base = state.auth.public_url.trim_end_matches('/');
+    let link = format!("{base}/api/auth/verify-email?token={token}");
     let (subject, body) = match kind {
         TokenKind::VerifyEmail => (
             "Verify your Coform e-mail address",
-            format!("Open this link to verify your address:\n{base}/api/auth/verify-email?token={token}\n\nOr use this token: {token}"),
+            format!("Open this link to verify your address:\n{link}\n\nOr use this token: {token}"),
+        ),
+        TokenKind::ChangeEmail => (
+            "Confirm your new Coform e-mail address",
+            format!("Open this link to make this the address of your Coform account:\n{link}\n\nOr use this token: {token}\n\nUntil then your account keeps its current address. If you did not ask for this, ignore this message."),
         ),
         TokenKind::ResetPassword => (
             "Reset your Coform password",
             format!("Use this token to set a new password (valid for one hour):\n{token}\n\nIf you did not ask for this, ignore this message."),
         ),
     };
+    send_mail(state, to, subject, body).await;
+    Ok(())
+}
+
+/// Sends one mail; a failure is logged, never shown to the requester.
+async fn send_mail(state: &AppState, to: &str, subject: &str, body: String) {
     let mail = Mail {
-        to: user.email.clone(),
+        to: to.to_owned(),
         subject: subject.into(),
         body,
     };
     if let Err(e) = state.auth.mailer.send(mail).await {
         tracing::error!(error = %e, "could not send mail");
     }
-    Ok(())
 }
 
 /// Create an account; signs in at once and e-mails a verification link.
@@ -377,19 +414,17 @@ pub async fn register(
         profile: serde_json::json!({}),
         created_at: now,
         updated_at: now,
+        pending_email: None,
     };
     state
         .accounts
         .create_user(&user)
         .await
         .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => ApiError::Conflict(
-                "email_taken",
-                "an account with this e-mail already exists".into(),
-            ),
+            coform_storage::StoreError::Conflict(_) => email_taken(),
             e => e.into(),
         })?;
-    send_link(&state, &user, TokenKind::VerifyEmail).await?;
+    send_link(&state, &user, TokenKind::VerifyEmail, &user.email).await?;
     Ok((
         StatusCode::CREATED,
         Json(start_session(&state, &user, &client).await?),
@@ -397,41 +432,42 @@ pub async fn register(
 }
 
 /// Sign in with e-mail and password.
+///
+/// Failed logins slow down their source, not the account: after 5 failures
+/// from one client address at one e-mail address, that client address must
+/// wait 1 s, then 2 s, 4 s, ... up to 15 min (429 `rate_limited` with
+/// Retry-After); other client addresses, and the owner's existing
+/// sessions, are not affected, and a successful login starts over. Every
+/// answer is the same for an address without an account as for one with
+/// an account, locked or not.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong e-mail or password"),
-              (status = 429, description = "Rate limited or account locked")))]
+              (status = 429, description = "Too many attempts from this client address, or failed attempts at this e-mail address; see Retry-After")))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let email = req.email.trim().to_lowercase();
-    limited(&state, format!("login:ip:{}", client.ip), LOGIN_PER_IP)?;
-    limited(&state, format!("login:acct:{email}"), LOGIN_PER_ACCOUNT)?;
-    let Some(mut user) = state.accounts.user_by_email(&email).await? else {
+    let limiter = &state.auth.limiter;
+    let limits = &state.auth.login_limits;
+    limiter
+        .login_check(limits, &email, &client.ip)
+        .map_err(retry_after)?;
+    let found = state.accounts.user_by_email(&email).await?;
+    let Some(mut user) = found else {
         // Same work as for a real account: timing does not reveal it.
         password::verify(req.password, password::dummy_hash().await.to_owned()).await;
+        limiter.login_failed(limits, &email, &client.ip);
         return Err(ApiError::InvalidCredentials);
     };
-    let now = now_ms();
-    if let Some(until) = user.locked_until.filter(|t| *t > now) {
-        return Err(ApiError::AccountLocked(((until - now) / 1000).max(1) as u64));
-    }
     if !password::verify(req.password, user.password_hash.clone()).await {
-        user.failed_login_attempts += 1;
-        if user.failed_login_attempts >= LOCK_AFTER_FAILURES {
-            user.locked_until = Some(now + LOCK_FOR.as_millis() as i64);
-            user.failed_login_attempts = 0;
-            tracing::warn!(user = %user.id, "account locked after repeated failed logins");
-        }
-        state.accounts.update_user(&user).await?;
+        limiter.login_failed(limits, &email, &client.ip);
         return Err(ApiError::InvalidCredentials);
     }
-    user.failed_login_attempts = 0;
-    user.locked_until = None;
-    user.last_login = Some(now);
+    limiter.login_succeeded(&email, &client.ip);
+    user.last_login = Some(now_ms());
     state.accounts.update_user(&user).await?;
-    state.auth.limiter.reset(&format!("login:acct:{email}"));
     Ok(Json(start_session(&state, &user, &client).await?))
 }
 
@@ -504,7 +540,9 @@ pub async fn logout(State(state): State<AppState>, me: AuthUser) -> Result<Statu
 }
 
 /// E-mail a password-reset token. Always answers 202, whether or not the
-/// address has an account.
+/// address has an account. Limits: 10 per hour per client address, 3 per
+/// hour per client address and e-mail address, 10 per hour per e-mail
+/// address (so one stranger cannot use up the owner's resets).
 #[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth", request_body = ForgotRequest,
     responses((status = 202), (status = 429)))]
 pub async fn forgot_password(
@@ -513,15 +551,23 @@ pub async fn forgot_password(
     ApiJson(req): ApiJson<ForgotRequest>,
 ) -> Result<StatusCode, ApiError> {
     let email = req.email.trim().to_lowercase();
+    // Hashed: keys stay short whatever was typed.
+    let address = secret::hash_token(&email);
     limited(&state, format!("reset:ip:{}", client.ip), RESET_PER_IP)?;
-    limited(&state, format!("reset:acct:{email}"), RESET_PER_ACCOUNT)?;
+    limited(
+        &state,
+        format!("reset:src-addr:{}:{address}", client.ip),
+        RESET_PER_SOURCE_AND_ADDRESS,
+    )?;
+    limited(&state, format!("reset:addr:{address}"), RESET_PER_ADDRESS)?;
     if let Some(user) = state.accounts.user_by_email(&email).await? {
-        send_link(&state, &user, TokenKind::ResetPassword).await?;
+        send_link(&state, &user, TokenKind::ResetPassword, &user.email).await?;
     }
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Set a new password with an e-mailed token; ends every session.
+/// Set a new password with an e-mailed token; ends every session and
+/// spends every other reset token of the account.
 #[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", request_body = ResetRequest,
     responses((status = 204), (status = 400, description = "Invalid token"), (status = 422), (status = 429)))]
 pub async fn reset_password(
@@ -533,15 +579,17 @@ pub async fn reset_password(
     // Checked before the token is used up; again below against the e-mail.
     check_password("password", &req.password, "").map_err(|e| ApiError::Validation(vec![e]))?;
     let hash = secret::hash_token(&req.token);
-    let user_id = state
+    let used = state
         .accounts
         .consume_user_token(&hash, TokenKind::ResetPassword, now_ms())
         .await?
         .ok_or(ApiError::InvalidToken)?;
+    // A link mailed to an address the account no longer has proves nothing.
     let mut user = state
         .accounts
-        .user(&user_id)
+        .user(&used.user_id)
         .await?
+        .filter(|u| mailed_to(&used, &u.email))
         .ok_or(ApiError::InvalidToken)?;
     check_password("password", &req.password, &user.email)
         .map_err(|e| ApiError::Validation(vec![e]))?;
@@ -554,36 +602,140 @@ pub async fn reset_password(
     user.locked_until = None;
     user.updated_at = now;
     state.accounts.update_user(&user).await?;
+    // Every other reset link mailed before is spent too: none may set the
+    // password again.
+    state
+        .accounts
+        .revoke_user_tokens(&user.id, TokenKind::ResetPassword)
+        .await?;
     state.accounts.revoke_user_sessions(&user.id, None).await?;
     end_sessions(&state, &user.id, SessionSet::AllBut(None)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Confirm an e-mail address with the token from the verification mail.
+/// Confirm an e-mail address with the token mailed to it: the account's
+/// address (registration), or the new address of a requested change, which
+/// then becomes the account's (verified) address. Workspaces that invited
+/// the address now have the account as a member. A token proves only the
+/// address it was mailed to: 400 `invalid_token` if the account's address
+/// (or pending address) is another one now. 409 `email_taken` if another
+/// account took the new address meanwhile.
 #[utoipa::path(get, path = "/api/auth/verify-email", tag = "auth", params(VerifyQuery),
-    responses((status = 200, body = UserView), (status = 400, description = "Invalid token")))]
+    responses((status = 200, body = UserView), (status = 400, description = "Invalid token"),
+              (status = 409, description = "The new address was taken meanwhile (`email_taken`)")))]
 pub async fn verify_email(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user_id = state
+    let hash = secret::hash_token(&q.token);
+    let now = now_ms();
+    if let Some(used) = state
         .accounts
-        .consume_user_token(
-            &secret::hash_token(&q.token),
-            TokenKind::VerifyEmail,
-            now_ms(),
-        )
+        .consume_user_token(&hash, TokenKind::ChangeEmail, now)
+        .await?
+    {
+        return confirm_email_change(&state, &used).await.map(Json);
+    }
+    let used = state
+        .accounts
+        .consume_user_token(&hash, TokenKind::VerifyEmail, now)
         .await?
         .ok_or(ApiError::InvalidToken)?;
     let mut user = state
         .accounts
-        .user(&user_id)
+        .user(&used.user_id)
         .await?
+        .filter(|u| mailed_to(&used, &u.email))
         .ok_or(ApiError::InvalidToken)?;
     user.email_verified = true;
     user.updated_at = now_ms();
     state.accounts.update_user(&user).await?;
+    join_invited(&state, &user).await?;
     Ok(Json(UserView::from(&user)))
+}
+
+/// The owner of `user.email` just proved it: the workspaces that invited
+/// that address get the account as a member.
+async fn join_invited(state: &AppState, user: &User) -> Result<(), ApiError> {
+    let joined = state
+        .accounts
+        .accept_invitations(&user.id, &user.email, now_ms())
+        .await?;
+    for m in joined {
+        tracing::info!(user = %user.id, workspace = %m.workspace_id, role = m.role.as_str(),
+            "invitation accepted");
+    }
+    Ok(())
+}
+
+/// Whether `used` was mailed to `address`: a token proves control of that
+/// address and of no other (tokens stored before they carried an address
+/// prove none).
+fn mailed_to(used: &coform_storage::UsedToken, address: &str) -> bool {
+    !used.email.is_empty() && used.email.eq_ignore_ascii_case(address)
+}
+
+/// Makes the pending address the account's address, if `used` was mailed
+/// to that very address.
+async fn confirm_email_change(
+    state: &AppState,
+    used: &coform_storage::UsedToken,
+) -> Result<UserView, ApiError> {
+    let mut user = state
+        .accounts
+        .user(&used.user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    if !user
+        .pending_email
+        .as_ref()
+        .is_some_and(|pending| mailed_to(used, pending))
+    {
+        return Err(ApiError::InvalidToken);
+    }
+    user.email = used.email.clone();
+    user.email_verified = true;
+    user.pending_email = None;
+    user.updated_at = now_ms();
+    state
+        .accounts
+        .update_user(&user)
+        .await
+        .map_err(|e| match e {
+            coform_storage::StoreError::Conflict(_) => email_taken(),
+            e => e.into(),
+        })?;
+    state
+        .accounts
+        .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
+        .await?;
+    join_invited(state, &user).await?;
+    Ok(UserView::from(&user))
+}
+
+/// Mail a new verification link to the account's address (the first one
+/// expired or got lost). Earlier links keep working until they expire.
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
+    responses((status = 202, description = "A new link was mailed"), (status = 401),
+              (status = 409, description = "The address is verified already (`already_verified`)"),
+              (status = 429)))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<StatusCode, ApiError> {
+    if me.user.email_verified {
+        return Err(ApiError::Conflict(
+            "already_verified",
+            "this account's e-mail address is verified already".into(),
+        ));
+    }
+    limited(
+        &state,
+        format!("verify-resend:acct:{}", me.user.id),
+        VERIFY_RESEND_PER_ACCOUNT,
+    )?;
+    send_link(&state, &me.user, TokenKind::VerifyEmail, &me.user.email).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// The signed-in account.
@@ -593,9 +745,22 @@ pub async fn me(me: AuthUser) -> Json<UserView> {
     Json(UserView::from(&me.user))
 }
 
-/// Change name, colour, profile or e-mail (a new e-mail must be verified again).
+/// Change name, colour, profile or e-mail address.
+///
+/// A new address needs the current password (`currentPassword`; missing:
+/// 422 on that field, wrong: 401 `invalid_credentials`) and does not apply
+/// at once: it is shown as `pendingEmail`, a confirmation link is mailed to
+/// it and a notice to the current address. The account keeps its current
+/// (verified) address until the link is opened; asking again replaces the
+/// pending address and spends the earlier link, and sending the current
+/// address cancels the change. 409 `email_taken` if another account has
+/// the address.
 #[utoipa::path(put, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = UserView), (status = 401), (status = 409), (status = 422)))]
+    responses((status = 200, body = UserView),
+              (status = 401, description = "Not signed in, or wrong `currentPassword` (`invalid_credentials`)"),
+              (status = 409, description = "The new address belongs to another account (`email_taken`)"),
+              (status = 422, description = "Invalid fields, or a new `email` without `currentPassword`"),
+              (status = 429, description = "Too many address changes")))]
 pub async fn update_me(
     State(state): State<AppState>,
     me: AuthUser,
@@ -603,7 +768,6 @@ pub async fn update_me(
 ) -> Result<Json<UserView>, ApiError> {
     let mut user = me.user;
     let mut errors = Vec::new();
-    let mut email_changed = false;
     if let Some(name) = &req.name {
         match check_name("name", name, 100) {
             Ok(n) => user.name = n,
@@ -633,19 +797,50 @@ pub async fn update_me(
             user.profile = profile.clone();
         }
     }
+    // The address asked for, if it is not the current one.
+    let mut new_email = None;
+    let mut cancel_change = false;
     if let Some(email) = &req.email {
         match normalize_email(email) {
-            Ok(e) if e != user.email => {
-                user.email = e;
-                user.email_verified = false;
-                email_changed = true;
+            Ok(e) if e.eq_ignore_ascii_case(&user.email) => {
+                cancel_change = user.pending_email.is_some();
             }
-            Ok(_) => {}
+            Ok(e) => {
+                if req.current_password.is_none() {
+                    errors.push(FieldError {
+                        field: "currentPassword".into(),
+                        message: "is required to change the e-mail address".into(),
+                    });
+                }
+                new_email = Some(e);
+            }
             Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    if let (Some(email), Some(current)) = (&new_email, req.current_password) {
+        limited(
+            &state,
+            format!("email-change:acct:{}", user.id),
+            EMAIL_CHANGE_PER_ACCOUNT,
+        )?;
+        if !password::verify(current, user.password_hash.clone()).await {
+            return Err(ApiError::InvalidCredentials);
+        }
+        if state
+            .accounts
+            .user_by_email(email)
+            .await?
+            .is_some_and(|other| other.id != user.id)
+        {
+            return Err(email_taken());
+        }
+        user.pending_email = Some(email.clone());
+    }
+    if cancel_change {
+        user.pending_email = None;
     }
     user.updated_at = now_ms();
     state
@@ -653,16 +848,41 @@ pub async fn update_me(
         .update_user(&user)
         .await
         .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => ApiError::Conflict(
-                "email_taken",
-                "an account with this e-mail already exists".into(),
-            ),
+            coform_storage::StoreError::Conflict(_) => email_taken(),
             e => e.into(),
         })?;
-    if email_changed {
-        send_link(&state, &user, TokenKind::VerifyEmail).await?;
+    if new_email.is_some() || cancel_change {
+        // Only the link of the latest request may confirm a change.
+        state
+            .accounts
+            .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
+            .await?;
+    }
+    if let Some(email) = &new_email {
+        send_link(&state, &user, TokenKind::ChangeEmail, email).await?;
+        let notice = format!(
+            "Someone signed in to your Coform account asked to change its e-mail address \
+             from {old} to {email}.\n\nThe change takes effect only once it is confirmed \
+             from {email}; until then your account keeps {old}.\n\nIf this wasn't you, \
+             change your password now and end your other sessions.",
+            old = user.email
+        );
+        send_mail(
+            &state,
+            &user.email,
+            "Your Coform e-mail address is being changed",
+            notice,
+        )
+        .await;
     }
     Ok(Json(UserView::from(&user)))
+}
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict(
+        "email_taken",
+        "an account with this e-mail already exists".into(),
+    )
 }
 
 /// Delete the account (confirm with the password). Fails while the account
@@ -687,7 +907,8 @@ pub async fn delete_me(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Change the password; every other session ends.
+/// Change the password; every other session ends and every outstanding
+/// password-reset token is spent.
 #[utoipa::path(put, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401), (status = 422)))]
 pub async fn change_password(
@@ -708,6 +929,11 @@ pub async fn change_password(
     user.password_changed_at = now;
     user.updated_at = now;
     state.accounts.update_user(&user).await?;
+    // A reset link mailed before the change must not undo it.
+    state
+        .accounts
+        .revoke_user_tokens(&user.id, TokenKind::ResetPassword)
+        .await?;
     state
         .accounts
         .revoke_user_sessions(&user.id, Some(&me.session_id))

@@ -10,7 +10,7 @@
 //! - [`auth`]: `/api/auth/*`: sign-up, login, token refresh, logout,
 //!   password reset, e-mail verification, profile, sessions.
 //! - [`workspaces`]: `/api/workspaces/*`: workspaces, members and roles,
-//!   analytics, backup and restore.
+//!   invitations of unverified addresses, analytics, backup and restore.
 //! - [`templates`]: `/api/templates/*`: template listings and content,
 //!   and document tokens for the WebSocket.
 //! - [`versions`]: `/api/templates/{id}/versions/*`: saved versions,
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(auth::forgot_password))
         .routes(routes!(auth::reset_password))
         .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::resend_verification))
         .routes(routes!(auth::me, auth::update_me, auth::delete_me))
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::list_sessions, auth::revoke_all_sessions))
@@ -101,6 +102,8 @@ pub fn router(state: AppState) -> Router {
             workspaces::delete
         ))
         .routes(routes!(workspaces::add_member))
+        .routes(routes!(workspaces::list_invitations))
+        .routes(routes!(workspaces::cancel_invitation))
         .routes(routes!(
             workspaces::update_member,
             workspaces::remove_member

@@ -4,15 +4,23 @@
 //! settings but cannot touch owners or make new ones; only owners delete a
 //! workspace. A workspace always keeps an owner (409 `last_owner`). Role
 //! changes apply at once to the member's open connections.
+//!
+//! Members are added by e-mail address, and an address is trusted only
+//! once its owner proved it by a mailed token. An account with a verified
+//! address becomes a member at once; for any other address (unverified, or
+//! without an account) an invitation is recorded instead, and it becomes a
+//! membership only when that address is verified (at e-mail verification,
+//! or at a confirmed change to that address). Both kinds of address get the
+//! same answer, so adding members does not reveal who has an account.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use coform_collab::nesting;
-use coform_storage::{Member, Role, Template, TemplateQuery, Workspace};
+use coform_storage::{Invitation, Member, Role, Template, TemplateQuery, Workspace};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yrs::updates::decoder::Decode;
@@ -25,6 +33,9 @@ use super::templates::TemplateView;
 use crate::auth::{now_ms, secret};
 use crate::error::{ApiError, FieldError};
 use crate::server::AppState;
+
+/// How long an invitation waits for its address to be verified.
+pub const INVITATION_TTL: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
 
 /// Version of the backup file format.
 pub const BACKUP_FORMAT: &str = "coform-workspace-backup";
@@ -71,6 +82,38 @@ pub struct MemberView {
     #[schema(value_type = String, example = "editor")]
     pub role: Role,
     pub joined_at: i64,
+}
+
+/// An invitation waiting for the owner of `email` to verify it: the same
+/// answer whether or not the address has an account.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationView {
+    /// Always `invited`.
+    #[schema(example = "invited")]
+    pub status: String,
+    pub email: String,
+    /// The role the membership will have.
+    #[schema(value_type = String, example = "editor")]
+    pub role: Role,
+    /// The member who sent or last renewed the invitation.
+    pub invited_by: String,
+    pub invited_at: i64,
+    /// After this time the invitation grants nothing.
+    pub expires_at: i64,
+}
+
+impl From<&Invitation> for InvitationView {
+    fn from(i: &Invitation) -> Self {
+        InvitationView {
+            status: "invited".into(),
+            email: i.email.clone(),
+            role: i.role,
+            invited_by: i.invited_by.clone(),
+            invited_at: i.invited_at,
+            expires_at: i.expires_at,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -317,16 +360,26 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Add an existing account as a member (admin; only owners add owners).
+/// Add a member by e-mail address (admin; only owners add owners).
+///
+/// An account whose address is verified becomes a member at once (201). For
+/// any other address — an account that has not verified it, or no account
+/// at all — an invitation is recorded and the answer is 202 with the same
+/// body either way: the membership starts, with this role, once the owner
+/// of the address verifies it. Inviting an address again updates the role
+/// and renews the invitation for 14 days.
 #[utoipa::path(post, path = "/api/workspaces/{id}/members", tag = "workspaces", security(("bearer" = [])), request_body = AddMember,
     params(("id" = String, Path)),
-    responses((status = 201, body = MemberView), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    responses((status = 201, body = MemberView, description = "An account with this verified address is now a member"),
+              (status = 202, body = InvitationView, description = "Invited: the membership starts once the address is verified"),
+              (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "Already a member (`already_member`)"), (status = 422)))]
 pub async fn add_member(
     State(state): State<AppState>,
     me: AuthUser,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AddMember>,
-) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+) -> Result<Response, ApiError> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "adding members")?;
     if req.role == Role::Owner {
@@ -334,25 +387,50 @@ pub async fn add_member(
     }
     let email =
         super::auth::normalize_email(&req.email).map_err(|e| ApiError::Validation(vec![e]))?;
-    let user = state
-        .accounts
-        .user_by_email(&email)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let now = now_ms();
+    let account = state.accounts.user_by_email(&email).await?;
+    if let Some(user) = &account {
+        if state.accounts.member_role(&id, &user.id).await?.is_some() {
+            return Err(already_member());
+        }
+    }
+    let Some(user) = account.filter(|u| u.email_verified) else {
+        let pending = state
+            .accounts
+            .invitations(&id, now)
+            .await?
+            .into_iter()
+            .find(|i| i.email.eq_ignore_ascii_case(&email));
+        if pending.is_some_and(|i| i.role == Role::Owner) {
+            require(role, Role::Owner, "changing an owner's invitation")?;
+        }
+        let invitation = Invitation {
+            workspace_id: id.clone(),
+            email,
+            role: req.role,
+            invited_by: me.user.id.clone(),
+            invited_at: now,
+            expires_at: now + INVITATION_TTL.as_millis() as i64,
+        };
+        state.accounts.put_invitation(&invitation).await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(InvitationView::from(&invitation)),
+        )
+            .into_response());
+    };
     let member = Member {
         workspace_id: id.clone(),
         user_id: user.id.clone(),
         role: req.role,
-        joined_at: now_ms(),
+        joined_at: now,
     };
     state
         .accounts
         .add_member(&member)
         .await
         .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => {
-                ApiError::Conflict("already_member", "this user is already a member".into())
-            }
+            coform_storage::StoreError::Conflict(_) => already_member(),
             e => e.into(),
         })?;
     Ok((
@@ -364,7 +442,65 @@ pub async fn add_member(
             role: req.role,
             joined_at: member.joined_at,
         }),
-    ))
+    )
+        .into_response())
+}
+
+fn already_member() -> ApiError {
+    ApiError::Conflict("already_member", "this user is already a member".into())
+}
+
+/// Invitations of the workspace still waiting for their address to be
+/// verified, oldest first (admin).
+#[utoipa::path(get, path = "/api/workspaces/{id}/invitations", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<InvitationView>), (status = 401), (status = 403), (status = 404)))]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<InvitationView>>, ApiError> {
+    let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
+    require(role, Role::Admin, "listing invitations")?;
+    let list = state.accounts.invitations(&id, now_ms()).await?;
+    Ok(Json(list.iter().map(InvitationView::from).collect()))
+}
+
+/// Cancel the invitation of an address (admin; only owners cancel an
+/// invitation as owner). It then grants nothing, even if the address is
+/// verified later.
+#[utoipa::path(delete, path = "/api/workspaces/{id}/invitations/{email}", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = String, Path), ("email" = String, Path, description = "The invited address (percent-encoded)")),
+    responses((status = 204), (status = 401), (status = 403),
+              (status = 404, description = "No such workspace, or no invitation of this address"),
+              (status = 422, description = "Not an e-mail address")))]
+pub async fn cancel_invitation(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path((id, email)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
+    require(role, Role::Admin, "cancelling invitations")?;
+    let email = super::auth::normalize_email(&email).map_err(|e| ApiError::Validation(vec![e]))?;
+    let invitation = state
+        .accounts
+        .invitations(&id, now_ms())
+        .await?
+        .into_iter()
+        .find(|i| i.email.eq_ignore_ascii_case(&email))
+        .ok_or(ApiError::NotFound("invitation"))?;
+    if invitation.role == Role::Owner {
+        require(role, Role::Owner, "cancelling an owner's invitation")?;
+    }
+    state
+        .accounts
+        .delete_invitation(&id, &email)
+        .await
+        .map_err(|e| match e {
+            coform_storage::StoreError::NotFound(_) => ApiError::NotFound("invitation"),
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change a member's role (admin; only owners change or grant owner).

@@ -8,7 +8,8 @@
 //!   algorithm, issuer, audience and expiry are all checked).
 //! - [`secret`]: random opaque tokens (refresh, e-mail links) and their
 //!   stored hashes.
-//! - [`ratelimit`]: fixed-window counters per IP and per account.
+//! - [`ratelimit`]: fixed-window counters, and the login backoff per
+//!   client address and e-mail address.
 //! - [`mailer`]: the [`mailer::Mailer`] trait; an outbox folder by default,
 //!   SMTP when configured.
 
@@ -28,6 +29,8 @@ pub struct AuthService {
     pub refresh_ttl: Duration,
     pub doc_ttl: Duration,
     pub limiter: ratelimit::RateLimiter,
+    /// How logins are throttled (from `--login-*`).
+    pub login_limits: ratelimit::LoginLimits,
     pub mailer: Arc<dyn mailer::Mailer>,
     /// Base URL put in e-mailed links.
     pub public_url: String,

@@ -13,7 +13,11 @@
 //! - a workspace always keeps at least one owner: demoting or removing its
 //!   last owner fails with [`StoreError::Constraint`]`("last_owner")`;
 //! - a refresh token is used at most once; presenting a used one revokes
-//!   its whole session ([`RefreshOutcome::Reused`]).
+//!   its whole session ([`RefreshOutcome::Reused`]);
+//! - a one-time e-mailed token is used at most once, and spending a user's
+//!   tokens of one kind ([`AccountStore::revoke_user_tokens`]) leaves none
+//!   of them usable;
+//! - accepting invitations turns each into a membership at most once.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -77,9 +81,17 @@ pub struct User {
     pub name: String,
     /// Presence colour shown to others (`#rrggbb`).
     pub color: String,
+    /// Whether the owner of `email` proved it is theirs (by a token mailed
+    /// to that address).
     pub email_verified: bool,
+    /// A new address the user asked to change to, not yet confirmed by the
+    /// token mailed to it. Until then `email` stays the account's address.
+    /// Not unique: whoever confirms first gets the address.
+    pub pending_email: Option<String>,
+    /// Kept for old records; logins no longer count failures here (see the
+    /// server's per-source login backoff, which nobody else can trigger).
     pub failed_login_attempts: u32,
-    /// While in the future, logins are refused.
+    /// Kept for old records; no longer refuses logins.
     pub locked_until: Option<Millis>,
     pub last_login: Option<Millis>,
     pub password_changed_at: Millis,
@@ -120,8 +132,12 @@ pub enum RefreshOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
+    /// Proves the account's current address.
     VerifyEmail,
+    /// Sets a new password.
     ResetPassword,
+    /// Proves the account's pending new address and makes it the address.
+    ChangeEmail,
 }
 
 impl TokenKind {
@@ -129,8 +145,35 @@ impl TokenKind {
         match self {
             TokenKind::VerifyEmail => "verify_email",
             TokenKind::ResetPassword => "reset_password",
+            TokenKind::ChangeEmail => "change_email",
         }
     }
+}
+
+/// A one-time token that [`AccountStore::consume_user_token`] just used up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsedToken {
+    pub user_id: String,
+    /// The address the token was mailed to: it proves control of this
+    /// address only. Empty for tokens stored before tokens carried their
+    /// address (they prove nothing).
+    pub email: String,
+}
+
+/// An invitation to join a workspace, waiting for the owner of `email` to
+/// prove the address is theirs. One per workspace and address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub workspace_id: String,
+    /// As given (lower-cased by the caller); compared ASCII-case-insensitively.
+    pub email: String,
+    /// The role the membership gets.
+    pub role: Role,
+    /// The user who sent (or last renewed) the invitation.
+    pub invited_by: String,
+    pub invited_at: Millis,
+    /// From this time on the invitation is ignored.
+    pub expires_at: Millis,
 }
 
 /// A workspace.
@@ -223,22 +266,29 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Revokes all sessions of a user except `keep`. Returns how many.
     async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64>;
 
-    // ---- one-time tokens (e-mail verification, password reset)
+    // ---- one-time tokens (e-mail verification, password reset, e-mail change)
+    /// Stores a token of `user_id` mailed to `email`. `NotFound` if the
+    /// user is gone, `Conflict` if the hash exists.
     async fn create_user_token(
         &self,
         hash: &str,
         user_id: &str,
         kind: TokenKind,
+        email: &str,
         expires_at: Millis,
     ) -> Result<()>;
-    /// Marks the token used and returns its user, if it exists, has this
-    /// kind, is unused and unexpired at `now`; otherwise `None`.
+    /// Marks the token used and returns its user and address, if it
+    /// exists, has this kind, is unused and unexpired at `now`; otherwise
+    /// `None`.
     async fn consume_user_token(
         &self,
         hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> Result<Option<String>>;
+    ) -> Result<Option<UsedToken>>;
+    /// Marks every unused token of `kind` of the user used (e.g. every
+    /// password-reset link once the password changed). Returns how many.
+    async fn revoke_user_tokens(&self, user_id: &str, kind: TokenKind) -> Result<u64>;
 
     // ---- workspaces and members
     /// Creates the workspace with `owner` as its first member (role owner).
@@ -248,8 +298,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn workspaces_for_user(&self, user_id: &str) -> Result<Vec<(Workspace, Role)>>;
     /// Replaces name, description, settings, updated_at. `NotFound` if gone.
     async fn update_workspace(&self, workspace: &Workspace) -> Result<()>;
-    /// Deletes the workspace, its members and templates; returns the
-    /// template ids. `NotFound` if gone.
+    /// Deletes the workspace, its members, invitations and templates;
+    /// returns the template ids. `NotFound` if gone.
     async fn delete_workspace(&self, id: &str) -> Result<Vec<String>>;
     async fn members(&self, workspace_id: &str) -> Result<Vec<Member>>;
     async fn member_role(&self, workspace_id: &str, user_id: &str) -> Result<Option<Role>>;
@@ -260,6 +310,28 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn set_member_role(&self, workspace_id: &str, user_id: &str, role: Role) -> Result<()>;
     /// Same errors as [`AccountStore::set_member_role`].
     async fn remove_member(&self, workspace_id: &str, user_id: &str) -> Result<()>;
+
+    // ---- invitations (memberships waiting for a verified address)
+    /// Creates the invitation of its workspace and address, or replaces
+    /// that one (role, inviter, times). `NotFound` if the workspace is gone.
+    async fn put_invitation(&self, invitation: &Invitation) -> Result<()>;
+    /// The workspace's invitations unexpired at `now`, oldest first.
+    async fn invitations(&self, workspace_id: &str, now: Millis) -> Result<Vec<Invitation>>;
+    /// Deletes the invitation of this workspace and address (expired or
+    /// not). `NotFound` if there is none.
+    async fn delete_invitation(&self, workspace_id: &str, email: &str) -> Result<()>;
+    /// Makes `user_id` a member of every workspace that invited `email`
+    /// (unexpired at `now`, workspace still there, not yet a member) with
+    /// the invited role, joined at `now`, and deletes every invitation of
+    /// `email`. Call it only once the user proved `email` is theirs.
+    /// Returns the memberships created, by workspace id. `NotFound` if the
+    /// user is gone.
+    async fn accept_invitations(
+        &self,
+        user_id: &str,
+        email: &str,
+        now: Millis,
+    ) -> Result<Vec<Member>>;
 
     // ---- template listings
     async fn create_template(&self, template: &Template) -> Result<()>;

@@ -246,7 +246,7 @@ impl EmbeddedStore {
         migrate_rowid_log(&mut conn)?;
         conn.execute_batch(SCHEMA)?;
         let ids = Arc::new(IdCounter::open(&conn)?);
-        conn.execute_batch(crate::embedded_accounts::ACCOUNTS_SCHEMA)?;
+        crate::embedded_accounts::create_schema(&conn)?;
         conn.execute_batch(crate::embedded_versions::VERSIONS_SCHEMA)?;
 
         let (tx, rx) = std_mpsc::channel();

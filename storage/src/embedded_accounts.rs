@@ -16,17 +16,20 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
 use crate::accounts::{
-    AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,
-    TokenKind, User, Workspace,
+    AccountStore, Invitation, Member, Millis, RefreshOutcome, Role, Session, Template,
+    TemplateQuery, TokenKind, UsedToken, User, Workspace,
 };
 use crate::embedded::EmbeddedStore;
 use crate::error::{Result, StoreError};
 
-/// Tables of the account records. Executed by [`EmbeddedStore::open`].
+/// Tables of the account records (see [`create_schema`]).
 ///
 /// `templates.name_folded` / `description_folded` hold the lower-cased
 /// (full Unicode) name and description, which searches match against.
-pub(crate) const ACCOUNTS_SCHEMA: &str = "
+/// `user_tokens.email` is the address a token was mailed to (empty for
+/// tokens stored before tokens carried one: they prove no address).
+/// `invitations.email_key` is `lower(email)`, like the users' e-mail index.
+const ACCOUNTS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     id                    TEXT PRIMARY KEY,
     email                 TEXT NOT NULL,
@@ -40,7 +43,8 @@ CREATE TABLE IF NOT EXISTS users (
     password_changed_at   INTEGER NOT NULL,
     profile               TEXT NOT NULL,
     created_at            INTEGER NOT NULL,
-    updated_at            INTEGER NOT NULL
+    updated_at            INTEGER NOT NULL,
+    pending_email         TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_by_email ON users(lower(email));
 CREATE TABLE IF NOT EXISTS sessions (
@@ -65,9 +69,21 @@ CREATE TABLE IF NOT EXISTS user_tokens (
     user_id    TEXT NOT NULL,
     kind       TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
-    used       INTEGER NOT NULL DEFAULT 0
+    used       INTEGER NOT NULL DEFAULT 0,
+    email      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS user_tokens_by_user ON user_tokens(user_id);
+CREATE TABLE IF NOT EXISTS invitations (
+    workspace_id TEXT NOT NULL,
+    email_key    TEXT NOT NULL,
+    email        TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    invited_by   TEXT NOT NULL,
+    invited_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, email_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invitations_by_email ON invitations(email_key);
 CREATE TABLE IF NOT EXISTS workspaces (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -102,10 +118,45 @@ CREATE TABLE IF NOT EXISTS templates (
 CREATE INDEX IF NOT EXISTS templates_by_workspace ON templates(workspace_id, updated_at);
 ";
 
+/// Columns added to tables of older databases: (table, column, definition).
+/// `ALTER TABLE ... ADD COLUMN` keeps every row; the default is what an
+/// old row means (no pending address; a token that proves no address).
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("users", "pending_email", "TEXT"),
+    ("user_tokens", "email", "TEXT NOT NULL DEFAULT ''"),
+];
+
+/// Creates the account tables, and brings those of an older database up
+/// to date. Run by [`EmbeddedStore::open`] before any other use.
+pub(crate) fn create_schema(conn: &Connection) -> Result<()> {
+    conn.execute_batch(ACCOUNTS_SCHEMA)?;
+    for (table, column, definition) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        if !names.iter().any(|n| n == column) {
+            // Names and definitions are the constants above, never input.
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+            tracing::info!(table, column, "store: column added to an older database");
+        }
+    }
+    Ok(())
+}
+
 macro_rules! user_cols {
     () => {
         "id, email, password_hash, name, color, email_verified, failed_login_attempts, \
-         locked_until, last_login, password_changed_at, profile, created_at, updated_at"
+         locked_until, last_login, password_changed_at, profile, created_at, updated_at, \
+         pending_email"
+    };
+}
+
+macro_rules! invitation_cols {
+    () => {
+        "workspace_id, email, role, invited_by, invited_at, expires_at"
     };
 }
 
@@ -284,6 +335,18 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         profile: json_col(r, 10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        pending_email: r.get(13)?,
+    })
+}
+
+fn invitation_row(r: &Row<'_>) -> rusqlite::Result<Invitation> {
+    Ok(Invitation {
+        workspace_id: r.get(0)?,
+        email: r.get(1)?,
+        role: role_col(r, 2)?,
+        invited_by: r.get(3)?,
+        invited_at: r.get(4)?,
+        expires_at: r.get(5)?,
     })
 }
 
@@ -396,6 +459,8 @@ fn purge_workspace(conn: &Connection, id: &str) -> Result<Vec<String>> {
         .execute(params![id])?;
     conn.prepare_cached("DELETE FROM members WHERE workspace_id = ?1")?
         .execute(params![id])?;
+    conn.prepare_cached("DELETE FROM invitations WHERE workspace_id = ?1")?
+        .execute(params![id])?;
     conn.prepare_cached("DELETE FROM workspaces WHERE id = ?1")?
         .execute(params![id])?;
     Ok(templates)
@@ -414,7 +479,7 @@ impl AccountStore for EmbeddedStore {
             conn.prepare_cached(concat!(
                 "INSERT INTO users (",
                 user_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?
             .execute(params![
                 u.id,
@@ -430,6 +495,7 @@ impl AccountStore for EmbeddedStore {
                 profile,
                 u.created_at,
                 u.updated_at,
+                u.pending_email,
             ])
             .map_err(user_unique_err)?;
             Ok(())
@@ -476,7 +542,7 @@ impl AccountStore for EmbeddedStore {
                     "UPDATE users SET email = ?2, password_hash = ?3, name = ?4, color = ?5,
                        email_verified = ?6, failed_login_attempts = ?7, locked_until = ?8,
                        last_login = ?9, password_changed_at = ?10, profile = ?11,
-                       updated_at = ?12
+                       updated_at = ?12, pending_email = ?13
                      WHERE id = ?1",
                 )?
                 .execute(params![
@@ -492,6 +558,7 @@ impl AccountStore for EmbeddedStore {
                     u.password_changed_at,
                     profile,
                     u.updated_at,
+                    u.pending_email,
                 ])
                 .map_err(user_unique_err)?;
             if changed == 0 {
@@ -695,19 +762,21 @@ impl AccountStore for EmbeddedStore {
         hash: &str,
         user_id: &str,
         kind: TokenKind,
+        email: &str,
         expires_at: Millis,
     ) -> Result<()> {
         let hash = hash.to_owned();
         let user_id = user_id.to_owned();
+        let email = email.to_owned();
         self.write(move |conn| {
             if !user_exists(conn, &user_id)? {
                 return Err(StoreError::NotFound("user".into()));
             }
             conn.prepare_cached(
-                "INSERT INTO user_tokens (hash, user_id, kind, expires_at, used)
-                 VALUES (?1, ?2, ?3, ?4, 0)",
+                "INSERT INTO user_tokens (hash, user_id, kind, expires_at, used, email)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             )?
-            .execute(params![hash, user_id, kind.as_str(), expires_at])
+            .execute(params![hash, user_id, kind.as_str(), expires_at, email])
             .map_err(unique_err("token"))?;
             Ok(())
         })
@@ -719,17 +788,36 @@ impl AccountStore for EmbeddedStore {
         hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<UsedToken>> {
         let hash = hash.to_owned();
         self.write(move |conn| {
             query_opt(
                 conn,
                 "UPDATE user_tokens SET used = 1
                   WHERE hash = ?1 AND kind = ?2 AND used = 0 AND expires_at > ?3
-                  RETURNING user_id",
+                  RETURNING user_id, email",
                 params![hash, kind.as_str(), now],
-                |r| r.get::<_, String>(0),
+                |r| {
+                    Ok(UsedToken {
+                        user_id: r.get(0)?,
+                        email: r.get(1)?,
+                    })
+                },
             )
+        })
+        .await
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str, kind: TokenKind) -> Result<u64> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE user_tokens SET used = 1
+                      WHERE user_id = ?1 AND kind = ?2 AND used = 0",
+                )?
+                .execute(params![user_id, kind.as_str()])?;
+            Ok(changed as u64)
         })
         .await
     }
@@ -909,6 +997,116 @@ impl AccountStore for EmbeddedStore {
             conn.prepare_cached("DELETE FROM members WHERE workspace_id = ?1 AND user_id = ?2")?
                 .execute(params![workspace_id, user_id])?;
             Ok(())
+        })
+        .await
+    }
+
+    // ---- invitations
+
+    async fn put_invitation(&self, invitation: &Invitation) -> Result<()> {
+        let i = invitation.clone();
+        self.write(move |conn| {
+            if !workspace_exists(conn, &i.workspace_id)? {
+                return Err(StoreError::NotFound("workspace".into()));
+            }
+            conn.prepare_cached(
+                "INSERT INTO invitations (workspace_id, email_key, email, role, invited_by,
+                                          invited_at, expires_at)
+                 VALUES (?1, lower(?2), ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (workspace_id, email_key) DO UPDATE SET
+                   email = excluded.email, role = excluded.role,
+                   invited_by = excluded.invited_by, invited_at = excluded.invited_at,
+                   expires_at = excluded.expires_at",
+            )?
+            .execute(params![
+                i.workspace_id,
+                i.email,
+                i.role.as_str(),
+                i.invited_by,
+                i.invited_at,
+                i.expires_at,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn invitations(&self, workspace_id: &str, now: Millis) -> Result<Vec<Invitation>> {
+        let workspace_id = workspace_id.to_owned();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    invitation_cols!(),
+                    " FROM invitations WHERE workspace_id = ?1 AND expires_at > ?2
+                      ORDER BY invited_at, email_key"
+                ),
+                params![workspace_id, now],
+                invitation_row,
+            )
+        })
+        .await
+    }
+
+    async fn delete_invitation(&self, workspace_id: &str, email: &str) -> Result<()> {
+        let workspace_id = workspace_id.to_owned();
+        let email = email.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "DELETE FROM invitations WHERE workspace_id = ?1 AND email_key = lower(?2)",
+                )?
+                .execute(params![workspace_id, email])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound("invitation".into()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn accept_invitations(
+        &self,
+        user_id: &str,
+        email: &str,
+        now: Millis,
+    ) -> Result<Vec<Member>> {
+        let user_id = user_id.to_owned();
+        let email = email.to_owned();
+        self.write(move |conn| {
+            if !user_exists(conn, &user_id)? {
+                return Err(StoreError::NotFound("user".into()));
+            }
+            // Unexpired invitations of workspaces that still exist and do
+            // not have this user yet.
+            let joined = query_all(
+                conn,
+                "SELECT i.workspace_id, ?2, i.role, ?3 FROM invitations i
+                  WHERE i.email_key = lower(?1) AND i.expires_at > ?3
+                    AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = i.workspace_id)
+                    AND NOT EXISTS (SELECT 1 FROM members m
+                                     WHERE m.workspace_id = i.workspace_id
+                                       AND m.user_id = ?2)
+                  ORDER BY i.workspace_id",
+                params![email, user_id, now],
+                member_row,
+            )?;
+            for m in &joined {
+                conn.prepare_cached(
+                    "INSERT INTO members (workspace_id, user_id, role, joined_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    m.workspace_id,
+                    m.user_id,
+                    m.role.as_str(),
+                    m.joined_at
+                ])?;
+            }
+            conn.prepare_cached("DELETE FROM invitations WHERE email_key = lower(?1)")?
+                .execute(params![email])?;
+            Ok(joined)
         })
         .await
     }

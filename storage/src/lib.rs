@@ -10,8 +10,8 @@
 //! - [`doc`]: the [`DocStore`] trait and its data types. A document is a
 //!   snapshot (a full Yjs state plus the log entries it covers) and an
 //!   append-only update log. Loading = snapshot + every entry not covered.
-//! - [`accounts`]: users, sessions, workspaces, members and template
-//!   listings, and the [`AccountStore`] trait.
+//! - [`accounts`]: users, sessions, one-time tokens, workspaces, members,
+//!   invitations and template listings, and the [`AccountStore`] trait.
 //! - [`versions`]: saved versions of templates and their usage figures,
 //!   and the [`VersionStore`] trait.
 //! - [`embedded`]: the default backend, SQLite in WAL mode under the data
@@ -52,8 +52,8 @@ pub mod testing;
 pub mod versions;
 
 pub use accounts::{
-    AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,
-    TokenKind, User, Workspace,
+    AccountStore, Invitation, Member, Millis, RefreshOutcome, Role, Session, Template,
+    TemplateQuery, TokenKind, UsedToken, User, Workspace,
 };
 pub use doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 pub use error::StoreError;

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 
 use crate::accounts::{
-    AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,
-    TokenKind, User, Workspace,
+    AccountStore, Invitation, Member, Millis, RefreshOutcome, Role, Session, Template,
+    TemplateQuery, TokenKind, UsedToken, User, Workspace,
 };
 use crate::embedded_accounts::fold;
 use crate::error::{Result, StoreError};
@@ -27,6 +27,8 @@ struct RefreshToken {
 struct UserToken {
     user_id: String,
     kind: TokenKind,
+    /// The address the token was mailed to.
+    email: String,
     expires_at: Millis,
     used: bool,
 }
@@ -45,6 +47,8 @@ pub(crate) struct Accounts {
     workspaces: HashMap<String, Workspace>,
     /// (workspace id, user id) -> membership.
     members: BTreeMap<(String, String), Member>,
+    /// (workspace id, e-mail key) -> invitation.
+    invitations: BTreeMap<(String, String), Invitation>,
     templates: HashMap<String, Template>,
 }
 
@@ -124,6 +128,7 @@ impl Accounts {
             self.templates.remove(t);
         }
         self.members.retain(|(w, _), _| w != id);
+        self.invitations.retain(|(w, _), _| w != id);
         self.workspaces.remove(id);
         templates
     }
@@ -324,6 +329,7 @@ impl AccountStore for MemoryStore {
         hash: &str,
         user_id: &str,
         kind: TokenKind,
+        email: &str,
         expires_at: Millis,
     ) -> Result<()> {
         let mut a = self.accounts.lock();
@@ -338,6 +344,7 @@ impl AccountStore for MemoryStore {
             UserToken {
                 user_id: user_id.to_owned(),
                 kind,
+                email: email.to_owned(),
                 expires_at,
                 used: false,
             },
@@ -350,15 +357,30 @@ impl AccountStore for MemoryStore {
         hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<UsedToken>> {
         let mut a = self.accounts.lock();
         match a.user_tokens.get_mut(hash) {
             Some(t) if t.kind == kind && !t.used && t.expires_at > now => {
                 t.used = true;
-                Ok(Some(t.user_id.clone()))
+                Ok(Some(UsedToken {
+                    user_id: t.user_id.clone(),
+                    email: t.email.clone(),
+                }))
             }
             _ => Ok(None),
         }
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str, kind: TokenKind) -> Result<u64> {
+        let mut a = self.accounts.lock();
+        let mut n = 0;
+        for t in a.user_tokens.values_mut() {
+            if t.user_id == user_id && t.kind == kind && !t.used {
+                t.used = true;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     // ---- workspaces and members
@@ -475,6 +497,89 @@ impl AccountStore for MemoryStore {
         a.members
             .remove(&(workspace_id.to_owned(), user_id.to_owned()));
         Ok(())
+    }
+
+    // ---- invitations
+
+    async fn put_invitation(&self, invitation: &Invitation) -> Result<()> {
+        let mut a = self.accounts.lock();
+        if !a.workspaces.contains_key(&invitation.workspace_id) {
+            return Err(not_found("workspace"));
+        }
+        a.invitations.insert(
+            (
+                invitation.workspace_id.clone(),
+                email_key(&invitation.email),
+            ),
+            invitation.clone(),
+        );
+        Ok(())
+    }
+
+    async fn invitations(&self, workspace_id: &str, now: Millis) -> Result<Vec<Invitation>> {
+        let a = self.accounts.lock();
+        let mut out: Vec<Invitation> = a
+            .invitations
+            .range((workspace_id.to_owned(), String::new())..)
+            .take_while(|((w, _), _)| w == workspace_id)
+            .map(|(_, i)| i)
+            .filter(|i| i.expires_at > now)
+            .cloned()
+            .collect();
+        out.sort_by(|x, y| {
+            (x.invited_at, email_key(&x.email)).cmp(&(y.invited_at, email_key(&y.email)))
+        });
+        Ok(out)
+    }
+
+    async fn delete_invitation(&self, workspace_id: &str, email: &str) -> Result<()> {
+        let mut a = self.accounts.lock();
+        a.invitations
+            .remove(&(workspace_id.to_owned(), email_key(email)))
+            .map(|_| ())
+            .ok_or_else(|| not_found("invitation"))
+    }
+
+    async fn accept_invitations(
+        &self,
+        user_id: &str,
+        email: &str,
+        now: Millis,
+    ) -> Result<Vec<Member>> {
+        let mut a = self.accounts.lock();
+        if !a.users.contains_key(user_id) {
+            return Err(not_found("user"));
+        }
+        let key = email_key(email);
+        let mine: Vec<(String, String)> = a
+            .invitations
+            .keys()
+            .filter(|(_, e)| *e == key)
+            .cloned()
+            .collect();
+        let mut joined = Vec::new();
+        for k in mine {
+            let Some(invitation) = a.invitations.remove(&k) else {
+                continue;
+            };
+            let member_key = (invitation.workspace_id.clone(), user_id.to_owned());
+            if invitation.expires_at <= now
+                || !a.workspaces.contains_key(&invitation.workspace_id)
+                || a.members.contains_key(&member_key)
+            {
+                continue;
+            }
+            let member = Member {
+                workspace_id: invitation.workspace_id,
+                user_id: user_id.to_owned(),
+                role: invitation.role,
+                joined_at: now,
+            };
+            a.members.insert(member_key, member.clone());
+            joined.push(member);
+        }
+        joined.sort_by(|x, y| x.workspace_id.cmp(&y.workspace_id));
+        Ok(joined)
     }
 
     // ---- template listings

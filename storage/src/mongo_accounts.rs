@@ -14,7 +14,12 @@
 //!   pass: the second write finds `rev` changed, re-reads, and fails.
 //! - **Single-use refresh tokens**: one `find_one_and_update` on the token
 //!   document flips `used: false` to `true`; only one caller can.
-//! - **One-time tokens**: the same, filtered on kind and expiry.
+//! - **One-time tokens**: the same, filtered on kind and expiry; spending
+//!   all of a user's tokens of a kind is one `update_many`.
+//! - **Invitations**: one document per (workspace, address), unique on
+//!   both. Accepting one claims it with `find_one_and_delete` before the
+//!   membership is added, so an invitation cancelled meanwhile grants
+//!   nothing and one invitation grants at most once.
 //! - **References** (a session needs its user, a template its workspace):
 //!   the child is inserted first and the parent checked afterwards (the
 //!   child is removed again if the parent is gone); deletes remove the
@@ -35,8 +40,8 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::IndexModel;
 
 use crate::accounts::{
-    AccountStore, Member, Millis, RefreshOutcome, Role, Session, Template, TemplateQuery,
-    TokenKind, User, Workspace,
+    AccountStore, Invitation, Member, Millis, RefreshOutcome, Role, Session, Template,
+    TemplateQuery, TokenKind, UsedToken, User, Workspace,
 };
 use crate::embedded_accounts::fold;
 use crate::error::{Result, StoreError};
@@ -47,6 +52,7 @@ const SESSIONS: &str = "sessions";
 const REFRESH_TOKENS: &str = "refresh_tokens";
 const USER_TOKENS: &str = "user_tokens";
 const WORKSPACES: &str = "workspaces";
+const INVITATIONS: &str = "invitations";
 pub(crate) const TEMPLATES: &str = "templates";
 const USERS_BY_EMAIL: &str = "users_by_email";
 
@@ -88,6 +94,18 @@ pub(crate) async fn create_indexes(store: &MongoStore) -> Result<()> {
         (
             WORKSPACES,
             index(doc! { "members.userId": 1 }, "workspaces_by_member", false),
+        ),
+        (
+            INVITATIONS,
+            index(
+                doc! { "workspaceId": 1, "emailKey": 1 },
+                "invitations_by_workspace",
+                true,
+            ),
+        ),
+        (
+            INVITATIONS,
+            index(doc! { "emailKey": 1 }, "invitations_by_email", false),
         ),
         (
             TEMPLATES,
@@ -134,6 +152,13 @@ fn get_bool(d: &Document, key: &str, what: &str) -> Result<bool> {
     d.get_bool(key).map_err(|_| corrupt(what, key))
 }
 
+fn get_opt_str(d: &Document, key: &str, what: &str) -> Result<Option<String>> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(_) => get_str(d, key, what).map(Some),
+    }
+}
+
 fn get_opt_i64(d: &Document, key: &str, what: &str) -> Result<Option<i64>> {
     match d.get(key) {
         None | Some(Bson::Null) => Ok(None),
@@ -170,6 +195,7 @@ fn user_fields(u: &User) -> Result<Document> {
         "passwordChangedAt": u.password_changed_at,
         "profile": to_json(&u.profile)?,
         "updatedAt": u.updated_at,
+        "pendingEmail": u.pending_email.as_ref().map_or(Bson::Null, |e| Bson::String(e.clone())),
     })
 }
 
@@ -190,6 +216,8 @@ fn decode_user(d: &Document) -> Result<User> {
         profile: get_json(d, "profile", W)?,
         created_at: get_i64(d, "createdAt", W)?,
         updated_at: get_i64(d, "updatedAt", W)?,
+        // Absent in users stored before e-mail changes were confirmed.
+        pending_email: get_opt_str(d, "pendingEmail", W)?,
     })
 }
 
@@ -293,6 +321,24 @@ fn check_owner_change(members: &[Member], user_id: &str, new_role: Option<Role>)
         return Err(StoreError::Constraint("last_owner"));
     }
     Ok(())
+}
+
+// ---- invitations
+
+fn invitation_key(workspace_id: &str, email: &str) -> Document {
+    doc! { "workspaceId": workspace_id, "emailKey": email_key(email) }
+}
+
+fn decode_invitation(d: &Document) -> Result<Invitation> {
+    const W: &str = "invitation";
+    Ok(Invitation {
+        workspace_id: get_str(d, "workspaceId", W)?,
+        email: get_str(d, "email", W)?,
+        role: get_str(d, "role", W)?.parse()?,
+        invited_by: get_str(d, "invitedBy", W)?,
+        invited_at: get_i64(d, "invitedAt", W)?,
+        expires_at: get_i64(d, "expiresAt", W)?,
+    })
 }
 
 // ---- templates
@@ -746,6 +792,7 @@ impl AccountStore for MongoStore {
         hash: &str,
         user_id: &str,
         kind: TokenKind,
+        email: &str,
         expires_at: Millis,
     ) -> Result<()> {
         self.check_open()?;
@@ -756,6 +803,7 @@ impl AccountStore for MongoStore {
             "_id": hash,
             "userId": user_id,
             "kind": kind.as_str(),
+            "email": email,
             "expiresAt": expires_at,
             "used": false,
         };
@@ -773,9 +821,10 @@ impl AccountStore for MongoStore {
         hash: &str,
         kind: TokenKind,
         now: Millis,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<UsedToken>> {
         self.check_open()?;
-        self.coll(USER_TOKENS)
+        let Some(t) = self
+            .coll(USER_TOKENS)
             .find_one_and_update(
                 doc! {
                     "_id": hash,
@@ -787,8 +836,27 @@ impl AccountStore for MongoStore {
             )
             .await
             .map_err(db_err)?
-            .map(|t| get_str(&t, "userId", "user token"))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(UsedToken {
+            user_id: get_str(&t, "userId", "user token")?,
+            // Absent in tokens stored before tokens carried their address.
+            email: get_opt_str(&t, "email", "user token")?.unwrap_or_default(),
+        }))
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str, kind: TokenKind) -> Result<u64> {
+        self.check_open()?;
+        let r = self
+            .coll(USER_TOKENS)
+            .update_many(
+                doc! { "userId": user_id, "kind": kind.as_str(), "used": false },
+                doc! { "$set": { "used": true } },
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(r.modified_count)
     }
 
     // ---- workspaces and members
@@ -874,6 +942,10 @@ impl AccountStore for MongoStore {
         if self.delete_by_id(WORKSPACES, id).await? == 0 {
             return Err(not_found("workspace"));
         }
+        self.coll(INVITATIONS)
+            .delete_many(doc! { "workspaceId": id })
+            .await
+            .map_err(db_err)?;
         self.purge_templates(id).await
     }
 
@@ -973,6 +1045,132 @@ impl AccountStore for MongoStore {
             })
             .await?;
         changed.map(|_| ()).ok_or_else(|| not_found("member"))
+    }
+
+    // ---- invitations
+
+    async fn put_invitation(&self, invitation: &Invitation) -> Result<()> {
+        self.check_open()?;
+        let w = &invitation.workspace_id;
+        if !self.exists(WORKSPACES, w).await? {
+            return Err(not_found("workspace"));
+        }
+        let key = invitation_key(w, &invitation.email);
+        let update = doc! { "$set": {
+            "email": &invitation.email,
+            "role": invitation.role.as_str(),
+            "invitedBy": &invitation.invited_by,
+            "invitedAt": invitation.invited_at,
+            "expiresAt": invitation.expires_at,
+        } };
+        // Two first invitations of one address at once: both upserts may
+        // try to insert, and the unique index refuses one; retried, it
+        // finds the other's document and updates it.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .coll(INVITATIONS)
+                .update_one(key.clone(), update.clone())
+                .upsert(true)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if is_duplicate(&e) && attempts < CAS_ATTEMPTS => continue,
+                Err(e) => return Err(db_err(e)),
+            }
+        }
+        if !self.exists(WORKSPACES, w).await? {
+            // The workspace was deleted meanwhile: take the invitation back.
+            self.coll(INVITATIONS)
+                .delete_one(key)
+                .await
+                .map_err(db_err)?;
+            return Err(not_found("workspace"));
+        }
+        Ok(())
+    }
+
+    async fn invitations(&self, workspace_id: &str, now: Millis) -> Result<Vec<Invitation>> {
+        let cursor = self
+            .coll(INVITATIONS)
+            .find(doc! { "workspaceId": workspace_id, "expiresAt": { "$gt": now } })
+            .sort(doc! { "invitedAt": 1, "emailKey": 1 })
+            .await
+            .map_err(db_err)?;
+        collect(cursor)
+            .await?
+            .iter()
+            .map(decode_invitation)
+            .collect()
+    }
+
+    async fn delete_invitation(&self, workspace_id: &str, email: &str) -> Result<()> {
+        self.check_open()?;
+        let r = self
+            .coll(INVITATIONS)
+            .delete_one(invitation_key(workspace_id, email))
+            .await
+            .map_err(db_err)?;
+        if r.deleted_count == 0 {
+            return Err(not_found("invitation"));
+        }
+        Ok(())
+    }
+
+    async fn accept_invitations(
+        &self,
+        user_id: &str,
+        email: &str,
+        now: Millis,
+    ) -> Result<Vec<Member>> {
+        self.check_open()?;
+        if !self.exists(USERS, user_id).await? {
+            return Err(not_found("user"));
+        }
+        let cursor = self
+            .coll(INVITATIONS)
+            .find(doc! { "emailKey": email_key(email) })
+            .sort(doc! { "workspaceId": 1 })
+            .await
+            .map_err(db_err)?;
+        let mut joined = Vec::new();
+        for found in collect(cursor).await? {
+            // Claim it: whoever deletes it (a cancel, another acceptance)
+            // first decides; an invitation grants at most once.
+            let Some(claimed) = self
+                .coll(INVITATIONS)
+                .find_one_and_delete(
+                    doc! { "_id": found.get("_id").cloned().unwrap_or(Bson::Null) },
+                )
+                .await
+                .map_err(db_err)?
+            else {
+                continue;
+            };
+            let invitation = decode_invitation(&claimed)?;
+            if invitation.expires_at <= now {
+                continue;
+            }
+            let member = Member {
+                workspace_id: invitation.workspace_id,
+                user_id: user_id.to_owned(),
+                role: invitation.role,
+                joined_at: now,
+            };
+            match self.add_member(&member).await {
+                Ok(()) => joined.push(member),
+                // Already a member, or the workspace is gone: nothing to grant.
+                Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::NotFound(what)) if what == "workspace" => {}
+                Err(e) => {
+                    // Not granted: put the invitation back for a later try.
+                    let _ = self.coll(INVITATIONS).insert_one(claimed).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(joined)
     }
 
     // ---- template listings

@@ -524,6 +524,7 @@ mod tests {
             profile: serde_json::json!({}),
             created_at: NOW,
             updated_at: NOW,
+            pending_email: None,
         };
         s.create_user(&user).await.unwrap();
         let ws = Workspace {

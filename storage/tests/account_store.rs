@@ -13,8 +13,8 @@ use coform_storage::memory::MemoryStore;
 use coform_storage::mongo::MongoStore;
 use coform_storage::testing::MongoServer;
 use coform_storage::{
-    AccountStore, DocStore, Durability, Member, RefreshOutcome, Role, Session, StoreError,
-    Template, TemplateQuery, TokenKind, User, Workspace,
+    AccountStore, DocStore, Durability, Invitation, Member, RefreshOutcome, Role, Session,
+    StoreError, Template, TemplateQuery, TokenKind, UsedToken, User, Workspace,
 };
 use serde_json::json;
 
@@ -73,6 +73,9 @@ suite!(
     sessions_for_user_excludes_revoked_and_expired,
     one_time_tokens_are_single_use,
     one_time_token_wrong_kind_and_expired,
+    one_time_tokens_carry_the_address_they_were_mailed_to,
+    revoke_user_tokens_spends_every_unused_token_of_one_kind,
+    a_pending_address_is_neither_looked_up_nor_reserved,
     records_need_their_user_or_workspace,
     duplicate_ids_conflict,
     create_workspace_makes_owner,
@@ -84,6 +87,10 @@ suite!(
     delete_workspace_cascades,
     delete_user_refuses_last_owner_of_shared_workspace,
     delete_user_cascades,
+    invitations_are_one_per_workspace_and_address,
+    invitations_expire_and_go_with_their_workspace,
+    accepting_invitations_grants_each_role_once,
+    concurrent_acceptances_grant_once,
     template_round_trip_update_delete,
     list_templates_filters_by_workspace_and_tag,
     list_templates_search_is_literal_and_case_insensitive,
@@ -107,6 +114,7 @@ fn user(id: &str, email: &str) -> User {
         profile: json!({}),
         created_at: NOW,
         updated_at: NOW,
+        pending_email: None,
     }
 }
 
@@ -178,6 +186,14 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// What consuming a token of `user` (mailed to `<user>@example.com`) gives.
+fn used(user: &str) -> Option<UsedToken> {
+    Some(UsedToken {
+        user_id: user.into(),
+        email: format!("{user}@example.com"),
+    })
+}
+
 fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Conflict(_)))
 }
@@ -188,6 +204,13 @@ fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
 
 fn is_last_owner<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Constraint("last_owner")))
+}
+
+/// Users with these ids and addresses.
+async fn users_named(s: &Store, list: &[(&str, &str)]) {
+    for (id, email) in list {
+        s.create_user(&user(id, email)).await.unwrap();
+    }
 }
 
 /// Users u1..=un.
@@ -271,6 +294,7 @@ async fn user_round_trip_keeps_every_field(s: Store) {
         }),
         created_at: NOW - 3 * HOUR,
         updated_at: NOW,
+        pending_email: Some("Zoë.Neu@example.org".into()),
     };
     s.create_user(&u).await.unwrap();
     assert_eq!(s.user(&u.id).await.unwrap().unwrap(), u);
@@ -283,6 +307,7 @@ async fn user_round_trip_keeps_every_field(s: Store) {
     // And the same after clearing the optional fields.
     let mut cleared = u.clone();
     cleared.locked_until = None;
+    cleared.pending_email = None;
     cleared.last_login = None;
     cleared.profile = json!({});
     cleared.email_verified = false;
@@ -578,18 +603,29 @@ async fn sessions_for_user_excludes_revoked_and_expired(s: Store) {
 
 async fn one_time_tokens_are_single_use(s: Store) {
     users(&s, 2).await;
-    s.create_user_token("t1", "u1", TokenKind::VerifyEmail, NOW + HOUR)
-        .await
-        .unwrap();
-    s.create_user_token("t2", "u2", TokenKind::ResetPassword, NOW + HOUR)
-        .await
-        .unwrap();
+    s.create_user_token(
+        "t1",
+        "u1",
+        TokenKind::VerifyEmail,
+        "u1@example.com",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
+    s.create_user_token(
+        "t2",
+        "u2",
+        TokenKind::ResetPassword,
+        "u2@example.com",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.consume_user_token("t1", TokenKind::VerifyEmail, NOW)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("u1")
+            .unwrap(),
+        used("u1")
     );
     assert_eq!(
         s.consume_user_token("t1", TokenKind::VerifyEmail, NOW)
@@ -611,7 +647,7 @@ async fn one_time_tokens_are_single_use(s: Store) {
     for t in tasks {
         got.extend(t.await.unwrap());
     }
-    assert_eq!(got, ["u2"]);
+    assert_eq!(got, [used("u2").unwrap()]);
     assert_eq!(
         s.consume_user_token("missing", TokenKind::VerifyEmail, NOW)
             .await
@@ -619,16 +655,28 @@ async fn one_time_tokens_are_single_use(s: Store) {
         None
     );
     let r = s
-        .create_user_token("t1", "u1", TokenKind::VerifyEmail, NOW + HOUR)
+        .create_user_token(
+            "t1",
+            "u1",
+            TokenKind::VerifyEmail,
+            "u1@example.com",
+            NOW + HOUR,
+        )
         .await;
     assert!(is_conflict(&r), "{r:?}");
 }
 
 async fn one_time_token_wrong_kind_and_expired(s: Store) {
     users(&s, 1).await;
-    s.create_user_token("t1", "u1", TokenKind::VerifyEmail, NOW + HOUR)
-        .await
-        .unwrap();
+    s.create_user_token(
+        "t1",
+        "u1",
+        TokenKind::VerifyEmail,
+        "u1@example.com",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
     // The wrong kind neither works nor uses the token up.
     assert_eq!(
         s.consume_user_token("t1", TokenKind::ResetPassword, NOW)
@@ -646,10 +694,165 @@ async fn one_time_token_wrong_kind_and_expired(s: Store) {
     assert_eq!(
         s.consume_user_token("t1", TokenKind::VerifyEmail, NOW + HOUR - 1)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("u1")
+            .unwrap(),
+        used("u1")
     );
+}
+
+async fn one_time_tokens_carry_the_address_they_were_mailed_to(s: Store) {
+    users(&s, 1).await;
+    // A token for another address than the account's (a pending change).
+    s.create_user_token(
+        "c1",
+        "u1",
+        TokenKind::ChangeEmail,
+        "New.Address@example.org",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.consume_user_token("c1", TokenKind::ChangeEmail, NOW)
+            .await
+            .unwrap(),
+        Some(UsedToken {
+            user_id: "u1".into(),
+            email: "New.Address@example.org".into(),
+        })
+    );
+    // Kinds stay apart: a change token is not a verification token.
+    s.create_user_token(
+        "c2",
+        "u1",
+        TokenKind::ChangeEmail,
+        "x@example.org",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.consume_user_token("c2", TokenKind::VerifyEmail, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn revoke_user_tokens_spends_every_unused_token_of_one_kind(s: Store) {
+    users(&s, 2).await;
+    for (hash, user, kind) in [
+        ("r1", "u1", TokenKind::ResetPassword),
+        ("r2", "u1", TokenKind::ResetPassword),
+        ("r-used", "u1", TokenKind::ResetPassword),
+        ("v1", "u1", TokenKind::VerifyEmail),
+        ("r3", "u2", TokenKind::ResetPassword),
+    ] {
+        s.create_user_token(hash, user, kind, &format!("{user}@example.com"), NOW + HOUR)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.consume_user_token("r-used", TokenKind::ResetPassword, NOW)
+            .await
+            .unwrap(),
+        used("u1")
+    );
+    // Counts only the tokens it spent (not the used one, not other kinds
+    // or users).
+    assert_eq!(
+        s.revoke_user_tokens("u1", TokenKind::ResetPassword)
+            .await
+            .unwrap(),
+        2
+    );
+    for hash in ["r1", "r2"] {
+        assert_eq!(
+            s.consume_user_token(hash, TokenKind::ResetPassword, NOW)
+                .await
+                .unwrap(),
+            None,
+            "{hash} still works"
+        );
+    }
+    assert_eq!(
+        s.revoke_user_tokens("u1", TokenKind::ResetPassword)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.revoke_user_tokens("ghost", TokenKind::ResetPassword)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.consume_user_token("v1", TokenKind::VerifyEmail, NOW)
+            .await
+            .unwrap(),
+        used("u1")
+    );
+    assert_eq!(
+        s.consume_user_token("r3", TokenKind::ResetPassword, NOW)
+            .await
+            .unwrap(),
+        used("u2")
+    );
+    // Tokens made afterwards work.
+    s.create_user_token(
+        "r4",
+        "u1",
+        TokenKind::ResetPassword,
+        "u1@example.com",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.consume_user_token("r4", TokenKind::ResetPassword, NOW)
+            .await
+            .unwrap(),
+        used("u1")
+    );
+}
+
+/// A pending new address is only a wish: nobody finds the account by it,
+/// and it keeps nobody from registering or taking that address.
+async fn a_pending_address_is_neither_looked_up_nor_reserved(s: Store) {
+    users(&s, 2).await;
+    let mut u1 = s.user("u1").await.unwrap().unwrap();
+    u1.pending_email = Some("wanted@example.com".into());
+    s.update_user(&u1).await.unwrap();
+    assert!(s
+        .user_by_email("wanted@example.com")
+        .await
+        .unwrap()
+        .is_none());
+    s.create_user(&user("u3", "Wanted@example.com"))
+        .await
+        .unwrap();
+    // Another account may wish for the same address, or for u2's.
+    let mut u2 = s.user("u2").await.unwrap().unwrap();
+    u2.pending_email = Some("wanted@example.com".into());
+    s.update_user(&u2).await.unwrap();
+    u1.pending_email = Some("u2@example.com".into());
+    s.update_user(&u1).await.unwrap();
+    assert_eq!(
+        s.user("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_email
+            .as_deref(),
+        Some("u2@example.com")
+    );
+    // Making it the address is still refused while it is taken.
+    u1.email = "U2@example.com".into();
+    let r = s.update_user(&u1).await;
+    assert!(is_conflict(&r), "{r:?}");
+    u1.email = "wanted@example.com".into();
+    let r = s.update_user(&u1).await;
+    assert!(is_conflict(&r), "{r:?}");
 }
 
 // ---------------------------------------------------------------- integrity
@@ -661,7 +864,13 @@ async fn records_need_their_user_or_workspace(s: Store) {
     assert!(is_not_found(&r), "{r:?}");
     assert!(s.session("s1").await.unwrap().is_none());
     let r = s
-        .create_user_token("t", "ghost", TokenKind::VerifyEmail, NOW + HOUR)
+        .create_user_token(
+            "t",
+            "ghost",
+            TokenKind::VerifyEmail,
+            "ghost@example.com",
+            NOW + HOUR,
+        )
         .await;
     assert!(is_not_found(&r), "{r:?}");
     let r = s
@@ -1012,12 +1221,24 @@ async fn delete_user_cascades(s: Store) {
     s.create_session(&session("s2", "u2", NOW, NOW + HOUR), "r2")
         .await
         .unwrap();
-    s.create_user_token("tok1", "u1", TokenKind::ResetPassword, NOW + HOUR)
-        .await
-        .unwrap();
-    s.create_user_token("tok2", "u2", TokenKind::ResetPassword, NOW + HOUR)
-        .await
-        .unwrap();
+    s.create_user_token(
+        "tok1",
+        "u1",
+        TokenKind::ResetPassword,
+        "u1@example.com",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
+    s.create_user_token(
+        "tok2",
+        "u2",
+        TokenKind::ResetPassword,
+        "u2@example.com",
+        NOW + HOUR,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(sorted(s.delete_user("u1").await.unwrap()), ["a", "b", "c"]);
 
@@ -1053,15 +1274,219 @@ async fn delete_user_cascades(s: Store) {
     assert_eq!(
         s.consume_user_token("tok2", TokenKind::ResetPassword, NOW)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("u2")
+            .unwrap(),
+        used("u2")
     );
     // The address is free again.
     s.create_user(&user("u1-again", "U1@example.com"))
         .await
         .unwrap();
     assert!(s.workspaces_for_user("u1-again").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------- invitations
+
+fn invitation(workspace: &str, email: &str, role: Role, invited_at: i64) -> Invitation {
+    Invitation {
+        workspace_id: workspace.into(),
+        email: email.into(),
+        role,
+        invited_by: "u1".into(),
+        invited_at,
+        expires_at: invited_at + 14 * 24 * HOUR,
+    }
+}
+
+async fn invitations_are_one_per_workspace_and_address(s: Store) {
+    users(&s, 1).await;
+    for w in ["w1", "w2"] {
+        s.create_workspace(&workspace(w, "u1", NOW), "u1")
+            .await
+            .unwrap();
+    }
+    let r = s
+        .put_invitation(&invitation("ghost", "a@example.com", Role::Editor, NOW))
+        .await;
+    assert!(is_not_found(&r), "{r:?}");
+    assert!(s.invitations("ghost", NOW).await.unwrap().is_empty());
+
+    s.put_invitation(&invitation("w1", "carol@example.com", Role::Editor, NOW))
+        .await
+        .unwrap();
+    s.put_invitation(&invitation("w1", "bob@example.com", Role::Admin, NOW + 1))
+        .await
+        .unwrap();
+    s.put_invitation(&invitation("w2", "carol@example.com", Role::Viewer, NOW))
+        .await
+        .unwrap();
+    // The same address again, in another case: replaces the first.
+    let mut again = invitation("w1", "Carol@Example.com", Role::Viewer, NOW + 2);
+    again.invited_by = "u9".into();
+    s.put_invitation(&again).await.unwrap();
+    let list = s.invitations("w1", NOW).await.unwrap();
+    assert_eq!(
+        list,
+        [
+            invitation("w1", "bob@example.com", Role::Admin, NOW + 1),
+            again.clone()
+        ]
+    );
+    assert_eq!(
+        s.invitations("w2", NOW).await.unwrap(),
+        [invitation("w2", "carol@example.com", Role::Viewer, NOW)]
+    );
+
+    // Deleting ignores case and touches one workspace only.
+    s.delete_invitation("w1", "CAROL@example.com")
+        .await
+        .unwrap();
+    let r = s.delete_invitation("w1", "carol@example.com").await;
+    assert!(is_not_found(&r), "{r:?}");
+    let r = s.delete_invitation("ghost", "carol@example.com").await;
+    assert!(is_not_found(&r), "{r:?}");
+    assert_eq!(s.invitations("w1", NOW).await.unwrap().len(), 1);
+    assert_eq!(s.invitations("w2", NOW).await.unwrap().len(), 1);
+    // An invitation is not a membership.
+    assert!(s
+        .members("w1")
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.user_id == "u1"));
+}
+
+async fn invitations_expire_and_go_with_their_workspace(s: Store) {
+    users(&s, 1).await;
+    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
+        .await
+        .unwrap();
+    let mut old = invitation("w1", "old@example.com", Role::Editor, NOW);
+    old.expires_at = NOW + HOUR;
+    s.put_invitation(&old).await.unwrap();
+    assert_eq!(s.invitations("w1", NOW + HOUR - 1).await.unwrap(), [old]);
+    assert!(s.invitations("w1", NOW + HOUR).await.unwrap().is_empty());
+    // An expired one can still be deleted (or renewed).
+    s.delete_invitation("w1", "old@example.com").await.unwrap();
+
+    s.put_invitation(&invitation("w1", "new@example.com", Role::Editor, NOW))
+        .await
+        .unwrap();
+    s.delete_workspace("w1").await.unwrap();
+    assert!(s.invitations("w1", NOW).await.unwrap().is_empty());
+    // A workspace made later with the same id inherits nothing.
+    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
+        .await
+        .unwrap();
+    assert!(s.invitations("w1", NOW).await.unwrap().is_empty());
+    users_named(&s, &[("u2", "new@example.com")]).await;
+    assert!(s
+        .accept_invitations("u2", "new@example.com", NOW)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.member_role("w1", "u2").await.unwrap(), None);
+}
+
+async fn accepting_invitations_grants_each_role_once(s: Store) {
+    users(&s, 2).await;
+    for w in ["w1", "w2", "w3", "w4", "w5"] {
+        s.create_workspace(&workspace(w, "u1", NOW), "u1")
+            .await
+            .unwrap();
+    }
+    s.add_member(&member("w4", "u2", Role::Editor))
+        .await
+        .unwrap();
+    s.put_invitation(&invitation("w1", "U2@example.com", Role::Editor, NOW))
+        .await
+        .unwrap();
+    s.put_invitation(&invitation("w2", "u2@example.com", Role::Owner, NOW))
+        .await
+        .unwrap();
+    let mut expired = invitation("w3", "u2@example.com", Role::Viewer, NOW);
+    expired.expires_at = NOW + 5;
+    s.put_invitation(&expired).await.unwrap();
+    // Already a member: the membership is not changed.
+    s.put_invitation(&invitation("w4", "u2@example.com", Role::Viewer, NOW))
+        .await
+        .unwrap();
+    // Someone else's invitation stays.
+    s.put_invitation(&invitation("w5", "carol@example.com", Role::Viewer, NOW))
+        .await
+        .unwrap();
+
+    let r = s.accept_invitations("ghost", "u2@example.com", NOW).await;
+    assert!(is_not_found(&r), "{r:?}");
+    assert_eq!(s.member_role("w1", "ghost").await.unwrap(), None);
+    assert_eq!(s.invitations("w1", NOW).await.unwrap().len(), 1);
+
+    let joined = s
+        .accept_invitations("u2", "u2@example.com", NOW + 10)
+        .await
+        .unwrap();
+    let at = |w: &str, role| Member {
+        workspace_id: w.into(),
+        user_id: "u2".into(),
+        role,
+        joined_at: NOW + 10,
+    };
+    assert_eq!(joined, [at("w1", Role::Editor), at("w2", Role::Owner)]);
+    assert_eq!(s.member_role("w1", "u2").await.unwrap(), Some(Role::Editor));
+    assert_eq!(s.member_role("w2", "u2").await.unwrap(), Some(Role::Owner));
+    assert_eq!(s.member_role("w3", "u2").await.unwrap(), None);
+    assert_eq!(s.member_role("w4", "u2").await.unwrap(), Some(Role::Editor));
+    for w in ["w1", "w2", "w3", "w4"] {
+        assert!(s.invitations(w, 0).await.unwrap().is_empty(), "{w}");
+    }
+    assert_eq!(s.invitations("w5", NOW).await.unwrap().len(), 1);
+    // Nothing is left to grant.
+    assert!(s
+        .accept_invitations("u2", "u2@example.com", NOW + 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut roles: Vec<(String, Role)> = s
+        .workspaces_for_user("u2")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(w, r)| (w.id, r))
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        [
+            ("w1".to_string(), Role::Editor),
+            ("w2".to_string(), Role::Owner),
+            ("w4".to_string(), Role::Editor)
+        ]
+    );
+}
+
+async fn concurrent_acceptances_grant_once(s: Store) {
+    users(&s, 2).await;
+    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
+        .await
+        .unwrap();
+    s.put_invitation(&invitation("w1", "u2@example.com", Role::Editor, NOW))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.accept_invitations("u2", "u2@example.com", NOW)
+                .await
+                .unwrap()
+                .len()
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += t.await.unwrap();
+    }
+    assert_eq!(granted, 1);
+    assert_eq!(s.members("w1").await.unwrap().len(), 2);
 }
 
 // ---------------------------------------------------------------- templates
@@ -1421,4 +1846,65 @@ async fn embedded_accounts_survive_reopen() {
         store.rotate_refresh("r0", "r1", NOW).await.unwrap(),
         RefreshOutcome::Rotated(_)
     ));
+}
+
+/// A database written before accounts had pending addresses, tokens their
+/// address, and workspaces invitations: it opens with every record, an old
+/// token proves no address, and the new records work.
+#[tokio::test]
+async fn embedded_accounts_of_an_older_database_are_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn =
+            rusqlite::Connection::open(dir.path().join(coform_storage::embedded::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (
+                 id TEXT PRIMARY KEY, email TEXT NOT NULL, password_hash TEXT NOT NULL,
+                 name TEXT NOT NULL, color TEXT NOT NULL, email_verified INTEGER NOT NULL,
+                 failed_login_attempts INTEGER NOT NULL, locked_until INTEGER,
+                 last_login INTEGER, password_changed_at INTEGER NOT NULL,
+                 profile TEXT NOT NULL, created_at INTEGER NOT NULL,
+                 updated_at INTEGER NOT NULL);
+             CREATE UNIQUE INDEX users_by_email ON users(lower(email));
+             CREATE TABLE user_tokens (
+                 hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL,
+                 expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO users VALUES ('u1', 'u1@example.com', 'h', 'Old', '#336699', 1, 0,
+                 NULL, NULL, 1700000000000, '{}', 1700000000000, 1700000000000);
+             INSERT INTO user_tokens VALUES ('old', 'u1', 'verify_email', 1700003600000, 0);",
+        )
+        .unwrap();
+    }
+    for _ in 0..2 {
+        // Twice: migrating a migrated database changes nothing.
+        let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+        let u1 = store.user("u1").await.unwrap().unwrap();
+        assert_eq!((u1.name.as_str(), u1.pending_email), ("Old", None));
+        assert!(u1.email_verified);
+        store.close().await;
+    }
+    let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+    assert_eq!(
+        store
+            .consume_user_token("old", TokenKind::VerifyEmail, NOW)
+            .await
+            .unwrap(),
+        Some(UsedToken {
+            user_id: "u1".into(),
+            email: String::new(),
+        })
+    );
+    let mut u1 = store.user("u1").await.unwrap().unwrap();
+    u1.pending_email = Some("next@example.com".into());
+    store.update_user(&u1).await.unwrap();
+    assert_eq!(store.user("u1").await.unwrap().unwrap(), u1);
+    store
+        .create_workspace(&workspace("w1", "u1", NOW), "u1")
+        .await
+        .unwrap();
+    store
+        .put_invitation(&invitation("w1", "x@example.com", Role::Viewer, NOW))
+        .await
+        .unwrap();
+    assert_eq!(store.invitations("w1", NOW).await.unwrap().len(), 1);
 }

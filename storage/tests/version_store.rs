@@ -105,6 +105,7 @@ fn user(id: &str) -> User {
         profile: json!({}),
         created_at: NOW,
         updated_at: NOW,
+        pending_email: None,
     }
 }
 

@@ -9,6 +9,8 @@
 
 import { describe, test, before, after, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
 
 import {
   Clients,
@@ -68,6 +70,21 @@ describe('viewers and editors over y-websocket with auth on', () => {
     people[key] = { ...body.user, access: body.accessToken }
   }
 
+  /**
+   * Verifies `key@example.com` with the link of its verification mail (the
+   * server writes mails to `<data-dir>/outbox/`): only a verified address
+   * is added to a workspace at once.
+   */
+  async function verifyEmail (key) {
+    const outbox = path.join(server.dataDir, 'outbox')
+    const mails = fs.readdirSync(outbox).filter((f) => f.endsWith('.eml')).sort()
+      .map((f) => fs.readFileSync(path.join(outbox, f), 'utf8'))
+      .filter((m) => m.includes(`To: ${key}@example.com\n`) && m.includes('Subject: Verify your Coform e-mail address'))
+    const token = /verify-email\?token=([A-Za-z0-9_-]{43})/.exec(mails.at(-1) ?? '')?.[1]
+    assert.ok(token, `no verification mail to ${key}@example.com`)
+    await expectStatus(200, 'GET', `/api/auth/verify-email?token=${token}`)
+  }
+
   /** A stock provider on the template, signed in with `token`. */
   function provider (token) {
     const doc = new Y.Doc()
@@ -86,6 +103,8 @@ describe('viewers and editors over y-websocket with auth on', () => {
     await register('alice', 'Alice')
     await register('carol', 'Carol')
     await register('dave', 'Dave')
+    await verifyEmail('carol')
+    await verifyEmail('dave')
     const ws = await expectStatus(201, 'POST', '/api/workspaces', {
       token: people.alice.access, body: { name: 'Team' }
     })

@@ -426,6 +426,30 @@ impl Server {
         Account::from_tokens(r.expect(200), password)
     }
 
+    /// Verifies the address of the account registered as `email` with the
+    /// newest verification mail to it, unless it is verified already.
+    pub async fn ensure_verified(&self, email: &str) {
+        let user = self
+            .state()
+            .accounts
+            .user_by_email(&email.trim().to_lowercase())
+            .await
+            .expect("look the account up")
+            .unwrap_or_else(|| panic!("no account with the address {email}"));
+        if user.email_verified {
+            return;
+        }
+        let token = self
+            .last_mail(&user.email, "Verify your Coform e-mail address")
+            .token();
+        self.get(
+            &format!("/api/auth/verify-email?token={}", url_encode(&token)),
+            None,
+        )
+        .await
+        .expect(200);
+    }
+
     /// `GET /api/auth/me` status with this access token.
     pub async fn me_status(&self, access: &str) -> u16 {
         self.get("/api/auth/me", Some(access)).await.status
@@ -443,7 +467,11 @@ impl Server {
             .to_owned()
     }
 
+    /// Adds the account of `email` as a member (201). Only a verified
+    /// address is added at once, so an unverified one is first verified
+    /// with the newest verification mail to it, as its owner would.
     pub async fn add_member(&self, token: &str, ws: &str, email: &str, role: &str) {
+        self.ensure_verified(email).await;
         self.post(
             &format!("/api/workspaces/{ws}/members"),
             Some(token),
