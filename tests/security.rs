@@ -487,6 +487,46 @@ async fn ending_a_session_closes_its_sockets_and_voids_its_document_tokens() {
 }
 
 // ---------------------------------------------------------------------------
+// 4 (same class). Guessing the password with a stolen access token
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_access_token_cannot_be_used_to_guess_the_password() {
+    let s = Server::start().await;
+    let a = s.register("ivy", "ivy@example.com").await;
+    for i in 0..10 {
+        s.put(
+            "/api/auth/password",
+            Some(&a.access),
+            json!({"currentPassword": format!("guess number {i}"), "newPassword": "battery staple 42"}),
+        )
+        .await
+        .expect_error(401, "invalid_credentials");
+    }
+    // The budget is shared by every check of the password while signed in.
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/api/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "battery staple 42"}),
+        ),
+        ("DELETE", "/api/auth/me", json!({"password": PASSWORD})),
+        (
+            "PUT",
+            "/api/auth/me",
+            json!({"email": "ivy2@example.com", "currentPassword": PASSWORD}),
+        ),
+    ] {
+        let r = s
+            .request(method, path, Some(&a.access), &[], Body::Json(body))
+            .await;
+        r.expect_error(429, "rate_limited");
+        assert!(r.header("retry-after").is_some(), "{}", r.what);
+    }
+    s.login("ivy@example.com", PASSWORD).await;
+}
+
+// ---------------------------------------------------------------------------
 // 9, 10. Headers
 // ---------------------------------------------------------------------------
 

@@ -43,9 +43,10 @@ const VERIFY_RESEND_PER_ACCOUNT: Limit = Limit {
     max: 3,
     window: Duration::from_secs(3600),
 };
-/// Requests to change the e-mail address (each checks the password and
-/// mails two messages).
-const EMAIL_CHANGE_PER_ACCOUNT: Limit = Limit {
+/// Requests that confirm the current password while signed in (e-mail
+/// change, password change, account deletion), per account: a stolen
+/// access token must not become a way to guess the password.
+const PASSWORD_CHECKS_PER_ACCOUNT: Limit = Limit {
     max: 10,
     window: Duration::from_secs(3600),
 };
@@ -823,8 +824,8 @@ pub async fn update_me(
     if let (Some(email), Some(current)) = (&new_email, req.current_password) {
         limited(
             &state,
-            format!("email-change:acct:{}", user.id),
-            EMAIL_CHANGE_PER_ACCOUNT,
+            format!("password-check:acct:{}", user.id),
+            PASSWORD_CHECKS_PER_ACCOUNT,
         )?;
         if !password::verify(current, user.password_hash.clone()).await {
             return Err(ApiError::InvalidCredentials);
@@ -888,12 +889,17 @@ fn email_taken() -> ApiError {
 /// Delete the account (confirm with the password). Fails while the account
 /// is the last owner of a workspace that has other members.
 #[utoipa::path(delete, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = DeleteMeRequest,
-    responses((status = 204), (status = 401), (status = 409, description = "Last owner of a shared workspace")))]
+    responses((status = 204), (status = 401), (status = 409, description = "Last owner of a shared workspace"), (status = 429, description = "Too many password checks")))]
 pub async fn delete_me(
     State(state): State<AppState>,
     me: AuthUser,
     ApiJson(req): ApiJson<DeleteMeRequest>,
 ) -> Result<StatusCode, ApiError> {
+    limited(
+        &state,
+        format!("password-check:acct:{}", me.user.id),
+        PASSWORD_CHECKS_PER_ACCOUNT,
+    )?;
     if !password::verify(req.password, me.user.password_hash.clone()).await {
         return Err(ApiError::InvalidCredentials);
     }
@@ -910,13 +916,18 @@ pub async fn delete_me(
 /// Change the password; every other session ends and every outstanding
 /// password-reset token is spent.
 #[utoipa::path(put, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 401), (status = 422)))]
+    responses((status = 204), (status = 401), (status = 422), (status = 429, description = "Too many password checks")))]
 pub async fn change_password(
     State(state): State<AppState>,
     me: AuthUser,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     let mut user = me.user;
+    limited(
+        &state,
+        format!("password-check:acct:{}", user.id),
+        PASSWORD_CHECKS_PER_ACCOUNT,
+    )?;
     if !password::verify(req.current_password, user.password_hash.clone()).await {
         return Err(ApiError::InvalidCredentials);
     }
