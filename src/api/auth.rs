@@ -421,10 +421,7 @@ pub async fn register(
         .accounts
         .create_user(&user)
         .await
-        .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => email_taken(),
-            e => e.into(),
-        })?;
+        .map_err(conflict_is_email_taken)?;
     send_link(&state, &user, TokenKind::VerifyEmail, &user.email).await?;
     Ok((
         StatusCode::CREATED,
@@ -702,10 +699,7 @@ async fn confirm_email_change(
         .accounts
         .update_user(&user)
         .await
-        .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => email_taken(),
-            e => e.into(),
-        })?;
+        .map_err(conflict_is_email_taken)?;
     state
         .accounts
         .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
@@ -848,10 +842,7 @@ pub async fn update_me(
         .accounts
         .update_user(&user)
         .await
-        .map_err(|e| match e {
-            coform_storage::StoreError::Conflict(_) => email_taken(),
-            e => e.into(),
-        })?;
+        .map_err(conflict_is_email_taken)?;
     if new_email.is_some() || cancel_change {
         // Only the link of the latest request may confirm a change.
         state
@@ -884,6 +875,14 @@ fn email_taken() -> ApiError {
         "email_taken",
         "an account with this e-mail already exists".into(),
     )
+}
+
+/// A store conflict on writing a user is its e-mail address being taken.
+fn conflict_is_email_taken(e: coform_storage::StoreError) -> ApiError {
+    match e {
+        coform_storage::StoreError::Conflict(_) => email_taken(),
+        e => e.into(),
+    }
 }
 
 /// Delete the account (confirm with the password). Fails while the account

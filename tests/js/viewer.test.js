@@ -42,20 +42,7 @@ describe('viewers and editors over y-websocket with auth on', () => {
   let templateId
 
   /** One REST call; answers { status, json, text }. */
-  async function api (method, path, { token, body } = {}) {
-    const headers = {}
-    if (token) headers.authorization = `Bearer ${token}`
-    if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await fetch(`${server.httpUrl}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body)
-    })
-    const text = await res.text()
-    let json = null
-    try { json = JSON.parse(text) } catch {}
-    return { status: res.status, json, text }
-  }
+  const api = (method, path, opts) => server.api(method, path, opts)
 
   async function expectStatus (status, method, path, opts) {
     const r = await api(method, path, opts)
