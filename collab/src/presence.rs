@@ -237,11 +237,17 @@ impl Presence {
         identity: Option<&Identity>,
         update: &AwarenessUpdate,
     ) -> Result<Applied, PresenceError> {
-        // Check everything first: a refused update changes nothing.
+        // Check everything first: a refused update changes nothing. Only
+        // entries that would be taken count: stock clients send back every
+        // state they receive, and those echoes are simply not newer.
         let mut owned = self.owned.get(&peer).copied().unwrap_or(0);
         for (client, incoming) in &update.clients {
             let id = client.get();
             let is_null = &*incoming.json == NULL_STATE;
+            let cur = self.entries.get(&id);
+            if !accepts(cur, identity, incoming.clock, is_null) {
+                continue;
+            }
             if !is_null {
                 if incoming.json.len() > self.limits.max_awareness_state_bytes {
                     return Err(PresenceError::TooLarge(
@@ -252,14 +258,11 @@ impl Presence {
                     return Err(PresenceError::NotJson(id));
                 }
             }
-            let cur = self.entries.get(&id);
             let mine = cur.is_some_and(|c| c.owner == Some(peer) && c.state.is_some());
-            if accepts(cur, identity, incoming.clock, is_null) {
-                match (mine, is_null) {
-                    (false, false) => owned += 1,
-                    (true, true) => owned -= 1,
-                    _ => {}
-                }
+            match (mine, is_null) {
+                (false, false) => owned += 1,
+                (true, true) => owned -= 1,
+                _ => {}
             }
         }
         if owned > self.limits.max_awareness_states_per_peer {
@@ -626,5 +629,23 @@ mod tests {
         assert!(tombstones <= 5, "{tombstones} tombstones");
         assert_eq!(bytes, 3 * 2, "three live states of `{{}}`");
         assert_eq!(p.entries.len(), p.live() + tombstones);
+    }
+
+    #[test]
+    fn echoes_of_other_peoples_states_are_not_counted_against_a_connection() {
+        let mut p = Presence::new(&small_limits());
+        for peer in 1..=3u64 {
+            p.apply(peer, None, &upd(&[(peer * 10, 1, "{}")])).unwrap();
+        }
+        // Peer 4 sends all three back, as a stock client does (more than the
+        // two it may own), and then, with room made, its own two.
+        let echo = upd(&[(10, 1, "{}"), (20, 1, "{}"), (30, 1, "{}")]);
+        let a = p.apply(4, None, &echo).unwrap();
+        assert!(a.forward.is_none());
+        p.remove_peer(2);
+        p.remove_peer(3);
+        p.apply(4, None, &upd(&[(40, 1, "{}"), (41, 1, "{}")]))
+            .unwrap();
+        assert_eq!(p.owned.get(&4), Some(&2));
     }
 }

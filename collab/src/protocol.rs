@@ -152,27 +152,34 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Checks an awareness update's size before decoding it: at most
-/// `limits.max_awareness_states_per_peer` entries, each state at most
-/// `limits.max_awareness_state_bytes`, so a huge message is refused
-/// without allocating for it.
+/// Room for the server's stamp (the account's id, name and colour) that a
+/// state relayed by the server carries beyond what its owner sent.
+/// Stock y-websocket clients send the states they receive back to the
+/// server, so a relayed state must pass this check too.
+pub const STAMP_ALLOWANCE: usize = 1 << 10;
+
+/// Checks an awareness message's size before decoding it: at most
+/// `limits.max_awareness_states_per_room` entries (a client may echo every
+/// state of its room), each at most `limits.max_awareness_state_bytes` plus
+/// [`STAMP_ALLOWANCE`], so a huge message is refused without allocating
+/// for it. What a connection may *own* is checked by the room.
 fn check_awareness_size(payload: &[u8], limits: &Limits) -> Result<(), FrameError> {
     let mut r = Reader {
         buf: payload,
         pos: 0,
     };
     let count = r.var_u64()?;
-    if count > limits.max_awareness_states_per_peer as u64 {
+    if count > limits.max_awareness_states_per_room as u64 {
         return Err(FrameError::AwarenessTooLarge(format!(
             "an awareness message may carry at most {} states",
-            limits.max_awareness_states_per_peer
+            limits.max_awareness_states_per_room
         )));
     }
     for _ in 0..count {
         r.var_u64()?; // client
         r.var_u64()?; // clock
         let state = r.var_bytes()?;
-        if state.len() > limits.max_awareness_state_bytes {
+        if state.len() > limits.max_awareness_state_bytes + STAMP_ALLOWANCE {
             return Err(FrameError::AwarenessTooLarge(format!(
                 "an awareness state may be at most {} bytes",
                 limits.max_awareness_state_bytes

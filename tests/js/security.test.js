@@ -117,6 +117,35 @@ describe('hostile input from Yjs clients', () => {
     assert.equal(observer.awareness.getStates().size, 1, 'flooded states reached a client')
   }))
 
+  test('a busy room: twelve stock clients with presence stay connected (their echoes are not held against them)', server.guard(async () => {
+    const room = uniqueName('busy')
+    const providers = []
+    const closes = []
+    for (let i = 0; i < 12; i++) {
+      const p = await clients.synced(room)
+      p.on('connection-close', (event) => closes.push(event?.code))
+      p.awareness.setLocalStateField('user', { name: `designer ${i}` })
+      providers.push(p)
+    }
+    for (const p of providers) {
+      await waitUntil(() => p.awareness.getStates().size === 12, {
+        what: 'every client to see twelve people',
+        detail: () => p.awareness.getStates().size
+      })
+    }
+    // Pointers move; every client sends back what it receives.
+    for (let round = 0; round < 5; round++) {
+      for (const p of providers) p.awareness.setLocalStateField('pointer', { x: round, y: round })
+    }
+    for (const p of providers) {
+      await waitUntil(() => [...p.awareness.getStates().values()].every((st) => st.pointer?.x === 4), {
+        what: 'every pointer to arrive everywhere'
+      })
+    }
+    assert.deepEqual(closes, [])
+    assert.ok(providers.every((p) => p.wsconnected))
+  }))
+
   test('a presence state that is not JSON never reaches other clients', server.guard(async () => {
     const room = uniqueName('notjson')
     const observer = await clients.synced(room)
