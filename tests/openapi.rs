@@ -45,6 +45,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/templates/import"),
     ("get", "/api/templates/{id}/preview"),
     ("get", "/api/templates/{id}/analytics"),
+    ("get", "/api/schema/template"),
+    ("get", "/api/schema/components"),
 ];
 
 #[tokio::test]

@@ -8,6 +8,8 @@
  * - `session.ts`: {@link TemplateSession}: a live template (Y.Doc +
  *   y-websocket provider), form operations, presence, saved state, undo.
  * - `model.ts`: the form model inside the Y.Doc and how it is read/written.
+ * - `generated/form.ts`: the form model's types (component types, each
+ *   type's properties and rules), generated from the server's schema.
  * - `fractional-index.ts`: base-62 midpoint keys for component order.
  * - `save-state.ts`: bookkeeping of the server's durable acknowledgements.
  * - `storage.ts`, `errors.ts`, `emitter.ts`, `types.ts`: the small parts.
@@ -30,3 +32,4 @@ export { COMPONENT_TYPES, MAX_DEPTH, compareSiblings, effectiveParents } from '.
 export type { Component, ComponentPatch, ComponentType, MoveTarget, NewComponent, Position, Styling, Validation } from './model.js'
 export { SaveTracker, frameKind } from './save-state.js'
 export type * from './types.js'
+export type * from './generated/form.js'

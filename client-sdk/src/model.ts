@@ -17,17 +17,14 @@
  */
 import * as Y from 'yjs'
 
-/** The component types the server knows. */
-export const COMPONENT_TYPES = [
-  'text', 'textarea', 'number', 'email', 'phone', 'date', 'select', 'radio', 'checkbox', 'file',
-  'section', 'heading', 'paragraph', 'button'
-] as const
+import { COMPONENT_TYPES, MAX_DEPTH, type KnownComponentType, type Position, type Styling } from './generated/form.js'
+
+/** The component types the server knows (generated from the server's form model). */
+export { COMPONENT_TYPES, MAX_DEPTH }
+export type { Position, Styling }
 
 /** A component type; `section` is the container type. Other strings are kept but the server refuses them on import. */
-export type ComponentType = typeof COMPONENT_TYPES[number] | (string & {})
-
-/** Where a component sits on the designer's canvas. */
-export interface Position { x?: number, y?: number, w?: number, h?: number }
+export type ComponentType = KnownComponentType | (string & {})
 
 /** Validation rules: data for the form runtime; the server never runs them. */
 export interface Validation {
@@ -43,11 +40,6 @@ export interface Validation {
   pattern?: string
   message?: string
   [key: string]: unknown
-}
-
-export interface Styling {
-  theme?: string
-  customStyles?: Record<string, string>
 }
 
 /** One component, read from the document. */
@@ -159,9 +151,6 @@ export function compareByParent (a: Component, b: Component): number {
   }
   return compareSiblings(a, b)
 }
-
-/** Deepest nesting of sections the server displays (deeper goes to the top level). */
-export const MAX_DEPTH = 16
 
 /**
  * The section each component is displayed in, as the server decides it:

@@ -16,13 +16,7 @@ use yrs::{
 
 use crate::nesting::{json_depth, MAX_NESTING};
 
-/// The root maps of a template document.
-pub const ROOTS: [&str; 2] = ["meta", "components"];
-
-/// Deepest level a read renders below a root. Live documents never nest
-/// deeper than [`MAX_NESTING`]; this only cuts documents and versions
-/// stored before that limit existed (deeper content renders as `null`).
-pub const MAX_READ_DEPTH: usize = 64;
+pub use coform_model::{MAX_READ_DEPTH, ROOTS};
 
 /// A scalar `Any` as JSON (a number JSON cannot hold becomes `null`).
 fn scalar_to_json(any: &Any) -> Value {
@@ -226,46 +220,7 @@ fn sync_map(txn: &mut TransactionMut, map: &MapRef, want: &JsonMap<String, Value
     }
 }
 
-/// JSON equality where numbers compare by value (`1 == 1.0`). Without
-/// recursion, however deep the values.
-pub fn json_eq(a: &Value, b: &Value) -> bool {
-    let mut pending = vec![(a, b)];
-    while let Some((a, b)) = pending.pop() {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => {
-                if x.as_f64() != y.as_f64() {
-                    return false;
-                }
-            }
-            (Value::Array(x), Value::Array(y)) => {
-                if x.len() != y.len() {
-                    return false;
-                }
-                pending.extend(x.iter().zip(y));
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                if x.len() != y.len() {
-                    return false;
-                }
-                for (k, v) in x {
-                    match y.get(k) {
-                        Some(w) => pending.push((v, w)),
-                        None => return false,
-                    }
-                }
-            }
-            (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
-                return false
-            }
-            _ => {
-                if a != b {
-                    return false;
-                }
-            }
-        }
-    }
-    true
-}
+pub use coform_model::json_eq;
 
 /// A JSON value as a Yjs value. Numbers become floats, as in JavaScript,
 /// so every client reads them as plain numbers.
@@ -344,6 +299,34 @@ mod tests {
         )
         .unwrap();
         assert!(Update::decode_v1(&again).unwrap().is_empty());
+    }
+
+    #[test]
+    fn validated_targets_apply_as_minimal_edits_and_invalid_ones_change_nothing() {
+        let good = json!({"meta": {"name": "Signup"}, "components": {
+            "s1": {"id": "s1", "type": "section", "label": "You", "index": "a0"},
+            "age": {"id": "age", "type": "number", "label": "Age", "parent": "s1", "index": "a1",
+                    "properties": {"min": 0, "max": 150}}}});
+        // What the REST API does: validate with the model, then apply.
+        let apply = |doc: &Doc, target: &Value| {
+            coform_model::validate(target).map_err(|e| format!("{e:?}"))?;
+            apply_json(doc, target).map_err(|e| e.to_string())
+        };
+        let doc = Doc::new();
+        apply(&doc, &good).unwrap();
+        assert!(json_eq(&to_json(&doc), &good));
+        let mut bad = good.clone();
+        bad["components"]["age"]["type"] = json!("nope");
+        assert!(apply(&doc, &bad).is_err());
+        assert!(json_eq(&to_json(&doc), &good), "nothing changed");
+        let mut next = good.clone();
+        next["components"]["age"]["label"] = json!("Your age");
+        let update = apply(&doc, &next).unwrap();
+        assert!(
+            update.len() < 100,
+            "minimal edit, got {} bytes",
+            update.len()
+        );
     }
 
     #[test]

@@ -19,8 +19,6 @@
 //!   join and lets them unload after a grace period.
 //! - [`content`]: a template document as JSON, and JSON applied back as a
 //!   minimal CRDT edit (used by the REST API).
-//! - [`model`]: the form model on top of [`content`]: typed components,
-//!   validation with precise error paths, display order, diffs.
 //! - [`bus`]: fan-out to other replicas through Redis pub/sub, with
 //!   healing from the store after gaps and replica heartbeats.
 //! - [`compaction`]: merging a document's snapshot and log into a new
@@ -40,7 +38,6 @@ pub mod compaction;
 pub mod content;
 pub mod error;
 pub mod metrics;
-pub mod model;
 pub mod nesting;
 pub mod peer;
 pub mod presence;

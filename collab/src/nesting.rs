@@ -22,7 +22,7 @@
 //!   these checks existed, deepest level first, so that not even the
 //!   deletion recurses deeply.
 //!
-//! The limit is the form model's own ([`crate::model::MAX_DEPTH`]) plus
+//! The limit is the form model's own ([`coform_model::MAX_DEPTH`]) plus
 //! the level of the root map: every valid template passes with room to
 //! spare, and nothing deeper than a valid template ever gets in.
 
@@ -37,7 +37,7 @@ use yrs::{
 
 /// Deepest nesting accepted below a root map: shared types and values
 /// together count one level each (a root's direct child is at level 1).
-pub const MAX_NESTING: usize = crate::model::MAX_DEPTH + 1;
+pub const MAX_NESTING: usize = coform_model::MAX_DEPTH + 1;
 
 /// Why an update was refused before it was applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -229,26 +229,7 @@ pub fn json_text_depth(text: &str) -> usize {
     deepest
 }
 
-/// How deeply a JSON value nests (0 for a scalar), without recursion.
-pub fn json_depth(value: &serde_json::Value) -> usize {
-    use serde_json::Value;
-    let mut deepest = 0;
-    let mut stack = vec![(value, 0usize)];
-    while let Some((v, d)) = stack.pop() {
-        match v {
-            Value::Array(items) => {
-                deepest = deepest.max(d + 1);
-                stack.extend(items.iter().map(|i| (i, d + 1)));
-            }
-            Value::Object(map) => {
-                deepest = deepest.max(d + 1);
-                stack.extend(map.values().map(|i| (i, d + 1)));
-            }
-            _ => {}
-        }
-    }
-    deepest
-}
+pub use coform_model::json_depth;
 
 fn check_json_text(text: &str) -> Result<(), NestingError> {
     if json_text_depth(text) > MAX_NESTING {

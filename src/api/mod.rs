@@ -18,6 +18,7 @@
 //! - [`transfer`]: template files: export, import into a template or as
 //!   a new one (format in `docs/TEMPLATE_FORMAT.md`).
 //! - [`preview`]: a template as an accessible, script-free HTML page.
+//! - [`schema`]: the form model's JSON Schema and component catalog.
 //! - [`stats`]: per-template usage figures (views, edits, editors).
 //! - [`access`]: who may do what: membership lookups that answer 404
 //!   outside one's workspaces, and live access changes on open sockets.
@@ -26,6 +27,7 @@ pub mod access;
 pub mod auth;
 pub mod extract;
 pub mod preview;
+pub mod schema;
 pub mod stats;
 pub mod templates;
 pub mod transfer;
@@ -54,7 +56,8 @@ pub const MAX_BACKUP_BODY: usize = 64 << 20;
     tags(
         (name = "auth", description = "Accounts, tokens and sessions"),
         (name = "workspaces", description = "Workspaces and their members"),
-        (name = "templates", description = "Form templates")
+        (name = "templates", description = "Form templates"),
+        (name = "schema", description = "The form model: JSON Schema and component catalog")
     )
 )]
 struct ApiDoc;
@@ -126,6 +129,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(transfer::import_new))
         .routes(routes!(preview::preview))
         .routes(routes!(stats::analytics))
+        .routes(routes!(schema::template))
+        .routes(routes!(schema::components))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .split_for_parts();
     api.merge(restore_api);

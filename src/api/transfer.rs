@@ -9,7 +9,7 @@
 //!
 //! An import is checked completely before anything changes: the envelope,
 //! the listing fields, and the content against the form model
-//! ([`coform_collab::model::validate`]); any problem answers 422 with the
+//! ([`coform_model::validate`]); any problem answers 422 with the
 //! list of every error and its path (`content.components.c1.validation.min`).
 //! Duplicate keys anywhere in the file are refused too (a plain JSON
 //! reader would silently keep the last of two components with one id).
@@ -22,7 +22,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use coform_collab::model;
+use coform_model as model;
 use coform_storage::{Role, Template};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

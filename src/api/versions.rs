@@ -19,7 +19,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use coform_collab::model::{self, Diff};
+use coform_model::{self as model, Diff};
 use coform_storage::{NewVersion, Role, VersionInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,0 +1,470 @@
+//! Tests of the model: the validator, strict parsing, lenient reading,
+//! display order and diffs.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map as JsonMap, Value};
+
+use crate::check::is_accept;
+use crate::*;
+
+fn good() -> Value {
+    json!({
+        "meta": {"name": "Signup", "description": "Join us", "tags": ["a", "b"],
+                 "category": "hr", "theme": {"dark": true}},
+        "components": {
+            "s1": {"id": "s1", "type": "section", "label": "You", "parent": null, "index": "a0",
+                   "properties": {"description": "About you", "collapsible": true}},
+            "name": {"id": "name", "type": "text", "label": "Name", "parent": "s1", "index": "a0",
+                     "properties": {"placeholder": "Ada", "name": "full_name", "autocomplete": "name"},
+                     "validation": {"required": true, "minLength": 2, "maxLength": 80.0,
+                                    "pattern": "^[^<>]+$", "message": "Your name",
+                                    "rules": ["noDigits"], "customValidation": "value => value.length > 1"},
+                     "position": {"x": 0, "y": 10, "w": 200, "h": 40},
+                     "styling": {"theme": "light", "customStyles": {"font-weight": "bold"}}},
+            "age": {"id": "age", "type": "number", "label": "Age", "parent": "s1", "index": "a1",
+                    "properties": {"min": 0, "max": 150, "step": 1, "defaultValue": 30},
+                    "validation": {"min": 18, "max": 120}},
+            "mail": {"id": "mail", "type": "email", "label": "E-mail", "parent": null, "index": "a1"},
+            "tel": {"id": "tel", "type": "phone", "label": "Phone", "index": "a2"},
+            "bio": {"id": "bio", "type": "textarea", "label": "Bio", "index": "a3",
+                    "properties": {"rows": 4}},
+            "born": {"id": "born", "type": "date", "label": "Born", "index": "a4",
+                     "properties": {"min": "1900-01-01", "max": "2024-02-29"},
+                     "validation": {"min": "1900-01-01"}},
+            "color": {"id": "color", "type": "select", "label": "Colour", "index": "a5",
+                      "properties": {"options": [{"value": "r", "label": "Red"}, {"value": "g", "label": "Green"}],
+                                     "multiple": true, "defaultValue": ["r"]}},
+            "size": {"id": "size", "type": "radio", "label": "Size", "index": "a6",
+                     "properties": {"options": [{"value": "s", "label": "S"}], "layout": "horizontal",
+                                    "defaultValue": "s"},
+                     "validation": {"required": true}},
+            "tos": {"id": "tos", "type": "checkbox", "label": "I agree", "index": "a7",
+                    "properties": {"defaultValue": false}, "validation": {"required": true}},
+            "cv": {"id": "cv", "type": "file", "label": "CV", "index": "a8",
+                   "properties": {"accept": "application/pdf, .doc,image/*", "maxSize": 1000000, "multiple": false}},
+            "h": {"id": "h", "type": "heading", "label": "", "index": "a9",
+                  "properties": {"text": "Welcome", "level": 2}, "validation": {}},
+            "p": {"id": "p", "type": "paragraph", "label": "", "index": "b0",
+                  "properties": {"text": "Fill in\nplease"}},
+            "go": {"id": "go", "type": "button", "label": "Send", "index": "b1",
+                   "properties": {"action": "submit", "text": "Send"}}
+        }
+    })
+}
+
+fn errors(v: &Value) -> Vec<(String, String)> {
+    validate(v)
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.path, e.message))
+        .collect()
+}
+
+fn paths(v: &Value) -> Vec<String> {
+    errors(v).into_iter().map(|(p, _)| p).collect()
+}
+
+#[test]
+fn a_good_document_of_every_type_is_valid() {
+    assert_eq!(errors(&good()), vec![]);
+    let form = parse(&good()).unwrap();
+    assert_eq!(form.components.len(), 14);
+    let kinds: BTreeSet<ComponentType> = form
+        .components
+        .values()
+        .map(|c| c.component_type())
+        .collect();
+    assert_eq!(kinds.len(), ComponentType::ALL.len());
+    assert_eq!(form.meta.name, "Signup");
+    assert_eq!(form.meta.extra["theme"], json!({"dark": true}));
+    let Kind::Text {
+        properties,
+        validation,
+    } = &form.components["name"].kind
+    else {
+        panic!("name is a text input")
+    };
+    assert_eq!(validation.required, Some(true));
+    assert_eq!(validation.max_length, Some(80));
+    assert_eq!(properties.placeholder.as_deref(), Some("Ada"));
+    let Kind::Number { properties, .. } = &form.components["age"].kind else {
+        panic!("age is a number")
+    };
+    assert_eq!(properties.min, Some(0.0));
+    let Kind::Date { properties, .. } = &form.components["born"].kind else {
+        panic!("born is a date")
+    };
+    assert_eq!(properties.max, Some(types::Date("2024-02-29".into())));
+    let Kind::Button { properties, .. } = &form.components["go"].kind else {
+        panic!("go is a button")
+    };
+    assert_eq!(properties.action, Some(ButtonAction::Submit));
+    // Empty content and an empty object are valid too.
+    assert_eq!(errors(&json!({})), vec![]);
+    assert_eq!(errors(&json!({"meta": {}, "components": {}})), vec![]);
+}
+
+#[test]
+fn typed_form_serializes_to_the_documented_shape() {
+    let form = parse(&good()).unwrap();
+    let v = serde_json::to_value(&form).unwrap();
+    assert_eq!(v["components"]["name"]["type"], "text");
+    assert_eq!(v["components"]["name"]["validation"]["maxLength"], 80);
+    assert_eq!(v["components"]["born"]["properties"]["min"], "1900-01-01");
+    assert_eq!(v["meta"]["theme"], json!({"dark": true}));
+    let back: Form = serde_json::from_value(v).unwrap();
+    assert_eq!(back, form);
+}
+
+#[test]
+fn hostile_values_get_precise_paths() {
+    let mut doc = good();
+    let c = &mut doc["components"];
+    c["age"]["validation"]["min"] = json!("eighteen");
+    c["name"]["validation"]["maxLength"] = json!(1.5);
+    c["name"]["validation"]["required"] = json!("yes");
+    c["name"]["properties"]["onclick"] = json!("alert(1)");
+    c["bio"]["properties"]["rows"] = json!(1000);
+    c["h"]["properties"]["level"] = json!(7);
+    c["go"]["properties"]["action"] = json!("javascript:alert(1)");
+    c["cv"]["properties"]["accept"] = json!("<script>");
+    c["born"]["validation"]["max"] = json!("2023-02-29");
+    c["size"]["properties"]["options"][0]["value"] = json!(5);
+    c["color"]["properties"]["options"][1]["value"] = json!("r");
+    c["h"]["validation"]["required"] = json!(true);
+    c["mail"]["validation"] = json!({"min": 3});
+    c["tel"]["position"] = json!({"x": "left", "w": -1, "z": 0});
+    c["tel"]["styling"] = json!({"customStyles": {"a b": "x"}, "css": "y"});
+    c["p"]["label"] = json!(["not", "a", "string"]);
+    c["p"]["evil"] = json!(1);
+    doc["meta"]["tags"] = json!(["ok", 3, " "]);
+    doc["meta"]["name"] = json!({"x": 1});
+    let got = paths(&doc);
+    for want in [
+        "components.age.validation.min",
+        "components.name.validation.maxLength",
+        "components.name.validation.required",
+        "components.name.properties.onclick",
+        "components.bio.properties.rows",
+        "components.h.properties.level",
+        "components.go.properties.action",
+        "components.cv.properties.accept",
+        "components.born.validation.max",
+        "components.size.properties.options[0].value",
+        "components.color.properties.options[1].value",
+        "components.h.validation.required",
+        "components.mail.validation.min",
+        "components.tel.position.x",
+        "components.tel.position.w",
+        "components.tel.position.z",
+        "components.tel.styling.customStyles.a b",
+        "components.tel.styling.css",
+        "components.p.label",
+        "components.p.evil",
+        "meta.tags[1]",
+        "meta.tags[2]",
+        "meta.name",
+    ] {
+        assert!(
+            got.iter().any(|p| p == want),
+            "no error at {want}: {got:#?}"
+        );
+    }
+    // The radio's default no longer matches an option value.
+    assert!(got.contains(&"components.size.properties.defaultValue".to_owned()));
+    let errs = errors(&doc);
+    let msg = |p: &str| errs.iter().find(|(x, _)| x == p).unwrap().1.clone();
+    assert!(msg("components.age.validation.min").contains("number"));
+    assert!(msg("components.color.properties.options[1].value").contains("duplicate"));
+    assert!(msg("components.h.validation.required").contains("heading"));
+}
+
+#[test]
+fn unknown_types_orphans_loops_and_duplicate_ids() {
+    let doc = json!({"components": {
+        "a": {"id": "a", "type": "marquee", "index": "a0"},
+        "b": {"id": "b", "type": "text", "index": "a1", "parent": "ghost"},
+        "c": {"id": "c", "type": "text", "index": "a2", "parent": "d"},
+        "d": {"id": "d", "type": "heading", "index": "a3"},
+        "e": {"id": "b", "type": "text", "index": "a4"},
+        "f": {"id": "zz", "type": "text", "index": "a5"},
+        "s1": {"id": "s1", "type": "section", "index": "a6", "parent": "s2"},
+        "s2": {"id": "s2", "type": "section", "index": "a7", "parent": "s1"},
+        "s3": {"id": "s3", "type": "section", "index": "a8", "parent": "s3"},
+        "g": {"type": "text"},
+        "h": 5,
+        "i": {"id": "i", "type": "text", "index": "has space"},
+        "j k": {"id": "j k", "type": "text", "index": "a9"}
+    }, "extra": {}});
+    let errs = errors(&doc);
+    let msg = |p: &str| {
+        errs.iter()
+            .find(|(x, _)| x == p)
+            .unwrap_or_else(|| panic!("no error at {p}: {errs:#?}"))
+            .1
+            .clone()
+    };
+    assert!(msg("components.a.type").contains("unknown component type"));
+    assert!(msg("components.b.parent").contains("orphan"));
+    assert!(msg("components.c.parent").contains("not a section"));
+    assert!(msg("components.e.id").contains("duplicate id"));
+    assert!(msg("components.f.id").contains("must equal"));
+    assert!(msg("components.s1.parent").contains("loop"));
+    assert!(msg("components.s2.parent").contains("loop"));
+    assert!(msg("components.s3.parent").contains("own parent"));
+    assert_eq!(msg("components.g.id"), "is required");
+    assert_eq!(msg("components.g.index"), "is required");
+    assert!(msg("components.h").contains("object"));
+    assert!(msg("components.i.index").contains("fractional"));
+    assert!(msg("components.j k (key)").contains("spaces"));
+    assert!(msg("extra").contains("unknown key"));
+}
+
+#[test]
+fn select_and_radio_need_options_and_defaults_must_match() {
+    let doc = json!({"components": {
+        "s": {"id": "s", "type": "select", "index": "a0"},
+        "r": {"id": "r", "type": "radio", "index": "a1", "properties": {"options": []}},
+        "c": {"id": "c", "type": "checkbox", "index": "a2",
+              "properties": {"options": [{"value": "x", "label": "X"}], "defaultValue": ["y"]}},
+        "n": {"id": "n", "type": "number", "index": "a3",
+              "properties": {"min": 10, "max": 1, "step": 0}},
+        "t": {"id": "t", "type": "text", "index": "a4",
+              "validation": {"minLength": 5, "maxLength": 2, "pattern": "x".repeat(MAX_PATTERN_CHARS + 1)}},
+        "f": {"id": "f", "type": "file", "index": "a5", "properties": {"defaultValue": "x"}}
+    }});
+    let got = paths(&doc);
+    for want in [
+        "components.s.properties.options",
+        "components.r.properties.options",
+        "components.c.properties.defaultValue[0]",
+        "components.n.properties.max",
+        "components.n.properties.step",
+        "components.t.validation.maxLength",
+        "components.t.validation.pattern",
+        "components.f.properties.defaultValue",
+    ] {
+        assert!(
+            got.iter().any(|p| p == want),
+            "no error at {want}: {got:#?}"
+        );
+    }
+}
+
+#[test]
+fn patterns_and_custom_code_are_data_never_compiled() {
+    // An invalid regex and code-looking strings are fine: kept as text.
+    let doc = json!({"components": {"t": {"id": "t", "type": "text", "index": "a0",
+        "validation": {"pattern": "([unclosed", "rules": ["process.exit()"],
+                       "customValidation": "while(true){}"}}}});
+    assert_eq!(errors(&doc), vec![]);
+    let form = parse(&doc).unwrap();
+    let Kind::Text { validation, .. } = &form.components["t"].kind else {
+        panic!("t is a text input")
+    };
+    assert_eq!(validation.pattern.as_deref(), Some("([unclosed"));
+}
+
+#[test]
+fn error_list_is_bounded() {
+    let mut comps = JsonMap::new();
+    for i in 0..300 {
+        comps.insert(
+            format!("c{i}"),
+            json!({"id": format!("c{i}"), "type": "nope", "index": "a"}),
+        );
+    }
+    let errs = validate(&json!({ "components": comps })).unwrap_err();
+    assert_eq!(errs.len(), MAX_ERRORS + 1);
+    assert!(errs.last().unwrap().message.contains("200 more"));
+    let mut many = JsonMap::new();
+    for i in 0..=MAX_COMPONENTS {
+        many.insert(format!("c{i}"), json!({}));
+    }
+    let errs = validate(&json!({ "components": many })).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].path, "components");
+}
+
+#[test]
+fn non_object_roots_and_deep_meta() {
+    assert_eq!(paths(&json!([1])), vec![""]);
+    assert_eq!(
+        paths(&json!({"meta": 1, "components": []})),
+        vec!["meta", "components"]
+    );
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!([deep]);
+    }
+    assert_eq!(paths(&json!({"meta": {"x": deep}})), vec!["meta.x"]);
+}
+
+#[test]
+fn strict_parsing_refuses_duplicate_keys_with_their_path() {
+    let text = r#"{"content": {"components": {"c1": {"id": "c1"}, "c1": {"id": "c1"}}}}"#;
+    let err = parse_strict(text).unwrap_err();
+    assert_eq!(err.path, "content.components.c1");
+    assert_eq!(err.message, "duplicate key");
+    let err = parse_strict(r#"{"a": [{"x": 1, "x": 2}]}"#).unwrap_err();
+    assert_eq!(err.path, "a[0].x");
+    let err = parse_strict("{").unwrap_err();
+    assert!(err.message.starts_with("invalid JSON"), "{err}");
+    assert!(parse_strict("{} x").is_err());
+    let ok = parse_strict(r#"{"a": [1, 2.5, -3, "s", null, true, {"b": {}}]}"#).unwrap();
+    assert_eq!(ok, json!({"a": [1, 2.5, -3, "s", null, true, {"b": {}}]}));
+}
+
+#[test]
+fn display_order_follows_parents_and_fractional_indexes() {
+    let form = Form::read(&good());
+    let order: Vec<(usize, &str)> = form
+        .ordered()
+        .into_iter()
+        .map(|(d, c)| (d, c.id.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (0, "s1"),
+            (1, "name"),
+            (1, "age"),
+            (0, "mail"),
+            (0, "tel"),
+            (0, "bio"),
+            (0, "born"),
+            (0, "color"),
+            (0, "size"),
+            (0, "tos"),
+            (0, "cv"),
+            (0, "h"),
+            (0, "p"),
+            (0, "go"),
+        ]
+    );
+    let top: Vec<&str> = form
+        .children(Some("s1"))
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(top, ["name", "age"]);
+}
+
+#[test]
+fn lenient_reading_of_a_damaged_document_loses_nothing_visible() {
+    let doc = json!({"meta": "nope", "components": {
+        "x": {"type": "text", "label": 5, "index": 3, "parent": "loop1",
+              "properties": {"options": "no", "rows": -1}, "validation": []},
+        "loop1": {"type": "section", "parent": "loop2", "index": "b"},
+        "loop2": {"type": "section", "parent": "loop1", "index": "a"},
+        "bad": {"type": "marquee"},
+        "worse": [1, 2]
+    }});
+    let form = Form::read(&doc);
+    assert_eq!(form.meta, Meta::default());
+    assert_eq!(form.components.len(), 3);
+    let ids: BTreeSet<&str> = form.ordered().iter().map(|(_, c)| c.id.as_str()).collect();
+    assert_eq!(ids, BTreeSet::from(["x", "loop1", "loop2"]));
+    assert_eq!(form.components["x"].label, "");
+    assert_eq!(
+        form.components["x"].kind,
+        Kind::empty(ComponentType::Text),
+        "nothing that does not fit is kept"
+    );
+}
+
+#[test]
+fn diff_reports_added_removed_moved_changed_and_meta() {
+    let a = good();
+    let mut b = good();
+    let c = b["components"].as_object_mut().unwrap();
+    c.remove("tel");
+    c.insert(
+        "new".into(),
+        json!({"id": "new", "type": "text", "label": "New", "index": "c0"}),
+    );
+    c.get_mut("age").unwrap()["parent"] = json!(null);
+    c.get_mut("bio").unwrap()["index"] = json!("Z9");
+    c.get_mut("name").unwrap()["label"] = json!("Full name");
+    c.get_mut("name").unwrap()["validation"]["required"] = json!(false);
+    c.get_mut("name").unwrap()["properties"]["helpText"] = json!("As in your passport");
+    c.get_mut("color").unwrap()["properties"]["options"][0]["label"] = json!("Rouge");
+    // Numbers compare by value: 80 == 80.0 is no change.
+    c.get_mut("name").unwrap()["validation"]["maxLength"] = json!(80);
+    b["meta"]["name"] = json!("Signup v2");
+    b["meta"]["theme"]["dark"] = json!(false);
+    let d = diff(&a, &b);
+    assert_eq!(d.added, ["new"]);
+    assert_eq!(d.removed, ["tel"]);
+    assert_eq!(
+        d.moved,
+        vec![
+            Moved {
+                id: "age".into(),
+                from: Place {
+                    parent: Some("s1".into()),
+                    index: Some("a1".into())
+                },
+                to: Place {
+                    parent: None,
+                    index: Some("a1".into())
+                },
+            },
+            Moved {
+                id: "bio".into(),
+                from: Place {
+                    parent: None,
+                    index: Some("a3".into())
+                },
+                to: Place {
+                    parent: None,
+                    index: Some("Z9".into())
+                },
+            },
+        ]
+    );
+    assert_eq!(
+        d.changed,
+        vec![
+            Changed {
+                id: "color".into(),
+                fields: vec!["properties.options".into()]
+            },
+            Changed {
+                id: "name".into(),
+                fields: vec![
+                    "label".into(),
+                    "properties.helpText".into(),
+                    "validation.required".into()
+                ]
+            },
+        ]
+    );
+    assert_eq!(d.meta, ["name", "theme.dark"]);
+    assert!(diff(&a, &a).is_empty());
+    assert!(diff(&json!(null), &json!([])).is_empty());
+}
+
+#[test]
+fn dates_and_accept_lists() {
+    for ok in ["2024-02-29", "2000-02-29", "1999-12-31", "0001-01-01"] {
+        assert!(is_date(ok), "{ok}");
+    }
+    for bad in [
+        "2023-02-29",
+        "1900-02-29",
+        "2024-13-01",
+        "2024-1-01",
+        "2024-01-00",
+        "２０２４-01-01",
+        "",
+    ] {
+        assert!(!is_date(bad), "{bad}");
+    }
+    assert!(is_accept("image/*,.pdf, application/vnd.ms-excel"));
+    for bad in ["", "pdf", ".", "image/", "<x>/y", "a/b c"] {
+        assert!(!is_accept(bad), "{bad}");
+    }
+}
