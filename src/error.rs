@@ -159,9 +159,9 @@ impl From<CollabError> for ApiError {
             CollabError::RoomClosing | CollabError::ShuttingDown => {
                 ApiError::Unavailable("the document is being unloaded; retry".into())
             }
-            CollabError::CorruptDocument { .. } | CollabError::Bus(_) => {
-                ApiError::Internal(e.into())
-            }
+            CollabError::CorruptDocument { .. }
+            | CollabError::Panicked(_)
+            | CollabError::Bus(_) => ApiError::Internal(e.into()),
         }
     }
 }

@@ -254,17 +254,21 @@ impl Room {
             Err(e) => {
                 tracing::error!(doc = %name, error = %e, "cannot load document");
                 shared.forget(&name, generation);
+                // Every waiting join and edit learns why: a store that is
+                // down (retry later) or a damaged document (ours to fix).
                 for cmd in deferred {
-                    if let Command::Join { peer, .. } = cmd {
-                        peer.close(CloseReason::Unavailable);
+                    match cmd {
+                        Command::Join { peer, .. } => peer.close(CloseReason::Unavailable),
+                        Command::Edit { reply, .. } => {
+                            let _ = reply.send(Err(e.duplicate()));
+                        }
+                        _ => {}
                     }
                 }
                 rx.close();
                 while let Some(cmd) = rx.recv().await {
-                    if let Command::Join { reply, .. } = cmd {
-                        let _ = reply.send(Err(CollabError::BadUpdate(format!(
-                            "document unavailable: {e}"
-                        ))));
+                    if let Command::Join { reply, .. } | Command::Edit { reply, .. } = cmd {
+                        let _ = reply.send(Err(e.duplicate()));
                     }
                 }
                 return;
@@ -502,10 +506,9 @@ impl Room {
             }
             Err(_) => {
                 self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                tracing::error!(doc = %self.name, "a server-side edit panicked; reloading room");
                 self.reload = true;
-                let _ = reply.send(Err(CollabError::BadUpdate(
-                    "edit could not be applied".into(),
-                )));
+                let _ = reply.send(Err(CollabError::Panicked("an edit of the document".into())));
                 return;
             }
         };
