@@ -14,7 +14,7 @@ use super::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo};
 use crate::auth::mailer::Mail;
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, password, secret};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, Code, FieldError};
 use crate::server::AppState;
 use coform_collab::SessionSet;
 
@@ -488,15 +488,14 @@ pub async fn refresh(
         .await?;
     match outcome {
         RefreshOutcome::Rotated(session) => {
-            let user =
-                state
-                    .accounts
-                    .user(&session.user_id)
-                    .await?
-                    .ok_or(ApiError::Unauthorized(
-                        "invalid_token",
-                        "the account no longer exists",
-                    ))?;
+            let user = state
+                .accounts
+                .user(&session.user_id)
+                .await?
+                .ok_or(ApiError::new(
+                    Code::InvalidToken,
+                    "the account no longer exists",
+                ))?;
             Ok(Json(tokens(&state, &user, &session.id, new)?))
         }
         RefreshOutcome::Reused(session) => {
@@ -507,19 +506,16 @@ pub async fn refresh(
                 SessionSet::One(session.id.as_str().into()),
             )
             .await;
-            Err(ApiError::Unauthorized(
-                "token_reused",
+            Err(ApiError::new(
+                Code::TokenReused,
                 "this refresh token was already used; the session has been ended",
             ))
         }
-        RefreshOutcome::Inactive => Err(ApiError::Unauthorized(
-            "session_revoked",
+        RefreshOutcome::Inactive => Err(ApiError::new(
+            Code::SessionRevoked,
             "this session has ended; sign in again",
         )),
-        RefreshOutcome::Unknown => Err(ApiError::Unauthorized(
-            "invalid_token",
-            "unknown refresh token",
-        )),
+        RefreshOutcome::Unknown => Err(ApiError::new(Code::InvalidToken, "unknown refresh token")),
     }
 }
 
@@ -581,14 +577,14 @@ pub async fn reset_password(
         .accounts
         .consume_user_token(&hash, TokenKind::ResetPassword, now_ms())
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidMailedToken)?;
     // A link mailed to an address the account no longer has proves nothing.
     let mut user = state
         .accounts
         .user(&used.user_id)
         .await?
         .filter(|u| mailed_to(&used, &u.email))
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidMailedToken)?;
     check_password("password", &req.password, &user.email)
         .map_err(|e| ApiError::Validation(vec![e]))?;
     let now = now_ms();
@@ -638,13 +634,13 @@ pub async fn verify_email(
         .accounts
         .consume_user_token(&hash, TokenKind::VerifyEmail, now)
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidMailedToken)?;
     let mut user = state
         .accounts
         .user(&used.user_id)
         .await?
         .filter(|u| mailed_to(&used, &u.email))
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidMailedToken)?;
     user.email_verified = true;
     user.updated_at = now_ms();
     state.accounts.update_user(&user).await?;
@@ -683,13 +679,13 @@ async fn confirm_email_change(
         .accounts
         .user(&used.user_id)
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::InvalidMailedToken)?;
     if !user
         .pending_email
         .as_ref()
         .is_some_and(|pending| mailed_to(used, pending))
     {
-        return Err(ApiError::InvalidToken);
+        return Err(ApiError::InvalidMailedToken);
     }
     user.email = used.email.clone();
     user.email_verified = true;
@@ -719,9 +715,9 @@ pub async fn resend_verification(
     me: AuthUser,
 ) -> Result<StatusCode, ApiError> {
     if me.user.email_verified {
-        return Err(ApiError::Conflict(
-            "already_verified",
-            "this account's e-mail address is verified already".into(),
+        return Err(ApiError::new(
+            Code::AlreadyVerified,
+            "this account's e-mail address is verified already",
         ));
     }
     limited(
@@ -871,9 +867,9 @@ pub async fn update_me(
 }
 
 fn email_taken() -> ApiError {
-    ApiError::Conflict(
-        "email_taken",
-        "an account with this e-mail already exists".into(),
+    ApiError::new(
+        Code::EmailTaken,
+        "an account with this e-mail already exists",
     )
 }
 

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::jwt::TokenError;
 use crate::auth::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::server::AppState;
 
 /// A JSON body; a malformed one answers 400 `invalid_json` (or 413).
@@ -72,8 +72,8 @@ impl FromRequestParts<AppState> for AuthUser {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
-            .ok_or(ApiError::Unauthorized(
-                "unauthorized",
+            .ok_or(ApiError::new(
+                Code::Unauthorized,
                 "sign in first: missing bearer token",
             ))?;
         authenticate(state, token.trim()).await
@@ -91,8 +91,8 @@ pub async fn require_session(state: &AppState, sid: &str, user_id: &str) -> Resu
     if active {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "session_revoked",
+        Err(ApiError::new(
+            Code::SessionRevoked,
             "this session has ended; sign in again",
         ))
     }
@@ -101,20 +101,19 @@ pub async fn require_session(state: &AppState, sid: &str, user_id: &str) -> Resu
 /// Checks an access token and its session; returns the user.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state.auth.keys.verify_access(token).map_err(|e| match e {
-        TokenError::Expired => {
-            ApiError::Unauthorized("token_expired", "the access token has expired; refresh it")
-        }
-        TokenError::Invalid => {
-            ApiError::Unauthorized("invalid_token", "the access token is not valid")
-        }
+        TokenError::Expired => ApiError::new(
+            Code::TokenExpired,
+            "the access token has expired; refresh it",
+        ),
+        TokenError::Invalid => ApiError::new(Code::InvalidToken, "the access token is not valid"),
     })?;
     require_session(state, &claims.sid, &claims.sub).await?;
     let user = state
         .accounts
         .user(&claims.sub)
         .await?
-        .ok_or(ApiError::Unauthorized(
-            "session_revoked",
+        .ok_or(ApiError::new(
+            Code::SessionRevoked,
             "this account no longer exists",
         ))?;
     Ok(AuthUser {

@@ -31,7 +31,7 @@ use super::auth::{check_description, check_name};
 use super::extract::{ApiJson, AuthUser};
 use super::templates::TemplateView;
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, Code, FieldError};
 use crate::server::AppState;
 
 /// How long an invitation waits for its address to be verified.
@@ -447,7 +447,7 @@ pub async fn add_member(
 }
 
 fn already_member() -> ApiError {
-    ApiError::Conflict("already_member", "this user is already a member".into())
+    ApiError::new(Code::AlreadyMember, "this user is already a member")
 }
 
 /// Invitations of the workspace still waiting for their address to be
