@@ -55,7 +55,10 @@ pub use registry::{EditCount, Registry, RoomConfig};
 pub use room::{DocEdit, RoomHandle};
 
 /// Limits that protect a room and the process from one peer.
-#[derive(Clone, Debug)]
+///
+/// Their defaults are [`Limits::DEFAULT`], stated once: the server's flags
+/// take their default values from it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest inbound WebSocket frame accepted, in bytes.
     pub max_frame_bytes: usize,
@@ -85,19 +88,24 @@ pub struct Limits {
     pub max_awareness_tombstones: usize,
 }
 
+impl Limits {
+    /// The default of every limit.
+    pub const DEFAULT: Limits = Limits {
+        max_frame_bytes: 16 << 20,
+        max_doc_bytes: 64 << 20,
+        max_messages_per_sec: 500,
+        peer_queue_bytes: 16 << 20,
+        peer_queue_messages: 16_384,
+        max_awareness_states_per_peer: 8,
+        max_awareness_state_bytes: 16 << 10,
+        max_awareness_states_per_room: 4_096,
+        max_awareness_bytes_per_room: 8 << 20,
+        max_awareness_tombstones: 4_096,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_frame_bytes: 16 << 20,
-            max_doc_bytes: 64 << 20,
-            max_messages_per_sec: 500,
-            peer_queue_bytes: 16 << 20,
-            peer_queue_messages: 16_384,
-            max_awareness_states_per_peer: 8,
-            max_awareness_state_bytes: 16 << 10,
-            max_awareness_states_per_room: 4_096,
-            max_awareness_bytes_per_room: 8 << 20,
-            max_awareness_tombstones: 4_096,
-        }
+        Limits::DEFAULT
     }
 }

@@ -29,8 +29,9 @@ use crate::peer::{Peer, SessionSet};
 use crate::room::{Command, DocEdit, DocRead, Room, RoomHandle, RoomStats};
 use crate::Limits;
 
-/// Tuning of rooms.
-#[derive(Clone, Debug)]
+/// Tuning of rooms. Its defaults are [`RoomConfig::DEFAULT`], stated
+/// once: the server's flags take their default values from it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomConfig {
     pub limits: Limits,
     /// How long a room stays loaded after its last peer leaves.
@@ -43,15 +44,20 @@ pub struct RoomConfig {
     pub inbox: usize,
 }
 
+impl RoomConfig {
+    /// The default of every setting.
+    pub const DEFAULT: RoomConfig = RoomConfig {
+        limits: Limits::DEFAULT,
+        grace: Duration::from_secs(10),
+        compact_after_updates: 1_000,
+        compact_after_bytes: 4 << 20,
+        inbox: 1_024,
+    };
+}
+
 impl Default for RoomConfig {
     fn default() -> Self {
-        RoomConfig {
-            limits: Limits::default(),
-            grace: Duration::from_secs(10),
-            compact_after_updates: 1_000,
-            compact_after_bytes: 4 << 20,
-            inbox: 1_024,
-        }
+        RoomConfig::DEFAULT
     }
 }
 
