@@ -14,7 +14,11 @@
 //! - [`presence`]: awareness bookkeeping: which connection owns which
 //!   awareness client, clocks, removal when a connection goes away.
 //! - [`room`]: the room task, the single owner of one document in memory:
-//!   apply, store (group commit), then broadcast.
+//!   apply, store (group commit), then broadcast. Its modules, by job:
+//!   the loop (`room`), `load` (loading and repair), `update` (applying
+//!   updates and server edits), `peers` (joins, access, presence),
+//!   `flush` (store, then broadcast), `remote` (other replicas' messages)
+//!   and `unload` (compaction and the end of a room).
 //! - [`registry`]: document name to running room; loads rooms on first
 //!   join and lets them unload after a grace period.
 //! - [`content`]: a template document as JSON, and JSON applied back as a
