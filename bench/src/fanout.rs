@@ -17,9 +17,11 @@ use yrs::{Any, ClientID, Doc, ReadTxn, StateVector, Transact, Update};
 use crate::client::{bounded, open_synced, Synced, Target};
 use crate::hist::Histogram;
 use crate::proto::{self, Framing, Reader};
+use crate::server::Server;
 use crate::server::Spec;
 use crate::ws::{new_rng, next_rand, pump, ConnState};
-use crate::Window;
+use crate::{Usage, Window};
+use tokio::task::JoinHandle;
 
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -369,6 +371,17 @@ fn replica(updates: &[Vec<u8>]) -> Replica {
     }
 }
 
+/// When the clients' first edits are due, after the clock starts (ns):
+/// time for every client task to be running.
+const START_NS: u64 = 300_000_000;
+
+fn doc_name(room: usize) -> String {
+    format!("fanout-{room}")
+}
+
+/// One run: start the server, connect every client, let them edit through
+/// the warm-up and the measured window, wait for the deliveries, read the
+/// server's documents, stop, check convergence and losses, report.
 pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     if p.clients < 2 {
         bail!("fanout needs at least 2 clients per document");
@@ -379,13 +392,58 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         addr: server.addr,
         kind: spec.kind,
     };
-    let n = p.docs * p.clients;
-    let doc_name = |room: usize| format!("fanout-{room}");
+    let (conns, connect_s) = match connect(&target, p).await {
+        Ok(connected) => connected,
+        Err(e) => {
+            let _ = server.stop().await;
+            return Err(e);
+        }
+    };
+    let sh = Rc::new(Shared::new(p, conns.len()));
+    let tasks = spawn_clients(&sh, conns, p);
+    let usage = measure_window(&sh, &server, window).await;
+    let drain_s = drain(&sh, &tasks, p.drain_timeout).await;
+    let metrics = server.metrics().await;
+    let rss = server.rss().unwrap_or((0, 0));
+    let (server_docs, verify_errors) = read_server_docs(spec, &target, p.docs).await;
+    sh.stop.set(true);
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        outcomes.push(t.await?);
+    }
+    let problems = server.log_problems();
+    let stop = server.stop().await;
+    let state_checked = spec.kind.keeps_state();
+    let rooms = check_rooms(&sh, p, &outcomes, &server_docs);
+    let losses = count_losses(&sh, p, &outcomes, &server_docs, state_checked);
+    Ok(report(
+        p,
+        &sh,
+        Gathered {
+            connect_s,
+            usage,
+            drain_s,
+            metrics,
+            rss,
+            verify_errors,
+            problems,
+            stop,
+            closes: close_counts(&outcomes),
+            rooms,
+            losses,
+            state_checked,
+        },
+    ))
+}
 
+/// Opens and syncs every client (with `second`, odd indexes on the second
+/// replica); returns them and the seconds it took.
+async fn connect(target: &Target, p: &Params) -> Result<(Vec<Synced>, f64)> {
+    let n = p.docs * p.clients;
     let t_connect = Instant::now();
     let second = p.second.map(|addr| Target {
         addr,
-        kind: spec.kind,
+        kind: target.kind,
     });
     let opened = bounded(n, p.connect_concurrency, |i| {
         let target = match &second {
@@ -401,48 +459,54 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     for (i, r) in opened.into_iter().enumerate() {
         match r {
             Ok(s) => conns.push(s),
-            Err(e) => {
-                let _ = server.stop().await;
-                bail!("client {i} could not open its document: {e:#}");
-            }
+            Err(e) => bail!("client {i} could not open its document: {e:#}"),
         }
     }
+    Ok((conns, connect_s))
+}
 
-    let cap = (p.duration + p.warmup).as_nanos() / p.interval.as_nanos().max(1) + 2;
-    let cap = cap as usize;
-    let t0 = Instant::now();
-    let start_ns = 300_000_000u64;
-    let warm_ns = start_ns + p.warmup.as_nanos() as u64;
-    let end_ns = warm_ns + p.duration.as_nanos() as u64;
-    let sh = Rc::new(Shared {
-        t0,
-        clients: p.clients,
-        cap,
-        send_ns: (0..n * cap).map(|_| Cell::new(0)).collect(),
-        sent: (0..n).map(|_| Cell::new(0)).collect(),
-        hist: RefCell::new(Histogram::default()),
-        hist_cross: RefCell::new(Histogram::default()),
-        hist_same: RefCell::new(Histogram::default()),
-        split: p.second.is_some(),
-        warm_ns,
-        end_ns,
-        delivered: Cell::new(0),
-        delivered_window: Cell::new(0),
-        echoes: Cell::new(0),
-        duplicates: Cell::new(0),
-        gaps: Cell::new(0),
-        foreign: Cell::new(0),
-        unparsed: Cell::new(0),
-        acks: Cell::new(0),
-        keepalives: Cell::new(0),
-        awareness: Cell::new(0),
-        other: Cell::new(0),
-        late_sends: Cell::new(0),
-        sent_window: Cell::new(0),
-        stop: Cell::new(false),
-    });
-    let start = tokio::time::Instant::from_std(t0 + Duration::from_nanos(start_ns));
-    let mut tasks = Vec::with_capacity(n);
+impl Shared {
+    /// The shared state of `n` clients; the run's clock starts now.
+    fn new(p: &Params, n: usize) -> Shared {
+        let cap = (p.duration + p.warmup).as_nanos() / p.interval.as_nanos().max(1) + 2;
+        let cap = cap as usize;
+        let warm_ns = START_NS + p.warmup.as_nanos() as u64;
+        let end_ns = warm_ns + p.duration.as_nanos() as u64;
+        Shared {
+            t0: Instant::now(),
+            clients: p.clients,
+            cap,
+            send_ns: (0..n * cap).map(|_| Cell::new(0)).collect(),
+            sent: (0..n).map(|_| Cell::new(0)).collect(),
+            hist: RefCell::new(Histogram::default()),
+            hist_cross: RefCell::new(Histogram::default()),
+            hist_same: RefCell::new(Histogram::default()),
+            split: p.second.is_some(),
+            warm_ns,
+            end_ns,
+            delivered: Cell::new(0),
+            delivered_window: Cell::new(0),
+            echoes: Cell::new(0),
+            duplicates: Cell::new(0),
+            gaps: Cell::new(0),
+            foreign: Cell::new(0),
+            unparsed: Cell::new(0),
+            acks: Cell::new(0),
+            keepalives: Cell::new(0),
+            awareness: Cell::new(0),
+            other: Cell::new(0),
+            late_sends: Cell::new(0),
+            sent_window: Cell::new(0),
+            stop: Cell::new(false),
+        }
+    }
+}
+
+/// Starts one task per client; the first edits are due [`START_NS`] after
+/// the clock started.
+fn spawn_clients(sh: &Rc<Shared>, conns: Vec<Synced>, p: &Params) -> Vec<JoinHandle<Outcome>> {
+    let start = tokio::time::Instant::from_std(sh.t0 + Duration::from_nanos(START_NS));
+    let mut tasks = Vec::with_capacity(conns.len());
     for (i, synced) in conns.into_iter().enumerate() {
         let (room, idx) = (i / p.clients, i % p.clients);
         tasks.push(tokio::task::spawn_local(client_task(
@@ -456,21 +520,28 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             p.value_bytes,
         )));
     }
+    tasks
+}
 
-    // The measurement window: from the end of the warm-up to the last send.
-    tokio::time::sleep_until((t0 + Duration::from_nanos(warm_ns)).into()).await;
-    let w0 = window.snapshot(&server);
-    tokio::time::sleep_until((t0 + Duration::from_nanos(end_ns)).into()).await;
-    let w1 = window.snapshot(&server);
-    let usage = window.usage(&w0, &w1);
+/// CPU use over the measurement window: from the end of the warm-up to
+/// the last send.
+async fn measure_window(sh: &Shared, server: &Server, window: &Window) -> Usage {
+    tokio::time::sleep_until((sh.t0 + Duration::from_nanos(sh.warm_ns)).into()).await;
+    let w0 = window.snapshot(server);
+    tokio::time::sleep_until((sh.t0 + Duration::from_nanos(sh.end_ns)).into()).await;
+    let w1 = window.snapshot(server);
+    window.usage(&w0, &w1)
+}
 
-    // Drain: wait for every delivery, while deliveries keep coming.
+/// Waits for every delivery, while deliveries keep coming; returns the
+/// seconds it waited.
+async fn drain(sh: &Shared, tasks: &[JoinHandle<Outcome>], timeout: Duration) -> f64 {
     let t_drain = Instant::now();
     let mut last = sh.delivered.get();
     let mut last_change = Instant::now();
     loop {
         let got = sh.delivered.get();
-        if got >= sh.expected() || t_drain.elapsed() > p.drain_timeout {
+        if got >= sh.expected() || t_drain.elapsed() > timeout {
             break;
         }
         if got != last {
@@ -484,18 +555,22 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let drain_s = t_drain.elapsed().as_secs_f64();
-    let metrics = server.metrics().await;
-    let (rss_end, rss_peak) = server.rss().unwrap_or((0, 0));
+    t_drain.elapsed().as_secs_f64()
+}
 
-    // What the server itself holds, read by a fresh client per room while
-    // the clients are still connected (servers without a store would drop
-    // a document its last client left).
+/// What the server itself holds, read by a fresh client per room while
+/// the clients are still connected (servers without a store would drop a
+/// document its last client left); and the rooms that could not be read.
+async fn read_server_docs(
+    spec: &Spec,
+    target: &Target,
+    docs: usize,
+) -> (Vec<Option<Replica>>, Vec<String>) {
     let mut server_docs: Vec<Option<Replica>> = Vec::new();
     let mut verify_errors = Vec::new();
     if spec.kind.keeps_state() {
-        for room in 0..p.docs {
-            match open_synced(&target, &doc_name(room), true, Duration::from_secs(30)).await {
+        for room in 0..docs {
+            match open_synced(target, &doc_name(room), true, Duration::from_secs(30)).await {
                 Ok(s) => {
                     server_docs.push(s.step2.as_ref().map(|u| replica(std::slice::from_ref(u))));
                     s.conn.close();
@@ -507,16 +582,25 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             }
         }
     }
-    sh.stop.set(true);
-    let mut outcomes = Vec::with_capacity(n);
-    for t in tasks {
-        outcomes.push(t.await?);
-    }
-    let problems = server.log_problems();
-    let stop = server.stop().await;
+    (server_docs, verify_errors)
+}
 
-    // Convergence: observers of a room agree with each other, with the
-    // server, and hold every client's last edit.
+/// Whether each room converged: its observers agree with each other and
+/// with the server, and hold every client's last edit.
+struct Rooms {
+    converged: usize,
+    complete: usize,
+    server_match: usize,
+    failed_updates: usize,
+    divergence: Vec<String>,
+}
+
+fn check_rooms(
+    sh: &Shared,
+    p: &Params,
+    outcomes: &[Outcome],
+    server_docs: &[Option<Replica>],
+) -> Rooms {
     let mut rooms_converged = 0;
     let mut rooms_complete = 0;
     let mut rooms_server_match = 0;
@@ -565,11 +649,32 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
-    // Silent losses: edits the server accepted (its own document has them;
-    // for the null relay: every edit sent) that a client which stayed
-    // connected never got. And the reverse: edits a client got that the
-    // server's document lacks.
-    let state_checked = spec.kind.keeps_state();
+    Rooms {
+        converged: rooms_converged,
+        complete: rooms_complete,
+        server_match: rooms_server_match,
+        failed_updates,
+        divergence,
+    }
+}
+
+/// Silent losses: edits the server accepted (its own document has them;
+/// for the null relay: every edit sent) that a client which stayed
+/// connected never got. And the reverse: edits a client got that the
+/// server's document lacks.
+struct Losses {
+    silent: u64,
+    not_in_server_state: u64,
+    receivers_closed: u64,
+}
+
+fn count_losses(
+    sh: &Shared,
+    p: &Params,
+    outcomes: &[Outcome],
+    server_docs: &[Option<Replica>],
+    state_checked: bool,
+) -> Losses {
     let mut silent_losses = 0u64;
     let mut not_in_server_state = 0u64;
     let mut receivers_closed = 0u64;
@@ -592,8 +697,17 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
+    Losses {
+        silent: silent_losses,
+        not_in_server_state,
+        receivers_closed,
+    }
+}
+
+/// How the connections that ended early ended: close code, eof or I/O error.
+fn close_counts(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
     let mut closes: BTreeMap<String, u64> = BTreeMap::new();
-    for o in &outcomes {
+    for o in outcomes {
         if let Some(code) = o.close_code {
             *closes.entry(code.to_string()).or_default() += 1;
         } else if o.eof {
@@ -603,6 +717,55 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
+    closes
+}
+
+/// What a run gathered besides the shared counters, for its report.
+struct Gathered {
+    connect_s: f64,
+    usage: Usage,
+    drain_s: f64,
+    metrics: Option<Vec<(String, f64)>>,
+    /// Resident memory of the server at the end and at its peak (bytes).
+    rss: (u64, u64),
+    verify_errors: Vec<String>,
+    problems: Vec<String>,
+    stop: Result<Duration>,
+    closes: BTreeMap<String, u64>,
+    rooms: Rooms,
+    losses: Losses,
+    state_checked: bool,
+}
+
+/// The run's figures as JSON.
+fn report(p: &Params, sh: &Shared, g: Gathered) -> Value {
+    let Gathered {
+        connect_s,
+        usage,
+        drain_s,
+        metrics,
+        rss: (rss_end, rss_peak),
+        verify_errors,
+        problems,
+        stop,
+        closes,
+        rooms,
+        losses,
+        state_checked,
+    } = g;
+    let n = p.docs * p.clients;
+    let Rooms {
+        converged: rooms_converged,
+        complete: rooms_complete,
+        server_match: rooms_server_match,
+        failed_updates,
+        divergence,
+    } = rooms;
+    let Losses {
+        silent: silent_losses,
+        not_in_server_state,
+        receivers_closed,
+    } = losses;
     let expected = sh.expected();
     let delivered = sh.delivered.get();
     let ratio = if expected == 0 {
@@ -657,7 +820,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             .collect();
         Value::Object(map)
     });
-    Ok(json!({
+    json!({
         "docs": p.docs,
         "clients": p.clients,
         "interval_ms": p.interval.as_secs_f64() * 1e3,
@@ -711,7 +874,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "server_log_sample": problems.iter().take(3).collect::<Vec<_>>(),
         "server_stop_s": stop.as_ref().map(|d| d.as_secs_f64()).unwrap_or(-1.0),
         "notes": notes,
-    }))
+    })
 }
 
 /// Whether a delivery from client `sender` to a client on side
