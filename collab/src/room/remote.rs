@@ -8,6 +8,7 @@ use yrs::{ReadTxn, Transact, Update};
 
 use super::Room;
 use crate::bus::{BusKind, BusMessage};
+use crate::compaction::stored_updates;
 use crate::nesting;
 use crate::protocol;
 
@@ -83,12 +84,7 @@ impl Room {
         let doc = &self.doc;
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut txn = doc.transact_mut();
-            let parts = stored
-                .snapshot
-                .iter()
-                .map(|s| &s.data)
-                .chain(stored.log.iter().map(|e| &e.data));
-            for data in parts {
+            for data in stored_updates(&stored) {
                 if let Ok(u) = Update::decode_v1(data) {
                     let _ = txn.apply_update(u);
                 }
