@@ -5,6 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
+use crate::api::extract::header_text;
 use crate::error::{ApiError, Code};
 use crate::server::AppState;
 
@@ -45,9 +46,7 @@ pub async fn metrics(
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(want) = &state.config.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let given = header_text(&headers, header::AUTHORIZATION)
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !crate::auth::secret::same(given.as_bytes(), want.as_bytes()) {

@@ -33,7 +33,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api::access::template_role;
-use crate::api::extract::{authenticate, require_session};
+use crate::api::extract::{authenticate, require_session, token_account};
 use crate::auth::jwt::TokenError;
 use crate::config::AuthMode;
 use crate::error::{close_code, ApiError, Code};
@@ -129,14 +129,7 @@ async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<A
                 ));
             }
             require_session(state, &claims.sid, &claims.sub).await?;
-            let user = state
-                .accounts
-                .user(&claims.sub)
-                .await?
-                .ok_or(ApiError::new(
-                    Code::InvalidToken,
-                    "the account no longer exists",
-                ))?;
+            let user = token_account(state, &claims.sub, Code::InvalidToken).await?;
             (user, claims.sid)
         }
         Err(TokenError::Expired) => {

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::account::UserView;
 use super::retry_after;
 use crate::api::access::end_sessions;
-use crate::api::extract::{ApiJson, ApiQuery, AuthUser, ClientInfo};
+use crate::api::extract::{token_account, ApiJson, ApiQuery, AuthUser, ClientInfo};
 use crate::auth::{now_ms, password, secret};
 use crate::error::{ApiError, Code};
 use crate::server::AppState;
@@ -166,14 +166,7 @@ pub async fn refresh(
         .await?;
     match outcome {
         RefreshOutcome::Rotated(session) => {
-            let user = state
-                .accounts
-                .user(&session.user_id)
-                .await?
-                .ok_or(ApiError::new(
-                    Code::InvalidToken,
-                    "the account no longer exists",
-                ))?;
+            let user = token_account(&state, &session.user_id, Code::InvalidToken).await?;
             Ok(Json(tokens(&state, &user, &session.id, new)?))
         }
         RefreshOutcome::Reused(session) => {
