@@ -48,6 +48,16 @@ pub struct Limit {
     pub window: Duration,
 }
 
+impl Limit {
+    /// At most `max` per hour.
+    pub const fn per_hour(max: u32) -> Limit {
+        Limit {
+            max,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Exponential backoff after repeated failures of one key.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {

@@ -40,6 +40,55 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The invalid fields of one request, collected while the valid ones are
+/// taken, so that one 422 answer lists every invalid field.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// The checked value, or `None` with its error kept.
+    pub fn check<T>(&mut self, checked: Result<T, FieldError>) -> Option<T> {
+        checked.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// An optional field: `check`ed if given; `None` if absent or invalid.
+    pub fn given<V, T>(
+        &mut self,
+        value: Option<V>,
+        check: impl FnOnce(V) -> Result<T, FieldError>,
+    ) -> Option<T> {
+        self.check(check(value?))
+    }
+
+    /// Keeps an error found another way.
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// `Ok` if every field was valid; otherwise 422 with each invalid one.
+    pub fn finish(self) -> Result<(), ApiError> {
+        self.require(Some(()))
+    }
+
+    /// `value` (the checked value of required fields) if every field was
+    /// valid; otherwise 422 with each invalid one.
+    pub fn require<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(ApiError::Validation(self.0)),
+        }
+    }
+}
+
 /// Why a request failed. Each variant answers with one entry of the
 /// table ([`ApiError::code`]); [`ApiError::Coded`] names its entry itself.
 #[derive(Debug, thiserror::Error)]
@@ -130,10 +179,7 @@ impl ApiError {
 
     /// Shorthand for a one-field validation error.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::Validation(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        ApiError::Validation(vec![FieldError::new(field, message)])
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {

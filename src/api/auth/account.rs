@@ -1,8 +1,6 @@
 //! The account: sign-up, the signed-in account (`/api/auth/me`) and
 //! password changes.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,7 +9,7 @@ use coform_storage::{StoreError, TokenKind, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::checks::{check_name, check_password, normalize_email};
+use super::checks::{check_color, check_name, check_object, check_password, normalize_email};
 use super::limited;
 use super::links::{send_link, send_mail};
 use super::session::{start_session, TokenResponse};
@@ -19,21 +17,15 @@ use crate::api::access::{self, end_sessions};
 use crate::api::extract::{ApiJson, AuthUser, ClientInfo};
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, password, secret};
-use crate::error::{ApiError, Code, FieldError};
+use crate::error::{ApiError, Code, FieldError, FieldErrors};
 use crate::server::AppState;
 
-const REGISTER_PER_IP: Limit = Limit {
-    max: 10,
-    window: Duration::from_secs(3600),
-};
+const REGISTER_PER_IP: Limit = Limit::per_hour(10);
 
 /// Requests that confirm the current password while signed in (e-mail
 /// change, password change, account deletion), per account: a stolen
 /// access token must not become a way to guess the password.
-const PASSWORD_CHECKS_PER_ACCOUNT: Limit = Limit {
-    max: 10,
-    window: Duration::from_secs(3600),
-};
+const PASSWORD_CHECKS_PER_ACCOUNT: Limit = Limit::per_hour(10);
 
 /// Presence colours given to new accounts.
 const COLORS: [&str; 8] = [
@@ -123,17 +115,15 @@ pub async fn register(
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
-    let mut errors = Vec::new();
-    let email = normalize_email(&req.email).map_err(|e| errors.push(e)).ok();
-    let name = check_name("name", &req.name, 100)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if let Err(e) = check_password("password", &req.password, email.as_deref().unwrap_or("")) {
-        errors.push(e);
-    }
-    let (Some(email), Some(name), true) = (email, name, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let mut fields = FieldErrors::default();
+    let email = fields.check(normalize_email(&req.email));
+    let name = fields.check(check_name("name", &req.name, 100));
+    fields.check(check_password(
+        "password",
+        &req.password,
+        email.as_deref().unwrap_or(""),
+    ));
+    let (email, name) = fields.require(email.zip(name))?;
     limited(
         &state,
         format!("register:ip:{}", client.ip),
@@ -201,68 +191,38 @@ pub async fn update_me(
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let mut user = me.user;
-    let mut errors = Vec::new();
-    if let Some(name) = &req.name {
-        match check_name("name", name, 100) {
-            Ok(n) => user.name = n,
-            Err(e) => errors.push(e),
-        }
+    let mut fields = FieldErrors::default();
+    if let Some(name) = fields.given(req.name.as_deref(), |n| check_name("name", n, 100)) {
+        user.name = name;
     }
-    if let Some(color) = &req.color {
-        let ok = color.len() == 7
-            && color.starts_with('#')
-            && color[1..].chars().all(|c| c.is_ascii_hexdigit());
-        if ok {
-            user.color = color.to_lowercase();
-        } else {
-            errors.push(FieldError {
-                field: "color".into(),
-                message: "must be a colour like #1a2b3c".into(),
-            });
-        }
+    if let Some(color) = fields.given(req.color.as_deref(), |c| check_color("color", c)) {
+        user.color = color;
     }
-    if let Some(profile) = &req.profile {
-        if !profile.is_object() || profile.to_string().len() > 16 * 1024 {
-            errors.push(FieldError {
-                field: "profile".into(),
-                message: "must be a JSON object of at most 16 KiB".into(),
-            });
-        } else {
-            user.profile = profile.clone();
-        }
+    let profile = fields.given(req.profile.as_ref(), |p| {
+        check_object("profile", p).map(|()| p)
+    });
+    if let Some(profile) = profile {
+        user.profile = profile.clone();
     }
     // The address asked for, if it is not the current one.
     let mut new_email = None;
     let mut cancel_change = false;
-    if let Some(email) = &req.email {
-        match normalize_email(email) {
-            Ok(e) if e.eq_ignore_ascii_case(&user.email) => {
-                cancel_change = user.pending_email.is_some();
+    if let Some(email) = fields.given(req.email.as_deref(), normalize_email) {
+        if email.eq_ignore_ascii_case(&user.email) {
+            cancel_change = user.pending_email.is_some();
+        } else {
+            if req.current_password.is_none() {
+                fields.push(FieldError::new(
+                    "currentPassword",
+                    "is required to change the e-mail address",
+                ));
             }
-            Ok(e) => {
-                if req.current_password.is_none() {
-                    errors.push(FieldError {
-                        field: "currentPassword".into(),
-                        message: "is required to change the e-mail address".into(),
-                    });
-                }
-                new_email = Some(e);
-            }
-            Err(e) => errors.push(e),
+            new_email = Some(email);
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    fields.finish()?;
     if let (Some(email), Some(current)) = (&new_email, req.current_password) {
-        limited(
-            &state,
-            format!("password-check:acct:{}", user.id),
-            PASSWORD_CHECKS_PER_ACCOUNT,
-        )?;
-        if !password::verify(current, user.password_hash.clone()).await {
-            return Err(ApiError::InvalidCredentials);
-        }
+        confirm_password(&state, &user, current).await?;
         if state
             .accounts
             .user_by_email(email)
@@ -277,11 +237,7 @@ pub async fn update_me(
         user.pending_email = None;
     }
     user.updated_at = now_ms();
-    state
-        .accounts
-        .update_user(&user)
-        .await
-        .map_err(conflict_is_email_taken)?;
+    save_user(&state, &user).await?;
     if new_email.is_some() || cancel_change {
         // Only the link of the latest request may confirm a change.
         state
@@ -317,11 +273,21 @@ fn email_taken() -> ApiError {
 }
 
 /// A store conflict on writing a user is its e-mail address being taken.
-pub(super) fn conflict_is_email_taken(e: StoreError) -> ApiError {
+fn conflict_is_email_taken(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(_) => email_taken(),
         e => e.into(),
     }
+}
+
+/// Writes the account; 409 `email_taken` if another account has its
+/// address (a change raced with a sign-up or another change).
+pub(super) async fn save_user(state: &AppState, user: &User) -> Result<(), ApiError> {
+    state
+        .accounts
+        .update_user(user)
+        .await
+        .map_err(conflict_is_email_taken)
 }
 
 /// Delete the account (confirm with the password). Fails while the account
@@ -333,14 +299,7 @@ pub async fn delete_me(
     me: AuthUser,
     ApiJson(req): ApiJson<DeleteMeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    limited(
-        &state,
-        format!("password-check:acct:{}", me.user.id),
-        PASSWORD_CHECKS_PER_ACCOUNT,
-    )?;
-    if !password::verify(req.password, me.user.password_hash.clone()).await {
-        return Err(ApiError::InvalidCredentials);
-    }
+    confirm_password(&state, &me.user, req.password).await?;
     let memberships = state.accounts.workspaces_for_user(&me.user.id).await?;
     let removed = state.accounts.delete_user(&me.user.id).await?;
     access::drop_documents(&state, &removed).await?;
@@ -360,38 +319,46 @@ pub async fn change_password(
     me: AuthUser,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mut user = me.user;
+    let user = me.user;
+    confirm_password(&state, &user, req.current_password).await?;
+    check_password("newPassword", &req.new_password, &user.email)?;
+    set_password(&state, user, req.new_password, Some(&me.session_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks the password of a signed-in account, within its budget of
+/// such checks (a stolen access token must not become a way to guess it):
+/// 429, or 401 `invalid_credentials` if it is wrong.
+async fn confirm_password(state: &AppState, user: &User, given: String) -> Result<(), ApiError> {
     limited(
-        &state,
+        state,
         format!("password-check:acct:{}", user.id),
         PASSWORD_CHECKS_PER_ACCOUNT,
     )?;
-    if !password::verify(req.current_password, user.password_hash.clone()).await {
+    if !password::verify(given, user.password_hash.clone()).await {
         return Err(ApiError::InvalidCredentials);
     }
-    check_password("newPassword", &req.new_password, &user.email)
-        .map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(())
+}
+
+/// Stores `new` as the account's password, spends every reset link mailed
+/// before (none may undo it) and ends every session but `keep`.
+pub(super) async fn set_password(
+    state: &AppState,
+    mut user: User,
+    new: String,
+    keep: Option<&str>,
+) -> Result<(), ApiError> {
     let now = now_ms();
-    user.password_hash = password::hash(req.new_password)
-        .await
-        .map_err(ApiError::internal)?;
+    user.password_hash = password::hash(new).await.map_err(ApiError::internal)?;
     user.password_changed_at = now;
     user.updated_at = now;
     state.accounts.update_user(&user).await?;
-    // A reset link mailed before the change must not undo it.
     state
         .accounts
         .revoke_user_tokens(&user.id, TokenKind::ResetPassword)
         .await?;
-    state
-        .accounts
-        .revoke_user_sessions(&user.id, Some(&me.session_id))
-        .await?;
-    end_sessions(
-        &state,
-        &user.id,
-        SessionSet::AllBut(Some(me.session_id.as_str().into())),
-    )
-    .await;
-    Ok(StatusCode::NO_CONTENT)
+    state.accounts.revoke_user_sessions(&user.id, keep).await?;
+    end_sessions(state, &user.id, SessionSet::AllBut(keep.map(Into::into))).await;
+    Ok(())
 }

@@ -69,6 +69,29 @@ pub(super) fn check_password(field: &str, password: &str, email: &str) -> Result
     }
 }
 
+/// Checks a free-form JSON object (workspace settings, a profile): an
+/// object of at most 16 KiB.
+pub fn check_object(field: &str, value: &serde_json::Value) -> Result<(), FieldError> {
+    if !value.is_object() || value.to_string().len() > 16 * 1024 {
+        return Err(FieldError::new(
+            field,
+            "must be a JSON object of at most 16 KiB",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a colour like `#1a2b3c`; gives it lower-cased.
+pub fn check_color(field: &str, color: &str) -> Result<String, FieldError> {
+    let ok = color.len() == 7
+        && color.starts_with('#')
+        && color[1..].chars().all(|c| c.is_ascii_hexdigit());
+    if !ok {
+        return Err(FieldError::new(field, "must be a colour like #1a2b3c"));
+    }
+    Ok(color.to_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

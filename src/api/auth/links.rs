@@ -76,3 +76,27 @@ pub(super) async fn send_mail(state: &AppState, to: &str, subject: &str, body: S
 pub(super) fn mailed_to(used: &UsedToken, address: &str) -> bool {
     !used.email.is_empty() && used.email.eq_ignore_ascii_case(address)
 }
+
+/// Spends the mailed token `hash` of `kind` and returns the account it
+/// was mailed to: 400 `invalid_token` if the token is unknown, used or
+/// expired, or if the account's address is no longer the one it was
+/// mailed to (a link mailed to an address the account no longer has
+/// proves nothing).
+pub(super) async fn redeem(
+    state: &AppState,
+    hash: &str,
+    kind: TokenKind,
+    now: i64,
+) -> Result<User, ApiError> {
+    let used = state
+        .accounts
+        .consume_user_token(hash, kind, now)
+        .await?
+        .ok_or(ApiError::InvalidMailedToken)?;
+    state
+        .accounts
+        .user(&used.user_id)
+        .await?
+        .filter(|u| mailed_to(&used, &u.email))
+        .ok_or(ApiError::InvalidMailedToken)
+}

@@ -1,43 +1,31 @@
 //! Forgotten passwords: a reset token mailed to the account's address,
 //! and setting a new password with it.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
-use coform_collab::SessionSet;
 use coform_storage::TokenKind;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::account::set_password;
 use super::checks::check_password;
 use super::limited;
-use super::links::{mailed_to, send_link};
-use crate::api::access::end_sessions;
+use super::links::{redeem, send_link};
 use crate::api::extract::{ApiJson, ClientInfo};
 use crate::auth::ratelimit::Limit;
-use crate::auth::{now_ms, password, secret};
+use crate::auth::{now_ms, secret};
 use crate::error::ApiError;
 use crate::server::AppState;
 
-const RESET_PER_IP: Limit = Limit {
-    max: 10,
-    window: Duration::from_secs(3600),
-};
+const RESET_PER_IP: Limit = Limit::per_hour(10);
 
 /// Reset mails one client address may ask for to one e-mail address.
-const RESET_PER_SOURCE_AND_ADDRESS: Limit = Limit {
-    max: 3,
-    window: Duration::from_secs(3600),
-};
+const RESET_PER_SOURCE_AND_ADDRESS: Limit = Limit::per_hour(3);
 
 /// Reset mails to one e-mail address from all client addresses: bounds the
 /// mail a stranger can send to it, loosely enough that one stranger
 /// cannot use up the owner's resets.
-const RESET_PER_ADDRESS: Limit = Limit {
-    max: 10,
-    window: Duration::from_secs(3600),
-};
+const RESET_PER_ADDRESS: Limit = Limit::per_hour(10);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -90,38 +78,14 @@ pub async fn reset_password(
 ) -> Result<StatusCode, ApiError> {
     limited(&state, format!("reset-use:ip:{}", client.ip), RESET_PER_IP)?;
     // Checked before the token is used up; again below against the e-mail.
-    check_password("password", &req.password, "").map_err(|e| ApiError::Validation(vec![e]))?;
+    check_password("password", &req.password, "")?;
     let hash = secret::hash_token(&req.token);
-    let used = state
-        .accounts
-        .consume_user_token(&hash, TokenKind::ResetPassword, now_ms())
-        .await?
-        .ok_or(ApiError::InvalidMailedToken)?;
-    // A link mailed to an address the account no longer has proves nothing.
-    let mut user = state
-        .accounts
-        .user(&used.user_id)
-        .await?
-        .filter(|u| mailed_to(&used, &u.email))
-        .ok_or(ApiError::InvalidMailedToken)?;
-    check_password("password", &req.password, &user.email)
-        .map_err(|e| ApiError::Validation(vec![e]))?;
-    let now = now_ms();
-    user.password_hash = password::hash(req.password)
-        .await
-        .map_err(ApiError::internal)?;
-    user.password_changed_at = now;
+    let mut user = redeem(&state, &hash, TokenKind::ResetPassword, now_ms()).await?;
+    check_password("password", &req.password, &user.email)?;
     user.failed_login_attempts = 0;
     user.locked_until = None;
-    user.updated_at = now;
-    state.accounts.update_user(&user).await?;
     // Every other reset link mailed before is spent too: none may set the
     // password again.
-    state
-        .accounts
-        .revoke_user_tokens(&user.id, TokenKind::ResetPassword)
-        .await?;
-    state.accounts.revoke_user_sessions(&user.id, None).await?;
-    end_sessions(&state, &user.id, SessionSet::AllBut(None)).await;
+    set_password(&state, user, req.password, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

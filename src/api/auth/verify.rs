@@ -2,8 +2,6 @@
 //! address from the new address, and new verification links. A proved
 //! address joins the workspaces that invited it.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,9 +9,9 @@ use coform_storage::{TokenKind, UsedToken, User};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::account::{conflict_is_email_taken, UserView};
+use super::account::{save_user, UserView};
 use super::limited;
-use super::links::{mailed_to, send_link};
+use super::links::{mailed_to, redeem, send_link};
 use crate::api::extract::{ApiQuery, AuthUser};
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, secret};
@@ -21,10 +19,7 @@ use crate::error::{ApiError, Code};
 use crate::server::AppState;
 
 /// New verification links for the account's own address.
-const VERIFY_RESEND_PER_ACCOUNT: Limit = Limit {
-    max: 3,
-    window: Duration::from_secs(3600),
-};
+const VERIFY_RESEND_PER_ACCOUNT: Limit = Limit::per_hour(3);
 
 #[derive(Deserialize, IntoParams)]
 pub struct VerifyQuery {
@@ -54,17 +49,7 @@ pub async fn verify_email(
     {
         return confirm_email_change(&state, &used).await.map(Json);
     }
-    let used = state
-        .accounts
-        .consume_user_token(&hash, TokenKind::VerifyEmail, now)
-        .await?
-        .ok_or(ApiError::InvalidMailedToken)?;
-    let mut user = state
-        .accounts
-        .user(&used.user_id)
-        .await?
-        .filter(|u| mailed_to(&used, &u.email))
-        .ok_or(ApiError::InvalidMailedToken)?;
+    let mut user = redeem(&state, &hash, TokenKind::VerifyEmail, now).await?;
     user.email_verified = true;
     user.updated_at = now_ms();
     state.accounts.update_user(&user).await?;
@@ -105,11 +90,7 @@ async fn confirm_email_change(state: &AppState, used: &UsedToken) -> Result<User
     user.email_verified = true;
     user.pending_email = None;
     user.updated_at = now_ms();
-    state
-        .accounts
-        .update_user(&user)
-        .await
-        .map_err(conflict_is_email_taken)?;
+    save_user(state, &user).await?;
     state
         .accounts
         .revoke_user_tokens(&user.id, TokenKind::ChangeEmail)
