@@ -492,11 +492,7 @@ pub async fn update_member(
 ) -> Result<StatusCode, ApiError> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "changing roles")?;
-    let current = state
-        .accounts
-        .member_role(&id, &user_id)
-        .await?
-        .ok_or(ApiError::NotFound("member"))?;
+    let current = access::member_role(&state, &id, &user_id, "member").await?;
     if current == Role::Owner || req.role == Role::Owner {
         require(
             role,
@@ -525,11 +521,7 @@ pub async fn remove_member(
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     if user_id != me.user.id {
         require(role, Role::Admin, "removing members")?;
-        let current = state
-            .accounts
-            .member_role(&id, &user_id)
-            .await?
-            .ok_or(ApiError::NotFound("member"))?;
+        let current = access::member_role(&state, &id, &user_id, "member").await?;
         if current == Role::Owner {
             require(role, Role::Owner, "removing an owner")?;
         }

@@ -166,12 +166,18 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
-    #[test]
-    fn access_tokens_round_trip_and_are_audience_bound() {
+    /// Test keys and an access token of user `u1`, session `s1`, for 60 s.
+    fn keys_and_access_token() -> (Keys, String) {
         let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
         let t = keys
             .issue_access("u1", "s1", Duration::from_secs(60))
             .unwrap();
+        (keys, t)
+    }
+
+    #[test]
+    fn access_tokens_round_trip_and_are_audience_bound() {
+        let (keys, t) = keys_and_access_token();
         let c = keys.verify_access(&t).unwrap();
         assert_eq!((c.sub.as_str(), c.sid.as_str()), ("u1", "s1"));
         assert_eq!(
@@ -191,10 +197,7 @@ mod tests {
 
     #[test]
     fn alg_none_and_expired_tokens_are_refused() {
-        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
-        let t = keys
-            .issue_access("u1", "s1", Duration::from_secs(60))
-            .unwrap();
+        let (keys, t) = keys_and_access_token();
         let payload = t.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert_eq!(
