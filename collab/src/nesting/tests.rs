@@ -4,6 +4,14 @@ use super::*;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, MapPrelim, Update};
 
+/// A document with one map at `components.<key>`, and that map.
+fn doc_with_component(key: &str) -> (Doc, yrs::MapRef) {
+    let doc = Doc::new();
+    let root = doc.get_or_insert_map("components");
+    let map = root.insert(&mut doc.transact_mut(), key, MapPrelim::default());
+    (doc, map)
+}
+
 /// Runs `f` on a thread with a small stack, as a worker thread would
 /// be: a recursion over 20,000 levels would overflow it.
 fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
@@ -83,12 +91,7 @@ fn embedded_json_depth_ignores_brackets_in_strings() {
 
 #[test]
 fn anchors_are_new_types_under_existing_parents() {
-    let doc = Doc::new();
-    let root = doc.get_or_insert_map("components");
-    let existing = {
-        let mut txn = doc.transact_mut();
-        root.insert(&mut txn, "c1", MapPrelim::default())
-    };
+    let (doc, existing) = doc_with_component("c1");
     let before = doc.transact().state_vector();
     {
         let mut txn = doc.transact_mut();
@@ -108,12 +111,7 @@ fn anchors_are_new_types_under_existing_parents() {
 fn chains_built_over_many_updates_are_caught_once_applied() {
     // The server's copy, and a client that adds one level per update.
     let server = Doc::new();
-    let client = Doc::new();
-    let root = client.get_or_insert_map("components");
-    let mut map = {
-        let mut txn = client.transact_mut();
-        root.insert(&mut txn, "x", MapPrelim::default())
-    };
+    let (client, mut map) = doc_with_component("x");
     let mut sent = client
         .transact()
         .encode_state_as_update_v1(&Default::default());
@@ -139,12 +137,7 @@ fn chains_built_over_many_updates_are_caught_once_applied() {
 
 #[test]
 fn an_update_whose_parent_is_missing_is_caught() {
-    let client = Doc::new();
-    let root = client.get_or_insert_map("components");
-    let parent = {
-        let mut txn = client.transact_mut();
-        root.insert(&mut txn, "x", MapPrelim::default())
-    };
+    let (client, parent) = doc_with_component("x");
     let before = client.transact().state_vector();
     {
         let mut txn = client.transact_mut();
