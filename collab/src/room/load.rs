@@ -41,7 +41,7 @@ pub(super) async fn load(
     rx: &mut mpsc::Receiver<Command>,
 ) -> Option<Loaded> {
     let loaded = tokio::select! {
-        r = shared.store.load(&name) => r.map_err(CollabError::from),
+        r = shared.store.load(name) => r.map_err(CollabError::from),
         _ = shared.shutdown.cancelled() => Err(CollabError::ShuttingDown),
     };
     let mut deferred = Vec::new();
@@ -55,7 +55,7 @@ pub(super) async fn load(
                 .as_ref()
                 .filter(|_| stored.log.is_empty())
                 .map(|s| protocol::encode_step2(&s.data));
-            let build = compaction::build_stored(&name, stored);
+            let build = compaction::build_stored(name, stored);
             match &snapshot_state {
                 Some(state) => serve_while_building(build, rx, state, &mut deferred).await,
                 None => build.await,
