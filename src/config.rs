@@ -142,7 +142,7 @@ pub struct Config {
     )]
     pub mail_from: String,
     /// How long a document stays in memory after its last client leaves.
-    #[arg(long, env = "COFORM_ROOM_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "COFORM_ROOM_GRACE", default_value = duration_text(RoomConfig::DEFAULT.grace), value_parser = parse_duration)]
     pub room_grace: Duration,
     /// While a connection is busy, its socket is written at most once per
     /// this interval: updates that arrive in between leave in the same
@@ -175,48 +175,48 @@ pub struct Config {
 pub struct LimitsConfig {
     /// Largest WebSocket frame accepted, in bytes; larger ones close the
     /// connection with 1009.
-    #[arg(long, env = "COFORM_MAX_FRAME_BYTES", default_value_t = 16 << 20)]
+    #[arg(long, env = "COFORM_MAX_FRAME_BYTES", default_value_t = Limits::DEFAULT.max_frame_bytes)]
     pub max_frame_bytes: usize,
     /// Largest stored size of one document, in bytes; an update past it
     /// closes its sender with 1009.
-    #[arg(long, env = "COFORM_MAX_DOC_BYTES", default_value_t = 64 << 20)]
+    #[arg(long, env = "COFORM_MAX_DOC_BYTES", default_value_t = Limits::DEFAULT.max_doc_bytes)]
     pub max_doc_bytes: usize,
     /// Sustained messages per second one connection may send (bursts of
     /// twice that are allowed); beyond it, reading from it pauses.
-    #[arg(long, env = "COFORM_MAX_MESSAGES_PER_SEC", default_value_t = 500)]
+    #[arg(long, env = "COFORM_MAX_MESSAGES_PER_SEC", default_value_t = Limits::DEFAULT.max_messages_per_sec)]
     pub max_messages_per_sec: u32,
     /// Most simultaneous WebSocket connections; more are refused with 503.
     #[arg(long, env = "COFORM_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
     /// Bytes that may wait to be sent to one connection before it counts as
     /// too slow and is closed with 1013 (its client resyncs).
-    #[arg(long, env = "COFORM_PEER_QUEUE_BYTES", default_value_t = 16 << 20)]
+    #[arg(long, env = "COFORM_PEER_QUEUE_BYTES", default_value_t = Limits::DEFAULT.peer_queue_bytes)]
     pub peer_queue_bytes: usize,
     /// Messages that may wait to be sent to one connection.
-    #[arg(long, env = "COFORM_PEER_QUEUE_MESSAGES", default_value_t = 16_384)]
+    #[arg(long, env = "COFORM_PEER_QUEUE_MESSAGES", default_value_t = Limits::DEFAULT.peer_queue_messages)]
     pub peer_queue_messages: usize,
     /// Presence (awareness) states one connection may own; more closes it
     /// with 1008. A y-websocket client has one.
     #[arg(
         long,
         env = "COFORM_MAX_AWARENESS_STATES_PER_CONNECTION",
-        default_value_t = 8
+        default_value_t = Limits::DEFAULT.max_awareness_states_per_peer
     )]
     pub max_awareness_states_per_connection: usize,
     /// Largest presence state (its JSON) in bytes; larger closes the
     /// connection with 1008.
-    #[arg(long, env = "COFORM_MAX_AWARENESS_STATE_BYTES", default_value_t = 16 << 10)]
+    #[arg(long, env = "COFORM_MAX_AWARENESS_STATE_BYTES", default_value_t = Limits::DEFAULT.max_awareness_state_bytes)]
     pub max_awareness_state_bytes: usize,
     /// Presence states one document keeps; beyond it new ones are not
     /// relayed.
     #[arg(
         long,
         env = "COFORM_MAX_AWARENESS_STATES_PER_DOC",
-        default_value_t = 4_096
+        default_value_t = Limits::DEFAULT.max_awareness_states_per_room
     )]
     pub max_awareness_states_per_doc: usize,
     /// Bytes of presence states one document keeps.
-    #[arg(long, env = "COFORM_MAX_AWARENESS_BYTES_PER_DOC", default_value_t = 8 << 20)]
+    #[arg(long, env = "COFORM_MAX_AWARENESS_BYTES_PER_DOC", default_value_t = Limits::DEFAULT.max_awareness_bytes_per_room)]
     pub max_awareness_bytes_per_doc: usize,
 }
 
@@ -227,12 +227,12 @@ pub struct CompactionConfig {
     #[arg(
         long = "compact-after-updates",
         env = "COFORM_COMPACT_AFTER_UPDATES",
-        default_value_t = 1_000
+        default_value_t = RoomConfig::DEFAULT.compact_after_updates
     )]
     pub after_updates: u64,
     /// Compact a document once its log holds this many bytes (whichever
     /// threshold is reached first).
-    #[arg(long = "compact-after-bytes", env = "COFORM_COMPACT_AFTER_BYTES", default_value_t = 4 << 20)]
+    #[arg(long = "compact-after-bytes", env = "COFORM_COMPACT_AFTER_BYTES", default_value_t = RoomConfig::DEFAULT.compact_after_bytes)]
     pub after_bytes: u64,
 }
 
@@ -270,6 +270,16 @@ pub struct LoginConfig {
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
     s.parse()
+}
+
+/// A duration as [`parse_duration`] reads it back: whole seconds as
+/// `10s`, anything else in milliseconds (for defaults stated elsewhere).
+fn duration_text(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Parses `250ms`, `10s`, `5m` or a bare number of seconds.
@@ -467,6 +477,19 @@ mod tests {
             let c = Cli::parse_from(args).into_config();
             assert!(c.validate().is_err(), "{args:?} accepted");
         }
+    }
+
+    /// The flags' defaults are the rooms' defaults: stated once, in
+    /// `coform-collab`, so the two cannot drift apart.
+    #[test]
+    fn default_flags_give_the_default_room_config() {
+        let c = Cli::parse_from(["coform"]).into_config();
+        assert_eq!(c.room_config(), RoomConfig::default());
+        assert_eq!(c.room_config().limits, Limits::default());
+        for d in [Duration::from_secs(10), Duration::from_millis(2500)] {
+            assert_eq!(parse_duration(&duration_text(d)), Ok(d));
+        }
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 
     #[test]

@@ -5,7 +5,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
-use crate::error::ApiError;
+use crate::api::extract::header_text;
+use crate::error::{ApiError, Code};
 use crate::server::AppState;
 
 /// `GET /healthz`: the process is up and serving HTTP.
@@ -26,7 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
         .store()
         .ping()
         .await
-        .map_err(|e| ApiError::Unavailable(format!("store: {e}")))?;
+        .map_err(|e| ApiError::store_unavailable(&e))?;
     let redis = match state.registry.bus_connected() {
         None => "off",
         Some(true) => "up",
@@ -45,14 +46,12 @@ pub async fn metrics(
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(want) = &state.config.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let given = header_text(&headers, header::AUTHORIZATION)
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !crate::auth::secret::same(given.as_bytes(), want.as_bytes()) {
-            return Err(ApiError::Unauthorized(
-                "unauthorized",
+            return Err(ApiError::new(
+                Code::Unauthorized,
                 "metrics need the token given to --metrics-token",
             ));
         }

@@ -6,7 +6,9 @@
 //!
 //! # Layout
 //!
-//! - [`api`]: the REST API under `/api` and its OpenAPI document.
+//! - [`api`]: the REST API under `/api` and its OpenAPI document, one
+//!   module per resource (`/api/auth/*` split by job: accounts, sessions,
+//!   e-mail verification, password reset).
 //! - [`auth`]: passwords, tokens, rate limits, e-mail.
 //! - [`config`]: the one `clap` configuration, with `COFORM_*` fallbacks.
 //! - [`server`]: [`server::start`] builds the app state and serves it;
@@ -14,7 +16,9 @@
 //! - [`ws`]: `GET /collab/{doc}`: upgrade, the reader and writer of one
 //!   connection, rate limiting and keepalive.
 //! - [`http`]: health, readiness and metrics routes.
-//! - [`error`]: [`error::ApiError`] (the one HTTP error mapping) and the
+//! - [`error`]: the error table ([`error::Code`]: code, status, meaning;
+//!   listed in `docs/ERRORS.md`), [`error::ApiError`] (why a request
+//!   failed, and how store and room failures map to answers) and the
 //!   WebSocket close codes.
 //! - [`telemetry`]: logging setup.
 

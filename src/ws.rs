@@ -33,10 +33,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api::access::template_role;
-use crate::api::extract::{authenticate, require_session};
+use crate::api::extract::{authenticate, require_session, token_account};
 use crate::auth::jwt::TokenError;
 use crate::config::AuthMode;
-use crate::error::{close_code, ApiError};
+use crate::error::{close_code, ApiError, Code};
 use crate::server::AppState;
 
 /// A quiet connection gets a keepalive message this often.
@@ -116,34 +116,25 @@ pub async fn upgrade(
 /// re-checked against the current membership, so a revoked member cannot
 /// reconnect with a token issued earlier.
 async fn authorize(state: &AppState, doc: &str, token: Option<&str>) -> Result<Access, ApiError> {
-    let token = token
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "unauthorized",
-            "a token is required: ?token=...",
-        ))?;
+    let token = token.filter(|t| !t.is_empty()).ok_or(ApiError::new(
+        Code::Unauthorized,
+        "a token is required: ?token=...",
+    ))?;
     let (user, session) = match state.auth.keys.verify_doc(token) {
         Ok(claims) => {
             if claims.tpl != doc {
-                return Err(ApiError::Unauthorized(
-                    "invalid_token",
+                return Err(ApiError::new(
+                    Code::InvalidToken,
                     "this document token is for another template",
                 ));
             }
             require_session(state, &claims.sid, &claims.sub).await?;
-            let user = state
-                .accounts
-                .user(&claims.sub)
-                .await?
-                .ok_or(ApiError::Unauthorized(
-                    "invalid_token",
-                    "the account no longer exists",
-                ))?;
+            let user = token_account(state, &claims.sub, Code::InvalidToken).await?;
             (user, claims.sid)
         }
         Err(TokenError::Expired) => {
-            return Err(ApiError::Unauthorized(
-                "token_expired",
+            return Err(ApiError::new(
+                Code::TokenExpired,
                 "the document token has expired",
             ));
         }

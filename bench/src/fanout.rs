@@ -2,6 +2,11 @@
 //! the document every I ms. Measures deliveries to the other C−1 clients:
 //! rate, latency (send → receipt, per edit, identified by its Yjs client
 //! and clock), completeness, and whether every room converged.
+//!
+//! [`run`] reads as the steps of a run; each simulated editor (its task
+//! and receiving side) is in `editor`.
+
+mod editor;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -10,16 +15,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, ClientID, Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::client::{bounded, open_synced, Synced, Target};
 use crate::hist::Histogram;
-use crate::proto::{self, Framing, Reader};
-use crate::server::Spec;
-use crate::ws::{new_rng, next_rand, pump, ConnState};
-use crate::Window;
+use crate::proto;
+use crate::server::{Server, Spec};
+use crate::{Usage, Window};
+use editor::client_task;
 
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -74,10 +80,6 @@ struct Shared {
     stop: Cell<bool>,
 }
 
-fn bump(c: &Cell<u64>, n: u64) {
-    c.set(c.get() + n);
-}
-
 impl Shared {
     fn now_ns(&self) -> u64 {
         self.t0.elapsed().as_nanos() as u64
@@ -88,128 +90,6 @@ impl Shared {
     }
 }
 
-/// One client's receiving side.
-struct Recv {
-    room: usize,
-    idx: usize,
-    cid: u64,
-    /// Next clock expected from each client of the room.
-    next: Vec<u64>,
-    /// Observers: every update seen or sent, applied to a Y.Doc afterwards.
-    log: Option<Vec<Vec<u8>>>,
-    framing: Framing,
-    reply: Vec<u8>,
-    /// Receipt time of the current read, taken at its first update.
-    batch_ns: u64,
-}
-
-impl Recv {
-    fn on_frame(&mut self, sh: &Shared, st: &mut ConnState, frame: &[u8]) {
-        let Some(msg) = self.framing.strip(frame) else {
-            bump(&sh.other, 1);
-            return;
-        };
-        let mut r = Reader::new(msg);
-        match r.var() {
-            Some(proto::MSG_SYNC) | Some(proto::MSG_SYNC_REPLY) => match r.var() {
-                Some(sub @ (proto::SYNC_UPDATE | proto::SYNC_STEP2)) => {
-                    let Some(update) = r.var_bytes() else {
-                        bump(&sh.unparsed, 1);
-                        return;
-                    };
-                    if sub == proto::SYNC_UPDATE {
-                        self.on_update(sh, update);
-                    }
-                    if let Some(log) = &mut self.log {
-                        log.push(update.to_vec());
-                    }
-                }
-                Some(proto::SYNC_STEP1) => {
-                    self.reply.clear();
-                    proto::empty_step2(&self.framing, &mut self.reply);
-                    st.queue_binary(&self.reply);
-                }
-                _ => bump(&sh.other, 1),
-            },
-            Some(proto::MSG_AWARENESS) => {
-                if r.rest() == [1, 0] {
-                    bump(&sh.keepalives, 1);
-                } else {
-                    bump(&sh.awareness, 1);
-                }
-            }
-            Some(proto::MSG_SYNC_STATUS) => bump(&sh.acks, 1),
-            _ => bump(&sh.other, 1),
-        }
-    }
-
-    fn on_update(&mut self, sh: &Shared, update: &[u8]) {
-        if self.batch_ns == 0 {
-            self.batch_ns = sh.now_ns();
-        }
-        let now = self.batch_ns;
-        let in_window = now >= sh.warm_ns && now < sh.end_ns;
-        let c = sh.clients as u64;
-        let base = proto::client_id(self.room * sh.clients);
-        let (cid, room) = (self.cid, self.room);
-        let next = &mut self.next;
-        let mut hist = sh.hist.borrow_mut();
-        let mut hist_same = sh.hist_same.borrow_mut();
-        let mut hist_cross = sh.hist_cross.borrow_mut();
-        let my_side = self.idx % 2;
-        let parsed = proto::update_ranges(update, |rg| {
-            let len = rg.end - rg.start;
-            if rg.client == cid {
-                bump(&sh.echoes, len);
-                return;
-            }
-            if rg.client < base || rg.client >= base + c {
-                bump(&sh.foreign, len);
-                return;
-            }
-            let j = (rg.client - base) as usize;
-            let expected = next[j];
-            if rg.end <= expected {
-                bump(&sh.duplicates, len);
-                return;
-            }
-            if rg.start > expected {
-                bump(&sh.gaps, rg.start - expected);
-            } else if rg.start < expected {
-                bump(&sh.duplicates, expected - rg.start);
-            }
-            let from = rg.start.max(expected);
-            next[j] = rg.end;
-            let fresh = rg.end - from;
-            bump(&sh.delivered, fresh);
-            if in_window {
-                bump(&sh.delivered_window, fresh);
-            }
-            let sender = room * sh.clients + j;
-            for clock in from..rg.end.min(sh.cap as u64) {
-                let sent = sh.send_ns[sender * sh.cap + clock as usize].get();
-                if sent > 0 {
-                    let sent = sent - 1;
-                    if sent >= sh.warm_ns && sent < sh.end_ns {
-                        let latency = now.saturating_sub(sent);
-                        hist.record(latency);
-                        if sh.split {
-                            if crosses_replicas(j, my_side) {
-                                hist_cross.record(latency);
-                            } else {
-                                hist_same.record(latency);
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        if parsed.is_none() {
-            bump(&sh.unparsed, 1);
-        }
-    }
-}
-
 struct Outcome {
     log: Option<Vec<Vec<u8>>>,
     /// Next clock expected from each client of the room: what it got.
@@ -217,124 +97,6 @@ struct Outcome {
     close_code: Option<u16>,
     eof: bool,
     io_error: bool,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn client_task(
-    sh: Rc<Shared>,
-    synced: Synced,
-    room: usize,
-    idx: usize,
-    observer: bool,
-    start: tokio::time::Instant,
-    interval: Duration,
-    value_bytes: usize,
-) -> Outcome {
-    let Synced {
-        mut conn, framing, ..
-    } = synced;
-    let global = room * sh.clients + idx;
-    let cid = proto::client_id(global);
-    let mut key = Vec::new();
-    proto::field_key(idx, &mut key);
-    let mut recv = Recv {
-        room,
-        idx,
-        cid,
-        next: vec![0; sh.clients],
-        log: observer.then(Vec::new),
-        framing: framing.clone(),
-        reply: Vec::new(),
-        batch_ns: 0,
-    };
-    let mut rng = new_rng();
-    let jitter = Duration::from_nanos(next_rand(&mut rng) % interval.as_nanos().max(1) as u64);
-    let first = start + jitter;
-    let end = sh.t0 + Duration::from_nanos(sh.end_ns);
-    let mut seq = 0u64;
-    let mut sending = true;
-    let sleep = tokio::time::sleep_until(first);
-    tokio::pin!(sleep);
-    let mut msg = Vec::with_capacity(64);
-    let mut scratch = Vec::with_capacity(64);
-    let mut io_error = false;
-    conn.drain_buffered(&mut |st, f| recv.on_frame(&sh, st, f));
-    const IDLE_TICK: Duration = Duration::from_millis(50);
-    loop {
-        if sh.stop.get() {
-            break;
-        }
-        tokio::select! {
-            biased;
-            ready = conn.fd.readable() => {
-                let Ok(mut guard) = ready else { io_error = true; break };
-                recv.batch_ns = 0;
-                if pump(&mut guard, &mut conn.st, &mut |st, f| recv.on_frame(&sh, st, f)).is_err() {
-                    io_error = true;
-                    break;
-                }
-                drop(guard);
-                if conn.st.closed() {
-                    break;
-                }
-                if conn.st.try_flush(&conn.fd).is_err() {
-                    io_error = true;
-                    break;
-                }
-            }
-            ready = conn.fd.writable(), if conn.st.wants_write() => {
-                let Ok(mut guard) = ready else { io_error = true; break };
-                guard.clear_ready();
-                drop(guard);
-                if conn.st.try_flush(&conn.fd).is_err() {
-                    io_error = true;
-                    break;
-                }
-            }
-            _ = &mut sleep => {
-                let deadline = first + interval * seq as u32;
-                if sending && (deadline.into_std() >= end || seq as usize >= sh.cap) {
-                    sending = false;
-                }
-                if !sending {
-                    sleep.as_mut().reset(tokio::time::Instant::now() + IDLE_TICK);
-                    continue;
-                }
-                let now = Instant::now();
-                if now.duration_since(deadline.into_std()) > interval {
-                    bump(&sh.late_sends, 1);
-                }
-                msg.clear();
-                framing.begin(&mut msg);
-                proto::encode_edit(&mut msg, cid, &key, seq, value_bytes, &mut scratch);
-                let t = now.duration_since(sh.t0).as_nanos() as u64;
-                sh.send_ns[global * sh.cap + seq as usize].set(t + 1);
-                if t >= sh.warm_ns && t < sh.end_ns {
-                    bump(&sh.sent_window, 1);
-                }
-                conn.st.queue_binary(&msg);
-                if let Some(log) = &mut recv.log {
-                    log.push(scratch.clone());
-                }
-                seq += 1;
-                sh.sent[global].set(seq);
-                if conn.st.try_flush(&conn.fd).is_err() {
-                    io_error = true;
-                    break;
-                }
-                sleep.as_mut().reset(first + interval * seq as u32);
-            }
-        }
-    }
-    let outcome = Outcome {
-        log: recv.log,
-        next: recv.next,
-        close_code: conn.st.close_code,
-        eof: conn.st.eof,
-        io_error,
-    };
-    conn.close();
-    outcome
 }
 
 /// A Y.Doc built from updates, and what is compared between replicas.
@@ -369,6 +131,17 @@ fn replica(updates: &[Vec<u8>]) -> Replica {
     }
 }
 
+/// When the clients' first edits are due, after the clock starts (ns):
+/// time for every client task to be running.
+const START_NS: u64 = 300_000_000;
+
+fn doc_name(room: usize) -> String {
+    format!("fanout-{room}")
+}
+
+/// One run: start the server, connect every client, let them edit through
+/// the warm-up and the measured window, wait for the deliveries, read the
+/// server's documents, stop, check convergence and losses, report.
 pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     if p.clients < 2 {
         bail!("fanout needs at least 2 clients per document");
@@ -379,13 +152,58 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         addr: server.addr,
         kind: spec.kind,
     };
-    let n = p.docs * p.clients;
-    let doc_name = |room: usize| format!("fanout-{room}");
+    let (conns, connect_s) = match connect(&target, p).await {
+        Ok(connected) => connected,
+        Err(e) => {
+            let _ = server.stop().await;
+            return Err(e);
+        }
+    };
+    let sh = Rc::new(Shared::new(p, conns.len()));
+    let tasks = spawn_clients(&sh, conns, p);
+    let usage = measure_window(&sh, &server, window).await;
+    let drain_s = drain(&sh, &tasks, p.drain_timeout).await;
+    let metrics = server.metrics().await;
+    let rss = server.rss().unwrap_or((0, 0));
+    let (server_docs, verify_errors) = read_server_docs(spec, &target, p.docs).await;
+    sh.stop.set(true);
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        outcomes.push(t.await?);
+    }
+    let problems = server.log_problems();
+    let stop = server.stop().await;
+    let state_checked = spec.kind.keeps_state();
+    let rooms = check_rooms(&sh, p, &outcomes, &server_docs);
+    let losses = count_losses(&sh, p, &outcomes, &server_docs, state_checked);
+    Ok(report(
+        p,
+        &sh,
+        Gathered {
+            connect_s,
+            usage,
+            drain_s,
+            metrics,
+            rss,
+            verify_errors,
+            problems,
+            stop,
+            closes: close_counts(&outcomes),
+            rooms,
+            losses,
+            state_checked,
+        },
+    ))
+}
 
+/// Opens and syncs every client (with `second`, odd indexes on the second
+/// replica); returns them and the seconds it took.
+async fn connect(target: &Target, p: &Params) -> Result<(Vec<Synced>, f64)> {
+    let n = p.docs * p.clients;
     let t_connect = Instant::now();
     let second = p.second.map(|addr| Target {
         addr,
-        kind: spec.kind,
+        kind: target.kind,
     });
     let opened = bounded(n, p.connect_concurrency, |i| {
         let target = match &second {
@@ -401,48 +219,54 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     for (i, r) in opened.into_iter().enumerate() {
         match r {
             Ok(s) => conns.push(s),
-            Err(e) => {
-                let _ = server.stop().await;
-                bail!("client {i} could not open its document: {e:#}");
-            }
+            Err(e) => bail!("client {i} could not open its document: {e:#}"),
         }
     }
+    Ok((conns, connect_s))
+}
 
-    let cap = (p.duration + p.warmup).as_nanos() / p.interval.as_nanos().max(1) + 2;
-    let cap = cap as usize;
-    let t0 = Instant::now();
-    let start_ns = 300_000_000u64;
-    let warm_ns = start_ns + p.warmup.as_nanos() as u64;
-    let end_ns = warm_ns + p.duration.as_nanos() as u64;
-    let sh = Rc::new(Shared {
-        t0,
-        clients: p.clients,
-        cap,
-        send_ns: (0..n * cap).map(|_| Cell::new(0)).collect(),
-        sent: (0..n).map(|_| Cell::new(0)).collect(),
-        hist: RefCell::new(Histogram::default()),
-        hist_cross: RefCell::new(Histogram::default()),
-        hist_same: RefCell::new(Histogram::default()),
-        split: p.second.is_some(),
-        warm_ns,
-        end_ns,
-        delivered: Cell::new(0),
-        delivered_window: Cell::new(0),
-        echoes: Cell::new(0),
-        duplicates: Cell::new(0),
-        gaps: Cell::new(0),
-        foreign: Cell::new(0),
-        unparsed: Cell::new(0),
-        acks: Cell::new(0),
-        keepalives: Cell::new(0),
-        awareness: Cell::new(0),
-        other: Cell::new(0),
-        late_sends: Cell::new(0),
-        sent_window: Cell::new(0),
-        stop: Cell::new(false),
-    });
-    let start = tokio::time::Instant::from_std(t0 + Duration::from_nanos(start_ns));
-    let mut tasks = Vec::with_capacity(n);
+impl Shared {
+    /// The shared state of `n` clients; the run's clock starts now.
+    fn new(p: &Params, n: usize) -> Shared {
+        let cap = (p.duration + p.warmup).as_nanos() / p.interval.as_nanos().max(1) + 2;
+        let cap = cap as usize;
+        let warm_ns = START_NS + p.warmup.as_nanos() as u64;
+        let end_ns = warm_ns + p.duration.as_nanos() as u64;
+        Shared {
+            t0: Instant::now(),
+            clients: p.clients,
+            cap,
+            send_ns: (0..n * cap).map(|_| Cell::new(0)).collect(),
+            sent: (0..n).map(|_| Cell::new(0)).collect(),
+            hist: RefCell::new(Histogram::default()),
+            hist_cross: RefCell::new(Histogram::default()),
+            hist_same: RefCell::new(Histogram::default()),
+            split: p.second.is_some(),
+            warm_ns,
+            end_ns,
+            delivered: Cell::new(0),
+            delivered_window: Cell::new(0),
+            echoes: Cell::new(0),
+            duplicates: Cell::new(0),
+            gaps: Cell::new(0),
+            foreign: Cell::new(0),
+            unparsed: Cell::new(0),
+            acks: Cell::new(0),
+            keepalives: Cell::new(0),
+            awareness: Cell::new(0),
+            other: Cell::new(0),
+            late_sends: Cell::new(0),
+            sent_window: Cell::new(0),
+            stop: Cell::new(false),
+        }
+    }
+}
+
+/// Starts one task per client; the first edits are due [`START_NS`] after
+/// the clock started.
+fn spawn_clients(sh: &Rc<Shared>, conns: Vec<Synced>, p: &Params) -> Vec<JoinHandle<Outcome>> {
+    let start = tokio::time::Instant::from_std(sh.t0 + Duration::from_nanos(START_NS));
+    let mut tasks = Vec::with_capacity(conns.len());
     for (i, synced) in conns.into_iter().enumerate() {
         let (room, idx) = (i / p.clients, i % p.clients);
         tasks.push(tokio::task::spawn_local(client_task(
@@ -456,21 +280,28 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             p.value_bytes,
         )));
     }
+    tasks
+}
 
-    // The measurement window: from the end of the warm-up to the last send.
-    tokio::time::sleep_until((t0 + Duration::from_nanos(warm_ns)).into()).await;
-    let w0 = window.snapshot(&server);
-    tokio::time::sleep_until((t0 + Duration::from_nanos(end_ns)).into()).await;
-    let w1 = window.snapshot(&server);
-    let usage = window.usage(&w0, &w1);
+/// CPU use over the measurement window: from the end of the warm-up to
+/// the last send.
+async fn measure_window(sh: &Shared, server: &Server, window: &Window) -> Usage {
+    tokio::time::sleep_until((sh.t0 + Duration::from_nanos(sh.warm_ns)).into()).await;
+    let w0 = window.snapshot(server);
+    tokio::time::sleep_until((sh.t0 + Duration::from_nanos(sh.end_ns)).into()).await;
+    let w1 = window.snapshot(server);
+    window.usage(&w0, &w1)
+}
 
-    // Drain: wait for every delivery, while deliveries keep coming.
+/// Waits for every delivery, while deliveries keep coming; returns the
+/// seconds it waited.
+async fn drain(sh: &Shared, tasks: &[JoinHandle<Outcome>], timeout: Duration) -> f64 {
     let t_drain = Instant::now();
     let mut last = sh.delivered.get();
     let mut last_change = Instant::now();
     loop {
         let got = sh.delivered.get();
-        if got >= sh.expected() || t_drain.elapsed() > p.drain_timeout {
+        if got >= sh.expected() || t_drain.elapsed() > timeout {
             break;
         }
         if got != last {
@@ -484,18 +315,22 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let drain_s = t_drain.elapsed().as_secs_f64();
-    let metrics = server.metrics().await;
-    let (rss_end, rss_peak) = server.rss().unwrap_or((0, 0));
+    t_drain.elapsed().as_secs_f64()
+}
 
-    // What the server itself holds, read by a fresh client per room while
-    // the clients are still connected (servers without a store would drop
-    // a document its last client left).
+/// What the server itself holds, read by a fresh client per room while
+/// the clients are still connected (servers without a store would drop a
+/// document its last client left); and the rooms that could not be read.
+async fn read_server_docs(
+    spec: &Spec,
+    target: &Target,
+    docs: usize,
+) -> (Vec<Option<Replica>>, Vec<String>) {
     let mut server_docs: Vec<Option<Replica>> = Vec::new();
     let mut verify_errors = Vec::new();
     if spec.kind.keeps_state() {
-        for room in 0..p.docs {
-            match open_synced(&target, &doc_name(room), true, Duration::from_secs(30)).await {
+        for room in 0..docs {
+            match open_synced(target, &doc_name(room), true, Duration::from_secs(30)).await {
                 Ok(s) => {
                     server_docs.push(s.step2.as_ref().map(|u| replica(std::slice::from_ref(u))));
                     s.conn.close();
@@ -507,16 +342,25 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             }
         }
     }
-    sh.stop.set(true);
-    let mut outcomes = Vec::with_capacity(n);
-    for t in tasks {
-        outcomes.push(t.await?);
-    }
-    let problems = server.log_problems();
-    let stop = server.stop().await;
+    (server_docs, verify_errors)
+}
 
-    // Convergence: observers of a room agree with each other, with the
-    // server, and hold every client's last edit.
+/// Whether each room converged: its observers agree with each other and
+/// with the server, and hold every client's last edit.
+struct Rooms {
+    converged: usize,
+    complete: usize,
+    server_match: usize,
+    failed_updates: usize,
+    divergence: Vec<String>,
+}
+
+fn check_rooms(
+    sh: &Shared,
+    p: &Params,
+    outcomes: &[Outcome],
+    server_docs: &[Option<Replica>],
+) -> Rooms {
     let mut rooms_converged = 0;
     let mut rooms_complete = 0;
     let mut rooms_server_match = 0;
@@ -565,11 +409,32 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
-    // Silent losses: edits the server accepted (its own document has them;
-    // for the null relay: every edit sent) that a client which stayed
-    // connected never got. And the reverse: edits a client got that the
-    // server's document lacks.
-    let state_checked = spec.kind.keeps_state();
+    Rooms {
+        converged: rooms_converged,
+        complete: rooms_complete,
+        server_match: rooms_server_match,
+        failed_updates,
+        divergence,
+    }
+}
+
+/// Silent losses: edits the server accepted (its own document has them;
+/// for the null relay: every edit sent) that a client which stayed
+/// connected never got. And the reverse: edits a client got that the
+/// server's document lacks.
+struct Losses {
+    silent: u64,
+    not_in_server_state: u64,
+    receivers_closed: u64,
+}
+
+fn count_losses(
+    sh: &Shared,
+    p: &Params,
+    outcomes: &[Outcome],
+    server_docs: &[Option<Replica>],
+    state_checked: bool,
+) -> Losses {
     let mut silent_losses = 0u64;
     let mut not_in_server_state = 0u64;
     let mut receivers_closed = 0u64;
@@ -592,8 +457,17 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
+    Losses {
+        silent: silent_losses,
+        not_in_server_state,
+        receivers_closed,
+    }
+}
+
+/// How the connections that ended early ended: close code, eof or I/O error.
+fn close_counts(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
     let mut closes: BTreeMap<String, u64> = BTreeMap::new();
-    for o in &outcomes {
+    for o in outcomes {
         if let Some(code) = o.close_code {
             *closes.entry(code.to_string()).or_default() += 1;
         } else if o.eof {
@@ -603,6 +477,55 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         }
     }
 
+    closes
+}
+
+/// What a run gathered besides the shared counters, for its report.
+struct Gathered {
+    connect_s: f64,
+    usage: Usage,
+    drain_s: f64,
+    metrics: Option<Vec<(String, f64)>>,
+    /// Resident memory of the server at the end and at its peak (bytes).
+    rss: (u64, u64),
+    verify_errors: Vec<String>,
+    problems: Vec<String>,
+    stop: Result<Duration>,
+    closes: BTreeMap<String, u64>,
+    rooms: Rooms,
+    losses: Losses,
+    state_checked: bool,
+}
+
+/// The run's figures as JSON.
+fn report(p: &Params, sh: &Shared, g: Gathered) -> Value {
+    let Gathered {
+        connect_s,
+        usage,
+        drain_s,
+        metrics,
+        rss: (rss_end, rss_peak),
+        verify_errors,
+        problems,
+        stop,
+        closes,
+        rooms,
+        losses,
+        state_checked,
+    } = g;
+    let n = p.docs * p.clients;
+    let Rooms {
+        converged: rooms_converged,
+        complete: rooms_complete,
+        server_match: rooms_server_match,
+        failed_updates,
+        divergence,
+    } = rooms;
+    let Losses {
+        silent: silent_losses,
+        not_in_server_state,
+        receivers_closed,
+    } = losses;
     let expected = sh.expected();
     let delivered = sh.delivered.get();
     let ratio = if expected == 0 {
@@ -657,7 +580,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
             .collect();
         Value::Object(map)
     });
-    Ok(json!({
+    json!({
         "docs": p.docs,
         "clients": p.clients,
         "interval_ms": p.interval.as_secs_f64() * 1e3,
@@ -711,7 +634,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
         "server_log_sample": problems.iter().take(3).collect::<Vec<_>>(),
         "server_stop_s": stop.as_ref().map(|d| d.as_secs_f64()).unwrap_or(-1.0),
         "notes": notes,
-    }))
+    })
 }
 
 /// Whether a delivery from client `sender` to a client on side

@@ -40,6 +40,16 @@ pub struct Compacted {
     pub snapshot_bytes: u64,
 }
 
+/// A document's stored updates in the order they apply: the snapshot,
+/// then the log.
+pub(crate) fn stored_updates(stored: &StoredDoc) -> impl Iterator<Item = &Bytes> {
+    stored
+        .snapshot
+        .iter()
+        .map(|s| &s.data)
+        .chain(stored.log.iter().map(|e| &e.data))
+}
+
 /// Rebuilds a document from its stored form. Blocking: call it from
 /// `spawn_blocking`. A stored update that does not decode is reported as
 /// corrupt rather than skipped.
@@ -51,12 +61,7 @@ pub fn build_doc(name: &str, stored: &StoredDoc) -> Result<Doc, CollabError> {
     let doc = Doc::new();
     {
         let mut txn = doc.transact_mut();
-        let parts = stored
-            .snapshot
-            .iter()
-            .map(|s| &s.data)
-            .chain(stored.log.iter().map(|e| &e.data));
-        for data in parts {
+        for data in stored_updates(stored) {
             let update = Update::decode_v1(data).map_err(|e| corrupt(e.to_string()))?;
             txn.apply_update(update)
                 .map_err(|e| corrupt(e.to_string()))?;

@@ -20,9 +20,39 @@ pub enum CollabError {
     /// An update was rejected (does not decode, or breaks a limit).
     #[error("update rejected: {0}")]
     BadUpdate(String),
+    /// A server-side edit or read of the document panicked: a bug of ours,
+    /// not of the request. The room rebuilds its document from the store.
+    #[error("{0} panicked")]
+    Panicked(String),
     /// The fan-out bus is misconfigured (bad Redis URL).
     #[error("fan-out bus: {0}")]
     Bus(String),
+}
+
+impl CollabError {
+    /// The same failure again, for each of several callers waiting on it
+    /// (a room that could not load answers every waiting join and edit).
+    pub(crate) fn duplicate(&self) -> CollabError {
+        match self {
+            CollabError::Store(e) => CollabError::Store(match e {
+                StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
+                StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+                StoreError::Closed => StoreError::Closed,
+                StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
+                StoreError::NotFound(s) => StoreError::NotFound(s.clone()),
+                StoreError::Constraint(c) => StoreError::Constraint(c),
+            }),
+            CollabError::CorruptDocument { doc, detail } => CollabError::CorruptDocument {
+                doc: doc.clone(),
+                detail: detail.clone(),
+            },
+            CollabError::RoomClosing => CollabError::RoomClosing,
+            CollabError::ShuttingDown => CollabError::ShuttingDown,
+            CollabError::BadUpdate(s) => CollabError::BadUpdate(s.clone()),
+            CollabError::Panicked(s) => CollabError::Panicked(s.clone()),
+            CollabError::Bus(s) => CollabError::Bus(s.clone()),
+        }
+    }
 }
 
 /// Why the server closes a peer's connection. The server maps each to a

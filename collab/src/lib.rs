@@ -14,7 +14,11 @@
 //! - [`presence`]: awareness bookkeeping: which connection owns which
 //!   awareness client, clocks, removal when a connection goes away.
 //! - [`room`]: the room task, the single owner of one document in memory:
-//!   apply, store (group commit), then broadcast.
+//!   apply, store (group commit), then broadcast. Its modules, by job:
+//!   the loop (`room`), `load` (loading and repair), `update` (applying
+//!   updates and server edits), `peers` (joins, access, presence),
+//!   `flush` (store, then broadcast), `remote` (other replicas' messages)
+//!   and `unload` (compaction and the end of a room).
 //! - [`registry`]: document name to running room; loads rooms on first
 //!   join and lets them unload after a grace period.
 //! - [`content`]: a template document as JSON, and JSON applied back as a
@@ -52,7 +56,10 @@ pub use registry::{EditCount, Registry, RoomConfig};
 pub use room::{DocEdit, RoomHandle};
 
 /// Limits that protect a room and the process from one peer.
-#[derive(Clone, Debug)]
+///
+/// Their defaults are [`Limits::DEFAULT`], stated once: the server's flags
+/// take their default values from it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest inbound WebSocket frame accepted, in bytes.
     pub max_frame_bytes: usize,
@@ -82,19 +89,24 @@ pub struct Limits {
     pub max_awareness_tombstones: usize,
 }
 
+impl Limits {
+    /// The default of every limit.
+    pub const DEFAULT: Limits = Limits {
+        max_frame_bytes: 16 << 20,
+        max_doc_bytes: 64 << 20,
+        max_messages_per_sec: 500,
+        peer_queue_bytes: 16 << 20,
+        peer_queue_messages: 16_384,
+        max_awareness_states_per_peer: 8,
+        max_awareness_state_bytes: 16 << 10,
+        max_awareness_states_per_room: 4_096,
+        max_awareness_bytes_per_room: 8 << 20,
+        max_awareness_tombstones: 4_096,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_frame_bytes: 16 << 20,
-            max_doc_bytes: 64 << 20,
-            max_messages_per_sec: 500,
-            peer_queue_bytes: 16 << 20,
-            peer_queue_messages: 16_384,
-            max_awareness_states_per_peer: 8,
-            max_awareness_state_bytes: 16 << 10,
-            max_awareness_states_per_room: 4_096,
-            max_awareness_bytes_per_room: 8 << 20,
-            max_awareness_tombstones: 4_096,
-        }
+        Limits::DEFAULT
     }
 }

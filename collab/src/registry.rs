@@ -29,8 +29,9 @@ use crate::peer::{Peer, SessionSet};
 use crate::room::{Command, DocEdit, DocRead, Room, RoomHandle, RoomStats};
 use crate::Limits;
 
-/// Tuning of rooms.
-#[derive(Clone, Debug)]
+/// Tuning of rooms. Its defaults are [`RoomConfig::DEFAULT`], stated
+/// once: the server's flags take their default values from it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomConfig {
     pub limits: Limits,
     /// How long a room stays loaded after its last peer leaves.
@@ -43,15 +44,20 @@ pub struct RoomConfig {
     pub inbox: usize,
 }
 
+impl RoomConfig {
+    /// The default of every setting.
+    pub const DEFAULT: RoomConfig = RoomConfig {
+        limits: Limits::DEFAULT,
+        grace: Duration::from_secs(10),
+        compact_after_updates: 1_000,
+        compact_after_bytes: 4 << 20,
+        inbox: 1_024,
+    };
+}
+
 impl Default for RoomConfig {
     fn default() -> Self {
-        RoomConfig {
-            limits: Limits::default(),
-            grace: Duration::from_secs(10),
-            compact_after_updates: 1_000,
-            compact_after_bytes: 4 << 20,
-            inbox: 1_024,
-        }
+        RoomConfig::DEFAULT
     }
 }
 
@@ -377,7 +383,10 @@ impl Registry {
         let f = read.lock().take().ok_or(CollabError::RoomClosing)?;
         tokio::task::spawn_blocking(move || f(&doc))
             .await
-            .map_err(|e| CollabError::BadUpdate(format!("read failed: {e}")))
+            .map_err(|e| match e.is_cancelled() {
+                true => CollabError::ShuttingDown,
+                false => CollabError::Panicked("a read of the document".into()),
+            })
     }
 
     /// Changes a user's access to a loaded document at once: `None` closes
@@ -491,5 +500,103 @@ impl Registry {
     /// True once [`Registry::shutdown`] has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.shutdown.is_cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coform_storage::memory::MemoryStore;
+    use coform_storage::{DocStats, EntryId, Snapshot, StoreError, StoredDoc};
+
+    /// A store whose database cannot be reached.
+    struct Unreachable;
+
+    fn down<T>() -> coform_storage::error::Result<T> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+
+    #[async_trait::async_trait]
+    impl DocStore for Unreachable {
+        async fn load(&self, _: &str) -> coform_storage::error::Result<StoredDoc> {
+            down()
+        }
+        async fn append(
+            &self,
+            _: &str,
+            _: Vec<bytes::Bytes>,
+        ) -> coform_storage::error::Result<Vec<EntryId>> {
+            down()
+        }
+        async fn replace_snapshot(
+            &self,
+            _: &str,
+            _: Snapshot,
+        ) -> coform_storage::error::Result<bool> {
+            down()
+        }
+        async fn delete(&self, _: &str) -> coform_storage::error::Result<()> {
+            down()
+        }
+        async fn try_lease(
+            &self,
+            _: &str,
+            _: &str,
+            _: Duration,
+        ) -> coform_storage::error::Result<bool> {
+            down()
+        }
+        async fn release_lease(&self, _: &str, _: &str) -> coform_storage::error::Result<()> {
+            down()
+        }
+        async fn stats(&self, _: &str) -> coform_storage::error::Result<DocStats> {
+            down()
+        }
+        async fn ping(&self) -> coform_storage::error::Result<()> {
+            down()
+        }
+    }
+
+    fn registry(store: Arc<dyn DocStore>) -> Registry {
+        Registry::new(store, Arc::new(Metrics::default()), RoomConfig::default())
+    }
+
+    /// A room whose document cannot be loaded tells every waiting join and
+    /// edit that the store is down (the server answers 503), not that the
+    /// request was bad.
+    #[tokio::test]
+    async fn a_failed_load_answers_joins_and_edits_with_the_store_failure() {
+        let registry = registry(Arc::new(Unreachable));
+        let peer = Arc::new(Peer::new(&Limits::default()));
+        let joined = registry.join("doc", peer).await;
+        assert!(
+            matches!(joined, Err(CollabError::Store(StoreError::Unavailable(_)))),
+            "{:?}",
+            joined.err()
+        );
+        let edit: DocEdit = Box::new(|_| Ok(Vec::new()));
+        let edited = registry.edit("doc", edit).await;
+        assert!(
+            matches!(edited, Err(CollabError::Store(StoreError::Unavailable(_)))),
+            "{edited:?}"
+        );
+    }
+
+    /// A server-side edit or read that panics is a failure of ours, not a
+    /// rejected update.
+    #[tokio::test]
+    async fn a_panicking_edit_or_read_is_reported_as_a_panic() {
+        let registry = registry(Arc::new(MemoryStore::new()));
+        let edit: DocEdit = Box::new(|_| panic!("a bug in an edit"));
+        let edited = registry.edit("doc", edit).await;
+        assert!(
+            matches!(edited, Err(CollabError::Panicked(_))),
+            "{edited:?}"
+        );
+        registry.evict("doc", CloseReason::Normal).await;
+        let read = registry
+            .read("doc", |_| -> () { panic!("a bug in a read") })
+            .await;
+        assert!(matches!(read, Err(CollabError::Panicked(_))), "{read:?}");
     }
 }

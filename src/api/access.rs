@@ -10,17 +10,28 @@ use coform_storage::{Role, Template, Workspace};
 use crate::error::ApiError;
 use crate::server::AppState;
 
+/// The role of `user_id` in a workspace; 404 naming `what` if they are
+/// not a member.
+pub async fn member_role(
+    state: &AppState,
+    workspace_id: &str,
+    user_id: &str,
+    what: &'static str,
+) -> Result<Role, ApiError> {
+    state
+        .accounts
+        .member_role(workspace_id, user_id)
+        .await?
+        .ok_or(ApiError::NotFound(what))
+}
+
 /// The workspace and the caller's role in it; 404 if not a member.
 pub async fn workspace_role(
     state: &AppState,
     workspace_id: &str,
     user_id: &str,
 ) -> Result<(Workspace, Role), ApiError> {
-    let role = state
-        .accounts
-        .member_role(workspace_id, user_id)
-        .await?
-        .ok_or(ApiError::NotFound("workspace"))?;
+    let role = member_role(state, workspace_id, user_id, "workspace").await?;
     let ws = state
         .accounts
         .workspace(workspace_id)
@@ -41,11 +52,7 @@ pub async fn template_role(
         .template(template_id)
         .await?
         .ok_or(ApiError::NotFound("template"))?;
-    let role = state
-        .accounts
-        .member_role(&template.workspace_id, user_id)
-        .await?
-        .ok_or(ApiError::NotFound("template"))?;
+    let role = member_role(state, &template.workspace_id, user_id, "template").await?;
     Ok((template, role))
 }
 

@@ -4,15 +4,16 @@ use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::AsHeaderName;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use coform_storage::User;
 use serde::de::DeserializeOwned;
 
 use crate::auth::jwt::TokenError;
 use crate::auth::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::server::AppState;
 
 /// A JSON body; a malformed one answers 400 `invalid_json` (or 413).
@@ -64,16 +65,13 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let token = header_text(&parts.headers, header::AUTHORIZATION)
             .and_then(|v| {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
-            .ok_or(ApiError::Unauthorized(
-                "unauthorized",
+            .ok_or(ApiError::new(
+                Code::Unauthorized,
                 "sign in first: missing bearer token",
             ))?;
         authenticate(state, token.trim()).await
@@ -91,32 +89,34 @@ pub async fn require_session(state: &AppState, sid: &str, user_id: &str) -> Resu
     if active {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "session_revoked",
+        Err(ApiError::new(
+            Code::SessionRevoked,
             "this session has ended; sign in again",
         ))
     }
 }
 
+/// The account a token names; 401 with `gone` if it was deleted since
+/// the token was issued.
+pub async fn token_account(state: &AppState, user_id: &str, gone: Code) -> Result<User, ApiError> {
+    state
+        .accounts
+        .user(user_id)
+        .await?
+        .ok_or(ApiError::new(gone, "the account no longer exists"))
+}
+
 /// Checks an access token and its session; returns the user.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state.auth.keys.verify_access(token).map_err(|e| match e {
-        TokenError::Expired => {
-            ApiError::Unauthorized("token_expired", "the access token has expired; refresh it")
-        }
-        TokenError::Invalid => {
-            ApiError::Unauthorized("invalid_token", "the access token is not valid")
-        }
+        TokenError::Expired => ApiError::new(
+            Code::TokenExpired,
+            "the access token has expired; refresh it",
+        ),
+        TokenError::Invalid => ApiError::new(Code::InvalidToken, "the access token is not valid"),
     })?;
     require_session(state, &claims.sid, &claims.sub).await?;
-    let user = state
-        .accounts
-        .user(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized(
-            "session_revoked",
-            "this account no longer exists",
-        ))?;
+    let user = token_account(state, &claims.sub, Code::SessionRevoked).await?;
     Ok(AuthUser {
         user,
         session_id: claims.sid,
@@ -137,9 +137,8 @@ impl FromRequestParts<AppState> for ClientInfo {
         let forwarded = state
             .config
             .trust_proxy
-            .then(|| parts.headers.get("x-forwarded-for"))
+            .then(|| header_text(&parts.headers, "x-forwarded-for"))
             .flatten()
-            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .map(|ip| ip.trim().to_owned())
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
@@ -150,14 +149,16 @@ impl FromRequestParts<AppState> for ClientInfo {
                 .map(|c| c.0.ip().to_string())
                 .unwrap_or_else(|| "unknown".into())
         });
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
+        let user_agent = header_text(&parts.headers, header::USER_AGENT)
             .unwrap_or("")
             .chars()
             .take(200)
             .collect();
         Ok(ClientInfo { ip, user_agent })
     }
+}
+
+/// A request header's value as text (`None` if absent or not visible ASCII).
+pub fn header_text(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -7,8 +7,12 @@
 //!
 //! - [`extract`]: request extractors: JSON bodies with our error shape,
 //!   the authenticated user, the client's address.
-//! - [`auth`]: `/api/auth/*`: sign-up, login, token refresh, logout,
-//!   password reset, e-mail verification, profile, sessions.
+//! - [`auth`]: `/api/auth/*`, one module per job: [`auth::account`]
+//!   (sign-up, profile, password change, deletion), [`auth::session`]
+//!   (login, refresh, logout, sessions), [`auth::verify`] (e-mail
+//!   verification and address changes), [`auth::reset`] (forgotten
+//!   passwords), [`auth::links`] (mailed tokens), [`auth::checks`]
+//!   (field checks shared with the other routes).
 //! - [`workspaces`]: `/api/workspaces/*`: workspaces, members and roles,
 //!   invitations of unverified addresses, analytics, backup and restore.
 //! - [`templates`]: `/api/templates/*`: template listings and content,
@@ -86,18 +90,25 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BACKUP_BODY))
         .split_for_parts();
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(auth::register))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::refresh))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::forgot_password))
-        .routes(routes!(auth::reset_password))
-        .routes(routes!(auth::verify_email))
-        .routes(routes!(auth::resend_verification))
-        .routes(routes!(auth::me, auth::update_me, auth::delete_me))
-        .routes(routes!(auth::change_password))
-        .routes(routes!(auth::list_sessions, auth::revoke_all_sessions))
-        .routes(routes!(auth::revoke_session))
+        .routes(routes!(auth::account::register))
+        .routes(routes!(auth::session::login))
+        .routes(routes!(auth::session::refresh))
+        .routes(routes!(auth::session::logout))
+        .routes(routes!(auth::reset::forgot_password))
+        .routes(routes!(auth::reset::reset_password))
+        .routes(routes!(auth::verify::verify_email))
+        .routes(routes!(auth::verify::resend_verification))
+        .routes(routes!(
+            auth::account::me,
+            auth::account::update_me,
+            auth::account::delete_me
+        ))
+        .routes(routes!(auth::account::change_password))
+        .routes(routes!(
+            auth::session::list_sessions,
+            auth::session::revoke_all_sessions
+        ))
+        .routes(routes!(auth::session::revoke_session))
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(
             workspaces::get,

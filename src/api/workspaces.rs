@@ -27,11 +27,11 @@ use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Transact, Update};
 
 use super::access::{self, require, workspace_role};
-use super::auth::{check_description, check_name};
+use super::auth::{check_description, check_name, check_object, normalize_email};
 use super::extract::{ApiJson, AuthUser};
 use super::templates::TemplateView;
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, Code, FieldErrors};
 use crate::server::AppState;
 
 /// How long an invitation waits for its address to be verified.
@@ -200,16 +200,6 @@ pub struct RestoreReport {
     pub created: u64,
 }
 
-fn check_settings(v: &serde_json::Value) -> Result<(), FieldError> {
-    if !v.is_object() || v.to_string().len() > 16 * 1024 {
-        return Err(FieldError {
-            field: "settings".into(),
-            message: "must be a JSON object of at most 16 KiB".into(),
-        });
-    }
-    Ok(())
-}
-
 async fn member_views(state: &AppState, workspace_id: &str) -> Result<Vec<MemberView>, ApiError> {
     let mut out = Vec::new();
     for m in state.accounts.members(workspace_id).await? {
@@ -258,20 +248,12 @@ pub async fn create(
     me: AuthUser,
     ApiJson(req): ApiJson<CreateWorkspace>,
 ) -> Result<(StatusCode, Json<WorkspaceView>), ApiError> {
-    let mut errors = Vec::new();
-    let name = check_name("name", &req.name, 200)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if let Err(e) = check_description("description", &req.description) {
-        errors.push(e);
-    }
+    let mut fields = FieldErrors::default();
+    let name = fields.check(check_name("name", &req.name, 200));
+    fields.check(check_description("description", &req.description));
     let settings = req.settings.unwrap_or_else(|| serde_json::json!({}));
-    if let Err(e) = check_settings(&settings) {
-        errors.push(e);
-    }
-    let (Some(name), true) = (name, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    fields.check(check_object("settings", &settings));
+    let name = fields.require(name)?;
     let now = now_ms();
     let ws = Workspace {
         id: secret::new_id(),
@@ -317,28 +299,23 @@ pub async fn update(
 ) -> Result<Json<WorkspaceView>, ApiError> {
     let (mut ws, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "changing a workspace")?;
-    let mut errors = Vec::new();
-    if let Some(name) = &req.name {
-        match check_name("name", name, 200) {
-            Ok(n) => ws.name = n,
-            Err(e) => errors.push(e),
-        }
+    let mut fields = FieldErrors::default();
+    if let Some(name) = fields.given(req.name.as_deref(), |n| check_name("name", n, 200)) {
+        ws.name = name;
     }
-    if let Some(d) = &req.description {
-        match check_description("description", d) {
-            Ok(()) => ws.description = d.trim().to_owned(),
-            Err(e) => errors.push(e),
-        }
+    let description = fields.given(req.description.as_deref(), |d| {
+        check_description("description", d).map(|()| d)
+    });
+    if let Some(d) = description {
+        ws.description = d.trim().to_owned();
     }
-    if let Some(s) = &req.settings {
-        match check_settings(s) {
-            Ok(()) => ws.settings = s.clone(),
-            Err(e) => errors.push(e),
-        }
+    let settings = fields.given(req.settings.as_ref(), |s| {
+        check_object("settings", s).map(|()| s)
+    });
+    if let Some(s) = settings {
+        ws.settings = s.clone();
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    fields.finish()?;
     ws.updated_at = now_ms();
     state.accounts.update_workspace(&ws).await?;
     Ok(Json(WorkspaceView::new(&ws, Some(role))))
@@ -385,8 +362,7 @@ pub async fn add_member(
     if req.role == Role::Owner {
         require(role, Role::Owner, "adding an owner")?;
     }
-    let email =
-        super::auth::normalize_email(&req.email).map_err(|e| ApiError::Validation(vec![e]))?;
+    let email = normalize_email(&req.email)?;
     let now = now_ms();
     let account = state.accounts.user_by_email(&email).await?;
     if let Some(user) = &account {
@@ -447,7 +423,7 @@ pub async fn add_member(
 }
 
 fn already_member() -> ApiError {
-    ApiError::Conflict("already_member", "this user is already a member".into())
+    ApiError::new(Code::AlreadyMember, "this user is already a member")
 }
 
 /// Invitations of the workspace still waiting for their address to be
@@ -481,7 +457,7 @@ pub async fn cancel_invitation(
 ) -> Result<StatusCode, ApiError> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "cancelling invitations")?;
-    let email = super::auth::normalize_email(&email).map_err(|e| ApiError::Validation(vec![e]))?;
+    let email = normalize_email(&email)?;
     let invitation = state
         .accounts
         .invitations(&id, now_ms())
@@ -516,11 +492,7 @@ pub async fn update_member(
 ) -> Result<StatusCode, ApiError> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "changing roles")?;
-    let current = state
-        .accounts
-        .member_role(&id, &user_id)
-        .await?
-        .ok_or(ApiError::NotFound("member"))?;
+    let current = access::member_role(&state, &id, &user_id, "member").await?;
     if current == Role::Owner || req.role == Role::Owner {
         require(
             role,
@@ -549,11 +521,7 @@ pub async fn remove_member(
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     if user_id != me.user.id {
         require(role, Role::Admin, "removing members")?;
-        let current = state
-            .accounts
-            .member_role(&id, &user_id)
-            .await?
-            .ok_or(ApiError::NotFound("member"))?;
+        let current = access::member_role(&state, &id, &user_id, "member").await?;
         if current == Role::Owner {
             require(role, Role::Owner, "removing an owner")?;
         }
@@ -670,22 +638,18 @@ pub async fn restore(
             nesting::check_anchors(&txn, &shape.anchors).map_err(|e| bad(&e.to_string()))?;
         }
         let content = coform_collab::content::to_json(&doc);
-        check_name(&format!("templates[{i}].name"), &t.template.name, 200)
-            .map_err(|e| ApiError::Validation(vec![e]))?;
+        check_name(&format!("templates[{i}].name"), &t.template.name, 200)?;
         check_description(
             &format!("templates[{i}].description"),
             &t.template.description,
-        )
-        .map_err(|e| ApiError::Validation(vec![e]))?;
+        )?;
         super::templates::check_tags(&t.template.tags)
             .map_err(|e| ApiError::field(&format!("templates[{i}].tags"), e.message))?;
         contents.push(content);
     }
-    check_name("workspace.name", &backup.workspace.name, 200)
-        .map_err(|e| ApiError::Validation(vec![e]))?;
-    check_settings(&backup.workspace.settings).map_err(|e| ApiError::Validation(vec![e]))?;
-    check_description("workspace.description", &backup.workspace.description)
-        .map_err(|e| ApiError::Validation(vec![e]))?;
+    check_name("workspace.name", &backup.workspace.name, 200)?;
+    check_object("settings", &backup.workspace.settings)?;
+    check_description("workspace.description", &backup.workspace.description)?;
     ws.name = backup.workspace.name.trim().to_owned();
     ws.description = backup.workspace.description.clone();
     ws.settings = backup.workspace.settings.clone();

@@ -71,6 +71,13 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Issue time and expiry (seconds since the epoch) of a token that lives
+/// `ttl` (at least one second) from now.
+fn lifetime(ttl: Duration) -> (u64, u64) {
+    let now = now_secs();
+    (now, now + ttl.as_secs().max(1))
+}
+
 impl Keys {
     pub fn new(secret: &[u8]) -> Self {
         Keys {
@@ -88,22 +95,26 @@ impl Keys {
         v
     }
 
+    /// Signs `claims` (HS256).
+    fn sign(&self, claims: &impl Serialize) -> anyhow::Result<String> {
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
+    }
+
     /// A new access token and its lifetime in seconds.
     pub fn issue_access(&self, user: &str, session: &str, ttl: Duration) -> anyhow::Result<String> {
-        let now = now_secs();
-        let claims = AccessClaims {
+        let (iat, exp) = lifetime(ttl);
+        self.sign(&AccessClaims {
             sub: user.into(),
             sid: session.into(),
             iss: ISSUER.into(),
             aud: AUD_API.into(),
-            iat: now,
-            exp: now + ttl.as_secs().max(1),
-        };
-        Ok(encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+            iat,
+            exp,
+        })
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
@@ -118,22 +129,17 @@ impl Keys {
         role: &str,
         ttl: Duration,
     ) -> anyhow::Result<String> {
-        let now = now_secs();
-        let claims = DocClaims {
+        let (iat, exp) = lifetime(ttl);
+        self.sign(&DocClaims {
             sub: user.into(),
             sid: session.into(),
             tpl: template.into(),
             role: role.into(),
             iss: ISSUER.into(),
             aud: AUD_COLLAB.into(),
-            iat: now,
-            exp: now + ttl.as_secs().max(1),
-        };
-        Ok(encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+            iat,
+            exp,
+        })
     }
 
     pub fn verify_doc(&self, token: &str) -> Result<DocClaims, TokenError> {
@@ -160,12 +166,18 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
-    #[test]
-    fn access_tokens_round_trip_and_are_audience_bound() {
+    /// Test keys and an access token of user `u1`, session `s1`, for 60 s.
+    fn keys_and_access_token() -> (Keys, String) {
         let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
         let t = keys
             .issue_access("u1", "s1", Duration::from_secs(60))
             .unwrap();
+        (keys, t)
+    }
+
+    #[test]
+    fn access_tokens_round_trip_and_are_audience_bound() {
+        let (keys, t) = keys_and_access_token();
         let c = keys.verify_access(&t).unwrap();
         assert_eq!((c.sub.as_str(), c.sid.as_str()), ("u1", "s1"));
         assert_eq!(
@@ -185,10 +197,7 @@ mod tests {
 
     #[test]
     fn alg_none_and_expired_tokens_are_refused() {
-        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
-        let t = keys
-            .issue_access("u1", "s1", Duration::from_secs(60))
-            .unwrap();
+        let (keys, t) = keys_and_access_token();
         let payload = t.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert_eq!(

@@ -48,6 +48,16 @@ pub struct Limit {
     pub window: Duration,
 }
 
+impl Limit {
+    /// At most `max` per hour.
+    pub const fn per_hour(max: u32) -> Limit {
+        Limit {
+            max,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Exponential backoff after repeated failures of one key.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
@@ -265,13 +275,15 @@ mod tests {
         forget_after: Duration::from_secs(24 * 3600),
     };
 
+    const TWO_PER_MINUTE: Limit = Limit {
+        max: 2,
+        window: Duration::from_secs(60),
+    };
+
     #[test]
     fn limits_per_key() {
         let rl = RateLimiter::default();
-        let limit = Limit {
-            max: 2,
-            window: Duration::from_secs(60),
-        };
+        let limit = TWO_PER_MINUTE;
         assert!(rl.hit("a", limit).is_ok());
         assert!(rl.hit("a", limit).is_ok());
         let retry = rl.hit("a", limit).unwrap_err();
@@ -284,10 +296,7 @@ mod tests {
     #[test]
     fn check_reads_and_count_counts_past_the_limit() {
         let rl = RateLimiter::default();
-        let limit = Limit {
-            max: 2,
-            window: Duration::from_secs(60),
-        };
+        let limit = TWO_PER_MINUTE;
         let t0 = Instant::now();
         assert!(rl.check_at("a", limit, t0).is_ok());
         rl.count_at("a", limit, t0);

@@ -1,0 +1,147 @@
+//! Storing what is pending, then sending it on: the one rule (nothing is
+//! broadcast before the store has it), broadcasts and durable acks.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Pending, Room};
+use crate::bus::BusKind;
+use crate::error::CollabError;
+use crate::peer::PeerId;
+use crate::protocol;
+
+impl Room {
+    /// Stores every pending update, then sends each to all peers but its
+    /// sender. On a store failure nothing is sent and the room fails: its
+    /// peers reconnect and their clients resend what was not stored.
+    pub(super) async fn flush(&mut self) {
+        if self.pending.is_empty() || self.failed {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let payloads: Vec<Bytes> = pending.iter().map(|p| p.payload.clone()).collect();
+        let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
+        let started = Instant::now();
+        match self.shared.store.append(&self.name, payloads).await {
+            Ok(ids) => {
+                let metrics = &self.shared.metrics;
+                metrics.store_append.observe(started.elapsed());
+                metrics.updates_in.fetch_add(ids.len() as u64, Relaxed);
+                self.log_entries += ids.len() as u64;
+                self.log_bytes += bytes;
+                let now = now_ms();
+                self.stats.last_update_ms.store(now, Relaxed);
+                self.count_edits(&pending, now);
+                for p in pending {
+                    self.broadcast(&p.frame, p.origin);
+                    if let Some(bus) = &self.shared.bus {
+                        bus.publish(&self.name, BusKind::Update, p.payload);
+                    }
+                    if let Some(ack) = p.ack {
+                        let _ = ack.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                self.shared.metrics.store_failures.fetch_add(1, Relaxed);
+                tracing::error!(doc = %self.name, error = %e, "store append failed; closing room");
+                self.failed = true;
+                for p in pending {
+                    if let Some(ack) = p.ack {
+                        let _ = ack.send(Err(CollabError::RoomClosing));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts the stored updates that came from connections, and who sent
+    /// them, for usage figures.
+    fn count_edits(&self, stored: &[Pending], at: i64) {
+        let mut updates = 0;
+        let mut users: Vec<Arc<str>> = Vec::new();
+        for origin in stored.iter().filter_map(|p| p.origin) {
+            updates += 1;
+            let user = self
+                .peers
+                .get(&origin)
+                .and_then(|p| p.identity.as_ref())
+                .map(|i| i.user_id.clone());
+            if let Some(user) = user {
+                users.retain(|u| *u != user);
+                users.push(user);
+            }
+        }
+        if updates > 0 {
+            self.shared.count_edits(&self.name, updates, users, at);
+        }
+    }
+
+    /// Sends a direct answer to `peer` (not counted as broadcast backlog).
+    pub(super) fn send_to(&mut self, peer: PeerId, msg: Bytes) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let len = msg.len() as u64;
+        if p.reply(msg) {
+            self.shared.metrics.bytes_out.fetch_add(len, Relaxed);
+        } else {
+            self.remove_peers(vec![peer]);
+        }
+    }
+
+    /// Queues `msg` to every peer except `except`. Peers whose queue is
+    /// full are closed (1013) and removed, and their presence with them.
+    pub(super) fn broadcast(&mut self, msg: &Bytes, except: Option<PeerId>) {
+        let mut lagging = Vec::new();
+        let mut sent = 0u64;
+        for (id, p) in &self.peers {
+            if Some(*id) == except {
+                continue;
+            }
+            if p.send(msg.clone()) {
+                sent += 1;
+            } else {
+                lagging.push(*id);
+            }
+        }
+        let metrics = &self.shared.metrics;
+        if msg.first() == Some(&(protocol::MSG_SYNC as u8)) {
+            metrics.updates_out.fetch_add(sent, Relaxed);
+        }
+        metrics
+            .bytes_out
+            .fetch_add(sent * msg.len() as u64, Relaxed);
+        if !lagging.is_empty() {
+            self.remove_peers(lagging);
+        }
+    }
+
+    /// Tells peers that asked which of their update messages are now
+    /// durable (everything handled this turn has been flushed).
+    pub(super) fn send_acks(&mut self) {
+        let acks = std::mem::take(&mut self.acks);
+        for (peer, ack) in acks {
+            for n in ack.refused {
+                self.send_to(peer, protocol::encode_ack(protocol::MSG_REJECTED, n));
+            }
+            self.send_to(
+                peer,
+                protocol::encode_ack(protocol::MSG_SAVED, ack.received),
+            );
+            if self.peers.contains_key(&peer) {
+                self.acked.insert(peer, ack.received);
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,172 @@
+//! The room's peers: joining, access and session changes, presence
+//! messages, and removing peers together with their presence.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use yrs::sync::awareness::AwarenessUpdate;
+use yrs::{ReadTxn, Transact};
+
+use super::Room;
+use crate::bus::BusKind;
+use crate::error::{CloseReason, CollabError};
+use crate::peer::{Peer, PeerId, SessionSet};
+use crate::protocol;
+
+impl Room {
+    /// Adds a peer once what is pending is stored: it is sent the room's
+    /// state vector and presence, then `reply` lets its connection go on.
+    pub(super) async fn join(
+        &mut self,
+        peer: Arc<Peer>,
+        reply: oneshot::Sender<Result<(), CollabError>>,
+    ) {
+        self.settle().await;
+        if self.failed {
+            let _ = reply.send(Err(CollabError::RoomClosing));
+            return;
+        }
+        let sv = self.doc.transact().state_vector();
+        peer.reply(protocol::encode_step1(&sv));
+        if let Some(states) = self.presence.snapshot() {
+            peer.reply(protocol::encode_awareness(&states));
+        }
+        if let Some(who) = &peer.identity {
+            *self
+                .stats
+                .users
+                .lock()
+                .entry(who.user_id.clone())
+                .or_default() += 1;
+        }
+        self.peers.insert(peer.id, peer);
+        self.idle_since = None;
+        let _ = reply.send(Ok(()));
+    }
+
+    /// A user's access changed: `None` closes their connections
+    /// ([`CloseReason::Forbidden`]), `Some(readonly)` sets their write right.
+    pub(super) fn set_access(&mut self, user: Arc<str>, readonly: Option<bool>) {
+        let affected: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| p.identity.as_ref().is_some_and(|i| i.user_id == user))
+            .map(|p| p.id)
+            .collect();
+        for id in affected {
+            match readonly {
+                Some(ro) => self.peers[&id].set_readonly(ro),
+                None => {
+                    self.peers[&id].close(CloseReason::Forbidden);
+                    self.remove_peers(vec![id]);
+                }
+            }
+        }
+    }
+
+    /// Closes the connections `user` opened with one of `sessions`
+    /// ([`CloseReason::SessionEnded`]).
+    pub(super) fn end_sessions(&mut self, user: Arc<str>, sessions: SessionSet) {
+        let ended: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| {
+                p.identity.as_ref().is_some_and(|i| {
+                    i.user_id == user && i.session.as_ref().is_some_and(|s| sessions.contains(s))
+                })
+            })
+            .map(|p| p.id)
+            .collect();
+        for id in ended {
+            self.shared
+                .metrics
+                .peers_closed_session
+                .fetch_add(1, Relaxed);
+            self.peers[&id].close(CloseReason::SessionEnded);
+            self.remove_peers(vec![id]);
+        }
+    }
+
+    /// Applies a peer's presence message within the presence limits and
+    /// relays what it changed, here and to the other replicas.
+    pub(super) fn on_awareness(
+        &mut self,
+        peer: PeerId,
+        update: AwarenessUpdate,
+        frame: Option<Bytes>,
+    ) {
+        self.shared.metrics.awareness_in.fetch_add(1, Relaxed);
+        let identity = self.peers.get(&peer).and_then(|p| p.identity.clone());
+        let applied = match self.presence.apply(peer, identity.as_ref(), &update) {
+            Ok(applied) => applied,
+            Err(e) => {
+                self.reject(peer, CloseReason::Policy(e.to_string()));
+                return;
+            }
+        };
+        if applied.refused > 0 {
+            self.shared
+                .metrics
+                .awareness_refused
+                .fetch_add(applied.refused as u64, Relaxed);
+        }
+        if let Some(bounce) = applied.bounce {
+            self.send_to(peer, protocol::encode_awareness(&bounce));
+        }
+        if let Some(forward) = applied.forward {
+            self.publish_awareness(&forward);
+            let bytes = match frame {
+                Some(frame) if applied.all_accepted => frame,
+                _ => protocol::encode_awareness(&forward),
+            };
+            self.broadcast(&bytes, Some(peer));
+        }
+    }
+
+    /// Forgets peers and tells the others their presence is gone.
+    pub(super) fn remove_peers(&mut self, mut ids: Vec<PeerId>) {
+        while let Some(id) = ids.pop() {
+            let Some(peer) = self.peers.remove(&id) else {
+                continue;
+            };
+            self.acks.remove(&id);
+            self.acked.remove(&id);
+            if let Some(who) = &peer.identity {
+                let mut users = self.stats.users.lock();
+                if let Some(n) = users.get_mut(&who.user_id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        users.remove(&who.user_id);
+                    }
+                }
+            }
+            if peer.closed() == Some(CloseReason::Lagging) {
+                self.shared.metrics.peers_closed_lag.fetch_add(1, Relaxed);
+                tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
+            }
+            if let Some(removal) = self.presence.remove_peer(id) {
+                self.publish_awareness(&removal);
+                let msg = protocol::encode_awareness(&removal);
+                for (other, p) in &self.peers {
+                    if !p.send(msg.clone()) {
+                        ids.push(*other);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends this replica's presence changes to the other replicas.
+    pub(super) fn publish_awareness(&self, update: &AwarenessUpdate) {
+        if let Some(bus) = &self.shared.bus {
+            use yrs::updates::encoder::Encode;
+            bus.publish(
+                &self.name,
+                BusKind::Awareness,
+                Bytes::from(update.encode_v1()),
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! A peer's sync messages and updates, and server-side edits: applied to
+//! the room's `Doc` and kept pending until stored, or refused.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use yrs::updates::decoder::Decode;
+use yrs::{ReadTxn, StateVector, Transact, Update};
+
+use super::{DocEdit, Pending, Room};
+use crate::error::{CloseReason, CollabError};
+use crate::nesting;
+use crate::peer::PeerId;
+use crate::protocol::{self, Inbound, InboundUpdate};
+
+impl Room {
+    /// Applies a server-side edit as one update, stored and broadcast like
+    /// any other; `reply` is answered once it is stored.
+    pub(super) fn server_edit(
+        &mut self,
+        edit: DocEdit,
+        reply: oneshot::Sender<Result<(), CollabError>>,
+    ) {
+        let doc = &self.doc;
+        let update = match std::panic::catch_unwind(AssertUnwindSafe(|| edit(doc))) {
+            Ok(Ok(update)) => update,
+            Ok(Err(e)) => {
+                let _ = reply.send(Err(CollabError::BadUpdate(e)));
+                return;
+            }
+            Err(_) => {
+                self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                tracing::error!(doc = %self.name, "a server-side edit panicked; reloading room");
+                self.reload = true;
+                let _ = reply.send(Err(CollabError::Panicked("an edit of the document".into())));
+                return;
+            }
+        };
+        let empty = Update::decode_v1(&update)
+            .map(|u| u.is_empty())
+            .unwrap_or(true);
+        if empty {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        self.full_state = None;
+        self.doc_bytes += update.len();
+        let payload = Bytes::from(update);
+        let frame = protocol::encode_update(&payload);
+        self.pending.push(Pending {
+            origin: None,
+            payload,
+            frame,
+            ack: Some(reply),
+        });
+    }
+
+    pub(super) async fn on_message(&mut self, peer: PeerId, msg: Inbound) {
+        if self.reload {
+            // An update was taken back: nothing may see or build on the
+            // document before it is rebuilt.
+            self.settle().await;
+        }
+        match msg {
+            Inbound::SyncStep1(sv) => {
+                self.flush().await;
+                let reply = self.sync_step2(&sv);
+                self.send_to(peer, reply);
+            }
+            Inbound::Update(update) => {
+                if self.peers.get(&peer).is_some_and(|p| p.is_readonly()) {
+                    // Viewers' edits are never applied, stored or relayed.
+                    self.shared
+                        .metrics
+                        .readonly_updates_dropped
+                        .fetch_add(1, Relaxed);
+                    return;
+                }
+                self.apply(peer, update)
+            }
+            Inbound::Awareness { update, frame } => self.on_awareness(peer, update, frame),
+            Inbound::QueryAwareness => {
+                if let Some(states) = self.presence.snapshot() {
+                    self.send_to(peer, protocol::encode_awareness(&states));
+                }
+            }
+            Inbound::EmptyUpdate => {}
+        }
+    }
+
+    /// The answer to a sync step 1: what the peer lacks.
+    fn sync_step2(&mut self, sv: &StateVector) -> Bytes {
+        if sv.is_empty() {
+            if let Some(cached) = &self.full_state {
+                return cached.clone();
+            }
+        }
+        let update = self.doc.transact().encode_state_as_update_v1(sv);
+        let msg = protocol::encode_step2(&update);
+        if sv.is_empty() {
+            self.full_state = Some(msg.clone());
+        }
+        msg
+    }
+
+    fn apply(&mut self, peer: PeerId, u: InboundUpdate) {
+        let limit = self.shared.config.limits.max_doc_bytes;
+        if self.doc_bytes + u.payload.len() > limit {
+            self.reject(peer, CloseReason::DocTooBig);
+            return;
+        }
+        let doc = &self.doc;
+        let (update, anchors) = (u.update, u.anchors);
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update)?;
+            Ok(nesting::check_anchors(&txn, &anchors))
+        }));
+        match applied {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                // Applied, but it must not stay: the store never gets it,
+                // and the document is rebuilt from the store before anyone
+                // sees or builds on it.
+                self.shared
+                    .metrics
+                    .updates_refused_nesting
+                    .fetch_add(1, Relaxed);
+                self.reload = true;
+                self.reject(peer, CloseReason::Policy(e.to_string()));
+                return;
+            }
+            Ok(Err(e)) => {
+                let e: yrs::error::UpdateError = e;
+                self.reject(
+                    peer,
+                    CloseReason::BadFrame(format!("update does not apply: {e}")),
+                );
+                return;
+            }
+            Err(_) => {
+                // The doc may be half-modified: rebuild it from the store
+                // (which has every update but this one) after this turn.
+                self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                tracing::error!(doc = %self.name, peer, "update panicked while applying; reloading room");
+                self.reload = true;
+                self.reject(
+                    peer,
+                    CloseReason::BadFrame("update could not be applied".into()),
+                );
+                return;
+            }
+        }
+        self.full_state = None;
+        self.doc_bytes += u.payload.len();
+        self.pending.push(Pending {
+            origin: Some(peer),
+            payload: u.payload,
+            frame: u.frame,
+            ack: None,
+        });
+    }
+
+    pub(super) fn reject(&mut self, peer: PeerId, reason: CloseReason) {
+        self.shared
+            .metrics
+            .peers_closed_bad_input
+            .fetch_add(1, Relaxed);
+        tracing::info!(doc = %self.name, peer, ?reason, "closing peer for bad input");
+        if let Some(p) = self.peers.get(&peer) {
+            p.close(reason);
+        }
+        self.remove_peers(vec![peer]);
+    }
+}
