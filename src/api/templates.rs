@@ -17,7 +17,7 @@ use super::access::{self, require, template_role, workspace_role};
 use super::auth::{check_description, check_name};
 use super::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::server::AppState;
 
 const MAX_TAGS: usize = 20;
@@ -329,46 +329,48 @@ pub async fn update(
 ) -> Result<Json<TemplateView>, ApiError> {
     let (mut template, role) = template_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "editing templates")?;
-    let mut errors = Vec::new();
-    if let Some(name) = &req.name {
-        match check_name("name", name, 200) {
-            Ok(n) => template.name = n,
-            Err(e) => errors.push(e),
-        }
+    let mut fields = FieldErrors::default();
+    if let Some(name) = fields.given(req.name.as_deref(), |n| check_name("name", n, 200)) {
+        template.name = name;
     }
-    if let Some(d) = &req.description {
-        match check_description("description", d) {
-            Ok(()) => template.description = d.trim().to_owned(),
-            Err(e) => errors.push(e),
-        }
+    let description = fields.given(req.description.as_deref(), |d| {
+        check_description("description", d).map(|()| d)
+    });
+    if let Some(d) = description {
+        template.description = d.trim().to_owned();
     }
-    if let Some(tags) = &req.tags {
-        match check_tags(tags) {
-            Ok(t) => template.tags = t,
-            Err(e) => errors.push(e),
-        }
+    if let Some(tags) = fields.given(req.tags.as_deref(), check_tags) {
+        template.tags = tags;
     }
     if let Some(p) = req.is_public {
         template.is_public = p;
     }
-    if let Some(c) = &req.content {
-        if let Err(e) = check_content(c) {
-            errors.push(e);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    if let Some(content) = req.content {
-        set_content(&state, &id, content).await?;
+    fields.given(req.content.as_ref(), check_content);
+    fields.finish()?;
+    Ok(Json(
+        save_edit(&state, template, req.content, &me.user.id).await?,
+    ))
+}
+
+/// Stores an edit of a template: its content (if given) as a minimal CRDT
+/// edit, then its listing with a new version; counts the edit. Answers
+/// the template as it now is, content included.
+pub(crate) async fn save_edit(
+    state: &AppState,
+    mut template: Template,
+    content: Option<serde_json::Value>,
+    editor: &str,
+) -> Result<TemplateView, ApiError> {
+    if let Some(content) = content {
+        set_content(state, &template.id, content).await?;
     }
     template.updated_at = now_ms();
     template.version += 1;
     state.accounts.update_template(&template).await?;
-    super::stats::record_edit(&state, &id, &me.user.id).await;
+    super::stats::record_edit(state, &template.id, editor).await;
     let mut view = TemplateView::listing(&template);
-    view.content = Some(read_content(&state, &id).await?);
-    Ok(Json(view))
+    view.content = Some(read_content(state, &template.id).await?);
+    Ok(view)
 }
 
 /// Delete a template, its document and history (admin, or the editor who

@@ -305,16 +305,10 @@ pub async fn import_into(
     Path(id): Path<String>,
     StrictJson(file): StrictJson,
 ) -> Result<Json<TemplateView>, ApiError> {
-    let (mut template, role) = template_role(&state, &id, &me.user.id).await?;
+    let (template, role) = template_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "importing into templates")?;
     let (_, content) = check_file(&file)?;
-    set_content(&state, &id, content).await?;
-    template.updated_at = now_ms();
-    template.version += 1;
-    state.accounts.update_template(&template).await?;
-    super::stats::record_edit(&state, &id, &me.user.id).await;
-    let mut view = TemplateView::listing(&template);
-    view.content = Some(current_content(&state, &id).await?);
+    let view = super::templates::save_edit(&state, template, Some(content), &me.user.id).await?;
     Ok(Json(view))
 }
 
