@@ -124,16 +124,11 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     let stop = server.stop().await;
 
     let per_conn = |rss: u64| (rss.saturating_sub(rss_before)) as f64 / opened_ok as f64 / 1024.0;
-    let mut notes = Vec::new();
-    if !errors.is_empty() {
-        notes.push(format!("failed connections: {errors:?}"));
-    }
-    if !closes.is_empty() {
-        notes.push(format!("closed by the server while idle: {closes:?}"));
-    }
-    if let Err(e) = &stop {
-        notes.push(format!("{e:#}"));
-    }
+    let failed = (!errors.is_empty()).then(|| format!("failed connections: {errors:?}"));
+    let closed =
+        (!closes.is_empty()).then(|| format!("closed by the server while idle: {closes:?}"));
+    let stopped = stop.as_ref().err().map(|e| format!("{e:#}"));
+    let notes: Vec<String> = [failed, closed, stopped].into_iter().flatten().collect();
     Ok(json!({
         "connections": p.connections,
         "docs": docs,

@@ -492,16 +492,20 @@ fn summarize(runs: &[Value]) -> Value {
     Value::Object(out)
 }
 
+/// The delivery figures every fan-out scenario reports first.
+const DELIVERY_FIELDS: &[&str] = &[
+    "connections",
+    "updates_per_s",
+    "deliveries_per_s",
+    "delivery_ratio",
+    "silent_losses",
+    "receivers_closed",
+];
+
 /// The fields shown in the human table, per scenario.
-pub fn table_fields(scenario: &str) -> &'static [&'static str] {
-    match scenario {
+pub fn table_fields(scenario: &str) -> Vec<&'static str> {
+    let own: &[&str] = match scenario {
         "fanout" | "durability-cost" | "smoke" => &[
-            "connections",
-            "updates_per_s",
-            "deliveries_per_s",
-            "delivery_ratio",
-            "silent_losses",
-            "receivers_closed",
             "latency_p50_ms",
             "latency_p95_ms",
             "latency_p99_ms",
@@ -518,12 +522,6 @@ pub fn table_fields(scenario: &str) -> &'static [&'static str] {
             "server_wait",
         ],
         "replicas" => &[
-            "connections",
-            "updates_per_s",
-            "deliveries_per_s",
-            "delivery_ratio",
-            "silent_losses",
-            "receivers_closed",
             "latency_same_replica_p50_ms",
             "latency_same_replica_p99_ms",
             "latency_cross_replica_p50_ms",
@@ -562,7 +560,18 @@ pub fn table_fields(scenario: &str) -> &'static [&'static str] {
             "server_rss_loaded_mb",
         ],
         _ => &[],
-    }
+    };
+    let fanout = matches!(
+        scenario,
+        "fanout" | "durability-cost" | "smoke" | "replicas"
+    );
+    let mut fields = if fanout {
+        DELIVERY_FIELDS.to_vec()
+    } else {
+        Vec::new()
+    };
+    fields.extend_from_slice(own);
+    fields
 }
 
 pub fn fmt_num(v: &Value) -> String {
@@ -772,7 +781,7 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
                 cli.common.repeat.max(1)
             ),
             &cols,
-            table_fields(name),
+            &table_fields(name),
         );
         eprintln!("  cost: {cost}");
         out.insert("configs".into(), Value::Object(results));
@@ -792,7 +801,7 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
                 print_table(
                     &title,
                     &[("median", &summary["median"])],
-                    table_fields(name),
+                    &table_fields(name),
                 );
             }
         }

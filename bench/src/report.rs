@@ -79,7 +79,7 @@ pub fn print(path: &Path) -> Result<()> {
         for f in table_fields(scenario) {
             let mut line = format!("| {f:<26} |");
             for (_, median, _) in &columns {
-                line.push_str(&format!(" {:>14} |", fmt_num(&median[*f])));
+                line.push_str(&format!(" {:>14} |", fmt_num(&median[f])));
             }
             println!("{line}");
         }

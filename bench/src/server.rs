@@ -103,13 +103,7 @@ impl Spec {
             }
             None => match self.kind {
                 Kind::Coform => {
-                    if !self.coform_bin.exists() {
-                        bail!(
-                            "no coform binary at {}: build it (cargo build --release -p coform) or pass --coform-bin",
-                            self.coform_bin.display()
-                        );
-                    }
-                    let mut c = Command::new(&self.coform_bin);
+                    let mut c = built(&self.coform_bin, "coform", "coform", "--coform-bin")?;
                     // Load tests open rooms by name, without accounts.
                     c.arg("serve")
                         .args(["--auth", "off"])
@@ -133,13 +127,12 @@ impl Spec {
                     c
                 }
                 Kind::Null => {
-                    if !self.null_bin.exists() {
-                        bail!(
-                            "no null-relay binary at {}: build it (cargo build --release -p coform-bench) or pass --null-relay-bin",
-                            self.null_bin.display()
-                        );
-                    }
-                    let mut c = Command::new(&self.null_bin);
+                    let mut c = built(
+                        &self.null_bin,
+                        "null-relay",
+                        "coform-bench",
+                        "--null-relay-bin",
+                    )?;
                     c.arg("--bind").arg("127.0.0.1:0");
                     c
                 }
@@ -431,4 +424,16 @@ mod tests {
         let (rss, hwm) = rss(std::process::id()).unwrap();
         assert!(rss > 0 && hwm >= rss);
     }
+}
+
+/// A command running the binary at `path`, or why it cannot: the error
+/// says how to build it (package `package`) or point `flag` elsewhere.
+fn built(path: &Path, what: &str, package: &str, flag: &str) -> Result<Command> {
+    if !path.exists() {
+        bail!(
+            "no {what} binary at {}: build it (cargo build --release -p {package}) or pass {flag}",
+            path.display()
+        );
+    }
+    Ok(Command::new(path))
 }

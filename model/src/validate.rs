@@ -53,29 +53,48 @@ fn check_styling(errs: &mut Errors, path: &str, v: &Value) {
         let at = join(path, key);
         match key.as_str() {
             "theme" => check_text(errs, &at, value, MAX_THEME_CHARS),
-            "customStyles" => match value.as_object() {
-                None => errs.add(
-                    at,
-                    format!("must be an object of strings, not {}", type_name(value)),
-                ),
-                Some(styles) if styles.len() > MAX_CUSTOM_STYLES => {
-                    errs.add(at, format!("must have at most {MAX_CUSTOM_STYLES} entries"))
-                }
-                Some(styles) => {
-                    for (name, style) in sorted(styles) {
-                        let sp = join(&at, name);
-                        if name.is_empty()
-                            || name.len() > MAX_CSS_NAME_CHARS
-                            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                        {
-                            errs.add(&sp, "must be a CSS property name (letters, digits, -)");
-                        }
-                        check_text(errs, &sp, style, MAX_STYLE_VALUE_CHARS);
+            "customStyles" => {
+                let limit = ("an object", MAX_CUSTOM_STYLES, "entries");
+                let styles = bounded(errs, &at, value, value.as_object(), |m| m.len(), limit);
+                for (name, style) in styles.map(sorted).unwrap_or_default() {
+                    let sp = join(&at, name);
+                    if name.is_empty()
+                        || name.len() > MAX_CSS_NAME_CHARS
+                        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    {
+                        errs.add(&sp, "must be a CSS property name (letters, digits, -)");
                     }
+                    check_text(errs, &sp, style, MAX_STYLE_VALUE_CHARS);
                 }
-            },
+            }
             _ => errs.add(at, "unknown key: styling has only theme and customStyles"),
         }
+    }
+}
+
+/// A collection of strings (`found`, read from `value`) holding at most
+/// `max` items; otherwise records why not and gives nothing to walk.
+fn bounded<C>(
+    errs: &mut Errors,
+    at: &str,
+    value: &Value,
+    found: Option<C>,
+    len: impl Fn(&C) -> usize,
+    (shape, max, unit): (&str, usize, &str),
+) -> Option<C> {
+    match found {
+        None => {
+            errs.add(
+                at,
+                format!("must be {shape} of strings, not {}", type_name(value)),
+            );
+            None
+        }
+        Some(c) if len(&c) > max => {
+            errs.add(at, format!("must have at most {max} {unit}"));
+            None
+        }
+        found => found,
     }
 }
 
@@ -90,24 +109,17 @@ fn check_meta(errs: &mut Errors, v: &Value) {
             "name" => check_text(errs, &at, value, MAX_META_NAME_CHARS),
             "description" => check_text(errs, &at, value, MAX_DESCRIPTION_CHARS),
             "category" => check_text(errs, &at, value, MAX_CATEGORY_CHARS),
-            "tags" => match value.as_array() {
-                None => errs.add(
-                    at,
-                    format!("must be an array of strings, not {}", type_name(value)),
-                ),
-                Some(tags) if tags.len() > MAX_TAGS => {
-                    errs.add(at, format!("must have at most {MAX_TAGS} tags"))
-                }
-                Some(tags) => {
-                    for (i, tag) in tags.iter().enumerate() {
-                        let tp = format!("{at}[{i}]");
-                        check_text(errs, &tp, tag, MAX_TAG_CHARS);
-                        if tag.as_str().is_some_and(|t| t.trim().is_empty()) {
-                            errs.add(tp, "must not be empty");
-                        }
+            "tags" => {
+                let limit = ("an array", MAX_TAGS, "tags");
+                let tags = bounded(errs, &at, value, value.as_array(), |a| a.len(), limit);
+                for (i, tag) in tags.into_iter().flatten().enumerate() {
+                    let tp = format!("{at}[{i}]");
+                    check_text(errs, &tp, tag, MAX_TAG_CHARS);
+                    if tag.as_str().is_some_and(|t| t.trim().is_empty()) {
+                        errs.add(tp, "must not be empty");
                     }
                 }
-            },
+            }
             _ => {
                 if key.is_empty() || key.chars().count() > MAX_META_KEY_CHARS || bad_text(key) {
                     errs.add(

@@ -78,6 +78,19 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The server's state and the signed-in user, the pair nearly every
+/// handler starts from, taken in one extractor.
+pub struct Authed(pub AppState, pub AuthUser);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let me = AuthUser::from_request_parts(parts, state).await?;
+        Ok(Authed(state.clone(), me))
+    }
+}
+
 /// 401 `session_revoked` unless session `sid` of `user_id` is active (not
 /// revoked, not expired). Access and document tokens both name their
 /// session: ending it stops them at once, not when they expire.

@@ -23,15 +23,15 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::access::template_role;
-use super::extract::AuthUser;
+use super::extract::Authed;
 use crate::auth::now_ms;
-use crate::error::ApiError;
+use crate::error::ApiResult;
 use crate::server::AppState;
 
 /// How often counted connection edits are written to the store.
@@ -122,10 +122,9 @@ pub fn spawn_edit_flusher(state: &AppState) {
 #[utoipa::path(get, path = "/api/templates/{id}/analytics", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = TemplateAnalytics), (status = 401), (status = 404)))]
 pub async fn analytics(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<TemplateAnalytics>, ApiError> {
+) -> ApiResult<Json<TemplateAnalytics>> {
     template_role(&state, &id, &me.user.id).await?;
     if let Some(count) = state.registry.take_edits_of(&id) {
         store_edits(&state, &id, count).await;

@@ -6,7 +6,7 @@
 //! what differs, so people editing at that moment keep their own work and
 //! see the change at once.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use coform_storage::{Role, Template, TemplateQuery};
@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::{self, require, template_role, workspace_role};
-use super::auth::{check_description, check_name};
-use super::extract::{ApiJson, ApiQuery, AuthUser};
+use super::auth::{check_description, check_name, update_listing};
+use super::extract::{ApiJson, ApiQuery, Authed};
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, FieldError, FieldErrors};
+use crate::error::{ApiError, ApiResult, FieldError, FieldErrors};
 use crate::server::AppState;
 
 const MAX_TAGS: usize = 20;
@@ -177,7 +177,11 @@ pub async fn set_content(
     Ok(())
 }
 
-async fn read_content(state: &AppState, template_id: &str) -> Result<serde_json::Value, ApiError> {
+/// A template's content as it is now, live edits included.
+pub(crate) async fn read_content(
+    state: &AppState,
+    template_id: &str,
+) -> Result<serde_json::Value, ApiError> {
     Ok(state
         .registry
         .read(template_id, coform_collab::content::to_json)
@@ -189,10 +193,9 @@ async fn read_content(state: &AppState, template_id: &str) -> Result<serde_json:
     responses((status = 200, body = TemplatePage), (status = 401), (status = 404, description = "Unknown workspace"),
               (status = 422)))]
 pub async fn list(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<TemplatePage>, ApiError> {
+) -> ApiResult<Json<TemplatePage>> {
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(20);
     if page == 0 || page > 1_000_000 {
@@ -257,10 +260,9 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/templates", tag = "templates", security(("bearer" = [])), request_body = CreateTemplate,
     responses((status = 201, body = TemplateView), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn create(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiJson(req): ApiJson<CreateTemplate>,
-) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     let (_, role) = workspace_role(&state, &req.workspace_id, &me.user.id).await?;
     require(role, Role::Editor, "creating templates")?;
     let mut errors = Vec::new();
@@ -305,10 +307,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/templates/{id}", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = TemplateView), (status = 401), (status = 404)))]
 pub async fn get(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<TemplateView>, ApiError> {
+) -> ApiResult<Json<TemplateView>> {
     let (template, _) = template_role(&state, &id, &me.user.id).await?;
     let mut view = TemplateView::listing(&template);
     view.content = Some(read_content(&state, &id).await?);
@@ -322,23 +323,19 @@ pub async fn get(
     params(("id" = String, Path)),
     responses((status = 200, body = TemplateView), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateTemplate>,
-) -> Result<Json<TemplateView>, ApiError> {
+) -> ApiResult<Json<TemplateView>> {
     let (mut template, role) = template_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "editing templates")?;
     let mut fields = FieldErrors::default();
-    if let Some(name) = fields.given(req.name.as_deref(), |n| check_name("name", n, 200)) {
-        template.name = name;
-    }
-    let description = fields.given(req.description.as_deref(), |d| {
-        check_description("description", d).map(|()| d)
-    });
-    if let Some(d) = description {
-        template.description = d.trim().to_owned();
-    }
+    let given = (req.name.as_deref(), req.description.as_deref());
+    update_listing(
+        &mut fields,
+        given,
+        (&mut template.name, &mut template.description),
+    );
     if let Some(tags) = fields.given(req.tags.as_deref(), check_tags) {
         template.tags = tags;
     }
@@ -377,11 +374,7 @@ pub(crate) async fn save_edit(
 /// created it). Open editors are disconnected with 4403.
 #[utoipa::path(delete, path = "/api/templates/{id}", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-pub async fn delete(
-    State(state): State<AppState>,
-    me: AuthUser,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete(Authed(state, me): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let (template, role) = template_role(&state, &id, &me.user.id).await?;
     let own = template.created_by == me.user.id && role.can_edit();
     if !own {
@@ -396,10 +389,9 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/templates/{id}/session", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = SessionToken), (status = 401), (status = 404)))]
 pub async fn session(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<SessionToken>, ApiError> {
+) -> ApiResult<Json<SessionToken>> {
     let (_, role) = template_role(&state, &id, &me.user.id).await?;
     let token = state
         .auth

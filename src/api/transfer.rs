@@ -17,7 +17,7 @@
 //! minimal CRDT edit, which people editing at that moment see at once.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -30,12 +30,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::{require, template_role, workspace_role};
 use super::auth::check_name;
-use super::extract::AuthUser;
+use super::extract::Authed;
+use super::templates::read_content;
 use super::templates::{set_content, TemplateView};
-use super::versions::current_content;
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, FieldError};
-use crate::server::AppState;
+use crate::error::{ApiError, ApiResult, FieldError};
 
 /// `format` of a template file.
 pub const FORMAT: &str = "coform-template";
@@ -273,10 +272,9 @@ fn check_file(file: &Value) -> Result<(Listing, Value), ApiError> {
 #[utoipa::path(post, path = "/api/templates/{id}/export", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = TemplateFile), (status = 401), (status = 404)))]
 pub async fn export(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> ApiResult<impl IntoResponse> {
     let (template, _) = template_role(&state, &id, &me.user.id).await?;
     let file = TemplateFile {
         format: FORMAT.into(),
@@ -286,7 +284,7 @@ pub async fn export(
             description: template.description.clone(),
             tags: template.tags.clone(),
         },
-        content: current_content(&state, &id).await?,
+        content: read_content(&state, &id).await?,
     };
     let disposition = format!("attachment; filename=\"template-{id}.json\"");
     Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(file)))
@@ -300,11 +298,10 @@ pub async fn export(
     responses((status = 200, body = TemplateView), (status = 400), (status = 401), (status = 403), (status = 404),
               (status = 413), (status = 422, description = "Every problem of the file, with its path")))]
 pub async fn import_into(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
     StrictJson(file): StrictJson,
-) -> Result<Json<TemplateView>, ApiError> {
+) -> ApiResult<Json<TemplateView>> {
     let (template, role) = template_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "importing into templates")?;
     let (_, content) = check_file(&file)?;
@@ -318,11 +315,10 @@ pub async fn import_into(
     responses((status = 201, body = TemplateView), (status = 400), (status = 401), (status = 403), (status = 404),
               (status = 413), (status = 422, description = "Every problem of the file, with its path")))]
 pub async fn import_new(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     query: Result<Query<ImportQuery>, QueryRejection>,
     StrictJson(file): StrictJson,
-) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (_, role) = workspace_role(&state, &q.workspace_id, &me.user.id).await?;
     require(role, Role::Editor, "creating templates")?;
@@ -343,6 +339,6 @@ pub async fn import_new(
     state.accounts.create_template(&template).await?;
     set_content(&state, &template.id, content).await?;
     let mut view = TemplateView::listing(&template);
-    view.content = Some(current_content(&state, &template.id).await?);
+    view.content = Some(read_content(&state, &template.id).await?);
     Ok((StatusCode::CREATED, Json(view)))
 }

@@ -16,11 +16,11 @@
 //! Viewers may list, read and compare versions; saving and restoring
 //! needs the editor role.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use coform_model::{self as model, Diff};
-use coform_storage::{NewVersion, Role, VersionInfo};
+use coform_storage::{NewVersion, Role, Version, VersionInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -28,9 +28,10 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::access::{require, template_role};
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, Authed};
+use super::templates::{read_content, save_edit};
 use crate::auth::now_ms;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::server::AppState;
 
 const MAX_NAME_CHARS: usize = 200;
@@ -109,14 +110,6 @@ pub async fn current_state(state: &AppState, template_id: &str) -> Result<Vec<u8
             doc.transact()
                 .encode_state_as_update_v1(&StateVector::default())
         })
-        .await?)
-}
-
-/// The document's current content as JSON.
-pub async fn current_content(state: &AppState, template_id: &str) -> Result<Value, ApiError> {
-    Ok(state
-        .registry
-        .read(template_id, coform_collab::content::to_json)
         .await?)
 }
 
@@ -218,16 +211,17 @@ fn number(raw: &str) -> Result<u64, ApiError> {
     }
 }
 
+/// Version `n` of a template; 404 if it has none of that number.
+async fn stored_version(state: &AppState, template_id: &str, n: u64) -> ApiResult<Version> {
+    let found = state.versions.version(template_id, n).await?;
+    found.ok_or(ApiError::NotFound("version"))
+}
+
 async fn content_of(state: &AppState, template_id: &str, side: &Side) -> Result<Value, ApiError> {
     match side {
-        Side::Current => current_content(state, template_id).await,
+        Side::Current => read_content(state, template_id).await,
         Side::Version(n) => {
-            let v = state
-                .versions
-                .version(template_id, *n)
-                .await?
-                .ok_or(ApiError::NotFound("version"))?;
-            state_content(v.state).await
+            state_content(stored_version(state, template_id, *n).await?.state).await
         }
     }
 }
@@ -253,10 +247,9 @@ fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize
 #[utoipa::path(get, path = "/api/templates/{id}/versions", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = [VersionView]), (status = 401), (status = 404)))]
 pub async fn list(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<Vec<VersionView>>, ApiError> {
+) -> ApiResult<Json<Vec<VersionView>>> {
     template_role(&state, &id, &me.user.id).await?;
     let infos = state.versions.list_versions(&id).await?;
     Ok(Json(views(&state, infos).await?))
@@ -267,11 +260,10 @@ pub async fn list(
     request_body = CreateVersion, params(("id" = String, Path)),
     responses((status = 201, body = VersionView), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn create(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CreateVersion>,
-) -> Result<(StatusCode, Json<VersionView>), ApiError> {
+) -> ApiResult<(StatusCode, Json<VersionView>)> {
     let (_, role) = template_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "saving versions")?;
     let mut errors = Vec::new();
@@ -290,17 +282,12 @@ pub async fn create(
     params(("id" = String, Path), ("number" = u64, Path)),
     responses((status = 200, body = VersionDetail), (status = 400), (status = 401), (status = 404)))]
 pub async fn get(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path((id, raw)): Path<(String, String)>,
-) -> Result<Json<VersionDetail>, ApiError> {
+) -> ApiResult<Json<VersionDetail>> {
     template_role(&state, &id, &me.user.id).await?;
     let n = number(&raw)?;
-    let v = state
-        .versions
-        .version(&id, n)
-        .await?
-        .ok_or(ApiError::NotFound("version"))?;
+    let v = stored_version(&state, &id, n).await?;
     let content = state_content(v.state).await?;
     Ok(Json(VersionDetail {
         version: view(&state, v.info).await?,
@@ -316,18 +303,13 @@ pub async fn get(
     params(("id" = String, Path), ("number" = u64, Path)),
     responses((status = 200, body = RestoreResult), (status = 400), (status = 401), (status = 403), (status = 404)))]
 pub async fn restore(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path((id, raw)): Path<(String, String)>,
-) -> Result<Json<RestoreResult>, ApiError> {
-    let (mut template, role) = template_role(&state, &id, &me.user.id).await?;
+) -> ApiResult<Json<RestoreResult>> {
+    let (template, role) = template_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "restoring versions")?;
     let n = number(&raw)?;
-    let v = state
-        .versions
-        .version(&id, n)
-        .await?
-        .ok_or(ApiError::NotFound("version"))?;
+    let v = stored_version(&state, &id, n).await?;
     let target = state_content(v.state).await?;
     let backup = save_version(
         &state,
@@ -337,15 +319,11 @@ pub async fn restore(
         String::new(),
     )
     .await?;
-    super::templates::set_content(&state, &id, target).await?;
-    template.updated_at = now_ms();
-    template.version += 1;
-    state.accounts.update_template(&template).await?;
-    super::stats::record_edit(&state, &id, &me.user.id).await;
+    let restored = save_edit(&state, template, Some(target), &me.user.id).await?;
     Ok(Json(RestoreResult {
         restored: n,
         backup: view(&state, backup).await?,
-        content: current_content(&state, &id).await?,
+        content: restored.content.unwrap_or_default(),
     }))
 }
 
@@ -356,10 +334,9 @@ pub async fn restore(
            ("to" = String, Path, description = "A version number or `current`")),
     responses((status = 200, body = DiffView), (status = 400), (status = 401), (status = 404)))]
 pub async fn diff(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path((id, from, to)): Path<(String, String, String)>,
-) -> Result<Json<DiffView>, ApiError> {
+) -> ApiResult<Json<DiffView>> {
     template_role(&state, &id, &me.user.id).await?;
     let (a, b) = (side(&from, "from")?, side(&to, "to")?);
     let before = content_of(&state, &id, &a).await?;

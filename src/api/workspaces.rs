@@ -13,7 +13,7 @@
 //! or at a confirmed change to that address). Both kinds of address get the
 //! same answer, so adding members does not reveal who has an account.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,11 +27,11 @@ use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Transact, Update};
 
 use super::access::{self, require, workspace_role};
-use super::auth::{check_description, check_name, check_object, normalize_email};
-use super::extract::{ApiJson, AuthUser};
+use super::auth::{check_description, check_name, check_object, normalize_email, update_listing};
+use super::extract::{ApiJson, Authed};
 use super::templates::TemplateView;
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, Code, FieldErrors};
+use crate::error::{ApiError, ApiResult, Code, FieldErrors};
 use crate::server::AppState;
 
 /// How long an invitation waits for its address to be verified.
@@ -228,10 +228,7 @@ async fn templates_of(state: &AppState, workspace_id: &str) -> Result<Vec<Templa
 /// Workspaces the caller belongs to.
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces", security(("bearer" = [])),
     responses((status = 200, body = Vec<WorkspaceView>), (status = 401)))]
-pub async fn list(
-    State(state): State<AppState>,
-    me: AuthUser,
-) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
+pub async fn list(Authed(state, me): Authed) -> ApiResult<Json<Vec<WorkspaceView>>> {
     let list = state.accounts.workspaces_for_user(&me.user.id).await?;
     Ok(Json(
         list.iter()
@@ -244,10 +241,9 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", security(("bearer" = [])), request_body = CreateWorkspace,
     responses((status = 201, body = WorkspaceView), (status = 401), (status = 422)))]
 pub async fn create(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiJson(req): ApiJson<CreateWorkspace>,
-) -> Result<(StatusCode, Json<WorkspaceView>), ApiError> {
+) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     let mut fields = FieldErrors::default();
     let name = fields.check(check_name("name", &req.name, 200));
     fields.check(check_description("description", &req.description));
@@ -275,10 +271,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/workspaces/{id}", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = WorkspaceDetail), (status = 401), (status = 404)))]
 pub async fn get(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<WorkspaceDetail>, ApiError> {
+) -> ApiResult<Json<WorkspaceDetail>> {
     let (ws, role) = workspace_role(&state, &id, &me.user.id).await?;
     let members = member_views(&state, &id).await?;
     Ok(Json(WorkspaceDetail {
@@ -292,23 +287,15 @@ pub async fn get(
     params(("id" = String, Path)),
     responses((status = 200, body = WorkspaceView), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateWorkspace>,
-) -> Result<Json<WorkspaceView>, ApiError> {
+) -> ApiResult<Json<WorkspaceView>> {
     let (mut ws, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "changing a workspace")?;
     let mut fields = FieldErrors::default();
-    if let Some(name) = fields.given(req.name.as_deref(), |n| check_name("name", n, 200)) {
-        ws.name = name;
-    }
-    let description = fields.given(req.description.as_deref(), |d| {
-        check_description("description", d).map(|()| d)
-    });
-    if let Some(d) = description {
-        ws.description = d.trim().to_owned();
-    }
+    let given = (req.name.as_deref(), req.description.as_deref());
+    update_listing(&mut fields, given, (&mut ws.name, &mut ws.description));
     let settings = fields.given(req.settings.as_ref(), |s| {
         check_object("settings", s).map(|()| s)
     });
@@ -325,11 +312,7 @@ pub async fn update(
 /// disconnected with 4403.
 #[utoipa::path(delete, path = "/api/workspaces/{id}", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-pub async fn delete(
-    State(state): State<AppState>,
-    me: AuthUser,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete(Authed(state, me): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Owner, "deleting a workspace")?;
     let removed = state.accounts.delete_workspace(&id).await?;
@@ -352,11 +335,10 @@ pub async fn delete(
               (status = 401), (status = 403), (status = 404),
               (status = 409, description = "Already a member (`already_member`)"), (status = 422)))]
 pub async fn add_member(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AddMember>,
-) -> Result<Response, ApiError> {
+) -> ApiResult<Response> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "adding members")?;
     if req.role == Role::Owner {
@@ -432,10 +414,9 @@ fn already_member() -> ApiError {
     params(("id" = String, Path)),
     responses((status = 200, body = Vec<InvitationView>), (status = 401), (status = 403), (status = 404)))]
 pub async fn list_invitations(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<Vec<InvitationView>>, ApiError> {
+) -> ApiResult<Json<Vec<InvitationView>>> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "listing invitations")?;
     let list = state.accounts.invitations(&id, now_ms()).await?;
@@ -451,10 +432,9 @@ pub async fn list_invitations(
               (status = 404, description = "No such workspace, or no invitation of this address"),
               (status = 422, description = "Not an e-mail address")))]
 pub async fn cancel_invitation(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path((id, email)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "cancelling invitations")?;
     let email = normalize_email(&email)?;
@@ -485,11 +465,10 @@ pub async fn cancel_invitation(
     request_body = UpdateMember, params(("id" = String, Path), ("userId" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409, description = "Last owner")))]
 pub async fn update_member(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path((id, user_id)): Path<(String, String)>,
     ApiJson(req): ApiJson<UpdateMember>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "changing roles")?;
     let current = access::member_role(&state, &id, &user_id, "member").await?;
@@ -514,10 +493,9 @@ pub async fn update_member(
     params(("id" = String, Path), ("userId" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409, description = "Last owner")))]
 pub async fn remove_member(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path((id, user_id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     let (_, role) = workspace_role(&state, &id, &me.user.id).await?;
     if user_id != me.user.id {
         require(role, Role::Admin, "removing members")?;
@@ -535,10 +513,9 @@ pub async fn remove_member(
 #[utoipa::path(get, path = "/api/workspaces/{id}/analytics", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Analytics), (status = 401), (status = 404)))]
 pub async fn analytics(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<Json<Analytics>, ApiError> {
+) -> ApiResult<Json<Analytics>> {
     let (ws, _) = workspace_role(&state, &id, &me.user.id).await?;
     let templates = templates_of(&state, &id).await?;
     let members = state.accounts.members(&id).await?.len() as u64;
@@ -563,10 +540,9 @@ pub async fn analytics(
 #[utoipa::path(post, path = "/api/workspaces/{id}/backup", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Backup), (status = 401), (status = 403), (status = 404)))]
 pub async fn backup(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> ApiResult<impl IntoResponse> {
     let (ws, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "backing up a workspace")?;
     let mut templates = Vec::new();
@@ -604,11 +580,10 @@ pub async fn backup(
     request_body = Backup, params(("id" = String, Path)),
     responses((status = 200, body = RestoreReport), (status = 401), (status = 403), (status = 404), (status = 413), (status = 422)))]
 pub async fn restore(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
     ApiJson(backup): ApiJson<Backup>,
-) -> Result<Json<RestoreReport>, ApiError> {
+) -> ApiResult<Json<RestoreReport>> {
     let (mut ws, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "restoring a workspace")?;
     if backup.format != BACKUP_FORMAT || backup.version != BACKUP_VERSION {

@@ -89,6 +89,9 @@ impl FieldErrors {
     }
 }
 
+/// What a handler answers: its response, or an error in the API's shape.
+pub type ApiResult<T> = Result<T, ApiError>;
+
 /// Why a request failed. Each variant answers with one entry of the
 /// table ([`ApiError::code`]); [`ApiError::Coded`] names its entry itself.
 #[derive(Debug, thiserror::Error)]

@@ -14,10 +14,10 @@ use super::limited;
 use super::links::{send_link, send_mail};
 use super::session::{start_session, TokenResponse};
 use crate::api::access::{self, end_sessions};
-use crate::api::extract::{ApiJson, AuthUser, ClientInfo};
+use crate::api::extract::{ApiJson, AuthUser, Authed, ClientInfo};
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, password, secret};
-use crate::error::{ApiError, Code, FieldError, FieldErrors};
+use crate::error::{ApiError, ApiResult, Code, FieldError, FieldErrors};
 use crate::server::AppState;
 
 const REGISTER_PER_IP: Limit = Limit::per_hour(10);
@@ -186,10 +186,9 @@ pub async fn me(me: AuthUser) -> Json<UserView> {
               (status = 422, description = "Invalid fields, or a new `email` without `currentPassword`"),
               (status = 429, description = "Too many address changes")))]
 pub async fn update_me(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiJson(req): ApiJson<UpdateMeRequest>,
-) -> Result<Json<UserView>, ApiError> {
+) -> ApiResult<Json<UserView>> {
     let mut user = me.user;
     let mut fields = FieldErrors::default();
     if let Some(name) = fields.given(req.name.as_deref(), |n| check_name("name", n, 100)) {
@@ -295,10 +294,9 @@ pub(super) async fn save_user(state: &AppState, user: &User) -> Result<(), ApiEr
 #[utoipa::path(delete, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = DeleteMeRequest,
     responses((status = 204), (status = 401), (status = 409, description = "Last owner of a shared workspace"), (status = 429, description = "Too many password checks")))]
 pub async fn delete_me(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiJson(req): ApiJson<DeleteMeRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     confirm_password(&state, &me.user, req.password).await?;
     let memberships = state.accounts.workspaces_for_user(&me.user.id).await?;
     let removed = state.accounts.delete_user(&me.user.id).await?;
@@ -315,10 +313,9 @@ pub async fn delete_me(
 #[utoipa::path(put, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401), (status = 422), (status = 429, description = "Too many password checks")))]
 pub async fn change_password(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     let user = me.user;
     confirm_password(&state, &user, req.current_password).await?;
     check_password("newPassword", &req.new_password, &user.email)?;

@@ -2,7 +2,7 @@
 //! with the workspace and template routes) and the password policy.
 
 use crate::auth::password;
-use crate::error::FieldError;
+use crate::error::{FieldError, FieldErrors};
 
 /// Lower-cases and checks an e-mail address.
 pub fn normalize_email(email: &str) -> Result<String, FieldError> {
@@ -55,6 +55,25 @@ pub fn check_description(field: &str, description: &str) -> Result<(), FieldErro
         });
     }
     Ok(())
+}
+
+/// The `name` and `description` of an update to a listing (a workspace
+/// or a template): each one given is checked and, if valid, replaces the
+/// current value; an invalid one is recorded in `fields`.
+pub fn update_listing(
+    fields: &mut FieldErrors,
+    (name, description): (Option<&str>, Option<&str>),
+    current: (&mut String, &mut String),
+) {
+    if let Some(n) = fields.given(name, |n| check_name("name", n, 200)) {
+        *current.0 = n;
+    }
+    let description = fields.given(description, |d| {
+        check_description("description", d).map(|()| d.trim().to_owned())
+    });
+    if let Some(d) = description {
+        *current.1 = d;
+    }
 }
 
 pub(super) fn check_password(field: &str, password: &str, email: &str) -> Result<(), FieldError> {

@@ -30,7 +30,7 @@ use crate::auth::ratelimit::Limit;
 use crate::error::ApiError;
 use crate::server::AppState;
 
-pub use checks::{check_description, check_name, check_object, normalize_email};
+pub use checks::{check_description, check_name, check_object, normalize_email, update_listing};
 
 fn limited(state: &AppState, key: String, limit: Limit) -> Result<(), ApiError> {
     state.auth.limiter.hit(&key, limit).map_err(retry_after)

@@ -11,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::account::UserView;
 use super::retry_after;
 use crate::api::access::end_sessions;
-use crate::api::extract::{token_account, ApiJson, ApiQuery, AuthUser, ClientInfo};
+use crate::api::extract::{token_account, ApiJson, ApiQuery, AuthUser, Authed, ClientInfo};
 use crate::auth::{now_ms, password, secret};
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::server::AppState;
 
 /// Tokens handed out at login, registration and refresh.
@@ -207,10 +207,7 @@ pub async fn logout(State(state): State<AppState>, me: AuthUser) -> Result<Statu
 /// Active sessions of the account.
 #[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Vec<SessionView>), (status = 401)))]
-pub async fn list_sessions(
-    State(state): State<AppState>,
-    me: AuthUser,
-) -> Result<Json<Vec<SessionView>>, ApiError> {
+pub async fn list_sessions(Authed(state, me): Authed) -> ApiResult<Json<Vec<SessionView>>> {
     let sessions = state
         .accounts
         .sessions_for_user(&me.user.id, now_ms())
@@ -236,10 +233,9 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "Session id")),
     responses((status = 204), (status = 401), (status = 404)))]
 pub async fn revoke_session(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     match state.accounts.session(&id).await? {
         Some(s) if s.user_id == me.user.id => {
             state.accounts.revoke_session(&id).await?;
@@ -254,10 +250,9 @@ pub async fn revoke_session(
 #[utoipa::path(delete, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])), params(RevokeAllQuery),
     responses((status = 200, description = "How many sessions ended"), (status = 401)))]
 pub async fn revoke_all_sessions(
-    State(state): State<AppState>,
-    me: AuthUser,
+    Authed(state, me): Authed,
     ApiQuery(q): ApiQuery<RevokeAllQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> ApiResult<Json<serde_json::Value>> {
     let keep = (!q.include_current).then_some(me.session_id.as_str());
     let revoked = state
         .accounts

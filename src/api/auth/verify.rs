@@ -12,10 +12,10 @@ use utoipa::IntoParams;
 use super::account::{save_user, UserView};
 use super::limited;
 use super::links::{mailed_to, redeem, send_link};
-use crate::api::extract::{ApiQuery, AuthUser};
+use crate::api::extract::{ApiQuery, Authed};
 use crate::auth::ratelimit::Limit;
 use crate::auth::{now_ms, secret};
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::server::AppState;
 
 /// New verification links for the account's own address.
@@ -105,10 +105,7 @@ async fn confirm_email_change(state: &AppState, used: &UsedToken) -> Result<User
     responses((status = 202, description = "A new link was mailed"), (status = 401),
               (status = 409, description = "The address is verified already (`already_verified`)"),
               (status = 429)))]
-pub async fn resend_verification(
-    State(state): State<AppState>,
-    me: AuthUser,
-) -> Result<StatusCode, ApiError> {
+pub async fn resend_verification(Authed(state, me): Authed) -> ApiResult<StatusCode> {
     if me.user.email_verified {
         return Err(ApiError::new(
             Code::AlreadyVerified,

@@ -18,7 +18,7 @@
 
 mod page;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use coform_model::Form;
@@ -26,10 +26,9 @@ use coform_model::Form;
 pub use page::{escape, render};
 
 use super::access::template_role;
-use super::extract::AuthUser;
-use super::versions::current_content;
-use crate::error::ApiError;
-use crate::server::AppState;
+use super::extract::Authed;
+use super::templates::read_content;
+use crate::error::ApiResult;
 
 /// The preview's Content-Security-Policy.
 pub const PREVIEW_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
@@ -40,13 +39,9 @@ form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 #[utoipa::path(get, path = "/api/templates/{id}/preview", tag = "templates", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The HTML page", content_type = "text/html"), (status = 401), (status = 404)))]
-pub async fn preview(
-    State(state): State<AppState>,
-    me: AuthUser,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn preview(Authed(state, me): Authed, Path(id): Path<String>) -> ApiResult<Response> {
     let (template, _) = template_role(&state, &id, &me.user.id).await?;
-    let content = current_content(&state, &id).await?;
+    let content = read_content(&state, &id).await?;
     let html = render(&Form::read(&content), &template.name);
     super::stats::record_view(&state, &id).await;
     Ok((
