@@ -20,50 +20,56 @@ export const SYNC_STEP1 = syncProtocol.messageYjsSyncStep1
 export const SYNC_STEP2 = syncProtocol.messageYjsSyncStep2
 export const SYNC_UPDATE = syncProtocol.messageYjsUpdate
 
+/** One message: its type, then whatever `writeBody(encoder)` writes. */
+function encodeMessage (type, writeBody) {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, type)
+  writeBody(encoder)
+  return encoding.toUint8Array(encoder)
+}
+
 /** [0, 0, stateVector] for a doc (empty doc => asks for everything). */
 export function encodeSyncStep1 (doc = new Y.Doc()) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_SYNC)
-  syncProtocol.writeSyncStep1(encoder, doc)
-  return encoding.toUint8Array(encoder)
+  return encodeMessage(MESSAGE_SYNC, (e) => syncProtocol.writeSyncStep1(e, doc))
 }
 
 /** [0, 1, update] */
 export function encodeSyncStep2 (update) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_SYNC)
-  encoding.writeVarUint(encoder, SYNC_STEP2)
-  encoding.writeVarUint8Array(encoder, update)
-  return encoding.toUint8Array(encoder)
+  return encodeMessage(MESSAGE_SYNC, (e) => {
+    encoding.writeVarUint(e, SYNC_STEP2)
+    encoding.writeVarUint8Array(e, update)
+  })
 }
 
 /** [0, 2, update] */
 export function encodeUpdateMessage (update) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_SYNC)
-  syncProtocol.writeUpdate(encoder, update)
-  return encoding.toUint8Array(encoder)
+  return encodeMessage(MESSAGE_SYNC, (e) => syncProtocol.writeUpdate(e, update))
 }
 
 /** [1, awarenessUpdate] for the given clients of an Awareness. */
 export function encodeAwarenessMessage (awareness, clients = [awareness.clientID], states) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
-  encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients, states))
-  return encoding.toUint8Array(encoder)
+  return encodeMessage(MESSAGE_AWARENESS, (e) =>
+    encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(awareness, clients, states)))
+}
+
+/**
+ * Hand-built awareness message from `[clientID, clock, stateText]` entries.
+ * The state text is sent as it is, so it need not be JSON.
+ */
+export function encodeAwarenessEntries (entries) {
+  const inner = encoding.createEncoder()
+  encoding.writeVarUint(inner, entries.length)
+  for (const [clientID, clock, stateText] of entries) {
+    encoding.writeVarUint(inner, clientID)
+    encoding.writeVarUint(inner, clock)
+    encoding.writeVarString(inner, stateText)
+  }
+  return encodeMessage(MESSAGE_AWARENESS, (e) => encoding.writeVarUint8Array(e, encoding.toUint8Array(inner)))
 }
 
 /** Hand-built awareness message: one client, explicit clock and JSON state (null = removed). */
 export function encodeRawAwarenessMessage (clientID, clock, state) {
-  const inner = encoding.createEncoder()
-  encoding.writeVarUint(inner, 1)
-  encoding.writeVarUint(inner, clientID)
-  encoding.writeVarUint(inner, clock)
-  encoding.writeVarString(inner, JSON.stringify(state))
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
-  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(inner))
-  return encoding.toUint8Array(encoder)
+  return encodeAwarenessEntries([[clientID, clock, JSON.stringify(state)]])
 }
 
 /**
@@ -140,6 +146,16 @@ export class RawSocket {
       what,
       detail: () => this.decoded().map((m) => ({ type: m.type, syncType: m.syncType, len: m.raw.length }))
     })
+  }
+
+  /**
+   * Sends a frame the server is expected to refuse and waits for it to close
+   * the socket; returns { code, reason }. Only the close counts: the send
+   * itself may fail when the server is already closing.
+   */
+  async sendAndAwaitClose (data, { binary = true, timeoutMs, what } = {}) {
+    await this.send(data, { binary }).catch(() => {})
+    return this.waitForClose({ timeoutMs, what })
   }
 
   /** Waits for the socket to close and returns { code, reason }. */
