@@ -8,11 +8,13 @@
 // either wait for an event or poll a condition until a bounded deadline, and
 // a missed deadline fails with a message that says what was awaited.
 
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
+import { before, after, afterEach } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 import WebSocket from 'ws'
@@ -26,6 +28,7 @@ import { openRawSocket } from './support/protocol.js'
 export { Y, WebSocket, WebsocketProvider, awarenessProtocol }
 export * from './support/wait.js'
 export * from './support/protocol.js'
+export * from './support/accounts.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const REPO_ROOT = path.resolve(HERE, '..', '..')
@@ -379,6 +382,19 @@ export class CoformServer {
     return { status: res.status, json, text }
   }
 
+  /**
+   * A REST call that must answer `status`; returns the JSON body.
+   * @param {number} status
+   * @param {string} method
+   * @param {string} pathname
+   * @param {{ token?: string, body?: any }} [opts]
+   */
+  async apiExpect (status, method, pathname, opts) {
+    const r = await this.api(method, pathname, opts)
+    assert.equal(r.status, status, `${method} ${pathname}: ${r.text}`)
+    return r.json
+  }
+
   /** Resident memory of the server process, in bytes (Linux /proc). */
   rssBytes () {
     const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8')
@@ -487,13 +503,15 @@ export class Clients {
    * sync with each other directly and hide what the server does.
    *
    * @param {string} docName
-   * @param {{ doc?: Y.Doc, connect?: boolean, awareness?: awarenessProtocol.Awareness, url?: string }} [opts]
+   * @param {{ doc?: Y.Doc, connect?: boolean, awareness?: awarenessProtocol.Awareness, url?: string, params?: Record<string,string> }} [opts]
+   *   `params` go into the query string (e.g. `{ token }` with auth on).
    */
-  provider (docName, { doc, connect = true, awareness, url } = {}) {
+  provider (docName, { doc, connect = true, awareness, url, params } = {}) {
     const ydoc = doc ?? new Y.Doc()
     this.docs.add(ydoc)
     const opts = { WebSocketPolyfill: WebSocket, disableBc: true, connect, maxBackoffTime: 1000 }
     if (awareness) opts.awareness = awareness
+    if (params) opts.params = params
     const provider = new WebsocketProvider(url ?? this.server.wsUrl, docName, ydoc, opts)
     this.providers.add(provider)
     return provider
@@ -504,6 +522,11 @@ export class Clients {
     const provider = this.provider(docName, opts)
     await waitForSynced(provider, { timeoutMs: opts.timeoutMs })
     return provider
+  }
+
+  /** Opens `count` providers on one room at once and waits until all have synced. */
+  syncedAll (docName, count, opts = {}) {
+    return Promise.all(Array.from({ length: count }, () => this.synced(docName, opts)))
   }
 
   /** Destroys a provider and its awareness (which otherwise keeps a timer alive). */
@@ -537,6 +560,30 @@ export class Clients {
     for (const raw of this.sockets) raw.terminate()
     this.sockets.clear()
   }
+}
+
+/**
+ * For a `describe` block: one server for the whole suite and the clients its
+ * tests open. Registers the hooks: `before` starts the server and runs
+ * `setup` (see `startForSuite`), `afterEach` closes the clients a test opened
+ * (unless `keepClients`, for suites whose tests share clients made in
+ * `setup`), and `after` closes every client and disposes of the server.
+ *
+ * @param {CoformServer | ConstructorParameters<typeof CoformServer>[0]} [server]
+ *   a server fixture, or the options for a new one
+ * @param {{ setup?: () => Promise<void>, keepClients?: boolean }} [opts]
+ * @returns {{ server: CoformServer, clients: Clients }}
+ */
+export function serverSuite (server = {}, { setup, keepClients = false } = {}) {
+  const fixture = server instanceof CoformServer ? server : new CoformServer(server)
+  const clients = new Clients(fixture)
+  before(() => fixture.startForSuite(setup))
+  if (!keepClients) afterEach(() => clients.destroyAll())
+  after(async () => {
+    await clients.destroyAll()
+    await fixture.dispose()
+  })
+  return { server: fixture, clients }
 }
 
 /**
