@@ -20,6 +20,11 @@ export const SYNC_STEP1 = syncProtocol.messageYjsSyncStep1
 export const SYNC_STEP2 = syncProtocol.messageYjsSyncStep2
 export const SYNC_UPDATE = syncProtocol.messageYjsUpdate
 
+/** Whether a decoded message is a sync step 2 (the answer to a step 1). */
+export const isSyncStep2 = (m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_STEP2
+/** Whether a decoded message is a sync update (an edit relayed by the server). */
+export const isSyncUpdate = (m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_UPDATE
+
 /** One message: its type, then whatever `writeBody(encoder)` writes. */
 function encodeMessage (type, writeBody) {
   const encoder = encoding.createEncoder()
@@ -204,7 +209,7 @@ export async function openRawSocket (url, { timeoutMs = DEFAULT_TIMEOUT_MS } = {
 export function docFromMessages (messages) {
   const doc = new Y.Doc()
   for (const m of messages) {
-    if (m.type === MESSAGE_SYNC && (m.syncType === SYNC_STEP2 || m.syncType === SYNC_UPDATE)) {
+    if (isSyncStep2(m) || isSyncUpdate(m)) {
       Y.applyUpdate(doc, m.payload)
     }
   }
