@@ -2,34 +2,20 @@
 // room with a different name, including names that are prefixes of each
 // other or differ only in case.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
   docSummary,
-  CoformServer,
+  serverSuite,
   uniqueName,
-  waitForSynced,
   waitUntil
 } from './harness.js'
 
 const textOf = (p) => p.doc.getText('text').toString()
 
 describe('room isolation', () => {
-  const server = new CoformServer()
-  const clients = new Clients(server)
-
-  before(() => server.startForSuite())
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  const { server, clients } = serverSuite()
 
   /**
    * Edits in room `nameA` must reach the other client of `nameA` and nothing
@@ -70,8 +56,7 @@ describe('room isolation', () => {
 
     // Newcomers get only their own room's document.
     for (const [name, expected] of [[nameA, 'secret-of-A'], [nameB, 'secret-of-B']]) {
-      const late = clients.provider(name)
-      await waitForSynced(late)
+      const late = await clients.synced(name)
       await waitUntil(() => textOf(late) === expected, { what: `a newcomer in '${name}' to get its room's document`, detail: () => docSummary(late.doc) })
       assert.deepEqual(late.doc.getArray('list').toArray(), [name === nameA ? 'a-round-2' : 'b-round-2'])
     }
