@@ -7,6 +7,11 @@
 // Synchronisation rule: nothing here sleeps to "let things settle". Helpers
 // either wait for an event or poll a condition until a bounded deadline, and
 // a missed deadline fails with a message that says what was awaited.
+//
+// Test files import everything from here. This file holds the server fixture,
+// the suite hooks (`serverSuite`) and the client registry; it re-exports
+// support/wait.js (waiting), support/protocol.js (y-websocket messages and
+// raw sockets) and support/accounts.js (REST set-up with auth on).
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
