@@ -17,15 +17,19 @@ const textOf = (p) => p.doc.getText('text').toString()
 describe('room isolation', () => {
   const { server, clients } = serverSuite()
 
+  /** Two synced clients in room `nameA`, then two in room `nameB`. */
+  async function twoClientsEach (nameA, nameB) {
+    const opened = []
+    for (const name of [nameA, nameA, nameB, nameB]) opened.push(await clients.synced(name))
+    return opened
+  }
+
   /**
    * Edits in room `nameA` must reach the other client of `nameA` and nothing
    * in `nameB`, and vice versa.
    */
   async function assertDocumentsIsolated (nameA, nameB) {
-    const a1 = await clients.synced(nameA)
-    const a2 = await clients.synced(nameA)
-    const b1 = await clients.synced(nameB)
-    const b2 = await clients.synced(nameB)
+    const [a1, a2, b1, b2] = await twoClientsEach(nameA, nameB)
 
     a1.doc.getText('text').insert(0, 'secret-of-A')
     a1.doc.getMap('map').set('owner', 'A')
@@ -86,10 +90,7 @@ describe('room isolation', () => {
   test('awareness in one room does not reach another room', server.guard(async () => {
     const nameA = uniqueName('iso-aw-a')
     const nameB = uniqueName('iso-aw-b')
-    const a1 = await clients.synced(nameA)
-    const a2 = await clients.synced(nameA)
-    const b1 = await clients.synced(nameB)
-    const b2 = await clients.synced(nameB)
+    const [a1, a2, b1, b2] = await twoClientsEach(nameA, nameB)
 
     a1.awareness.setLocalStateField('user', { name: 'in-room-a' })
     b1.awareness.setLocalStateField('user', { name: 'in-room-b' })
