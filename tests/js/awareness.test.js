@@ -2,16 +2,15 @@
 // their connection goes away (no 30 s ghosts), and show again promptly when
 // the same client (same Y.Doc clientID) comes back.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
   Y,
   dropConnection,
   encodeRawAwarenessMessage,
   encodeSyncStep1,
-  CoformServer,
+  serverSuite,
   uniqueName,
   waitForSynced,
   waitUntil
@@ -45,19 +44,28 @@ async function seesGone (observer, clientID, what, timeoutMs = PROMPT_MS) {
 }
 
 describe('awareness', () => {
-  const server = new CoformServer()
-  const clients = new Clients(server)
+  const { server, clients } = serverSuite()
 
-  before(() => server.startForSuite())
+  /** A and B synced on `room`; A has set its user `name` and B has seen it. */
+  async function presentPair (room, name = 'alice') {
+    const a = await clients.synced(room)
+    const b = await clients.synced(room)
+    const aID = a.doc.clientID
+    setUser(a, name)
+    await seesUser(b, aID, name, 'B to see A')
+    return { a, b, aID }
+  }
 
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  /**
+   * A newcomer C joins and sees B's fresh state: a round trip through the
+   * room, after which C holds whatever presence the room still has.
+   */
+  async function newcomerAfterRoundTrip (room, b) {
+    const c = await clients.synced(room)
+    setUser(b, 'bob')
+    await seesUser(c, b.doc.clientID, 'bob', 'newcomer C to see B (awareness round trip)')
+    return c
+  }
 
   test('a state set by A arrives at B, and so do later changes', server.guard(async () => {
     const room = uniqueName('aw-basic')
@@ -95,11 +103,7 @@ describe('awareness', () => {
 
   test('destroying A\'s provider removes A at B promptly', server.guard(async (t) => {
     const room = uniqueName('aw-destroy')
-    const a = await clients.synced(room)
-    const b = await clients.synced(room)
-    const aID = a.doc.clientID
-    setUser(a, 'alice')
-    await seesUser(b, aID, 'alice', 'B to see A')
+    const { a, b, aID } = await presentPair(room)
 
     const started = Date.now()
     clients.destroyProvider(a)
@@ -109,11 +113,7 @@ describe('awareness', () => {
 
   test('a connection that drops without any goodbye removes A at B promptly', server.guard(async (t) => {
     const room = uniqueName('aw-drop')
-    const a = await clients.synced(room)
-    const b = await clients.synced(room)
-    const aID = a.doc.clientID
-    setUser(a, 'alice')
-    await seesUser(b, aID, 'alice', 'B to see A')
+    const { a, b, aID } = await presentPair(room)
 
     // TCP goes away: no close handshake and no "state = null" message from A.
     const started = Date.now()
@@ -122,9 +122,7 @@ describe('awareness', () => {
     t.diagnostic(`removal seen after ${Date.now() - started} ms`)
 
     // The room itself no longer holds A either: a newcomer must not see a ghost.
-    const c = await clients.synced(room)
-    setUser(b, 'bob')
-    await seesUser(c, b.doc.clientID, 'bob', 'newcomer C to see B (awareness round trip)')
+    const c = await newcomerAfterRoundTrip(room, b)
     assert.equal(states(c).has(aID), false, `newcomer C sees a ghost of A: ${JSON.stringify(states(c).get(aID))}`)
   }))
 
@@ -140,19 +138,13 @@ describe('awareness', () => {
     raw.terminate()
     await seesGone(b, ghostID, `B to drop the vanished raw client within ${PROMPT_MS} ms`)
 
-    const c = await clients.synced(room)
-    setUser(b, 'bob')
-    await seesUser(c, b.doc.clientID, 'bob', 'newcomer C to see B (awareness round trip)')
+    const c = await newcomerAfterRoundTrip(room, b)
     assert.equal(states(c).has(ghostID), false, 'newcomer sees a ghost of the vanished raw client')
   }))
 
   test('A disconnects and connects again (same Y.Doc): B sees A again promptly', server.guard(async (t) => {
     const room = uniqueName('aw-reconnect')
-    const a = await clients.synced(room)
-    const b = await clients.synced(room)
-    const aID = a.doc.clientID
-    setUser(a, 'alice')
-    await seesUser(b, aID, 'alice', 'B to see A')
+    const { a, b, aID } = await presentPair(room)
 
     a.disconnect()
     await seesGone(b, aID, 'B to drop A after A disconnected')
@@ -169,11 +161,7 @@ describe('awareness', () => {
 
   test('A\'s socket drops and the provider reconnects by itself: B sees A again promptly', server.guard(async (t) => {
     const room = uniqueName('aw-autoreconnect')
-    const a = await clients.synced(room)
-    const b = await clients.synced(room)
-    const aID = a.doc.clientID
-    setUser(a, 'alice')
-    await seesUser(b, aID, 'alice', 'B to see A')
+    const { a, b, aID } = await presentPair(room)
 
     let started = Date.now()
     const changesAtB = []
@@ -248,11 +236,7 @@ describe('awareness', () => {
   }
 
   async function overtakingReconnect (room) {
-    const a = await clients.synced(room)
-    const b = await clients.synced(room)
-    const aID = a.doc.clientID
-    setUser(a, 'roaming')
-    await seesUser(b, aID, 'roaming', 'B to see A')
+    const { a, b, aID } = await presentPair(room, 'roaming')
 
     const removals = []
     b.awareness.on('change', ({ removed }) => { if (removed.includes(aID)) removals.push(Date.now()) })
@@ -266,9 +250,7 @@ describe('awareness', () => {
       what: "the server to notice A's old connection closed"
     })
     // Round trip through the room after the server handled the close.
-    const c = await clients.synced(room)
-    setUser(b, 'bob')
-    await seesUser(c, b.doc.clientID, 'bob', 'newcomer C to see B (awareness round trip)')
+    const c = await newcomerAfterRoundTrip(room, b)
     return { a, b, c, aID, removals, closedAt }
   }
 

@@ -1,20 +1,18 @@
 // Malformed input closes only the offending socket with a protocol error
 // code; the process, the room and the clients already in it carry on.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
   Y,
   docSnapshot,
   docSummary,
   encodeRawAwarenessMessage,
   encodeSyncStep1,
   encodeUpdateMessage,
-  CoformServer,
+  serverSuite,
   uniqueName,
-  waitForSynced,
   waitUntil
 } from './harness.js'
 
@@ -32,6 +30,12 @@ function validUpdateMessage (text = 'a perfectly valid update that will be cut s
 }
 
 const bytes = (...xs) => Uint8Array.from(xs.flat())
+
+/** Reports a close and checks that it is an error close, not a normal one. */
+function assertErrorClose (t, { code, reason }) {
+  t.diagnostic(`close code ${code}${reason ? ` (${reason})` : ''}`)
+  assert.ok(code !== 1000 && code !== 1005, `expected an error close code, got ${code}`)
+}
 
 const CASES = [
   {
@@ -90,8 +94,6 @@ const CASES = [
 ]
 
 describe('bad frames', () => {
-  const server = new CoformServer()
-  const clients = new Clients(server)
   let room
   let resident
   let watcher
@@ -99,7 +101,10 @@ describe('bad frames', () => {
   let rawIdCounter = 0x0abc000
   let round = 0
 
-  before(() => server.startForSuite(async () => {
+  // Every test below shares the room, the resident and the watcher.
+  const { server, clients } = serverSuite({}, { keepClients: true, setup: openSharedRoom })
+
+  async function openSharedRoom () {
     room = uniqueName('bad-frames')
     resident = await clients.synced(room)
     watcher = await clients.synced(room)
@@ -109,12 +114,7 @@ describe('bad frames', () => {
     resident.doc.getText('text').insert(0, 'resident content;')
     resident.awareness.setLocalStateField('user', { name: 'resident' })
     await waitUntil(() => watcher.doc.getText('text').toString() === 'resident content;', { what: 'watcher to get the resident content' })
-  }))
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  }
 
   /** The resident client can still edit and the watcher still receives it. */
   async function residentStillWorks (label) {
@@ -140,11 +140,9 @@ describe('bad frames', () => {
       }
 
       const frame = c.frame()
-      await raw.send(frame, { binary: !c.text }).catch(() => {}) // the server may already be closing
-      const { code, reason } = await raw.waitForClose({ what: `the server to close the socket after ${c.name}` })
+      const { code, reason } = await raw.sendAndAwaitClose(frame, { binary: !c.text, what: `the server to close the socket after ${c.name}` })
       const expected = c.expect ?? BINARY_ERROR_CODES
-      t.diagnostic(`close code ${code}${reason ? ` (${reason})` : ''}`)
-      assert.ok(code !== 1000 && code !== 1005, `expected an error close code, got ${code}`)
+      assertErrorClose(t, { code, reason })
       assert.ok(expected.includes(code),
         `sent ${c.text ? 'text' : 'binary'} frame ${c.text ? JSON.stringify(frame) : `[${Array.from(frame).join(',')}]`}: ` +
         `expected close code ${expected.join(' or ')}, got ${code}${reason ? ` (${reason})` : ''}`)
@@ -162,8 +160,7 @@ describe('bad frames', () => {
 
   test('a new client joins the room that saw the bad frames and syncs everything', server.guard(async () => {
     await server.assertHealthy()
-    const fresh = clients.provider(room)
-    await waitForSynced(fresh)
+    const fresh = await clients.synced(room)
     await waitUntil(() => JSON.stringify(docSnapshot(fresh.doc)) === JSON.stringify(docSnapshot(resident.doc)), {
       what: 'the new client to hold the same document as the resident',
       detail: () => [docSummary(fresh.doc), docSummary(resident.doc)]
@@ -180,19 +177,7 @@ describe('bad frames', () => {
 
 describe('oversized frames', () => {
   const LIMIT = 64 * 1024
-  const server = new CoformServer({ maxFrameBytes: LIMIT })
-  const clients = new Clients(server)
-
-  before(() => server.startForSuite())
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  const { server, clients } = serverSuite({ maxFrameBytes: LIMIT })
 
   test(`a frame above --max-frame-bytes closes only that socket; smaller frames pass`, server.guard(async (t) => {
     const room = uniqueName('oversize')
@@ -203,10 +188,8 @@ describe('oversized frames', () => {
     await raw.send(encodeSyncStep1())
     const big = validUpdateMessage('x'.repeat(LIMIT * 3))
     assert.ok(big.length > LIMIT)
-    await raw.send(big).catch(() => {})
-    const { code, reason } = await raw.waitForClose({ what: `the server to close a socket that sent a ${big.length}-byte frame` })
-    t.diagnostic(`close code ${code}${reason ? ` (${reason})` : ''}`)
-    assert.ok(code !== 1000 && code !== 1005, `expected an error close code, got ${code}`)
+    const { code, reason } = await raw.sendAndAwaitClose(big, { what: `the server to close a socket that sent a ${big.length}-byte frame` })
+    assertErrorClose(t, { code, reason })
     assert.equal(code, 1009, `a ${big.length}-byte frame over --max-frame-bytes ${LIMIT} should close with 1009 (message too big), got ${code}`)
 
     await server.assertHealthy()

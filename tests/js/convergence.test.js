@@ -1,20 +1,18 @@
 // Several clients editing one document converge; late joiners and clients
 // after a restart see everything; the server does not echo updates back.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
   Y,
   docSnapshot,
   docSummary,
   encodeSyncStep1,
   encodeUpdateMessage,
-  MESSAGE_SYNC,
-  SYNC_STEP2,
-  SYNC_UPDATE,
-  CoformServer,
+  isSyncStep2,
+  isSyncUpdate,
+  serverSuite,
   uniqueName,
   waitForConvergence,
   waitForSynced,
@@ -64,23 +62,11 @@ function expectAllEdits (doc, clientCount, rounds = ROUNDS) {
 
 describe('convergence', () => {
   // Compact often, so that compaction runs under the tests below too.
-  const server = new CoformServer({ extraArgs: ['--compact-after-updates', String(COMPACT_AFTER)] })
-  const clients = new Clients(server)
-
-  before(() => server.startForSuite())
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  const { server, clients } = serverSuite({ extraArgs: ['--compact-after-updates', String(COMPACT_AFTER)] })
 
   test('three clients making concurrent Y.Text and Y.Map edits converge to identical content', server.guard(async () => {
     const room = uniqueName('converge')
-    const providers = await Promise.all([0, 1, 2].map(() => clients.synced(room)))
+    const providers = await clients.syncedAll(room, 3)
 
     concurrentEdits(providers)
 
@@ -100,7 +86,7 @@ describe('convergence', () => {
 
   test('a late joiner receives everything, while others are connected and after all left', server.guard(async () => {
     const room = uniqueName('late')
-    const writers = await Promise.all([0, 1, 2].map(() => clients.synced(room)))
+    const writers = await clients.syncedAll(room, 3)
     concurrentEdits(writers, 10)
     await waitForConvergence(writers.map((p) => p.doc), {
       what: 'writers to converge',
@@ -184,7 +170,7 @@ describe('convergence', () => {
     const observer = await clients.synced(room)
     const raw = await clients.rawSocket(room)
     await raw.send(encodeSyncStep1())
-    await raw.waitForMessage((m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_STEP2, { what: 'sync step 2 for the raw client' })
+    await raw.waitForMessage(isSyncStep2, { what: 'sync step 2 for the raw client' })
 
     // The raw client authors an update.
     const mine = new Y.Doc()
@@ -198,11 +184,11 @@ describe('convergence', () => {
     // Round trip on the raw socket: once the reply to this arrives, anything
     // the server queued for this socket before it has arrived too.
     await raw.send(encodeSyncStep1(mine))
-    await raw.waitForMessage((m, i) => i >= before && m.type === MESSAGE_SYNC && m.syncType === SYNC_STEP2,
+    await raw.waitForMessage((m, i) => i >= before && isSyncStep2(m),
       { what: 'the reply to a second sync step 1' })
 
     const later = raw.decoded().slice(before)
-    const echoed = later.filter((m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_UPDATE)
+    const echoed = later.filter(isSyncUpdate)
     assert.equal(echoed.length, 0,
       `server sent ${echoed.length} update message(s) back to their author: ` +
       JSON.stringify(echoed.map((m) => Array.from(m.raw))))

@@ -7,25 +7,33 @@
 // Synchronisation rule: nothing here sleeps to "let things settle". Helpers
 // either wait for an event or poll a condition until a bounded deadline, and
 // a missed deadline fails with a message that says what was awaited.
+//
+// Test files import everything from here. This file holds the server fixture,
+// the suite hooks (`serverSuite`) and the client registry; it re-exports
+// support/wait.js (waiting), support/protocol.js (y-websocket messages and
+// raw sockets) and support/accounts.js (REST set-up with auth on).
 
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
+import { before, after, afterEach } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { setTimeout as delay } from 'node:timers/promises'
 
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import * as syncProtocol from 'y-protocols/sync'
-import * as encoding from 'lib0/encoding'
-import * as decoding from 'lib0/decoding'
+
+import { DEFAULT_TIMEOUT_MS, TimeoutError, waitForSynced, waitUntil } from './support/wait.js'
+import { openRawSocket } from './support/protocol.js'
 
 export { Y, WebSocket, WebsocketProvider, awarenessProtocol }
+export * from './support/wait.js'
+export * from './support/protocol.js'
+export * from './support/accounts.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const REPO_ROOT = path.resolve(HERE, '..', '..')
@@ -33,8 +41,6 @@ export const COFORM_BIN = process.env.COFORM_BIN
   ? path.resolve(process.env.COFORM_BIN)
   : path.join(REPO_ROOT, 'target', 'debug', process.platform === 'win32' ? 'coform.exe' : 'coform')
 
-/** Default deadline for "this should happen soon" waits. */
-export const DEFAULT_TIMEOUT_MS = 5000
 /** How long the server may take to print its listening line. */
 const STARTUP_TIMEOUT_MS = 30000
 /** How long the server may take to exit after SIGTERM. */
@@ -45,133 +51,8 @@ const MAX_LOG_CHARS = 256 * 1024
 const LISTENING_RE = /^coform listening on http:\/\/127\.0\.0\.1:(\d+)\s*$/
 
 // ---------------------------------------------------------------------------
-// Waiting
+// Documents
 // ---------------------------------------------------------------------------
-
-export class TimeoutError extends Error {
-  constructor (message) {
-    super(message)
-    this.name = 'TimeoutError'
-  }
-}
-
-const describeDetail = (detail) => {
-  if (detail === undefined) return ''
-  try {
-    const value = typeof detail === 'function' ? detail() : detail
-    let text = typeof value === 'string' ? value : JSON.stringify(value)
-    if (text.length > 2000) text = `${text.slice(0, 2000)}... (${text.length} chars)`
-    return `\n  last observed: ${text}`
-  } catch (err) {
-    return `\n  (could not describe state: ${err.message})`
-  }
-}
-
-/**
- * Polls `condition` until it returns a truthy value (which is returned) or the
- * deadline passes.
- *
- * @template T
- * @param {() => T | Promise<T>} condition
- * @param {{ timeoutMs?: number, intervalMs?: number, what?: string, detail?: any }} [opts]
- * @returns {Promise<T>}
- */
-export async function waitUntil (condition, { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = 10, what = 'condition', detail } = {}) {
-  const deadline = Date.now() + timeoutMs
-  let lastError
-  for (;;) {
-    try {
-      const value = await condition()
-      if (value) return value
-      lastError = undefined
-    } catch (err) {
-      lastError = err
-    }
-    if (Date.now() >= deadline) {
-      const cause = lastError ? `\n  last error: ${lastError.message}` : ''
-      throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what}${describeDetail(detail)}${cause}`)
-    }
-    await delay(intervalMs)
-  }
-}
-
-/**
- * Waits for `event` on anything with on/off (lib0 observables, Y.Doc,
- * Awareness, WebsocketProvider) or on/off|removeListener (Node emitters),
- * optionally until `predicate(...args)` holds. Resolves with the event args.
- *
- * @param {any} emitter
- * @param {string} event
- * @param {{ predicate?: (...args: any[]) => boolean, timeoutMs?: number, what?: string, detail?: any }} [opts]
- * @returns {Promise<any[]>}
- */
-export function waitForEvent (emitter, event, { predicate = () => true, timeoutMs = DEFAULT_TIMEOUT_MS, what, detail } = {}) {
-  return new Promise((resolve, reject) => {
-    const handler = (...args) => {
-      let ok
-      try {
-        ok = predicate(...args)
-      } catch (err) {
-        cleanup()
-        reject(err)
-        return
-      }
-      if (ok) {
-        cleanup()
-        resolve(args)
-      }
-    }
-    const timer = setTimeout(() => {
-      cleanup()
-      reject(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what ?? `'${event}' event`}${describeDetail(detail)}`))
-    }, timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      if (typeof emitter.off === 'function') emitter.off(event, handler)
-      else emitter.removeListener(event, handler)
-    }
-    emitter.on(event, handler)
-  })
-}
-
-/**
- * Resolves once the provider has received the server's sync step 2.
- * @param {WebsocketProvider} provider
- */
-export async function waitForSynced (provider, { timeoutMs = DEFAULT_TIMEOUT_MS, what } = {}) {
-  if (provider.synced) return
-  await waitForEvent(provider, 'synced', {
-    predicate: (state) => state === true,
-    timeoutMs,
-    what: what ?? `provider for '${provider.roomname}' to be synced`,
-    detail: () => ({ wsconnected: provider.wsconnected, wsconnecting: provider.wsconnecting, url: provider.url })
-  })
-}
-
-/**
- * Awaits an awareness `change` event whose changes satisfy `predicate`.
- * @param {awarenessProtocol.Awareness} awareness
- */
-export function waitForAwarenessChange (awareness, predicate = () => true, { timeoutMs = DEFAULT_TIMEOUT_MS, what } = {}) {
-  return waitForEvent(awareness, 'change', {
-    predicate: (changes, origin) => predicate(changes, origin),
-    timeoutMs,
-    what: what ?? 'awareness change',
-    detail: () => Object.fromEntries(awareness.getStates())
-  })
-}
-
-/**
- * Awaits a Y.Doc `update` event, optionally filtered by predicate(update, origin).
- * @param {Y.Doc} doc
- */
-export function waitForDocUpdate (doc, predicate = () => true, { timeoutMs = DEFAULT_TIMEOUT_MS, what } = {}) {
-  return waitForEvent(doc, 'update', {
-    predicate: (update, origin) => predicate(update, origin),
-    timeoutMs,
-    what: what ?? 'document update'
-  })
-}
 
 /** Recursively sorts object keys so that equal content has equal JSON. */
 function canonical (value) {
@@ -506,6 +387,19 @@ export class CoformServer {
     return { status: res.status, json, text }
   }
 
+  /**
+   * A REST call that must answer `status`; returns the JSON body.
+   * @param {number} status
+   * @param {string} method
+   * @param {string} pathname
+   * @param {{ token?: string, body?: any }} [opts]
+   */
+  async apiExpect (status, method, pathname, opts) {
+    const r = await this.api(method, pathname, opts)
+    assert.equal(r.status, status, `${method} ${pathname}: ${r.text}`)
+    return r.json
+  }
+
   /** Resident memory of the server process, in bytes (Linux /proc). */
   rssBytes () {
     const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8')
@@ -614,13 +508,15 @@ export class Clients {
    * sync with each other directly and hide what the server does.
    *
    * @param {string} docName
-   * @param {{ doc?: Y.Doc, connect?: boolean, awareness?: awarenessProtocol.Awareness, url?: string }} [opts]
+   * @param {{ doc?: Y.Doc, connect?: boolean, awareness?: awarenessProtocol.Awareness, url?: string, params?: Record<string,string> }} [opts]
+   *   `params` go into the query string (e.g. `{ token }` with auth on).
    */
-  provider (docName, { doc, connect = true, awareness, url } = {}) {
+  provider (docName, { doc, connect = true, awareness, url, params } = {}) {
     const ydoc = doc ?? new Y.Doc()
     this.docs.add(ydoc)
     const opts = { WebSocketPolyfill: WebSocket, disableBc: true, connect, maxBackoffTime: 1000 }
     if (awareness) opts.awareness = awareness
+    if (params) opts.params = params
     const provider = new WebsocketProvider(url ?? this.server.wsUrl, docName, ydoc, opts)
     this.providers.add(provider)
     return provider
@@ -631,6 +527,11 @@ export class Clients {
     const provider = this.provider(docName, opts)
     await waitForSynced(provider, { timeoutMs: opts.timeoutMs })
     return provider
+  }
+
+  /** Opens `count` providers on one room at once and waits until all have synced. */
+  syncedAll (docName, count, opts = {}) {
+    return Promise.all(Array.from({ length: count }, () => this.synced(docName, opts)))
   }
 
   /** Destroys a provider and its awareness (which otherwise keeps a timer alive). */
@@ -667,6 +568,30 @@ export class Clients {
 }
 
 /**
+ * For a `describe` block: one server for the whole suite and the clients its
+ * tests open. Registers the hooks: `before` starts the server and runs
+ * `setup` (see `startForSuite`), `afterEach` closes the clients a test opened
+ * (unless `keepClients`, for suites whose tests share clients made in
+ * `setup`), and `after` closes every client and disposes of the server.
+ *
+ * @param {CoformServer | ConstructorParameters<typeof CoformServer>[0]} [server]
+ *   a server fixture, or the options for a new one
+ * @param {{ setup?: () => Promise<void>, keepClients?: boolean }} [opts]
+ * @returns {{ server: CoformServer, clients: Clients }}
+ */
+export function serverSuite (server = {}, { setup, keepClients = false } = {}) {
+  const fixture = server instanceof CoformServer ? server : new CoformServer(server)
+  const clients = new Clients(fixture)
+  before(() => fixture.startForSuite(setup))
+  if (!keepClients) afterEach(() => clients.destroyAll())
+  after(async () => {
+    await clients.destroyAll()
+    await fixture.dispose()
+  })
+  return { server: fixture, clients }
+}
+
+/**
  * Drops a provider's connection abruptly (TCP close, no WebSocket close
  * handshake, no awareness goodbye). With `reconnect: false` the provider stays
  * offline; otherwise it reconnects by itself as it would after a network blip.
@@ -676,191 +601,4 @@ export function dropConnection (provider, { reconnect = false } = {}) {
   const ws = provider.ws
   if (ws === null) throw new Error('provider has no open socket to drop')
   ws.terminate()
-}
-
-// ---------------------------------------------------------------------------
-// Raw protocol
-// ---------------------------------------------------------------------------
-
-export const MESSAGE_SYNC = 0
-export const MESSAGE_AWARENESS = 1
-export const MESSAGE_AUTH = 2
-export const MESSAGE_QUERY_AWARENESS = 3
-export const SYNC_STEP1 = syncProtocol.messageYjsSyncStep1
-export const SYNC_STEP2 = syncProtocol.messageYjsSyncStep2
-export const SYNC_UPDATE = syncProtocol.messageYjsUpdate
-
-/** [0, 0, stateVector] for a doc (empty doc => asks for everything). */
-export function encodeSyncStep1 (doc = new Y.Doc()) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_SYNC)
-  syncProtocol.writeSyncStep1(encoder, doc)
-  return encoding.toUint8Array(encoder)
-}
-
-/** [0, 1, update] */
-export function encodeSyncStep2 (update) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_SYNC)
-  encoding.writeVarUint(encoder, SYNC_STEP2)
-  encoding.writeVarUint8Array(encoder, update)
-  return encoding.toUint8Array(encoder)
-}
-
-/** [0, 2, update] */
-export function encodeUpdateMessage (update) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_SYNC)
-  syncProtocol.writeUpdate(encoder, update)
-  return encoding.toUint8Array(encoder)
-}
-
-/** [1, awarenessUpdate] for the given clients of an Awareness. */
-export function encodeAwarenessMessage (awareness, clients = [awareness.clientID], states) {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
-  encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients, states))
-  return encoding.toUint8Array(encoder)
-}
-
-/** Hand-built awareness message: one client, explicit clock and JSON state (null = removed). */
-export function encodeRawAwarenessMessage (clientID, clock, state) {
-  const inner = encoding.createEncoder()
-  encoding.writeVarUint(inner, 1)
-  encoding.writeVarUint(inner, clientID)
-  encoding.writeVarUint(inner, clock)
-  encoding.writeVarString(inner, JSON.stringify(state))
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
-  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(inner))
-  return encoding.toUint8Array(encoder)
-}
-
-/**
- * Decodes one y-websocket message.
- * @returns {{ type: number, syncType?: number, payload?: Uint8Array, awareness?: Array<{clientID:number, clock:number, state:any}>, raw: Uint8Array }}
- */
-export function decodeMessage (buf) {
-  const raw = buf instanceof Uint8Array ? buf : new Uint8Array(buf)
-  const decoder = decoding.createDecoder(raw)
-  const type = decoding.readVarUint(decoder)
-  if (type === MESSAGE_SYNC) {
-    const syncType = decoding.readVarUint(decoder)
-    const payload = decoding.readVarUint8Array(decoder)
-    return { type, syncType, payload, raw }
-  }
-  if (type === MESSAGE_AWARENESS) {
-    const payload = decoding.readVarUint8Array(decoder)
-    const d = decoding.createDecoder(payload)
-    const n = decoding.readVarUint(d)
-    const entries = []
-    for (let i = 0; i < n; i++) {
-      const clientID = decoding.readVarUint(d)
-      const clock = decoding.readVarUint(d)
-      const state = JSON.parse(decoding.readVarString(d))
-      entries.push({ clientID, clock, state })
-    }
-    return { type, payload, awareness: entries, raw }
-  }
-  return { type, raw }
-}
-
-/**
- * A raw `ws` client that records every message and how it was closed.
- */
-export class RawSocket {
-  constructor (ws, url) {
-    this.ws = ws
-    this.url = url
-    /** @type {Array<{ data: Uint8Array, isBinary: boolean, at: number }>} */
-    this.messages = []
-    this.closeInfo = null
-    this.errors = []
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        this.closeInfo = { code, reason: reason.toString(), at: Date.now() }
-        resolve(this.closeInfo)
-      })
-    })
-    ws.on('message', (data, isBinary) => {
-      const bytes = data instanceof Buffer ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data)
-      this.messages.push({ data: Uint8Array.from(bytes), isBinary, at: Date.now() })
-    })
-    // A server-side close can surface as an error (e.g. ECONNRESET); keep it for reports.
-    ws.on('error', (err) => this.errors.push(err))
-  }
-
-  send (data, opts = {}) {
-    return new Promise((resolve, reject) => {
-      this.ws.send(data, { binary: true, ...opts }, (err) => err ? reject(err) : resolve())
-    })
-  }
-
-  /** Decoded binary messages received so far (undecodable ones are reported as such). */
-  decoded () {
-    return this.messages.filter((m) => m.isBinary).map((m) => {
-      try { return decodeMessage(m.data) } catch (err) { return { type: -1, error: err.message, raw: m.data } }
-    })
-  }
-
-  /** Waits until a received message satisfies `predicate(decoded, index)`; returns it. */
-  async waitForMessage (predicate, { timeoutMs = DEFAULT_TIMEOUT_MS, what = 'a matching message' } = {}) {
-    return waitUntil(() => this.decoded().find((m, i) => predicate(m, i)), {
-      timeoutMs,
-      what,
-      detail: () => this.decoded().map((m) => ({ type: m.type, syncType: m.syncType, len: m.raw.length }))
-    })
-  }
-
-  /** Waits for the socket to close and returns { code, reason }. */
-  async waitForClose ({ timeoutMs = DEFAULT_TIMEOUT_MS, what = 'the server to close the socket' } = {}) {
-    let timer
-    try {
-      return await Promise.race([
-        this.closed,
-        new Promise((resolve, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for ${what} (socket readyState=${this.ws.readyState})`)), timeoutMs)
-        })
-      ])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  terminate () {
-    try { this.ws.terminate() } catch {}
-  }
-}
-
-/** Opens a raw WebSocket and waits for it to be open. */
-export async function openRawSocket (url, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
-  const ws = new WebSocket(url)
-  const raw = new RawSocket(ws, url)
-  let timer
-  try {
-    await Promise.race([
-      once(ws, 'open'),
-      raw.closed.then((info) => { throw new Error(`socket to ${url} closed before opening (code ${info.code})`) }),
-      new Promise((resolve, reject) => {
-        timer = setTimeout(() => reject(new TimeoutError(`Timed out after ${timeoutMs} ms opening ${url}`)), timeoutMs)
-      })
-    ])
-  } catch (err) {
-    raw.terminate()
-    throw err
-  } finally {
-    clearTimeout(timer)
-  }
-  return raw
-}
-
-/** Applies every sync payload (step 2 / update) a raw socket received to a fresh doc. */
-export function docFromMessages (messages) {
-  const doc = new Y.Doc()
-  for (const m of messages) {
-    if (m.type === MESSAGE_SYNC && (m.syncType === SYNC_STEP2 || m.syncType === SYNC_UPDATE)) {
-      Y.applyUpdate(doc, m.payload)
-    }
-  }
-  return doc
 }

@@ -1,25 +1,13 @@
 // The operational HTTP endpoints answer, and the connection gauge follows
 // clients coming and going.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import { Clients, CoformServer, uniqueName, waitUntil } from './harness.js'
+import { dropConnection, serverSuite, uniqueName, waitUntil } from './harness.js'
 
 describe('http endpoints', () => {
-  const server = new CoformServer()
-  const clients = new Clients(server)
-
-  before(() => server.startForSuite())
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  const { server, clients } = serverSuite()
 
   test('/healthz and /readyz answer 200', server.guard(async () => {
     for (const path of ['/healthz', '/readyz']) {
@@ -48,13 +36,12 @@ describe('http endpoints', () => {
   test('the connection gauge counts open WebSockets and drops when they close', server.guard(async () => {
     const base = await server.metric('coform_connections')
     const room = uniqueName('gauge')
-    const providers = await Promise.all([0, 1, 2].map(() => clients.synced(room)))
+    const providers = await clients.syncedAll(room, 3)
     await waitUntil(async () => (await server.metric('coform_connections')) === base + 3, {
       what: `coform_connections to reach ${base + 3}`
     })
     clients.destroyProvider(providers[0])
-    providers[1].shouldConnect = false
-    providers[1].ws.terminate()
+    dropConnection(providers[1], { reconnect: false })
     await waitUntil(async () => (await server.metric('coform_connections')) === base + 1, {
       what: `coform_connections to fall back to ${base + 1} after one close and one drop`
     })

@@ -2,44 +2,34 @@
 // room with a different name, including names that are prefixes of each
 // other or differ only in case.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
   docSummary,
-  CoformServer,
+  serverSuite,
   uniqueName,
-  waitForSynced,
   waitUntil
 } from './harness.js'
 
 const textOf = (p) => p.doc.getText('text').toString()
 
 describe('room isolation', () => {
-  const server = new CoformServer()
-  const clients = new Clients(server)
+  const { server, clients } = serverSuite()
 
-  before(() => server.startForSuite())
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  /** Two synced clients in room `nameA`, then two in room `nameB`. */
+  async function twoClientsEach (nameA, nameB) {
+    const opened = []
+    for (const name of [nameA, nameA, nameB, nameB]) opened.push(await clients.synced(name))
+    return opened
+  }
 
   /**
    * Edits in room `nameA` must reach the other client of `nameA` and nothing
    * in `nameB`, and vice versa.
    */
   async function assertDocumentsIsolated (nameA, nameB) {
-    const a1 = await clients.synced(nameA)
-    const a2 = await clients.synced(nameA)
-    const b1 = await clients.synced(nameB)
-    const b2 = await clients.synced(nameB)
+    const [a1, a2, b1, b2] = await twoClientsEach(nameA, nameB)
 
     a1.doc.getText('text').insert(0, 'secret-of-A')
     a1.doc.getMap('map').set('owner', 'A')
@@ -70,8 +60,7 @@ describe('room isolation', () => {
 
     // Newcomers get only their own room's document.
     for (const [name, expected] of [[nameA, 'secret-of-A'], [nameB, 'secret-of-B']]) {
-      const late = clients.provider(name)
-      await waitForSynced(late)
+      const late = await clients.synced(name)
       await waitUntil(() => textOf(late) === expected, { what: `a newcomer in '${name}' to get its room's document`, detail: () => docSummary(late.doc) })
       assert.deepEqual(late.doc.getArray('list').toArray(), [name === nameA ? 'a-round-2' : 'b-round-2'])
     }
@@ -101,10 +90,7 @@ describe('room isolation', () => {
   test('awareness in one room does not reach another room', server.guard(async () => {
     const nameA = uniqueName('iso-aw-a')
     const nameB = uniqueName('iso-aw-b')
-    const a1 = await clients.synced(nameA)
-    const a2 = await clients.synced(nameA)
-    const b1 = await clients.synced(nameB)
-    const b2 = await clients.synced(nameB)
+    const [a1, a2, b1, b2] = await twoClientsEach(nameA, nameB)
 
     a1.awareness.setLocalStateField('user', { name: 'in-room-a' })
     b1.awareness.setLocalStateField('user', { name: 'in-room-b' })

@@ -1,14 +1,13 @@
 // A client that goes offline keeps editing; when it comes back, its offline
 // edits and the edits others made meanwhile merge on every replica.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
   docSnapshot,
   docSummary,
-  CoformServer,
+  serverSuite,
   uniqueName,
   waitForConvergence,
   waitForSynced,
@@ -17,19 +16,7 @@ import {
 
 describe('offline edits merge on reconnect', () => {
   // Compact often, so that clients come back to documents compacted while they were away.
-  const server = new CoformServer({ extraArgs: ['--compact-after-updates', '10'] })
-  const clients = new Clients(server)
-
-  before(() => server.startForSuite())
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  const { server, clients } = serverSuite({ extraArgs: ['--compact-after-updates', '10'] })
 
   test('offline edits of one client and online edits of another converge after connect()', server.guard(async () => {
     const room = uniqueName('offline')

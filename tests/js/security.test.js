@@ -3,21 +3,21 @@
 // their sign-in session. Before the fixes, the first aborted the server,
 // the second grew it by hundreds of MiB, the third left sockets editing.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import * as encoding from 'lib0/encoding'
-
 import {
-  Clients,
-  CoformServer,
-  MESSAGE_AWARENESS,
   WebSocket,
   Y,
+  createTemplate,
+  createWorkspace,
+  encodeAwarenessEntries,
   encodeUpdateMessage,
+  logIn,
+  serverSuite,
+  signUp,
   uniqueName,
   waitForEvent,
-  waitForSynced,
   waitUntil
 } from './harness.js'
 
@@ -27,42 +27,11 @@ const SESSION_ENDED = 4401
 /** An awareness message with `count` states of about `bytes` each. */
 function awarenessFlood (count, bytes, firstClient = 1) {
   const state = JSON.stringify({ cursor: 'x'.repeat(bytes) })
-  const inner = encoding.createEncoder()
-  encoding.writeVarUint(inner, count)
-  for (let i = 0; i < count; i++) {
-    encoding.writeVarUint(inner, firstClient + i)
-    encoding.writeVarUint(inner, 1)
-    encoding.writeVarString(inner, state)
-  }
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
-  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(inner))
-  return encoding.toUint8Array(encoder)
-}
-
-/** One awareness entry with a raw (not necessarily JSON) state string. */
-function rawAwareness (clientID, stateText) {
-  const inner = encoding.createEncoder()
-  encoding.writeVarUint(inner, 1)
-  encoding.writeVarUint(inner, clientID)
-  encoding.writeVarUint(inner, 1)
-  encoding.writeVarString(inner, stateText)
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
-  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(inner))
-  return encoding.toUint8Array(encoder)
+  return encodeAwarenessEntries(Array.from({ length: count }, (_, i) => [firstClient + i, 1, state]))
 }
 
 describe('hostile input from Yjs clients', () => {
-  const server = new CoformServer()
-  const clients = new Clients(server)
-
-  before(() => server.startForSuite())
-  afterEach(() => clients.destroyAll())
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  const { server, clients } = serverSuite()
 
   test('an update of 20,000 nested Y.Maps is refused; the server and the room carry on', server.guard(async () => {
     const room = uniqueName('nested')
@@ -81,8 +50,7 @@ describe('hostile input from Yjs clients', () => {
     })
     const update = Y.encodeStateAsUpdate(evil)
     const attacker = await clients.rawSocket(room)
-    await attacker.send(encodeUpdateMessage(update))
-    const closed = await attacker.waitForClose({ what: 'the nested update to be refused' })
+    const closed = await attacker.sendAndAwaitClose(encodeUpdateMessage(update), { what: 'the nested update to be refused' })
     assert.equal(closed.code, POLICY, `closed with ${closed.code}: ${closed.reason}`)
     assert.match(closed.reason, /nest/)
 
@@ -105,8 +73,7 @@ describe('hostile input from Yjs clients', () => {
     const before = server.rssBytes()
     for (let i = 0; i < 20; i++) {
       const viewer = await clients.rawSocket(room)
-      await viewer.send(flood)
-      const closed = await viewer.waitForClose({ what: `flood ${i} to be refused` })
+      const closed = await viewer.sendAndAwaitClose(flood, { what: `flood ${i} to be refused` })
       assert.equal(closed.code, POLICY, `flood ${i}: ${closed.code} ${closed.reason}`)
       viewer.terminate()
     }
@@ -157,8 +124,8 @@ describe('hostile input from Yjs clients', () => {
     process.on('uncaughtException', onError)
     try {
       const sender = await clients.rawSocket(room)
-      await sender.send(rawAwareness(424242, '{"cursor": '))
-      const closed = await sender.waitForClose({ what: 'the bad state to be refused' })
+      // One presence entry whose state text is not JSON.
+      const closed = await sender.sendAndAwaitClose(encodeAwarenessEntries([[424242, 1, '{"cursor": ']]), { what: 'the bad state to be refused' })
       assert.equal(closed.code, POLICY)
       // A later, valid state from someone else arrives; the bad one never did.
       const other = await clients.synced(room)
@@ -176,56 +143,25 @@ describe('hostile input from Yjs clients', () => {
 })
 
 describe('sessions and sockets', () => {
-  const server = new CoformServer({ auth: true })
-  const clients = new Clients(server)
-  let owner
   let template
+  const { server, clients } = serverSuite({ auth: true }, {
+    setup: async () => {
+      const owner = await signUp(server, 'ada', 'Ada')
+      template = await createTemplate(server, owner.accessToken, await createWorkspace(server, owner.accessToken))
+    }
+  })
 
-  const password = 'correct horse 9'
-  const login = async () => {
-    const r = await server.api('POST', '/api/auth/login', { body: { email: 'ada@example.com', password } })
-    assert.equal(r.status, 200, r.text)
-    return r.json
-  }
-  const docToken = async (access) => {
-    const r = await server.api('POST', `/api/templates/${template}/session`, { token: access })
-    assert.equal(r.status, 200, r.text)
-    return r.json.token
-  }
+  const login = () => logIn(server, 'ada')
+  const docToken = async (access) =>
+    (await server.apiExpect(200, 'POST', `/api/templates/${template}/session`, { token: access })).token
   /** A y-websocket provider on the template with `token`, synced. */
-  const open = async (token) => {
-    const provider = clients.provider(template, { connect: false })
-    provider.params = { token }
-    provider.connect()
-    await waitForSynced(provider)
-    return provider
-  }
+  const open = (token) => clients.synced(template, { params: { token } })
   /** The HTTP status of an upgrade with `token`. */
   const upgradeStatus = (token) => new Promise((resolve, reject) => {
     const ws = new WebSocket(`${server.wsUrl}/${template}?token=${encodeURIComponent(token)}`)
     ws.on('unexpected-response', (_, res) => { resolve(res.statusCode); ws.terminate() })
     ws.on('open', () => { resolve(101); ws.terminate() })
     ws.on('error', (err) => reject(err))
-  })
-
-  before(() => server.startForSuite(async () => {
-    const r = await server.api('POST', '/api/auth/register', {
-      body: { email: 'ada@example.com', password, name: 'Ada' }
-    })
-    assert.equal(r.status, 201, r.text)
-    owner = r.json
-    const ws = await server.api('POST', '/api/workspaces', { token: owner.accessToken, body: { name: 'Team' } })
-    const t = await server.api('POST', '/api/templates', {
-      token: owner.accessToken,
-      body: { workspaceId: ws.json.id, name: 'Form' }
-    })
-    assert.equal(t.status, 201, t.text)
-    template = t.json.id
-  }))
-  afterEach(() => clients.destroyAll())
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
   })
 
   test('logout closes the session\'s sockets with 4401 and its document token opens nothing', server.guard(async () => {

@@ -2,18 +2,16 @@
 // stored document: at its first `synced` event a client never shows an empty
 // (or partial) document that fills in a moment later.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
 import {
-  Clients,
-  MESSAGE_SYNC,
-  SYNC_STEP2,
-  SYNC_UPDATE,
   Y,
   docSnapshot,
   encodeSyncStep1,
-  CoformServer,
+  isSyncStep2,
+  isSyncUpdate,
+  serverSuite,
   uniqueName,
   waitForConvergence,
   waitForSynced,
@@ -42,12 +40,11 @@ function providerWithSyncedSnapshot (clients, room) {
 describe('no empty flash: the first sync already has the stored document', () => {
   // Short idle grace so rooms unload during the test; frequent compaction
   // so that what is loaded after the restart is partly compacted.
-  const server = new CoformServer({ roomGrace: '1s', extraArgs: ['--compact-after-updates', '25'] })
-  const clients = new Clients(server)
+  const { server, clients } = serverSuite({ roomGrace: '1s', extraArgs: ['--compact-after-updates', '25'] }, { setup: writeRoomsAndRestart })
   const rooms = []
   const expected = new Map()
 
-  before(() => server.startForSuite(async () => {
+  async function writeRoomsAndRestart () {
     // Several rooms, each written as many small, separate updates.
     for (let r = 0; r < 3; r++) {
       const room = uniqueName(`flash-${r}`)
@@ -69,16 +66,7 @@ describe('no empty flash: the first sync already has the stored document', () =>
     }
     await clients.destroyAll()
     await server.restart()
-  }))
-
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  }
 
   test('at its first synced event a new client already shows the stored document', server.guard(async (t) => {
     const room = rooms[0]
@@ -95,12 +83,12 @@ describe('no empty flash: the first sync already has the stored document', () =>
     const room = rooms[1]
     const raw = await clients.rawSocket(room)
     await raw.send(encodeSyncStep1()) // empty state vector: "send me everything"
-    const first = await raw.waitForMessage((m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_STEP2, {
+    const first = await raw.waitForMessage(isSyncStep2, {
       what: 'the first sync step 2'
     })
     const earlierUpdates = raw.decoded()
-      .slice(0, raw.decoded().findIndex((m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_STEP2))
-      .filter((m) => m.type === MESSAGE_SYNC && m.syncType === SYNC_UPDATE)
+      .slice(0, raw.decoded().findIndex(isSyncStep2))
+      .filter(isSyncUpdate)
     const doc = new Y.Doc()
     Y.applyUpdate(doc, first.payload)
     assert.deepEqual(docSnapshot(doc), expected.get(room),

@@ -7,17 +7,17 @@
 // and the template are made through the REST API, and each provider
 // connects with `params: { token }`.
 
-import { describe, test, before, after, afterEach } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import fs from 'node:fs'
-import path from 'node:path'
 
 import {
-  Clients,
   CoformServer,
-  WebSocket,
-  WebsocketProvider,
-  Y,
+  createTemplate,
+  createWorkspace,
+  emailOf,
+  serverSuite,
+  signUp,
+  verifyEmail,
   waitForSynced,
   waitUntil
 } from './harness.js'
@@ -35,87 +35,39 @@ class AuthServer extends CoformServer {
 }
 
 describe('viewers and editors over y-websocket with auth on', () => {
-  const server = new AuthServer()
-  const clients = new Clients(server)
   /** @type {Record<string, { id: string, name: string, color: string, access: string }>} */
   const people = {}
   let templateId
-
-  /** One REST call; answers { status, json, text }. */
-  const api = (method, path, opts) => server.api(method, path, opts)
-
-  async function expectStatus (status, method, path, opts) {
-    const r = await api(method, path, opts)
-    assert.equal(r.status, status, `${method} ${path}: ${r.text}`)
-    return r.json
-  }
+  const { server, clients } = serverSuite(new AuthServer(), { setup: teamWithViewerAndEditor })
 
   async function register (key, name) {
-    const body = await expectStatus(201, 'POST', '/api/auth/register', {
-      body: { email: `${key}@example.com`, password: 'correct horse 9', name }
-    })
+    const body = await signUp(server, key, name)
     people[key] = { ...body.user, access: body.accessToken }
   }
 
   /**
-   * Verifies `key@example.com` with the link of its verification mail (the
-   * server writes mails to `<data-dir>/outbox/`): only a verified address
-   * is added to a workspace at once.
+   * Alice owns the workspace and its template; Carol is a viewer and Dave
+   * an editor. Only a verified address is added to a workspace at once.
    */
-  async function verifyEmail (key) {
-    const outbox = path.join(server.dataDir, 'outbox')
-    const mails = fs.readdirSync(outbox).filter((f) => f.endsWith('.eml')).sort()
-      .map((f) => fs.readFileSync(path.join(outbox, f), 'utf8'))
-      .filter((m) => m.includes(`To: ${key}@example.com\n`) && m.includes('Subject: Verify your Coform e-mail address'))
-    const token = /verify-email\?token=([A-Za-z0-9_-]{43})/.exec(mails.at(-1) ?? '')?.[1]
-    assert.ok(token, `no verification mail to ${key}@example.com`)
-    await expectStatus(200, 'GET', `/api/auth/verify-email?token=${token}`)
-  }
-
-  /** A stock provider on the template, signed in with `token`. */
-  function provider (token) {
-    const doc = new Y.Doc()
-    clients.docs.add(doc)
-    const p = new WebsocketProvider(server.wsUrl, templateId, doc, {
-      WebSocketPolyfill: WebSocket,
-      disableBc: true,
-      maxBackoffTime: 1000,
-      params: { token }
-    })
-    clients.providers.add(p)
-    return p
-  }
-
-  before(() => server.startForSuite(async () => {
+  async function teamWithViewerAndEditor () {
     await register('alice', 'Alice')
     await register('carol', 'Carol')
     await register('dave', 'Dave')
-    await verifyEmail('carol')
-    await verifyEmail('dave')
-    const ws = await expectStatus(201, 'POST', '/api/workspaces', {
-      token: people.alice.access, body: { name: 'Team' }
+    await verifyEmail(server, 'carol')
+    await verifyEmail(server, 'dave')
+    const workspaceId = await createWorkspace(server, people.alice.access)
+    for (const [key, role] of [['carol', 'viewer'], ['dave', 'editor']]) {
+      await server.apiExpect(201, 'POST', `/api/workspaces/${workspaceId}/members`, {
+        token: people.alice.access, body: { email: emailOf(key), role }
+      })
+    }
+    templateId = await createTemplate(server, people.alice.access, workspaceId, {
+      content: { meta: { title: 'original' }, components: {} }
     })
-    await expectStatus(201, 'POST', `/api/workspaces/${ws.id}/members`, {
-      token: people.alice.access, body: { email: 'carol@example.com', role: 'viewer' }
-    })
-    await expectStatus(201, 'POST', `/api/workspaces/${ws.id}/members`, {
-      token: people.alice.access, body: { email: 'dave@example.com', role: 'editor' }
-    })
-    const tpl = await expectStatus(201, 'POST', '/api/templates', {
-      token: people.alice.access,
-      body: { workspaceId: ws.id, name: 'Form', content: { meta: { title: 'original' }, components: {} } }
-    })
-    templateId = tpl.id
-  }))
+  }
 
-  afterEach(async () => {
-    await clients.destroyAll()
-  })
-
-  after(async () => {
-    await clients.destroyAll()
-    await server.dispose()
-  })
+  /** A stock provider on the template, signed in with `token`. */
+  const provider = (token) => clients.provider(templateId, { params: { token } })
 
   const metaOf = (p) => p.doc.getMap('meta').toJSON()
 
@@ -146,7 +98,7 @@ describe('viewers and editors over y-websocket with auth on', () => {
     assert.equal(observer.doc.getMap('components').get('hack'), undefined)
     assert.equal(editor.doc.getMap('meta').get('title'), 'original')
 
-    const stored = await expectStatus(200, 'GET', `/api/templates/${templateId}`, { token: people.alice.access })
+    const stored = await server.apiExpect(200, 'GET', `/api/templates/${templateId}`, { token: people.alice.access })
     assert.deepEqual(stored.content, { meta: { title: 'original', after: 'an editor edit' }, components: {} })
 
     // A client that joins now gets the server's document, without it.
@@ -173,7 +125,7 @@ describe('viewers and editors over y-websocket with auth on', () => {
       })
       assert.deepEqual(p.doc.getMap('components').get('c1'), { id: 'c1', type: 'email' })
     }
-    const stored = await expectStatus(200, 'GET', `/api/templates/${templateId}`, { token: people.carol.access })
+    const stored = await server.apiExpect(200, 'GET', `/api/templates/${templateId}`, { token: people.carol.access })
     assert.equal(stored.content.meta.subtitle, 'by an editor')
     assert.deepEqual(stored.content.components.c1, { id: 'c1', type: 'email' })
   }))
