@@ -400,6 +400,18 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// A command running the binary at `path`, or why it cannot: the error
+/// says how to build it (package `package`) or point `flag` elsewhere.
+fn built(path: &Path, what: &str, package: &str, flag: &str) -> Result<Command> {
+    if !path.exists() {
+        bail!(
+            "no {what} binary at {}: build it (cargo build --release -p {package}) or pass {flag}",
+            path.display()
+        );
+    }
+    Ok(Command::new(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,16 +436,4 @@ mod tests {
         let (rss, hwm) = rss(std::process::id()).unwrap();
         assert!(rss > 0 && hwm >= rss);
     }
-}
-
-/// A command running the binary at `path`, or why it cannot: the error
-/// says how to build it (package `package`) or point `flag` elsewhere.
-fn built(path: &Path, what: &str, package: &str, flag: &str) -> Result<Command> {
-    if !path.exists() {
-        bail!(
-            "no {what} binary at {}: build it (cargo build --release -p {package}) or pass {flag}",
-            path.display()
-        );
-    }
-    Ok(Command::new(path))
 }
