@@ -4,9 +4,10 @@
 //! when a committed copy differs from what the schema gives;
 //! `COFORM_REGENERATE=1 cargo test -p coform-model` rewrites them.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use serde_json::{Map as JsonMap, Value};
 
 use crate::schema::{catalog, template_schema, Field, FieldKind, TypeInfo};
 
@@ -115,6 +116,90 @@ fn ts_members(out: &mut String, schema: &Value) {
     }
 }
 
+/// The fields every input's `properties` (or `validation`) begin with,
+/// as TypeScript base interfaces, so that the SDK states them once.
+#[derive(Default)]
+struct Bases {
+    /// A base that is no type of the model: its name → (doc, members).
+    new: Vec<(String, (String, Value))>,
+    /// A type that extends a base → (the base, its own members).
+    of: BTreeMap<String, (String, Value)>,
+}
+
+/// Finds, per family (`properties`, `validation`), the leading fields
+/// the inputs' types all share; a type holding nothing else is the base.
+fn input_bases(defs: &JsonMap<String, Value>) -> Bases {
+    let mut bases = Bases::default();
+    let component = &defs["Component"];
+    for (family, base_name) in [
+        ("properties", "InputPropertiesCommon"),
+        ("validation", "InputValidationCommon"),
+    ] {
+        let mut names: Vec<String> = Vec::new();
+        for variant in component["oneOf"].as_array().into_iter().flatten() {
+            let t = variant["properties"]["type"]["const"]
+                .as_str()
+                .unwrap_or_default();
+            let is_input = catalog().types.iter().any(|i| i.name == t && i.input);
+            let def = variant["properties"][family]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/$defs/"));
+            if let (true, Some(def)) = (is_input, def) {
+                if !names.iter().any(|n| n == def) {
+                    names.push(def.to_owned());
+                }
+            }
+        }
+        let members = |name: &str| -> Vec<(String, Value)> {
+            defs[name]["properties"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        };
+        let Some(first) = names.first() else { continue };
+        let mut shared = members(first);
+        for name in &names[1..] {
+            let theirs = members(name);
+            let same = shared
+                .iter()
+                .zip(&theirs)
+                .take_while(|(a, b)| a == b)
+                .count();
+            shared.truncate(same);
+        }
+        if shared.len() < 2 || names.len() < 2 {
+            continue;
+        }
+        let keys: Vec<&str> = shared.iter().map(|(k, _)| k.as_str()).collect();
+        let exact = names
+            .iter()
+            .find(|n| members(n).len() == shared.len())
+            .cloned();
+        let base = exact
+            .clone()
+            .map(|n| ts_name(&n))
+            .unwrap_or_else(|| base_name.to_owned());
+        if exact.is_none() {
+            let mut def = defs[first.as_str()].clone();
+            def["properties"] = Value::Object(shared.iter().cloned().collect());
+            bases.new.push((
+                base.clone(),
+                (format!("What every input's `{family}` has."), def),
+            ));
+        }
+        for name in names.iter().filter(|n| Some(*n) != exact.as_ref()) {
+            let mut own = defs[name.as_str()].clone();
+            let rest: JsonMap<String, Value> = members(name)
+                .into_iter()
+                .filter(|(k, _)| !keys.contains(&k.as_str()))
+                .collect();
+            own["properties"] = Value::Object(rest);
+            bases.of.insert(name.clone(), (base.clone(), own));
+        }
+    }
+    bases
+}
+
 /// The SDK's TypeScript types of the form model.
 pub fn typescript() -> String {
     let schema = template_schema();
@@ -168,13 +253,23 @@ pub fn typescript() -> String {
     out.push_str("/** A component type the server knows. */\n");
     out.push_str("export type KnownComponentType = typeof COMPONENT_TYPES[number]\n\n");
     let defs = schema["$defs"].as_object().cloned().unwrap_or_default();
+    let bases = input_bases(&defs);
+    for (base, (doc, members)) in &bases.new {
+        let _ = writeln!(out, "/** {doc} */\nexport interface {base} {{");
+        ts_members(&mut out, members);
+        out.push_str("}\n\n");
+    }
     for (name, def) in &defs {
         if name == "Component" {
             continue;
         }
         doc_comment(&mut out, "", def);
         let ts = ts_name(name);
-        if def["type"] == "object" && def.get("properties").is_some() {
+        if let Some((base, own)) = bases.of.get(name) {
+            let _ = writeln!(out, "export interface {ts} extends {base} {{");
+            ts_members(&mut out, own);
+            out.push_str("}\n\n");
+        } else if def["type"] == "object" && def.get("properties").is_some() {
             let _ = writeln!(out, "export interface {ts} {{");
             ts_members(&mut out, def);
             out.push_str("}\n\n");

@@ -22,6 +22,20 @@ export const MAX_OPTIONS = 500
 /** A component type the server knows. */
 export type KnownComponentType = typeof COMPONENT_TYPES[number]
 
+/** What every input's `properties` has. */
+export interface InputPropertiesCommon {
+  /** Field name: The field's name in submitted data; the component's id when absent. */
+  name?: string
+  /** Help text: Shown under the field. */
+  helpText?: string
+  /** Disabled */
+  disabled?: boolean
+  /** Read-only */
+  readOnly?: boolean
+  /** Hidden */
+  hidden?: boolean
+}
+
 /** Template-wide fields. Keys beyond these are kept as they are (any JSON nested at most 16 levels). */
 export interface Meta {
   /** Name */
@@ -52,17 +66,7 @@ export interface Styling {
 }
 
 /** Properties of a one-line text input (`text`, `email`, `phone`). */
-export interface TextProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface TextProperties extends InputPropertiesCommon {
   /** Placeholder: Shown in the empty field. */
   placeholder?: string
   /** Default value */
@@ -72,15 +76,7 @@ export interface TextProperties {
 }
 
 /** Validation rules of free-text inputs. */
-export interface TextValidation {
-  /** Required: The person filling the form must answer. */
-  required?: boolean
-  /** Error message: Shown when a rule fails. */
-  message?: string
-  /** Custom rules: Names of custom rules the client knows (never run by the server). */
-  rules?: Array<string>
-  /** Custom validation: Source of a custom validation function: data, never run by the server. */
-  customValidation?: string
+export interface TextValidation extends InputValidation {
   /** Shortest */
   minLength?: number
   /** Longest */
@@ -90,17 +86,7 @@ export interface TextValidation {
 }
 
 /** Properties of a multi-line text input. */
-export interface TextareaProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface TextareaProperties extends InputPropertiesCommon {
   /** Placeholder: Shown in the empty field. */
   placeholder?: string
   /** Default value */
@@ -110,17 +96,7 @@ export interface TextareaProperties {
 }
 
 /** Properties of a number input. */
-export interface NumberProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface NumberProperties extends InputPropertiesCommon {
   /** Placeholder: Shown in the empty field. */
   placeholder?: string
   /** Default value */
@@ -134,15 +110,7 @@ export interface NumberProperties {
 }
 
 /** Validation rules of a number input. */
-export interface NumberValidation {
-  /** Required: The person filling the form must answer. */
-  required?: boolean
-  /** Error message: Shown when a rule fails. */
-  message?: string
-  /** Custom rules: Names of custom rules the client knows (never run by the server). */
-  rules?: Array<string>
-  /** Custom validation: Source of a custom validation function: data, never run by the server. */
-  customValidation?: string
+export interface NumberValidation extends InputValidation {
   /** Minimum */
   min?: number
   /** Maximum */
@@ -150,17 +118,7 @@ export interface NumberValidation {
 }
 
 /** Properties of a date input. */
-export interface DateProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface DateProperties extends InputPropertiesCommon {
   /** Default value */
   defaultValue?: IsoDate
   /** Earliest: Earliest date the control offers (`min` ≤ `max`). */
@@ -172,15 +130,7 @@ export interface DateProperties {
 export type IsoDate = string
 
 /** Validation rules of a date input. */
-export interface DateValidation {
-  /** Required: The person filling the form must answer. */
-  required?: boolean
-  /** Error message: Shown when a rule fails. */
-  message?: string
-  /** Custom rules: Names of custom rules the client knows (never run by the server). */
-  rules?: Array<string>
-  /** Custom validation: Source of a custom validation function: data, never run by the server. */
-  customValidation?: string
+export interface DateValidation extends InputValidation {
   /** Earliest */
   min?: IsoDate
   /** Latest */
@@ -188,17 +138,7 @@ export interface DateValidation {
 }
 
 /** Properties of a drop-down list. */
-export interface SelectProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface SelectProperties extends InputPropertiesCommon {
   /** Placeholder: Shown while nothing is chosen. */
   placeholder?: string
   /** Options: At least one, with distinct values. */
@@ -233,17 +173,7 @@ export interface InputValidation {
 }
 
 /** Properties of a group of radio buttons. */
-export interface RadioProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface RadioProperties extends InputPropertiesCommon {
   /** Options: At least one, with distinct values. */
   options: Array<Choice>
   /** Default value: An option's value. */
@@ -256,17 +186,7 @@ export interface RadioProperties {
 export type Layout = "vertical" | "horizontal"
 
 /** Properties of a checkbox: a single box without `options`, a group with them. */
-export interface CheckboxProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface CheckboxProperties extends InputPropertiesCommon {
   /** Options: Distinct values; none for a single box. */
   options?: Array<Choice>
   /** Default value: A single box: checked or not; a group: the values checked. */
@@ -279,17 +199,7 @@ export interface CheckboxProperties {
 export type Checked = boolean | Array<string>
 
 /** Properties of a file upload. */
-export interface FileProperties {
-  /** Field name: The field's name in submitted data; the component's id when absent. */
-  name?: string
-  /** Help text: Shown under the field. */
-  helpText?: string
-  /** Disabled */
-  disabled?: boolean
-  /** Read-only */
-  readOnly?: boolean
-  /** Hidden */
-  hidden?: boolean
+export interface FileProperties extends InputPropertiesCommon {
   /** Accepted types: File types: `.ext` or `type/subtype` (subtype may be `*`), comma-separated. */
   accept?: string
   /** Multiple: Several files may be chosen. */
