@@ -21,14 +21,21 @@ fn is_component_key(key: &str) -> bool {
         || component["oneOf"][0]["properties"].get(key).is_some()
 }
 
-fn check_position(errs: &mut Errors, path: &str, v: &Value) {
+/// The entries of the object `v` at `path`, sorted, each with its own
+/// path; none (and an error) if `v` is no object.
+fn entries<'v>(errs: &mut Errors, path: &str, v: &'v Value) -> Vec<(&'v str, String, &'v Value)> {
     let Some(map) = v.as_object() else {
         errs.add(path, format!("must be an object, not {}", type_name(v)));
-        return;
+        return Vec::new();
     };
-    for (key, value) in sorted(map) {
-        let at = join(path, key);
-        match key.as_str() {
+    let each = sorted(map).into_iter();
+    each.map(|(key, value)| (key.as_str(), join(path, key), value))
+        .collect()
+}
+
+fn check_position(errs: &mut Errors, path: &str, v: &Value) {
+    for (key, at, value) in entries(errs, path, v) {
+        match key {
             "x" | "y" => {
                 if as_number(value).is_none() {
                     errs.add(at, format!("must be a number, not {}", type_name(value)));
@@ -45,13 +52,8 @@ fn check_position(errs: &mut Errors, path: &str, v: &Value) {
 }
 
 fn check_styling(errs: &mut Errors, path: &str, v: &Value) {
-    let Some(map) = v.as_object() else {
-        errs.add(path, format!("must be an object, not {}", type_name(v)));
-        return;
-    };
-    for (key, value) in sorted(map) {
-        let at = join(path, key);
-        match key.as_str() {
+    for (key, at, value) in entries(errs, path, v) {
+        match key {
             "theme" => check_text(errs, &at, value, MAX_THEME_CHARS),
             "customStyles" => {
                 let limit = ("an object", MAX_CUSTOM_STYLES, "entries");
@@ -99,13 +101,8 @@ fn bounded<C>(
 }
 
 fn check_meta(errs: &mut Errors, v: &Value) {
-    let Some(map) = v.as_object() else {
-        errs.add("meta", format!("must be an object, not {}", type_name(v)));
-        return;
-    };
-    for (key, value) in sorted(map) {
-        let at = join("meta", key);
-        match key.as_str() {
+    for (key, at, value) in entries(errs, "meta", v) {
+        match key {
             "name" => check_text(errs, &at, value, MAX_META_NAME_CHARS),
             "description" => check_text(errs, &at, value, MAX_DESCRIPTION_CHARS),
             "category" => check_text(errs, &at, value, MAX_CATEGORY_CHARS),
