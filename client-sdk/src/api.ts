@@ -8,34 +8,51 @@ import type {
 
 const enc = encodeURIComponent
 
+/**
+ * What every collection under `/api` answers: create, read, update and
+ * delete one item by id. Subclasses add their own routes with {@link at}.
+ */
+abstract class Collection<Item, Detail, Create, Update> {
+  constructor (protected readonly client: CoformClient, private readonly base: string) {}
+
+  /** The path of item `id`, then each further segment, URL-encoded. */
+  protected at (id: string, ...rest: string[]): string {
+    return [this.base, id, ...rest].map((s, i) => i === 0 ? s : enc(s)).join('/')
+  }
+
+  /** Creates an item (workspace: the caller becomes its owner; template: editor). */
+  create (input: Create): Promise<Item> {
+    return this.client.request('POST', this.base, { body: input })
+  }
+
+  /** One item in full (workspace: with its members; template: with its content). */
+  get (id: string): Promise<Detail> {
+    return this.client.request('GET', this.at(id))
+  }
+
+  /** Changes the listing (and a template's content): admin for a workspace, editor for a template. */
+  update (id: string, patch: Update): Promise<Item> {
+    return this.client.request('PUT', this.at(id), { body: patch })
+  }
+
+  /** Deletes the item with what it holds: a workspace (owner) its templates, a template its document and history. */
+  async delete (id: string): Promise<void> {
+    await this.client.request('DELETE', this.at(id))
+  }
+}
+
 /** `/api/workspaces/*`: workspaces, members, invitations, analytics, backup and restore. */
-export class WorkspacesApi {
-  constructor (private readonly client: CoformClient) {}
+export class WorkspacesApi extends Collection<Workspace, WorkspaceDetail, CreateWorkspaceInput, UpdateWorkspaceInput> {
+  constructor (client: CoformClient) {
+    super(client, '/api/workspaces')
+  }
 
   /** The workspaces the signed-in user belongs to, with their role. */
   list (): Promise<Workspace[]> {
     return this.client.request('GET', '/api/workspaces')
   }
 
-  /** Creates a workspace; the caller becomes its owner. */
-  create (input: CreateWorkspaceInput): Promise<Workspace> {
-    return this.client.request('POST', '/api/workspaces', { body: input })
-  }
 
-  /** A workspace with its members. */
-  get (id: string): Promise<WorkspaceDetail> {
-    return this.client.request('GET', `/api/workspaces/${enc(id)}`)
-  }
-
-  /** Renames or changes description/settings (admin). */
-  update (id: string, patch: UpdateWorkspaceInput): Promise<Workspace> {
-    return this.client.request('PUT', `/api/workspaces/${enc(id)}`, { body: patch })
-  }
-
-  /** Deletes the workspace and its templates (owner). */
-  async delete (id: string): Promise<void> {
-    await this.client.request('DELETE', `/api/workspaces/${enc(id)}`)
-  }
 
   /**
    * Adds a member by e-mail (admin; only owners add owners). An account
@@ -44,37 +61,37 @@ export class WorkspacesApi {
    * joins with the role once its owner verifies it.
    */
   addMember (id: string, input: { email: string, role: Role }): Promise<Member | Invitation> {
-    return this.client.request('POST', `/api/workspaces/${enc(id)}/members`, { body: input })
+    return this.client.request('POST', this.at(id, 'members'), { body: input })
   }
 
   /** Invitations still waiting for their address to be verified (admin). */
   invitations (id: string): Promise<Invitation[]> {
-    return this.client.request('GET', `/api/workspaces/${enc(id)}/invitations`)
+    return this.client.request('GET', this.at(id, 'invitations'))
   }
 
   /** Cancels the invitation of an address (admin; owners for an owner's). */
   async cancelInvitation (id: string, email: string): Promise<void> {
-    await this.client.request('DELETE', `/api/workspaces/${enc(id)}/invitations/${enc(email)}`)
+    await this.client.request('DELETE', this.at(id, 'invitations', email))
   }
 
   /** Changes a member's role; their open sessions switch at once. */
   async updateMember (id: string, userId: string, input: { role: Role }): Promise<void> {
-    await this.client.request('PUT', `/api/workspaces/${enc(id)}/members/${enc(userId)}`, { body: input })
+    await this.client.request('PUT', this.at(id, 'members', userId), { body: input })
   }
 
   /** Removes a member (admin), or leaves when `userId` is one's own id. */
   async removeMember (id: string, userId: string): Promise<void> {
-    await this.client.request('DELETE', `/api/workspaces/${enc(id)}/members/${enc(userId)}`)
+    await this.client.request('DELETE', this.at(id, 'members', userId))
   }
 
   /** Counts and activity. */
   analytics (id: string): Promise<WorkspaceAnalytics> {
-    return this.client.request('GET', `/api/workspaces/${enc(id)}/analytics`)
+    return this.client.request('GET', this.at(id, 'analytics'))
   }
 
   /** The whole workspace as one JSON document (admin). */
   backup (id: string): Promise<WorkspaceBackup> {
-    return this.client.request('POST', `/api/workspaces/${enc(id)}/backup`)
+    return this.client.request('POST', this.at(id, 'backup'))
   }
 
   /**
@@ -83,47 +100,31 @@ export class WorkspacesApi {
    * Memberships are not changed.
    */
   restore (id: string, backup: WorkspaceBackup): Promise<RestoreReport> {
-    return this.client.request('POST', `/api/workspaces/${enc(id)}/restore`, { body: backup })
+    return this.client.request('POST', this.at(id, 'restore'), { body: backup })
   }
 }
 
 /** `/api/templates/*`: listings, content, document tokens, export and import. */
-export class TemplatesApi {
-  constructor (private readonly client: CoformClient) {}
+export class TemplatesApi extends Collection<Template, Template, CreateTemplateInput, UpdateTemplateInput> {
+  constructor (client: CoformClient) {
+    super(client, '/api/templates')
+  }
 
   /** Templates of the caller's workspaces, filtered and paged. */
   list (query: TemplateQuery = {}): Promise<TemplatePage> {
     return this.client.request('GET', '/api/templates', { query: { ...query } })
   }
 
-  /** Creates a template (editor), optionally with content. */
-  create (input: CreateTemplateInput): Promise<Template> {
-    return this.client.request('POST', '/api/templates', { body: input })
-  }
 
-  /** A template with its content. */
-  get (id: string): Promise<Template> {
-    return this.client.request('GET', `/api/templates/${enc(id)}`)
-  }
-
-  /** Changes the listing and/or the content (editor). */
-  update (id: string, patch: UpdateTemplateInput): Promise<Template> {
-    return this.client.request('PUT', `/api/templates/${enc(id)}`, { body: patch })
-  }
-
-  /** Deletes the template, its document and history. */
-  async delete (id: string): Promise<void> {
-    await this.client.request('DELETE', `/api/templates/${enc(id)}`)
-  }
 
   /** A short-lived token for `/collab/{id}` (what `openTemplate` uses). */
   session (id: string): Promise<DocumentToken> {
-    return this.client.request('POST', `/api/templates/${enc(id)}/session`)
+    return this.client.request('POST', this.at(id, 'session'))
   }
 
   /** The template as a file (`coform-template` format). */
   export (id: string): Promise<TemplateFile> {
-    return this.client.request('POST', `/api/templates/${enc(id)}/export`)
+    return this.client.request('POST', this.at(id, 'export'))
   }
 
   /**
@@ -132,7 +133,7 @@ export class TemplatesApi {
    * `validation_failed` with every problem in `details`.
    */
   import (id: string, file: TemplateFile): Promise<Template> {
-    return this.client.request('POST', `/api/templates/${enc(id)}/import`, { body: file })
+    return this.client.request('POST', this.at(id, 'import'), { body: file })
   }
 
   /** Creates a new template in a workspace from a file (editor there). */
