@@ -66,6 +66,38 @@ fn paths(v: &Value) -> Vec<String> {
     errors(v).into_iter().map(|(p, _)| p).collect()
 }
 
+/// The validator finds a problem at each of `wants` (among others).
+fn assert_errors_at(v: &Value, wants: &[&str]) {
+    let got = paths(v);
+    for want in wants {
+        assert!(
+            got.iter().any(|p| p == want),
+            "no error at {want}: {got:#?}"
+        );
+    }
+}
+
+/// The message of the problem at `path`, which must be found.
+fn message_at(v: &Value, path: &str) -> String {
+    let errs = errors(v);
+    let found = errs.iter().find(|(p, _)| p == path);
+    found
+        .unwrap_or_else(|| panic!("no error at {path}: {errs:#?}"))
+        .1
+        .clone()
+}
+
+/// The problem at each path says what its pair names.
+fn assert_messages(v: &Value, wants: &[(&str, &str)]) {
+    for (path, says) in wants {
+        let message = message_at(v, path);
+        assert!(
+            message.contains(says),
+            "{path}: {message:?} does not say {says:?}"
+        );
+    }
+}
+
 #[test]
 fn a_good_document_of_every_type_is_valid() {
     assert_eq!(errors(&good()), vec![]);
@@ -141,44 +173,44 @@ fn hostile_values_get_precise_paths() {
     c["p"]["evil"] = json!(1);
     doc["meta"]["tags"] = json!(["ok", 3, " "]);
     doc["meta"]["name"] = json!({"x": 1});
-    let got = paths(&doc);
-    for want in [
-        "components.age.validation.min",
-        "components.name.validation.maxLength",
-        "components.name.validation.required",
-        "components.name.properties.onclick",
-        "components.bio.properties.rows",
-        "components.h.properties.level",
-        "components.go.properties.action",
-        "components.cv.properties.accept",
-        "components.born.validation.max",
-        "components.size.properties.options[0].value",
-        "components.color.properties.options[1].value",
-        "components.h.validation.required",
-        "components.mail.validation.min",
-        "components.tel.position.x",
-        "components.tel.position.w",
-        "components.tel.position.z",
-        "components.tel.styling.customStyles.a b",
-        "components.tel.styling.css",
-        "components.p.label",
-        "components.p.evil",
-        "meta.tags[1]",
-        "meta.tags[2]",
-        "meta.name",
-    ] {
-        assert!(
-            got.iter().any(|p| p == want),
-            "no error at {want}: {got:#?}"
-        );
-    }
-    // The radio's default no longer matches an option value.
-    assert!(got.contains(&"components.size.properties.defaultValue".to_owned()));
-    let errs = errors(&doc);
-    let msg = |p: &str| errs.iter().find(|(x, _)| x == p).unwrap().1.clone();
-    assert!(msg("components.age.validation.min").contains("number"));
-    assert!(msg("components.color.properties.options[1].value").contains("duplicate"));
-    assert!(msg("components.h.validation.required").contains("heading"));
+    assert_errors_at(
+        &doc,
+        &[
+            "components.age.validation.min",
+            "components.name.validation.maxLength",
+            "components.name.validation.required",
+            "components.name.properties.onclick",
+            "components.bio.properties.rows",
+            "components.h.properties.level",
+            "components.go.properties.action",
+            "components.cv.properties.accept",
+            "components.born.validation.max",
+            "components.size.properties.options[0].value",
+            "components.color.properties.options[1].value",
+            "components.h.validation.required",
+            "components.mail.validation.min",
+            "components.tel.position.x",
+            "components.tel.position.w",
+            "components.tel.position.z",
+            "components.tel.styling.customStyles.a b",
+            "components.tel.styling.css",
+            "components.p.label",
+            "components.p.evil",
+            "meta.tags[1]",
+            "meta.tags[2]",
+            "meta.name",
+            // The radio's default no longer matches an option value.
+            "components.size.properties.defaultValue",
+        ],
+    );
+    assert_messages(
+        &doc,
+        &[
+            ("components.age.validation.min", "number"),
+            ("components.color.properties.options[1].value", "duplicate"),
+            ("components.h.validation.required", "heading"),
+        ],
+    );
 }
 
 #[test]
@@ -198,28 +230,25 @@ fn unknown_types_orphans_loops_and_duplicate_ids() {
         "i": {"id": "i", "type": "text", "index": "has space"},
         "j k": {"id": "j k", "type": "text", "index": "a9"}
     }, "extra": {}});
-    let errs = errors(&doc);
-    let msg = |p: &str| {
-        errs.iter()
-            .find(|(x, _)| x == p)
-            .unwrap_or_else(|| panic!("no error at {p}: {errs:#?}"))
-            .1
-            .clone()
-    };
-    assert!(msg("components.a.type").contains("unknown component type"));
-    assert!(msg("components.b.parent").contains("orphan"));
-    assert!(msg("components.c.parent").contains("not a section"));
-    assert!(msg("components.e.id").contains("duplicate id"));
-    assert!(msg("components.f.id").contains("must equal"));
-    assert!(msg("components.s1.parent").contains("loop"));
-    assert!(msg("components.s2.parent").contains("loop"));
-    assert!(msg("components.s3.parent").contains("own parent"));
-    assert_eq!(msg("components.g.id"), "is required");
-    assert_eq!(msg("components.g.index"), "is required");
-    assert!(msg("components.h").contains("object"));
-    assert!(msg("components.i.index").contains("fractional"));
-    assert!(msg("components.j k (key)").contains("spaces"));
-    assert!(msg("extra").contains("unknown key"));
+    assert_messages(
+        &doc,
+        &[
+            ("components.a.type", "unknown component type"),
+            ("components.b.parent", "orphan"),
+            ("components.c.parent", "not a section"),
+            ("components.e.id", "duplicate id"),
+            ("components.f.id", "must equal"),
+            ("components.s1.parent", "loop"),
+            ("components.s2.parent", "loop"),
+            ("components.s3.parent", "own parent"),
+            ("components.h", "object"),
+            ("components.i.index", "fractional"),
+            ("components.j k (key)", "spaces"),
+            ("extra", "unknown key"),
+        ],
+    );
+    assert_eq!(message_at(&doc, "components.g.id"), "is required");
+    assert_eq!(message_at(&doc, "components.g.index"), "is required");
 }
 
 #[test]
@@ -235,22 +264,19 @@ fn select_and_radio_need_options_and_defaults_must_match() {
               "validation": {"minLength": 5, "maxLength": 2, "pattern": "x".repeat(MAX_PATTERN_CHARS + 1)}},
         "f": {"id": "f", "type": "file", "index": "a5", "properties": {"defaultValue": "x"}}
     }});
-    let got = paths(&doc);
-    for want in [
-        "components.s.properties.options",
-        "components.r.properties.options",
-        "components.c.properties.defaultValue[0]",
-        "components.n.properties.max",
-        "components.n.properties.step",
-        "components.t.validation.maxLength",
-        "components.t.validation.pattern",
-        "components.f.properties.defaultValue",
-    ] {
-        assert!(
-            got.iter().any(|p| p == want),
-            "no error at {want}: {got:#?}"
-        );
-    }
+    assert_errors_at(
+        &doc,
+        &[
+            "components.s.properties.options",
+            "components.r.properties.options",
+            "components.c.properties.defaultValue[0]",
+            "components.n.properties.max",
+            "components.n.properties.step",
+            "components.t.validation.maxLength",
+            "components.t.validation.pattern",
+            "components.f.properties.defaultValue",
+        ],
+    );
 }
 
 #[test]
