@@ -405,20 +405,17 @@ fn lenient_reading_of_a_damaged_document_loses_nothing_visible() {
 fn diff_reports_added_removed_moved_changed_and_meta() {
     let a = good();
     let mut b = good();
-    let c = b["components"].as_object_mut().unwrap();
-    c.remove("tel");
-    c.insert(
-        "new".into(),
-        json!({"id": "new", "type": "text", "label": "New", "index": "c0"}),
-    );
-    c.get_mut("age").unwrap()["parent"] = json!(null);
-    c.get_mut("bio").unwrap()["index"] = json!("Z9");
-    c.get_mut("name").unwrap()["label"] = json!("Full name");
-    c.get_mut("name").unwrap()["validation"]["required"] = json!(false);
-    c.get_mut("name").unwrap()["properties"]["helpText"] = json!("As in your passport");
-    c.get_mut("color").unwrap()["properties"]["options"][0]["label"] = json!("Rouge");
+    let c = &mut b["components"];
+    c.as_object_mut().unwrap().remove("tel");
+    c["new"] = json!({"id": "new", "type": "text", "label": "New", "index": "c0"});
+    c["age"]["parent"] = json!(null);
+    c["bio"]["index"] = json!("Z9");
+    c["name"]["label"] = json!("Full name");
+    c["name"]["validation"]["required"] = json!(false);
+    c["name"]["properties"]["helpText"] = json!("As in your passport");
+    c["color"]["properties"]["options"][0]["label"] = json!("Rouge");
     // Numbers compare by value: 80 == 80.0 is no change.
-    c.get_mut("name").unwrap()["validation"]["maxLength"] = json!(80);
+    c["name"]["validation"]["maxLength"] = json!(80);
     b["meta"]["name"] = json!("Signup v2");
     b["meta"]["theme"]["dark"] = json!(false);
     let d = diff(&a, &b);
