@@ -34,19 +34,17 @@
 //!    the entries it merged may both survive a crash, which is harmless
 //!    because Yjs updates are idempotent.
 
+#[macro_use]
+mod forward;
+
 pub mod accounts;
 pub mod doc;
 pub mod embedded;
-mod embedded_accounts;
-mod embedded_versions;
 pub mod error;
 mod lease;
 pub mod memory;
-mod memory_accounts;
-mod memory_versions;
 pub mod mongo;
-mod mongo_accounts;
-mod mongo_versions;
+pub mod rules;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod versions;
