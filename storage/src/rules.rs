@@ -7,8 +7,11 @@
 //! token does, which integers fit) are the same on every backend, and a
 //! backend's own code is only how it reads and writes.
 //!
-//! Permission levels are methods of [`Role`] ([`Role::can_edit`],
-//! [`Role::can_admin`]).
+//! Conditions a database checks inside one conditional write (a one-time
+//! token is spent only when unused, of its kind and unexpired; an
+//! invitation grants only before it expires) stay in that write, where
+//! they are atomic. Permission levels are methods of [`Role`]
+//! ([`Role::can_edit`], [`Role::can_admin`]).
 
 use crate::accounts::{Member, Millis, Role, Session};
 use crate::error::{Result, StoreError};
@@ -148,25 +151,6 @@ pub fn refresh_step(
     }
 }
 
-/// Whether a one-time token may be spent at `now`: it has the kind asked
-/// for, is unused, and is unexpired. Backends that spend tokens in one
-/// conditional update put exactly these conditions in its filter.
-pub fn token_spendable(kind_matches: bool, used: bool, expires_at: Millis, now: Millis) -> bool {
-    kind_matches && !used && expires_at > now
-}
-
-/// Whether an invitation still grants its role at `now`.
-pub fn invitation_open(expires_at: Millis, now: Millis) -> bool {
-    expires_at > now
-}
-
-/// Whether an edit recorded at `at` becomes the template's last edit,
-/// given the last one recorded so far: a later or equal time wins, so a
-/// batch that arrives late never moves the last edit back.
-pub fn edit_is_latest(last_edit_at: Option<Millis>, at: Millis) -> bool {
-    last_edit_at.is_none_or(|t| at >= t)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,24 +232,12 @@ mod tests {
     }
 
     #[test]
-    fn one_time_tokens_and_invitations_expire() {
-        assert!(token_spendable(true, false, 10, 9));
-        assert!(!token_spendable(true, false, 10, 10));
-        assert!(!token_spendable(true, true, 10, 9));
-        assert!(!token_spendable(false, false, 10, 9));
-        assert!(invitation_open(10, 9) && !invitation_open(10, 10));
-    }
-
-    #[test]
-    fn integers_beyond_i64_are_refused_and_late_edits_do_not_move_back() {
+    fn integers_beyond_i64_are_refused_and_keys_fold() {
         assert_eq!(to_i64(7).unwrap(), 7);
         assert!(matches!(
             to_i64(u64::MAX),
             Err(StoreError::Constraint("out_of_range"))
         ));
-        assert!(edit_is_latest(None, 5));
-        assert!(edit_is_latest(Some(5), 5));
-        assert!(!edit_is_latest(Some(6), 5));
         assert_eq!(email_key("Ann@EXAMPLE.org"), "ann@example.org");
         assert_eq!(fold("ÉTÉ"), "été");
     }

@@ -1,56 +1,19 @@
 //! The `DocStore` contract, run against every backend.
 //!
-//! Each test is a generic async fn over `Arc<dyn DocStore>`; the `suite!`
-//! macro instantiates it once per backend (`embedded::*` on a fresh SQLite
-//! data dir, `memory::*` on a `MemoryStore`, `mongo::*` on a fresh database
-//! of a SecantusDB server shared by the test process).
+//! Each test is an async fn over `Arc<dyn DocStore>`; `suite!` (see
+//! `support`) instantiates it once per backend.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use coform_storage::embedded::EmbeddedStore;
-use coform_storage::memory::MemoryStore;
-use coform_storage::mongo::MongoStore;
-use coform_storage::testing::MongoServer;
 use coform_storage::{DocStats, DocStore, Durability, EntryId, Snapshot, StoreError};
 
-type Store = Arc<dyn DocStore>;
+#[macro_use]
+mod support;
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::EmbeddedStore::open(dir.path(), super::Durability::Normal)
-                        .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod mongo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let url = super::MongoServer::shared().fresh_database_url();
-                    let store = super::MongoStore::connect(&url).await.unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                    coform_storage::testing::drop_database(&url).await.unwrap();
-                }
-            )*
-        }
-    };
-}
+type Store = Arc<dyn DocStore>;
 
 suite!(
     unknown_document_is_empty,

@@ -1,27 +1,20 @@
 //! The `VersionStore` contract, run against every backend that has one.
 //!
-//! Each test is a generic async fn over [`Stores`] (the account and version
-//! traits of one store); the `suite!` macro instantiates it once per
-//! backend (`embedded::*` on a fresh SQLite data dir, `memory::*` on a
-//! `MemoryStore`, `mongo::*` on a fresh database of a SecantusDB server
-//! shared by the test process). A backend joins by adding a module to the
-//! macro. Tests at the end run on MongoDB only (several replicas sharing
+//! Each test is an async fn over [`Stores`] (the account and version
+//! traits of one store); `suite!` (see `support`) instantiates it once per
+//! backend. Tests at the end run on MongoDB only (several replicas sharing
 //! one database).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coform_storage::embedded::EmbeddedStore;
-use coform_storage::memory::MemoryStore;
 use coform_storage::mongo::MongoStore;
 use coform_storage::testing::MongoServer;
-use coform_storage::{
-    AccountStore, Durability, NewVersion, StoreError, Template, TemplateStats, User, VersionStore,
-    Workspace,
-};
-use serde_json::json;
+use coform_storage::{AccountStore, NewVersion, StoreError, TemplateStats, VersionStore};
 
-const NOW: i64 = 1_700_000_000_000;
+#[macro_use]
+mod support;
+use support::*;
 
 /// The two traits of one store.
 struct Stores {
@@ -39,42 +32,8 @@ impl Stores {
     }
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::EmbeddedStore::open(dir.path(), super::Durability::Normal)
-                        .unwrap();
-                    super::$name(super::Stores::of(store)).await;
-                }
-            )*
-        }
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Stores::of(super::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod mongo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let url = super::MongoServer::shared().fresh_database_url();
-                    let store = super::MongoStore::connect(&url).await.unwrap();
-                    super::$name(super::Stores::of(store)).await;
-                    coform_storage::testing::drop_database(&url).await.unwrap();
-                }
-            )*
-        }
-    };
-}
-
 suite!(
+    wrap = super::Stores::of;
     versions_are_numbered_per_template,
     version_round_trip_keeps_every_field_and_the_state,
     create_version_needs_the_template,
@@ -90,53 +49,9 @@ suite!(
 
 // ---------------------------------------------------------------- fixtures
 
-fn user(id: &str) -> User {
-    User {
-        id: id.into(),
-        email: format!("{id}@example.com"),
-        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${id}"),
-        name: format!("User {id}"),
-        color: "#336699".into(),
-        email_verified: false,
-        failed_login_attempts: 0,
-        locked_until: None,
-        last_login: None,
-        password_changed_at: NOW,
-        profile: json!({}),
-        created_at: NOW,
-        updated_at: NOW,
-        pending_email: None,
-    }
-}
-
 /// User `u1`, workspace `w1` and the given templates in it.
 async fn setup(s: &Stores, templates: &[&str]) {
-    s.accounts.create_user(&user("u1")).await.unwrap();
-    let ws = Workspace {
-        id: "w1".into(),
-        name: "Workspace".into(),
-        description: String::new(),
-        created_by: "u1".into(),
-        settings: json!({}),
-        created_at: NOW,
-        updated_at: NOW,
-    };
-    s.accounts.create_workspace(&ws, "u1").await.unwrap();
-    for id in templates {
-        let t = Template {
-            id: (*id).into(),
-            workspace_id: "w1".into(),
-            name: format!("Template {id}"),
-            description: String::new(),
-            tags: Vec::new(),
-            is_public: false,
-            created_by: "u1".into(),
-            created_at: NOW,
-            updated_at: NOW,
-            version: 1,
-        };
-        s.accounts.create_template(&t).await.unwrap();
-    }
+    templates_of_u1(&*s.accounts, templates).await;
 }
 
 fn new_version(template: &str, name: &str, state: &[u8]) -> NewVersion {

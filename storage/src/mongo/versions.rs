@@ -489,54 +489,13 @@ impl MongoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{Template, User, Workspace};
+    use crate::testing::fixtures::{templates_of_u1, NOW};
     use crate::testing::{drop_database, MongoServer};
-
-    const NOW: i64 = 1_700_000_000_000;
 
     async fn with_template(id: &str) -> (MongoStore, String) {
         let url = MongoServer::shared().fresh_database_url();
         let s = MongoStore::connect(&url).await.unwrap();
-        let user = User {
-            id: "u1".into(),
-            email: "u1@example.com".into(),
-            password_hash: "hash".into(),
-            name: "U1".into(),
-            color: "#000000".into(),
-            email_verified: false,
-            failed_login_attempts: 0,
-            locked_until: None,
-            last_login: None,
-            password_changed_at: NOW,
-            profile: serde_json::json!({}),
-            created_at: NOW,
-            updated_at: NOW,
-            pending_email: None,
-        };
-        s.create_user(&user).await.unwrap();
-        let ws = Workspace {
-            id: "w1".into(),
-            name: "W".into(),
-            description: String::new(),
-            created_by: "u1".into(),
-            settings: serde_json::json!({}),
-            created_at: NOW,
-            updated_at: NOW,
-        };
-        s.create_workspace(&ws, "u1").await.unwrap();
-        let t = Template {
-            id: id.into(),
-            workspace_id: "w1".into(),
-            name: "T".into(),
-            description: String::new(),
-            tags: Vec::new(),
-            is_public: false,
-            created_by: "u1".into(),
-            created_at: NOW,
-            updated_at: NOW,
-            version: 1,
-        };
-        s.create_template(&t).await.unwrap();
+        templates_of_u1(&s, &[id]).await;
         (s, url)
     }
 

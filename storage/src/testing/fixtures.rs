@@ -1,0 +1,78 @@
+//! Records for tests: one user, workspace or template with every field
+//! filled in, and the setup most version tests start from.
+
+use serde_json::json;
+
+use crate::accounts::{AccountStore, Millis, Template, User, Workspace};
+
+/// The time the fixtures are created at.
+pub const NOW: Millis = 1_700_000_000_000;
+/// An hour, in milliseconds.
+pub const HOUR: Millis = 3_600_000;
+
+/// User `id` with address `email`, created at [`NOW`].
+pub fn user(id: &str, email: &str) -> User {
+    User {
+        id: id.into(),
+        email: email.into(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${id}"),
+        name: format!("User {id}"),
+        color: "#336699".into(),
+        email_verified: false,
+        failed_login_attempts: 0,
+        locked_until: None,
+        last_login: None,
+        password_changed_at: NOW,
+        profile: json!({}),
+        created_at: NOW,
+        updated_at: NOW,
+        pending_email: None,
+    }
+}
+
+/// Workspace `id` created by `created_by` at `created_at`.
+pub fn workspace(id: &str, created_by: &str, created_at: Millis) -> Workspace {
+    Workspace {
+        id: id.into(),
+        name: format!("Workspace {id}"),
+        description: String::new(),
+        created_by: created_by.into(),
+        settings: json!({ "visibility": "private" }),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// Template `id` of `workspace_id` (by `u1`), last updated at `updated_at`.
+pub fn template(id: &str, workspace_id: &str, updated_at: Millis) -> Template {
+    Template {
+        id: id.into(),
+        workspace_id: workspace_id.into(),
+        name: format!("Template {id}"),
+        description: String::new(),
+        tags: Vec::new(),
+        is_public: false,
+        created_by: "u1".into(),
+        created_at: NOW,
+        updated_at,
+        version: 1,
+    }
+}
+
+/// User `u1`, their workspace `w1`, and these templates in it.
+pub async fn templates_of_u1(store: &dyn AccountStore, templates: &[&str]) {
+    store
+        .create_user(&user("u1", "u1@example.com"))
+        .await
+        .unwrap();
+    store
+        .create_workspace(&workspace("w1", "u1", NOW), "u1")
+        .await
+        .unwrap();
+    for id in templates {
+        store
+            .create_template(&template(id, "w1", NOW))
+            .await
+            .unwrap();
+    }
+}
