@@ -12,6 +12,7 @@ use coform_storage::{DocStats, DocStore, Durability, EntryId, Snapshot, StoreErr
 
 #[macro_use]
 mod support;
+use support::*;
 
 type Store = Arc<dyn DocStore>;
 
@@ -29,10 +30,6 @@ suite!(
     concurrent_appends_keep_per_task_order,
     ping_answers,
 );
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
 
 fn datas(store: &coform_storage::StoredDoc) -> Vec<&[u8]> {
     store.log.iter().map(|e| &e.data[..]).collect()
@@ -75,14 +72,7 @@ async fn documents_are_independent(s: Store) {
     s.append("one", vec![b("1")]).await.unwrap();
     let two = s.append("two", vec![b("2"), b("22")]).await.unwrap();
     assert!(s
-        .replace_snapshot(
-            "two",
-            Snapshot {
-                data: b("snap"),
-                covered: two,
-                seq: 1,
-            },
-        )
+        .replace_snapshot("two", snapshot(b("snap"), two, 1),)
         .await
         .unwrap());
     let one = s.load("one").await.unwrap();
@@ -139,14 +129,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
     let later = s.append("d", vec![b("d")]).await.unwrap();
     let covered = vec![ids[0], ids[2]];
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("ac"),
-                covered: covered.clone(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("ac"), covered.clone(), 1),)
         .await
         .unwrap());
     let doc = s.load("d").await.unwrap();
@@ -159,14 +142,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
 
     // A losing compaction deletes nothing.
     assert!(!s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("lost"),
-                covered: vec![ids[1], later[0]],
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("lost"), vec![ids[1], later[0]], 1),)
         .await
         .unwrap());
     assert_eq!(datas(&s.load("d").await.unwrap()), [b"b", b"d"]);
@@ -176,11 +152,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
     assert!(s
         .replace_snapshot(
             "d",
-            Snapshot {
-                data: b("abcd"),
-                covered: vec![ids[1], later[0], other[0]],
-                seq: 2,
-            },
+            snapshot(b("abcd"), vec![ids[1], later[0], other[0]], 2),
         )
         .await
         .unwrap());
@@ -193,14 +165,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
 async fn delete_removes_everything_and_frees_the_lease(s: Store) {
     let ids = s.append("d", vec![b("a"), b("b")]).await.unwrap();
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("a"),
-                covered: vec![ids[0]],
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("a"), vec![ids[0]], 1),)
         .await
         .unwrap());
     assert!(s
@@ -217,14 +182,7 @@ async fn delete_removes_everything_and_frees_the_lease(s: Store) {
     // A recreated document starts over: its first snapshot is seq 1.
     s.append("d", vec![b("new")]).await.unwrap();
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("new"),
-                covered: Vec::new(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("new"), Vec::new(), 1),)
         .await
         .unwrap());
 }
@@ -243,14 +201,7 @@ async fn stats_count_log_and_snapshot(s: Store) {
         }
     );
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("snapshot!"),
-                covered: ids[..2].to_vec(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("snapshot!"), ids[..2].to_vec(), 1),)
         .await
         .unwrap());
     assert_eq!(
@@ -348,14 +299,7 @@ async fn embedded_keeps_everything_across_reopen_and_refuses_writes_after_close(
         let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
         let ids = store.append("d", vec![b("a"), b("b")]).await.unwrap();
         assert!(store
-            .replace_snapshot(
-                "d",
-                Snapshot {
-                    data: b("a"),
-                    covered: vec![ids[0]],
-                    seq: 1,
-                },
-            )
+            .replace_snapshot("d", snapshot(b("a"), vec![ids[0]], 1),)
             .await
             .unwrap());
         store.close().await;

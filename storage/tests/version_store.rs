@@ -202,20 +202,6 @@ async fn large_state_round_trips(s: Stores) {
     assert!(got.state.as_ref() == state.as_slice(), "state differs");
 }
 
-/// `len` bytes of deterministic noise (incompressible, unlike a pattern).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// 20 MiB: more than a MongoDB document holds (16 MiB), so that backend
 /// splits it.
 async fn state_larger_than_a_mongodb_document_round_trips(s: Stores) {
@@ -238,7 +224,7 @@ async fn state_larger_than_a_mongodb_document_round_trips(s: Stores) {
     assert_eq!(listed[1], info);
     let got = v.version("t1", 2).await.unwrap().unwrap();
     assert_eq!(got.info, info);
-    assert!(got.state.as_ref() == big.as_slice(), "state differs");
+    assert!(got.state == big, "state differs");
     assert_eq!(
         v.version("t1", 3).await.unwrap().unwrap().state.as_ref(),
         b"after"

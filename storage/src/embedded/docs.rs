@@ -239,11 +239,8 @@ impl DocStore for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::embedded::{DB_FILE, WAL_RESTART_FRAMES};
+    use crate::testing::fixtures::{b, snapshot};
     use crate::Durability;
-
-    fn b(s: &str) -> Bytes {
-        Bytes::copy_from_slice(s.as_bytes())
-    }
 
     #[tokio::test]
     async fn a_snapshot_deletes_exactly_the_entries_it_covers() {
@@ -255,11 +252,7 @@ mod tests {
             .unwrap();
         // Not a prefix: the range up to the newest covered entry holds an
         // entry the snapshot does not cover, which must survive.
-        let snap = Snapshot {
-            data: b("ac"),
-            covered: vec![ids[0], ids[2]],
-            seq: 1,
-        };
+        let snap = snapshot(b("ac"), vec![ids[0], ids[2]], 1);
         assert!(store.replace_snapshot("d", snap).await.unwrap());
         let loaded = store.load("d").await.unwrap();
         let left: Vec<_> = loaded.log.iter().map(|e| e.id).collect();
@@ -272,11 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
         let first = store.append("d", vec![b("a"), b("b")]).await.unwrap();
-        let snap = Snapshot {
-            data: b("ab"),
-            covered: first.clone(),
-            seq: 1,
-        };
+        let snap = snapshot(b("ab"), first.clone(), 1);
         assert!(store.replace_snapshot("d", snap).await.unwrap());
         let gone = store.append("e", vec![b("x")]).await.unwrap();
         store.delete("e").await.unwrap();
@@ -374,11 +363,7 @@ mod tests {
         assert!(ids[0] < ids[1] && ids[1] < later[0]);
 
         // Compact only the first two; the third survives.
-        let snap = Snapshot {
-            data: b("ab"),
-            covered: ids.clone(),
-            seq: 1,
-        };
+        let snap = snapshot(b("ab"), ids.clone(), 1);
         assert!(store.replace_snapshot("d", snap.clone()).await.unwrap());
         // A second compactor that read the same (absent) snapshot loses.
         assert!(!store.replace_snapshot("d", snap).await.unwrap());

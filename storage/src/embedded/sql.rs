@@ -7,6 +7,7 @@
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
+use super::EmbeddedStore;
 use crate::accounts::{Invitation, Member, Role, Session, Template, User, Workspace};
 use crate::error::{Result, StoreError};
 use crate::rules;
@@ -78,6 +79,56 @@ pub(super) fn query_all<T, P: Params>(
     let rows = stmt.query_map(p, f).map_err(decode_err)?;
     rows.collect::<rusqlite::Result<Vec<T>>>()
         .map_err(decode_err)
+}
+
+/// Decodes one row of a query result.
+pub(super) type Decode<T> = fn(&Row<'_>) -> rusqlite::Result<T>;
+
+impl EmbeddedStore {
+    /// The first row of `sql` (bound to `args`) on a read connection.
+    pub(super) async fn read_opt<T, P>(
+        &self,
+        sql: &'static str,
+        args: P,
+        decode: Decode<T>,
+    ) -> Result<Option<T>>
+    where
+        T: Send + 'static,
+        P: Params + Send + 'static,
+    {
+        self.read(move |conn| query_opt(conn, sql, args, decode))
+            .await
+    }
+
+    /// Every row of `sql` (bound to `args`) on a read connection.
+    pub(super) async fn read_all<T, P>(
+        &self,
+        sql: &'static str,
+        args: P,
+        decode: Decode<T>,
+    ) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        P: Params + Send + 'static,
+    {
+        self.read(move |conn| query_all(conn, sql, args, decode))
+            .await
+    }
+
+    /// Runs one statement that must change a row (`NotFound(what)`
+    /// otherwise) on the writer.
+    pub(super) async fn write_found<P>(
+        &self,
+        sql: &'static str,
+        args: P,
+        what: &'static str,
+    ) -> Result<()>
+    where
+        P: Params + Clone + Send + 'static,
+    {
+        self.write(move |conn| exec_found(conn, sql, args.clone(), what))
+            .await
+    }
 }
 
 /// Runs one statement; returns how many rows it changed.

@@ -38,28 +38,16 @@ impl EmbeddedStore {
         let u = user.clone();
         let profile = to_json(&u.profile)?;
         self.write(move |conn| {
-            conn.prepare_cached(concat!(
-                "INSERT INTO users (",
-                user_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-            ))?
-            .execute(params![
-                u.id,
-                u.email,
-                u.password_hash,
-                u.name,
-                u.color,
-                u.email_verified,
-                u.failed_login_attempts,
-                u.locked_until,
-                u.last_login,
-                u.password_changed_at,
-                profile,
-                u.created_at,
-                u.updated_at,
-                u.pending_email,
-            ])
-            .map_err(user_unique_err)?;
+            write_user(
+                conn,
+                concat!(
+                    "INSERT INTO users (",
+                    user_cols!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ),
+                &u,
+                &profile,
+            )?;
             Ok(())
         })
         .await
@@ -67,31 +55,25 @@ impl EmbeddedStore {
 
     pub(crate) async fn user(&self, id: &str) -> Result<Option<User>> {
         let id = id.to_owned();
-        self.read(move |conn| {
-            query_opt(
-                conn,
-                concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?1"),
-                params![id],
-                user_row,
-            )
-        })
+        self.read_opt(
+            concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?1"),
+            (id,),
+            user_row,
+        )
         .await
     }
 
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         let email = email.to_owned();
-        self.read(move |conn| {
-            query_opt(
-                conn,
-                concat!(
-                    "SELECT ",
-                    user_cols!(),
-                    " FROM users WHERE lower(email) = lower(?1)"
-                ),
-                params![email],
-                user_row,
-            )
-        })
+        self.read_opt(
+            concat!(
+                "SELECT ",
+                user_cols!(),
+                " FROM users WHERE lower(email) = lower(?1)"
+            ),
+            (email,),
+            user_row,
+        )
         .await
     }
 
@@ -99,30 +81,17 @@ impl EmbeddedStore {
         let u = user.clone();
         let profile = to_json(&u.profile)?;
         self.write(move |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE users SET email = ?2, password_hash = ?3, name = ?4, color = ?5,
-                       email_verified = ?6, failed_login_attempts = ?7, locked_until = ?8,
-                       last_login = ?9, password_changed_at = ?10, profile = ?11,
-                       updated_at = ?12, pending_email = ?13
-                     WHERE id = ?1",
-                )?
-                .execute(params![
-                    u.id,
-                    u.email,
-                    u.password_hash,
-                    u.name,
-                    u.color,
-                    u.email_verified,
-                    u.failed_login_attempts,
-                    u.locked_until,
-                    u.last_login,
-                    u.password_changed_at,
-                    profile,
-                    u.updated_at,
-                    u.pending_email,
-                ])
-                .map_err(user_unique_err)?;
+            // ?12 (created_at) is bound but never changes.
+            let changed = write_user(
+                conn,
+                "UPDATE users SET email = ?2, password_hash = ?3, name = ?4, color = ?5,
+                   email_verified = ?6, failed_login_attempts = ?7, locked_until = ?8,
+                   last_login = ?9, password_changed_at = ?10, profile = ?11,
+                   updated_at = ?13, pending_email = ?14
+                 WHERE id = ?1",
+                &u,
+                &profile,
+            )?;
             found(changed, "user")
         })
         .await
@@ -216,19 +185,16 @@ impl EmbeddedStore {
         now: Millis,
     ) -> Result<Vec<Session>> {
         let user_id = user_id.to_owned();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    session_cols!(),
-                    " FROM sessions WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2
+        self.read_all(
+            concat!(
+                "SELECT ",
+                session_cols!(),
+                " FROM sessions WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2
                       ORDER BY created_at, id"
-                ),
-                params![user_id, now],
-                session_row,
-            )
-        })
+            ),
+            (user_id, now),
+            session_row,
+        )
         .await
     }
 
@@ -288,14 +254,11 @@ impl EmbeddedStore {
 
     pub(crate) async fn revoke_session(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.write(move |conn| {
-            exec_found(
-                conn,
-                "UPDATE sessions SET revoked = 1 WHERE id = ?1",
-                params![id],
-                "session",
-            )
-        })
+        self.write_found(
+            "UPDATE sessions SET revoked = 1 WHERE id = ?1",
+            (id,),
+            "session",
+        )
         .await
     }
 
@@ -381,6 +344,29 @@ impl EmbeddedStore {
         })
         .await
     }
+}
+
+/// Runs `sql` with every field of `u` bound in the order of `user_cols!`
+/// (`profile` is `u.profile` encoded); returns the rows changed.
+fn write_user(conn: &Connection, sql: &str, u: &User, profile: &str) -> Result<usize> {
+    conn.prepare_cached(sql)?
+        .execute(params![
+            u.id,
+            u.email,
+            u.password_hash,
+            u.name,
+            u.color,
+            u.email_verified,
+            u.failed_login_attempts,
+            u.locked_until,
+            u.last_login,
+            u.password_changed_at,
+            profile,
+            u.created_at,
+            u.updated_at,
+            u.pending_email,
+        ])
+        .map_err(user_unique_err)
 }
 
 fn load_session(conn: &Connection, id: &str) -> Result<Option<Session>> {

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use rusqlite::{params, Connection, Row};
 
-use super::sql::{exec, exists, query_all, query_opt, require_template, u64_col};
+use super::sql::{exec, exists, query_opt, require_template, u64_col};
 use super::EmbeddedStore;
 use crate::accounts::Millis;
 use crate::error::Result;
@@ -85,18 +85,15 @@ impl EmbeddedStore {
 
     pub(crate) async fn list_versions(&self, template_id: &str) -> Result<Vec<VersionInfo>> {
         let id = template_id.to_owned();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    info_cols!(),
-                    " FROM template_versions WHERE template_id = ?1 ORDER BY number DESC"
-                ),
-                params![id],
-                info_row,
-            )
-        })
+        self.read_all(
+            concat!(
+                "SELECT ",
+                info_cols!(),
+                " FROM template_versions WHERE template_id = ?1 ORDER BY number DESC"
+            ),
+            (id,),
+            info_row,
+        )
         .await
     }
 

@@ -83,18 +83,15 @@ impl EmbeddedStore {
 
     pub(crate) async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
         let id = id.to_owned();
-        self.read(move |conn| {
-            query_opt(
-                conn,
-                concat!(
-                    "SELECT ",
-                    workspace_cols!(),
-                    " FROM workspaces WHERE id = ?1"
-                ),
-                params![id],
-                workspace_row,
-            )
-        })
+        self.read_opt(
+            concat!(
+                "SELECT ",
+                workspace_cols!(),
+                " FROM workspaces WHERE id = ?1"
+            ),
+            (id,),
+            workspace_row,
+        )
         .await
     }
 
@@ -103,34 +100,28 @@ impl EmbeddedStore {
         user_id: &str,
     ) -> Result<Vec<(Workspace, Role)>> {
         let user_id = user_id.to_owned();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT w.id, w.name, w.description, w.created_by, w.settings, w.created_at,
+        self.read_all(
+            "SELECT w.id, w.name, w.description, w.created_by, w.settings, w.created_at,
                         w.updated_at, m.role
                    FROM members m JOIN workspaces w ON w.id = m.workspace_id
                   WHERE m.user_id = ?1
                   ORDER BY w.created_at, w.id",
-                params![user_id],
-                |r| Ok((workspace_row(r)?, role_col(r, 7)?)),
-            )
-        })
+            (user_id,),
+            |r| Ok((workspace_row(r)?, role_col(r, 7)?)),
+        )
         .await
     }
 
     pub(crate) async fn update_workspace(&self, workspace: &Workspace) -> Result<()> {
         let w = workspace.clone();
         let settings = to_json(&w.settings)?;
-        self.write(move |conn| {
-            exec_found(
-                conn,
-                "UPDATE workspaces SET name = ?2, description = ?3, settings = ?4,
+        self.write_found(
+            "UPDATE workspaces SET name = ?2, description = ?3, settings = ?4,
                        updated_at = ?5
                      WHERE id = ?1",
-                params![w.id, w.name, w.description, settings, w.updated_at],
-                "workspace",
-            )
-        })
+            (w.id, w.name, w.description, settings, w.updated_at),
+            "workspace",
+        )
         .await
     }
 
@@ -145,15 +136,12 @@ impl EmbeddedStore {
 
     pub(crate) async fn members(&self, workspace_id: &str) -> Result<Vec<Member>> {
         let workspace_id = workspace_id.to_owned();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT workspace_id, user_id, role, joined_at FROM members
+        self.read_all(
+            "SELECT workspace_id, user_id, role, joined_at FROM members
                   WHERE workspace_id = ?1 ORDER BY joined_at, user_id",
-                params![workspace_id],
-                member_row,
-            )
-        })
+            (workspace_id,),
+            member_row,
+        )
         .await
     }
 
@@ -164,14 +152,11 @@ impl EmbeddedStore {
     ) -> Result<Option<Role>> {
         let workspace_id = workspace_id.to_owned();
         let user_id = user_id.to_owned();
-        self.read(move |conn| {
-            query_opt(
-                conn,
-                "SELECT role FROM members WHERE workspace_id = ?1 AND user_id = ?2",
-                params![workspace_id, user_id],
-                |r| role_col(r, 0),
-            )
-        })
+        self.read_opt(
+            "SELECT role FROM members WHERE workspace_id = ?1 AND user_id = ?2",
+            (workspace_id, user_id),
+            |r| role_col(r, 0),
+        )
         .await
     }
 
@@ -185,36 +170,32 @@ impl EmbeddedStore {
         .await
     }
 
-    pub(crate) async fn set_member_role(
-        &self,
-        workspace_id: &str,
-        user_id: &str,
-        role: Role,
-    ) -> Result<()> {
-        let workspace_id = workspace_id.to_owned();
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            check_owner_change(conn, &workspace_id, &user_id, Some(role))?;
-            exec(
-                conn,
-                "UPDATE members SET role = ?3 WHERE workspace_id = ?1 AND user_id = ?2",
-                params![workspace_id, user_id, role.as_str()],
-            )?;
-            Ok(())
-        })
-        .await
+    pub(crate) async fn set_member_role(&self, ws: &str, user: &str, role: Role) -> Result<()> {
+        self.change_member(ws, user, Some(role)).await
     }
 
-    pub(crate) async fn remove_member(&self, workspace_id: &str, user_id: &str) -> Result<()> {
-        let workspace_id = workspace_id.to_owned();
-        let user_id = user_id.to_owned();
+    pub(crate) async fn remove_member(&self, ws: &str, user: &str) -> Result<()> {
+        self.change_member(ws, user, None).await
+    }
+
+    /// Gives the member `role`, or removes them (`None`), under the
+    /// last-owner rule.
+    async fn change_member(&self, ws: &str, user: &str, role: Option<Role>) -> Result<()> {
+        let (ws, user) = (ws.to_owned(), user.to_owned());
         self.write(move |conn| {
-            check_owner_change(conn, &workspace_id, &user_id, None)?;
-            exec(
-                conn,
-                "DELETE FROM members WHERE workspace_id = ?1 AND user_id = ?2",
-                params![workspace_id, user_id],
-            )?;
+            check_owner_change(conn, &ws, &user, role)?;
+            match role {
+                Some(role) => exec(
+                    conn,
+                    "UPDATE members SET role = ?3 WHERE workspace_id = ?1 AND user_id = ?2",
+                    params![ws, user, role.as_str()],
+                ),
+                None => exec(
+                    conn,
+                    "DELETE FROM members WHERE workspace_id = ?1 AND user_id = ?2",
+                    params![ws, user],
+                ),
+            }?;
             Ok(())
         })
         .await
@@ -254,33 +235,27 @@ impl EmbeddedStore {
         now: Millis,
     ) -> Result<Vec<Invitation>> {
         let workspace_id = workspace_id.to_owned();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    invitation_cols!(),
-                    " FROM invitations WHERE workspace_id = ?1 AND expires_at > ?2
+        self.read_all(
+            concat!(
+                "SELECT ",
+                invitation_cols!(),
+                " FROM invitations WHERE workspace_id = ?1 AND expires_at > ?2
                       ORDER BY invited_at, email_key"
-                ),
-                params![workspace_id, now],
-                invitation_row,
-            )
-        })
+            ),
+            (workspace_id, now),
+            invitation_row,
+        )
         .await
     }
 
     pub(crate) async fn delete_invitation(&self, workspace_id: &str, email: &str) -> Result<()> {
         let workspace_id = workspace_id.to_owned();
         let email = email.to_owned();
-        self.write(move |conn| {
-            exec_found(
-                conn,
-                "DELETE FROM invitations WHERE workspace_id = ?1 AND email_key = lower(?2)",
-                params![workspace_id, email],
-                "invitation",
-            )
-        })
+        self.write_found(
+            "DELETE FROM invitations WHERE workspace_id = ?1 AND email_key = lower(?2)",
+            (workspace_id, email),
+            "invitation",
+        )
         .await
     }
 
@@ -357,14 +332,11 @@ impl EmbeddedStore {
 
     pub(crate) async fn template(&self, id: &str) -> Result<Option<Template>> {
         let id = id.to_owned();
-        self.read(move |conn| {
-            query_opt(
-                conn,
-                concat!("SELECT ", template_cols!(), " FROM templates WHERE id = ?1"),
-                params![id],
-                template_row,
-            )
-        })
+        self.read_opt(
+            concat!("SELECT ", template_cols!(), " FROM templates WHERE id = ?1"),
+            (id,),
+            template_row,
+        )
         .await
     }
 
@@ -405,41 +377,32 @@ impl EmbeddedStore {
         let t = template.clone();
         let tags = to_json(&t.tags)?;
         let version = rules::to_i64(t.version)?;
-        self.write(move |conn| {
-            exec_found(
-                conn,
-                "UPDATE templates SET name = ?2, description = ?3, tags = ?4,
+        let folded = (rules::fold(&t.name), rules::fold(&t.description));
+        self.write_found(
+            "UPDATE templates SET name = ?2, description = ?3, tags = ?4,
                        is_public = ?5, updated_at = ?6, version = ?7,
                        name_folded = ?8, description_folded = ?9
                      WHERE id = ?1",
-                params![
-                    t.id,
-                    t.name,
-                    t.description,
-                    tags,
-                    t.is_public,
-                    t.updated_at,
-                    version,
-                    rules::fold(&t.name),
-                    rules::fold(&t.description),
-                ],
-                "template",
-            )
-        })
+            (
+                t.id,
+                t.name,
+                t.description,
+                tags,
+                t.is_public,
+                t.updated_at,
+                version,
+                folded.0,
+                folded.1,
+            ),
+            "template",
+        )
         .await
     }
 
     pub(crate) async fn delete_template(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.write(move |conn| {
-            exec_found(
-                conn,
-                "DELETE FROM templates WHERE id = ?1",
-                params![id],
-                "template",
-            )
-        })
-        .await
+        self.write_found("DELETE FROM templates WHERE id = ?1", (id,), "template")
+            .await
     }
 }
 

@@ -38,9 +38,8 @@
 
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
-use mongodb::IndexModel;
 
-use super::{collect, corrupt, db_err, get_i64, get_str, index, MongoStore, CAS_ATTEMPTS};
+use super::{collect, corrupt, db_err, get_i64, get_str, is_duplicate, MongoStore, CAS_ATTEMPTS};
 use super::{get_bool, get_opt_i64, get_opt_str};
 use crate::accounts::{Invitation, Member, Millis, Role, Session, Template, User, Workspace};
 use crate::error::{Result, StoreError};
@@ -54,57 +53,6 @@ pub(super) const WORKSPACES: &str = "workspaces";
 pub(super) const INVITATIONS: &str = "invitations";
 pub(crate) const TEMPLATES: &str = "templates";
 pub(super) const USERS_BY_EMAIL: &str = "users_by_email";
-
-/// The account collections' indexes.
-pub(super) fn indexes() -> [(&'static str, IndexModel); 9] {
-    [
-        (USERS, index(doc! { "emailKey": 1 }, USERS_BY_EMAIL, true)),
-        (
-            SESSIONS,
-            index(
-                doc! { "userId": 1, "createdAt": 1 },
-                "sessions_by_user",
-                false,
-            ),
-        ),
-        (
-            REFRESH_TOKENS,
-            index(doc! { "sessionId": 1 }, "refresh_by_session", false),
-        ),
-        (
-            REFRESH_TOKENS,
-            index(doc! { "userId": 1 }, "refresh_by_user", false),
-        ),
-        (
-            USER_TOKENS,
-            index(doc! { "userId": 1 }, "user_tokens_by_user", false),
-        ),
-        (
-            WORKSPACES,
-            index(doc! { "members.userId": 1 }, "workspaces_by_member", false),
-        ),
-        (
-            INVITATIONS,
-            index(
-                doc! { "workspaceId": 1, "emailKey": 1 },
-                "invitations_by_workspace",
-                true,
-            ),
-        ),
-        (
-            INVITATIONS,
-            index(doc! { "emailKey": 1 }, "invitations_by_email", false),
-        ),
-        (
-            TEMPLATES,
-            index(
-                doc! { "workspaceId": 1, "updatedAt": -1 },
-                "templates_by_workspace",
-                false,
-            ),
-        ),
-    ]
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -326,6 +274,15 @@ pub(super) enum MemberChange {
 }
 
 impl MongoStore {
+    /// Inserts `d` into `coll`; a duplicate key is `Conflict(what)`.
+    pub(super) async fn insert(&self, coll: &str, d: Document, what: &str) -> Result<()> {
+        match self.coll(coll).insert_one(d).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate(&e) => Err(conflict(what)),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
     pub(super) async fn find_by_id(&self, coll: &str, id: &str) -> Result<Option<Document>> {
         self.coll(coll)
             .find_one(doc! { "_id": id })

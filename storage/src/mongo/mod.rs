@@ -175,51 +175,114 @@ impl MongoStore {
     /// Creates the indexes of every collection (documents, accounts,
     /// versions); a no-op for those that exist.
     async fn create_indexes(&self) -> Result<()> {
-        let wanted = [
-            (
-                DOC_LOG,
-                index(doc! { "doc": 1, "id": 1 }, "log_by_doc_id", true),
-            ),
+        // (collection, keys, name, unique)
+        let all: [IndexSpec; 16] = [
+            (DOC_LOG, doc! { "doc": 1, "id": 1 }, "log_by_doc_id", true),
             (
                 DOC_LOG_CHUNKS,
-                index(
-                    doc! { "doc": 1, "id": 1, "n": 1 },
-                    "log_chunks_by_entry",
-                    true,
-                ),
+                doc! { "doc": 1, "id": 1, "n": 1 },
+                "log_chunks_by_entry",
+                true,
             ),
             (
                 DOC_SNAPSHOT_CHUNKS,
-                index(
-                    doc! { "doc": 1, "set": 1, "n": 1 },
-                    "snapshot_chunks_by_set",
-                    true,
-                ),
+                doc! { "doc": 1, "set": 1, "n": 1 },
+                "snapshot_chunks_by_set",
+                true,
             ),
             (
                 DOC_SNAPSHOT_CHUNKS,
-                index(doc! { "doc": 1, "seq": 1 }, "snapshot_chunks_by_seq", false),
+                doc! { "doc": 1, "seq": 1 },
+                "snapshot_chunks_by_seq",
+                false,
+            ),
+            (
+                accounts::USERS,
+                doc! { "emailKey": 1 },
+                accounts::USERS_BY_EMAIL,
+                true,
+            ),
+            (
+                accounts::SESSIONS,
+                doc! { "userId": 1, "createdAt": 1 },
+                "sessions_by_user",
+                false,
+            ),
+            (
+                accounts::REFRESH_TOKENS,
+                doc! { "sessionId": 1 },
+                "refresh_by_session",
+                false,
+            ),
+            (
+                accounts::REFRESH_TOKENS,
+                doc! { "userId": 1 },
+                "refresh_by_user",
+                false,
+            ),
+            (
+                accounts::USER_TOKENS,
+                doc! { "userId": 1 },
+                "user_tokens_by_user",
+                false,
+            ),
+            (
+                accounts::WORKSPACES,
+                doc! { "members.userId": 1 },
+                "workspaces_by_member",
+                false,
+            ),
+            (
+                accounts::INVITATIONS,
+                doc! { "workspaceId": 1, "emailKey": 1 },
+                "invitations_by_workspace",
+                true,
+            ),
+            (
+                accounts::INVITATIONS,
+                doc! { "emailKey": 1 },
+                "invitations_by_email",
+                false,
+            ),
+            (
+                accounts::TEMPLATES,
+                doc! { "workspaceId": 1, "updatedAt": -1 },
+                "templates_by_workspace",
+                false,
+            ),
+            (
+                versions::VERSIONS,
+                doc! { "template": 1, "number": 1 },
+                "versions_by_template",
+                true,
+            ),
+            (
+                versions::VERSION_CHUNKS,
+                doc! { "template": 1, "set": 1, "n": 1 },
+                "version_chunks_by_set",
+                true,
+            ),
+            (
+                versions::EDITORS,
+                doc! { "template": 1, "user": 1 },
+                "editors_by_template",
+                true,
             ),
         ];
-        let all = wanted
-            .into_iter()
-            .chain(accounts::indexes())
-            .chain(versions::indexes());
-        for (coll, model) in all {
+        for (coll, keys, name, unique) in all {
+            let options = IndexOptions::builder()
+                .name(name.to_owned())
+                .unique(unique)
+                .build();
+            let model = IndexModel::builder().keys(keys).options(options).build();
             self.coll(coll).create_index(model).await.map_err(db_err)?;
         }
         Ok(())
     }
 }
 
-/// An index named `name` on `keys`.
-pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    let options = IndexOptions::builder()
-        .name(name.to_owned())
-        .unique(unique)
-        .build();
-    IndexModel::builder().keys(keys).options(options).build()
-}
+/// An index to create: (collection, keys, name, unique).
+pub(crate) type IndexSpec = (&'static str, Document, &'static str, bool);
 
 // ---------------------------------------------------------------- helpers
 

@@ -120,11 +120,8 @@ impl MongoStore {
         if !self.exists(USERS, &session.user_id).await? {
             return Err(not_found("user"));
         }
-        match self.coll(SESSIONS).insert_one(session_doc(session)).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate(&e) => return Err(conflict("session")),
-            Err(e) => return Err(db_err(e)),
-        }
+        self.insert(SESSIONS, session_doc(session), "session")
+            .await?;
         let token = doc! {
             "_id": refresh_hash,
             "sessionId": &session.id,
@@ -203,11 +200,7 @@ impl MongoStore {
             "userId": &session.user_id,
             "used": false,
         };
-        match self.coll(REFRESH_TOKENS).insert_one(fresh).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate(&e) => return Err(conflict("refresh token")),
-            Err(e) => return Err(db_err(e)),
-        }
+        self.insert(REFRESH_TOKENS, fresh, "refresh token").await?;
         let claimed = self
             .coll(REFRESH_TOKENS)
             .find_one_and_update(
@@ -289,11 +282,7 @@ impl MongoStore {
             "expiresAt": expires_at,
             "used": false,
         };
-        match self.coll(USER_TOKENS).insert_one(token).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate(&e) => return Err(conflict("token")),
-            Err(e) => return Err(db_err(e)),
-        }
+        self.insert(USER_TOKENS, token, "token").await?;
         self.verify_parent(USERS, user_id, "user", &[(USER_TOKENS, hash)])
             .await
     }

@@ -64,14 +64,14 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
 use mongodb::options::ReturnDocument;
-use mongodb::{Collection, IndexModel};
+use mongodb::Collection;
 
 use super::accounts::TEMPLATES;
 use crate::accounts::Millis;
 use crate::error::{Result, StoreError};
 use crate::mongo::{
-    binary, collect, corrupt, db_err, get_i64, get_str, index, is_duplicate, read_chunks,
-    take_binary, write_chunks, MongoStore, CAS_ATTEMPTS, INLINE_MAX,
+    binary, collect, corrupt, db_err, get_i64, get_str, is_duplicate, read_chunks, take_binary,
+    write_chunks, MongoStore, CAS_ATTEMPTS, INLINE_MAX,
 };
 use crate::rules::{not_found, to_i64};
 use crate::versions::{NewVersion, TemplateStats, Version, VersionInfo};
@@ -81,36 +81,6 @@ pub(crate) const VERSIONS: &str = "template_versions";
 pub(crate) const VERSION_CHUNKS: &str = "template_version_chunks";
 pub(crate) const STATS: &str = "template_stats";
 pub(crate) const EDITORS: &str = "template_editors";
-
-/// The version collections' indexes.
-pub(super) fn indexes() -> [(&'static str, IndexModel); 3] {
-    [
-        (
-            VERSIONS,
-            index(
-                doc! { "template": 1, "number": 1 },
-                "versions_by_template",
-                true,
-            ),
-        ),
-        (
-            VERSION_CHUNKS,
-            index(
-                doc! { "template": 1, "set": 1, "n": 1 },
-                "version_chunks_by_set",
-                true,
-            ),
-        ),
-        (
-            EDITORS,
-            index(
-                doc! { "template": 1, "user": 1 },
-                "editors_by_template",
-                true,
-            ),
-        ),
-    ]
-}
 
 // ---------------------------------------------------------------- helpers
 

@@ -29,11 +29,7 @@ impl MongoStore {
             "members": [member_doc(owner, Role::Owner, workspace.created_at)],
             "rev": 0i64,
         };
-        match self.coll(WORKSPACES).insert_one(d).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate(&e) => return Err(conflict("workspace")),
-            Err(e) => return Err(db_err(e)),
-        }
+        self.insert(WORKSPACES, d, "workspace").await?;
         self.verify_parent(USERS, owner, "user", &[(WORKSPACES, &workspace.id)])
             .await
     }
@@ -174,32 +170,29 @@ impl MongoStore {
         Ok(())
     }
 
-    pub(crate) async fn set_member_role(
-        &self,
-        workspace_id: &str,
-        user_id: &str,
-        role: Role,
-    ) -> Result<()> {
+    pub(crate) async fn set_member_role(&self, ws: &str, user: &str, role: Role) -> Result<()> {
+        self.change_member(ws, user, Some(role)).await
+    }
+
+    pub(crate) async fn remove_member(&self, ws: &str, user: &str) -> Result<()> {
+        self.change_member(ws, user, None).await
+    }
+
+    /// Gives the member `role`, or removes them (`None`), under the
+    /// last-owner rule, guarded by the workspace's revision.
+    async fn change_member(&self, ws: &str, user: &str, role: Option<Role>) -> Result<()> {
         self.check_open()?;
         let changed = self
-            .change_members(workspace_id, |members| {
-                rules::check_member_change(members, user_id, Some(role))?;
+            .change_members(ws, |members| {
+                rules::check_member_change(members, user, role)?;
+                let Some(role) = role else {
+                    return Ok(MemberChange::Write(without(members, user)));
+                };
                 let mut new = members.to_vec();
-                for m in new.iter_mut().filter(|m| m.user_id == user_id) {
+                for m in new.iter_mut().filter(|m| m.user_id == user) {
                     m.role = role;
                 }
                 Ok(MemberChange::Write(new))
-            })
-            .await?;
-        changed.map(|_| ()).ok_or_else(|| not_found("member"))
-    }
-
-    pub(crate) async fn remove_member(&self, workspace_id: &str, user_id: &str) -> Result<()> {
-        self.check_open()?;
-        let changed = self
-            .change_members(workspace_id, |members| {
-                rules::check_member_change(members, user_id, None)?;
-                Ok(MemberChange::Write(without(members, user_id)))
             })
             .await?;
         changed.map(|_| ()).ok_or_else(|| not_found("member"))
@@ -349,11 +342,7 @@ impl MongoStore {
         if !self.exists(WORKSPACES, &template.workspace_id).await? {
             return Err(not_found("workspace"));
         }
-        match self.coll(TEMPLATES).insert_one(d).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate(&e) => return Err(conflict("template")),
-            Err(e) => return Err(db_err(e)),
-        }
+        self.insert(TEMPLATES, d, "template").await?;
         self.verify_parent(
             WORKSPACES,
             &template.workspace_id,

@@ -1,9 +1,11 @@
 //! Records for tests: one user, workspace or template with every field
 //! filled in, and the setup most version tests start from.
 
+use bytes::Bytes;
 use serde_json::json;
 
 use crate::accounts::{AccountStore, Millis, Template, User, Workspace};
+use crate::doc::{EntryId, Snapshot};
 
 /// The time the fixtures are created at.
 pub const NOW: Millis = 1_700_000_000_000;
@@ -74,5 +76,33 @@ pub async fn templates_of_u1(store: &dyn AccountStore, templates: &[&str]) {
             .create_template(&template(id, "w1", NOW))
             .await
             .unwrap();
+    }
+}
+
+/// `len` bytes of deterministic noise (incompressible, unlike zeros).
+pub fn noise(len: usize, seed: u64) -> Bytes {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    Bytes::from(out)
+}
+
+/// The bytes of `s`.
+pub fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+/// Snapshot `seq` of state `data`, merging the log entries `covered`.
+pub fn snapshot(data: impl Into<Bytes>, covered: Vec<EntryId>, seq: u64) -> Snapshot {
+    Snapshot {
+        data: data.into(),
+        covered,
+        seq,
     }
 }

@@ -2,14 +2,7 @@
 
 use super::*;
 
-suite!(
-    invitations_are_one_per_workspace_and_address,
-    invitations_expire_and_go_with_their_workspace,
-    accepting_invitations_grants_each_role_once,
-    concurrent_acceptances_grant_once,
-);
-
-async fn invitations_are_one_per_workspace_and_address(s: Store) {
+pub(crate) async fn invitations_are_one_per_workspace_and_address(s: Store) {
     users(&s, 1).await;
     for w in ["w1", "w2"] {
         s.create_workspace(&workspace(w, "u1", NOW), "u1")
@@ -67,11 +60,9 @@ async fn invitations_are_one_per_workspace_and_address(s: Store) {
         .all(|m| m.user_id == "u1"));
 }
 
-async fn invitations_expire_and_go_with_their_workspace(s: Store) {
+pub(crate) async fn invitations_expire_and_go_with_their_workspace(s: Store) {
     users(&s, 1).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     let mut old = invitation("w1", "old@example.com", Role::Editor, NOW);
     old.expires_at = NOW + HOUR;
     s.put_invitation(&old).await.unwrap();
@@ -86,9 +77,7 @@ async fn invitations_expire_and_go_with_their_workspace(s: Store) {
     s.delete_workspace("w1").await.unwrap();
     assert!(s.invitations("w1", NOW).await.unwrap().is_empty());
     // A workspace made later with the same id inherits nothing.
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     assert!(s.invitations("w1", NOW).await.unwrap().is_empty());
     users_named(&s, &[("u2", "new@example.com")]).await;
     assert!(s
@@ -99,7 +88,7 @@ async fn invitations_expire_and_go_with_their_workspace(s: Store) {
     assert_eq!(s.member_role("w1", "u2").await.unwrap(), None);
 }
 
-async fn accepting_invitations_grants_each_role_once(s: Store) {
+pub(crate) async fn accepting_invitations_grants_each_role_once(s: Store) {
     users(&s, 2).await;
     for w in ["w1", "w2", "w3", "w4", "w5"] {
         s.create_workspace(&workspace(w, "u1", NOW), "u1")
@@ -175,11 +164,9 @@ async fn accepting_invitations_grants_each_role_once(s: Store) {
     );
 }
 
-async fn concurrent_acceptances_grant_once(s: Store) {
+pub(crate) async fn concurrent_acceptances_grant_once(s: Store) {
     users(&s, 2).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     s.put_invitation(&invitation("w1", "u2@example.com", Role::Editor, NOW))
         .await
         .unwrap();

@@ -2,22 +2,7 @@
 
 use super::*;
 
-suite!(
-    refresh_rotation_then_reuse_revokes_the_session,
-    concurrent_rotations_of_one_token_rotate_once,
-    expired_session_is_inactive,
-    unknown_refresh_token,
-    revoke_session_and_not_found,
-    revoke_user_sessions_keeps_one,
-    sessions_for_user_excludes_revoked_and_expired,
-    one_time_tokens_are_single_use,
-    one_time_token_wrong_kind_and_expired,
-    one_time_tokens_carry_the_address_they_were_mailed_to,
-    revoke_user_tokens_spends_every_unused_token_of_one_kind,
-    a_pending_address_is_neither_looked_up_nor_reserved,
-);
-
-async fn refresh_rotation_then_reuse_revokes_the_session(s: Store) {
+pub(crate) async fn refresh_rotation_then_reuse_revokes_the_session(s: Store) {
     users(&s, 1).await;
     s.create_session(&session("s1", "u1", NOW, NOW + 24 * HOUR), "r0")
         .await
@@ -64,7 +49,7 @@ async fn refresh_rotation_then_reuse_revokes_the_session(s: Store) {
     assert!(s.sessions_for_user("u1", NOW).await.unwrap().is_empty());
 }
 
-async fn concurrent_rotations_of_one_token_rotate_once(s: Store) {
+pub(crate) async fn concurrent_rotations_of_one_token_rotate_once(s: Store) {
     users(&s, 1).await;
     s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
         .await
@@ -89,7 +74,7 @@ async fn concurrent_rotations_of_one_token_rotate_once(s: Store) {
     assert!(s.session("s1").await.unwrap().unwrap().revoked);
 }
 
-async fn expired_session_is_inactive(s: Store) {
+pub(crate) async fn expired_session_is_inactive(s: Store) {
     users(&s, 1).await;
     s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
         .await
@@ -114,7 +99,7 @@ async fn expired_session_is_inactive(s: Store) {
     );
 }
 
-async fn unknown_refresh_token(s: Store) {
+pub(crate) async fn unknown_refresh_token(s: Store) {
     assert_eq!(
         s.rotate_refresh("nope", "r1", NOW).await.unwrap(),
         RefreshOutcome::Unknown
@@ -139,7 +124,7 @@ async fn unknown_refresh_token(s: Store) {
     ));
 }
 
-async fn revoke_session_and_not_found(s: Store) {
+pub(crate) async fn revoke_session_and_not_found(s: Store) {
     users(&s, 1).await;
     s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
         .await
@@ -153,7 +138,7 @@ async fn revoke_session_and_not_found(s: Store) {
     assert!(s.session("nope").await.unwrap().is_none());
 }
 
-async fn revoke_user_sessions_keeps_one(s: Store) {
+pub(crate) async fn revoke_user_sessions_keeps_one(s: Store) {
     users(&s, 2).await;
     for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
         s.create_session(
@@ -190,7 +175,7 @@ async fn revoke_user_sessions_keeps_one(s: Store) {
     assert_eq!(s.revoke_user_sessions("nobody", None).await.unwrap(), 0);
 }
 
-async fn sessions_for_user_excludes_revoked_and_expired(s: Store) {
+pub(crate) async fn sessions_for_user_excludes_revoked_and_expired(s: Store) {
     users(&s, 2).await;
     s.create_session(&session("new", "u1", NOW + 2, NOW + HOUR), "r1")
         .await
@@ -227,46 +212,21 @@ async fn sessions_for_user_excludes_revoked_and_expired(s: Store) {
 
 // ---------------------------------------------------------------- one-time tokens
 
-async fn one_time_tokens_are_single_use(s: Store) {
+pub(crate) async fn one_time_tokens_are_single_use(s: Store) {
     users(&s, 2).await;
-    s.create_user_token(
-        "t1",
-        "u1",
-        TokenKind::VerifyEmail,
-        "u1@example.com",
-        NOW + HOUR,
-    )
-    .await
-    .unwrap();
-    s.create_user_token(
-        "t2",
-        "u2",
-        TokenKind::ResetPassword,
-        "u2@example.com",
-        NOW + HOUR,
-    )
-    .await
-    .unwrap();
+    mint(&s, "t1", "u1", TokenKind::VerifyEmail).await;
+    mint(&s, "t2", "u2", TokenKind::ResetPassword).await;
     assert_eq!(
-        s.consume_user_token("t1", TokenKind::VerifyEmail, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "t1", TokenKind::VerifyEmail, NOW).await,
         used("u1")
     );
-    assert_eq!(
-        s.consume_user_token("t1", TokenKind::VerifyEmail, NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(spend(&s, "t1", TokenKind::VerifyEmail, NOW).await, None);
     // Concurrent consumers: exactly one gets the user.
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.consume_user_token("t2", TokenKind::ResetPassword, NOW)
-                .await
-                .unwrap()
+            spend(&s, "t2", TokenKind::ResetPassword, NOW).await
         }));
     }
     let mut got = Vec::new();
@@ -275,9 +235,7 @@ async fn one_time_tokens_are_single_use(s: Store) {
     }
     assert_eq!(got, [used("u2").unwrap()]);
     assert_eq!(
-        s.consume_user_token("missing", TokenKind::VerifyEmail, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "missing", TokenKind::VerifyEmail, NOW).await,
         None
     );
     let r = s
@@ -292,79 +250,55 @@ async fn one_time_tokens_are_single_use(s: Store) {
     assert!(is_conflict(&r), "{r:?}");
 }
 
-async fn one_time_token_wrong_kind_and_expired(s: Store) {
+pub(crate) async fn one_time_token_wrong_kind_and_expired(s: Store) {
     users(&s, 1).await;
-    s.create_user_token(
-        "t1",
-        "u1",
-        TokenKind::VerifyEmail,
-        "u1@example.com",
-        NOW + HOUR,
-    )
-    .await
-    .unwrap();
+    mint(&s, "t1", "u1", TokenKind::VerifyEmail).await;
     // The wrong kind neither works nor uses the token up.
-    assert_eq!(
-        s.consume_user_token("t1", TokenKind::ResetPassword, NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(spend(&s, "t1", TokenKind::ResetPassword, NOW).await, None);
     // Expired at its expiry time.
     assert_eq!(
-        s.consume_user_token("t1", TokenKind::VerifyEmail, NOW + HOUR)
-            .await
-            .unwrap(),
+        spend(&s, "t1", TokenKind::VerifyEmail, NOW + HOUR).await,
         None
     );
     assert_eq!(
-        s.consume_user_token("t1", TokenKind::VerifyEmail, NOW + HOUR - 1)
-            .await
-            .unwrap(),
+        spend(&s, "t1", TokenKind::VerifyEmail, NOW + HOUR - 1).await,
         used("u1")
     );
 }
 
-async fn one_time_tokens_carry_the_address_they_were_mailed_to(s: Store) {
+pub(crate) async fn one_time_tokens_carry_the_address_they_were_mailed_to(s: Store) {
     users(&s, 1).await;
     // A token for another address than the account's (a pending change).
-    s.create_user_token(
+    mint_to(
+        &s,
         "c1",
         "u1",
         TokenKind::ChangeEmail,
         "New.Address@example.org",
         NOW + HOUR,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
-        s.consume_user_token("c1", TokenKind::ChangeEmail, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "c1", TokenKind::ChangeEmail, NOW).await,
         Some(UsedToken {
             user_id: "u1".into(),
             email: "New.Address@example.org".into(),
         })
     );
     // Kinds stay apart: a change token is not a verification token.
-    s.create_user_token(
+    mint_to(
+        &s,
         "c2",
         "u1",
         TokenKind::ChangeEmail,
         "x@example.org",
         NOW + HOUR,
     )
-    .await
-    .unwrap();
-    assert_eq!(
-        s.consume_user_token("c2", TokenKind::VerifyEmail, NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    .await;
+    assert_eq!(spend(&s, "c2", TokenKind::VerifyEmail, NOW).await, None);
 }
 
-async fn revoke_user_tokens_spends_every_unused_token_of_one_kind(s: Store) {
+pub(crate) async fn revoke_user_tokens_spends_every_unused_token_of_one_kind(s: Store) {
     users(&s, 2).await;
     for (hash, user, kind) in [
         ("r1", "u1", TokenKind::ResetPassword),
@@ -373,14 +307,10 @@ async fn revoke_user_tokens_spends_every_unused_token_of_one_kind(s: Store) {
         ("v1", "u1", TokenKind::VerifyEmail),
         ("r3", "u2", TokenKind::ResetPassword),
     ] {
-        s.create_user_token(hash, user, kind, &format!("{user}@example.com"), NOW + HOUR)
-            .await
-            .unwrap();
+        mint(&s, hash, user, kind).await;
     }
     assert_eq!(
-        s.consume_user_token("r-used", TokenKind::ResetPassword, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "r-used", TokenKind::ResetPassword, NOW).await,
         used("u1")
     );
     // Counts only the tokens it spent (not the used one, not other kinds
@@ -393,9 +323,7 @@ async fn revoke_user_tokens_spends_every_unused_token_of_one_kind(s: Store) {
     );
     for hash in ["r1", "r2"] {
         assert_eq!(
-            s.consume_user_token(hash, TokenKind::ResetPassword, NOW)
-                .await
-                .unwrap(),
+            spend(&s, hash, TokenKind::ResetPassword, NOW).await,
             None,
             "{hash} still works"
         );
@@ -413,38 +341,24 @@ async fn revoke_user_tokens_spends_every_unused_token_of_one_kind(s: Store) {
         0
     );
     assert_eq!(
-        s.consume_user_token("v1", TokenKind::VerifyEmail, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "v1", TokenKind::VerifyEmail, NOW).await,
         used("u1")
     );
     assert_eq!(
-        s.consume_user_token("r3", TokenKind::ResetPassword, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "r3", TokenKind::ResetPassword, NOW).await,
         used("u2")
     );
     // Tokens made afterwards work.
-    s.create_user_token(
-        "r4",
-        "u1",
-        TokenKind::ResetPassword,
-        "u1@example.com",
-        NOW + HOUR,
-    )
-    .await
-    .unwrap();
+    mint(&s, "r4", "u1", TokenKind::ResetPassword).await;
     assert_eq!(
-        s.consume_user_token("r4", TokenKind::ResetPassword, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "r4", TokenKind::ResetPassword, NOW).await,
         used("u1")
     );
 }
 
 /// A pending new address is only a wish: nobody finds the account by it,
 /// and it keeps nobody from registering or taking that address.
-async fn a_pending_address_is_neither_looked_up_nor_reserved(s: Store) {
+pub(crate) async fn a_pending_address_is_neither_looked_up_nor_reserved(s: Store) {
     users(&s, 2).await;
     let mut u1 = s.user("u1").await.unwrap().unwrap();
     u1.pending_email = Some("wanted@example.com".into());

@@ -2,18 +2,9 @@
 
 use super::*;
 
-suite!(
-    template_round_trip_update_delete,
-    list_templates_filters_by_workspace_and_tag,
-    list_templates_search_is_literal_and_case_insensitive,
-    list_templates_pages_newest_first,
-);
-
-async fn template_round_trip_update_delete(s: Store) {
+pub(crate) async fn template_round_trip_update_delete(s: Store) {
     users(&s, 1).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     let t = Template {
         id: "t1".into(),
         workspace_id: "w1".into(),
@@ -52,7 +43,7 @@ async fn template_round_trip_update_delete(s: Store) {
     assert!(is_not_found(&r), "{r:?}");
 }
 
-async fn list_templates_filters_by_workspace_and_tag(s: Store) {
+pub(crate) async fn list_templates_filters_by_workspace_and_tag(s: Store) {
     users(&s, 1).await;
     for w in ["w1", "w2", "w3"] {
         s.create_workspace(&workspace(w, "u1", NOW), "u1")
@@ -128,14 +119,10 @@ async fn list_templates_filters_by_workspace_and_tag(s: Store) {
     assert_eq!((ids(&page), total), (vec!["c"], 1));
 }
 
-async fn list_templates_search_is_literal_and_case_insensitive(s: Store) {
+pub(crate) async fn list_templates_search_is_literal_and_case_insensitive(s: Store) {
     users(&s, 1).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
-    s.create_workspace(&workspace("w2", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
+    owned(&s, "w2", "u1").await;
     let listing = |id: &str, at: i64, name: &str, description: &str| {
         let mut t = template(id, "w1", at);
         t.name = name.into();
@@ -207,11 +194,9 @@ async fn list_templates_search_is_literal_and_case_insensitive(s: Store) {
     assert_eq!(s.list_templates(&query(&["w1"])).await.unwrap().1, 7);
 }
 
-async fn list_templates_pages_newest_first(s: Store) {
+pub(crate) async fn list_templates_pages_newest_first(s: Store) {
     users(&s, 1).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     // t00..t24, updated in a shuffled order; t24b ties with t24.
     for i in 0..25i64 {
         let at = NOW + (i * 7) % 25;

@@ -2,17 +2,7 @@
 
 use super::*;
 
-suite!(
-    unique_email_on_create_ignores_case,
-    unique_email_on_update_ignores_case,
-    user_round_trip_keeps_every_field,
-    update_user_keeps_created_at_and_needs_the_user,
-    concurrent_creates_with_duplicate_emails,
-    records_need_their_user_or_workspace,
-    duplicate_ids_conflict,
-);
-
-async fn unique_email_on_create_ignores_case(s: Store) {
+pub(crate) async fn unique_email_on_create_ignores_case(s: Store) {
     s.create_user(&user("u1", "alice@example.com"))
         .await
         .unwrap();
@@ -35,7 +25,7 @@ async fn unique_email_on_create_ignores_case(s: Store) {
     s.create_user(&user("u2", "bob@example.com")).await.unwrap();
 }
 
-async fn unique_email_on_update_ignores_case(s: Store) {
+pub(crate) async fn unique_email_on_update_ignores_case(s: Store) {
     users(&s, 2).await;
     let mut u2 = s.user("u2").await.unwrap().unwrap();
     u2.email = "U1@EXAMPLE.com".into();
@@ -60,7 +50,7 @@ async fn unique_email_on_update_ignores_case(s: Store) {
     s.create_user(&user("u3", "u2@example.com")).await.unwrap();
 }
 
-async fn user_round_trip_keeps_every_field(s: Store) {
+pub(crate) async fn user_round_trip_keeps_every_field(s: Store) {
     let u = User {
         id: "u-ünïcode".into(),
         email: "Zoë@example.com".into(),
@@ -104,7 +94,7 @@ async fn user_round_trip_keeps_every_field(s: Store) {
     assert_eq!(s.user(&u.id).await.unwrap().unwrap(), cleared);
 }
 
-async fn update_user_keeps_created_at_and_needs_the_user(s: Store) {
+pub(crate) async fn update_user_keeps_created_at_and_needs_the_user(s: Store) {
     users(&s, 1).await;
     let mut u = s.user("u1").await.unwrap().unwrap();
     u.name = "Renamed".into();
@@ -131,7 +121,7 @@ async fn update_user_keeps_created_at_and_needs_the_user(s: Store) {
 /// exactly one per address succeeds, and a failing one never takes a
 /// succeeding one down with it (in the embedded store they share group
 /// commits).
-async fn concurrent_creates_with_duplicate_emails(s: Store) {
+pub(crate) async fn concurrent_creates_with_duplicate_emails(s: Store) {
     const ADDRESSES: usize = 40;
     const COPIES: usize = 4;
     let mut tasks = Vec::new();
@@ -177,7 +167,7 @@ async fn concurrent_creates_with_duplicate_emails(s: Store) {
     }
 }
 
-async fn records_need_their_user_or_workspace(s: Store) {
+pub(crate) async fn records_need_their_user_or_workspace(s: Store) {
     let r = s
         .create_session(&session("s1", "ghost", NOW, NOW + HOUR), "r0")
         .await;
@@ -204,15 +194,13 @@ async fn records_need_their_user_or_workspace(s: Store) {
     assert!(is_not_found(&r), "{r:?}");
     let r = s.create_template(&template("t1", "w1", NOW)).await;
     assert!(is_not_found(&r), "{r:?}");
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     let r = s.add_member(&member("w1", "ghost", Role::Editor)).await;
     assert!(is_not_found(&r), "{r:?}");
     s.create_template(&template("t1", "w1", NOW)).await.unwrap();
 }
 
-async fn duplicate_ids_conflict(s: Store) {
+pub(crate) async fn duplicate_ids_conflict(s: Store) {
     users(&s, 1).await;
     let r = s.create_user(&user("u1", "other@example.com")).await;
     assert!(is_conflict(&r), "{r:?}");
@@ -241,9 +229,7 @@ async fn duplicate_ids_conflict(s: Store) {
         RefreshOutcome::Unknown
     );
 
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     let r = s.create_workspace(&workspace("w1", "u1", NOW), "u1").await;
     assert!(is_conflict(&r), "{r:?}");
     s.create_template(&template("t1", "w1", NOW)).await.unwrap();

@@ -2,19 +2,7 @@
 
 use super::*;
 
-suite!(
-    create_workspace_makes_owner,
-    update_workspace_replaces_listing_fields,
-    workspaces_for_user_with_roles_oldest_first,
-    add_member_conflict,
-    set_member_role_and_remove_member_rules,
-    concurrent_demotions_keep_one_owner,
-    delete_workspace_cascades,
-    delete_user_refuses_last_owner_of_shared_workspace,
-    delete_user_cascades,
-);
-
-async fn create_workspace_makes_owner(s: Store) {
+pub(crate) async fn create_workspace_makes_owner(s: Store) {
     users(&s, 1).await;
     let w = workspace("w1", "u1", NOW);
     s.create_workspace(&w, "u1").await.unwrap();
@@ -34,11 +22,9 @@ async fn create_workspace_makes_owner(s: Store) {
     assert_eq!(s.member_role("w1", "u2").await.unwrap(), None);
 }
 
-async fn update_workspace_replaces_listing_fields(s: Store) {
+pub(crate) async fn update_workspace_replaces_listing_fields(s: Store) {
     users(&s, 1).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     let mut w = workspace("w1", "u1", NOW);
     w.name = "Renamed".into();
     w.description = "Now with a description".into();
@@ -54,14 +40,12 @@ async fn update_workspace_replaces_listing_fields(s: Store) {
     assert!(is_not_found(&r), "{r:?}");
 }
 
-async fn workspaces_for_user_with_roles_oldest_first(s: Store) {
+pub(crate) async fn workspaces_for_user_with_roles_oldest_first(s: Store) {
     users(&s, 3).await;
     s.create_workspace(&workspace("newer", "u1", NOW + 10), "u1")
         .await
         .unwrap();
-    s.create_workspace(&workspace("older", "u2", NOW), "u2")
-        .await
-        .unwrap();
+    owned(&s, "older", "u2").await;
     s.create_workspace(&workspace("unrelated", "u2", NOW + 5), "u2")
         .await
         .unwrap();
@@ -87,11 +71,9 @@ async fn workspaces_for_user_with_roles_oldest_first(s: Store) {
     assert!(s.workspaces_for_user("u3").await.unwrap().is_empty());
 }
 
-async fn add_member_conflict(s: Store) {
+pub(crate) async fn add_member_conflict(s: Store) {
     users(&s, 2).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     let m = member("w1", "u2", Role::Editor);
     s.add_member(&m).await.unwrap();
     let r = s.add_member(&member("w1", "u2", Role::Admin)).await;
@@ -105,11 +87,9 @@ async fn add_member_conflict(s: Store) {
     assert_eq!(members[1], m);
 }
 
-async fn set_member_role_and_remove_member_rules(s: Store) {
+pub(crate) async fn set_member_role_and_remove_member_rules(s: Store) {
     users(&s, 3).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
     s.add_member(&member("w1", "u2", Role::Editor))
         .await
         .unwrap();
@@ -162,7 +142,7 @@ async fn set_member_role_and_remove_member_rules(s: Store) {
 }
 
 /// Two owners demote each other at the same time: one must fail.
-async fn concurrent_demotions_keep_one_owner(s: Store) {
+pub(crate) async fn concurrent_demotions_keep_one_owner(s: Store) {
     users(&s, 2).await;
     for round in 0..10 {
         let w = format!("w{round}");
@@ -186,14 +166,10 @@ async fn concurrent_demotions_keep_one_owner(s: Store) {
     }
 }
 
-async fn delete_workspace_cascades(s: Store) {
+pub(crate) async fn delete_workspace_cascades(s: Store) {
     users(&s, 2).await;
-    s.create_workspace(&workspace("w1", "u1", NOW), "u1")
-        .await
-        .unwrap();
-    s.create_workspace(&workspace("w2", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "w1", "u1").await;
+    owned(&s, "w2", "u1").await;
     s.add_member(&member("w1", "u2", Role::Editor))
         .await
         .unwrap();
@@ -221,14 +197,10 @@ async fn delete_workspace_cascades(s: Store) {
     assert_eq!(s.members("w1").await.unwrap().len(), 1);
 }
 
-async fn delete_user_refuses_last_owner_of_shared_workspace(s: Store) {
+pub(crate) async fn delete_user_refuses_last_owner_of_shared_workspace(s: Store) {
     users(&s, 2).await;
-    s.create_workspace(&workspace("shared", "u1", NOW), "u1")
-        .await
-        .unwrap();
-    s.create_workspace(&workspace("solo", "u1", NOW), "u1")
-        .await
-        .unwrap();
+    owned(&s, "shared", "u1").await;
+    owned(&s, "solo", "u1").await;
     s.add_member(&member("shared", "u2", Role::Editor))
         .await
         .unwrap();
@@ -265,25 +237,17 @@ async fn delete_user_refuses_last_owner_of_shared_workspace(s: Store) {
     assert_eq!(left, ["u2"]);
 }
 
-async fn delete_user_cascades(s: Store) {
+pub(crate) async fn delete_user_cascades(s: Store) {
     users(&s, 2).await;
     // u1 is the sole member of two workspaces, a non-owner member of
     // another and a (non-last) owner of a fourth.
-    s.create_workspace(&workspace("solo1", "u1", NOW), "u1")
-        .await
-        .unwrap();
-    s.create_workspace(&workspace("solo2", "u1", NOW), "u1")
-        .await
-        .unwrap();
-    s.create_workspace(&workspace("theirs", "u2", NOW), "u2")
-        .await
-        .unwrap();
+    owned(&s, "solo1", "u1").await;
+    owned(&s, "solo2", "u1").await;
+    owned(&s, "theirs", "u2").await;
     s.add_member(&member("theirs", "u1", Role::Editor))
         .await
         .unwrap();
-    s.create_workspace(&workspace("both", "u2", NOW), "u2")
-        .await
-        .unwrap();
+    owned(&s, "both", "u2").await;
     s.add_member(&member("both", "u1", Role::Owner))
         .await
         .unwrap();
@@ -302,24 +266,8 @@ async fn delete_user_cascades(s: Store) {
     s.create_session(&session("s2", "u2", NOW, NOW + HOUR), "r2")
         .await
         .unwrap();
-    s.create_user_token(
-        "tok1",
-        "u1",
-        TokenKind::ResetPassword,
-        "u1@example.com",
-        NOW + HOUR,
-    )
-    .await
-    .unwrap();
-    s.create_user_token(
-        "tok2",
-        "u2",
-        TokenKind::ResetPassword,
-        "u2@example.com",
-        NOW + HOUR,
-    )
-    .await
-    .unwrap();
+    mint(&s, "tok1", "u1", TokenKind::ResetPassword).await;
+    mint(&s, "tok2", "u2", TokenKind::ResetPassword).await;
 
     assert_eq!(sorted(s.delete_user("u1").await.unwrap()), ["a", "b", "c"]);
 
@@ -330,12 +278,7 @@ async fn delete_user_cascades(s: Store) {
         s.rotate_refresh("r1", "r1b", NOW).await.unwrap(),
         RefreshOutcome::Unknown
     );
-    assert_eq!(
-        s.consume_user_token("tok1", TokenKind::ResetPassword, NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(spend(&s, "tok1", TokenKind::ResetPassword, NOW).await, None);
     for w in ["solo1", "solo2"] {
         assert!(s.workspace(w).await.unwrap().is_none());
         assert!(s.members(w).await.unwrap().is_empty());
@@ -353,9 +296,7 @@ async fn delete_user_cascades(s: Store) {
     assert!(s.template("e").await.unwrap().is_some());
     assert!(s.session("s2").await.unwrap().is_some());
     assert_eq!(
-        s.consume_user_token("tok2", TokenKind::ResetPassword, NOW)
-            .await
-            .unwrap(),
+        spend(&s, "tok2", TokenKind::ResetPassword, NOW).await,
         used("u2")
     );
     // The address is free again.

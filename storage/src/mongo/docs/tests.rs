@@ -2,30 +2,13 @@
 
 use super::*;
 use crate::mongo::MongoStore;
+use crate::testing::fixtures::{b, noise, snapshot};
 use crate::testing::{drop_database, MongoServer};
 
 async fn fresh() -> (Arc<MongoStore>, String) {
     let url = MongoServer::shared().fresh_database_url();
     let store = MongoStore::connect(&url).await.unwrap();
     (Arc::new(store), url)
-}
-
-/// `len` bytes of deterministic noise (incompressible, unlike zeros).
-fn noise(len: usize, seed: u64) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    Bytes::from(out)
-}
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
 }
 
 async fn count(store: &MongoStore, coll: &str, filter: Document) -> u64 {
@@ -37,33 +20,22 @@ async fn snapshot_larger_than_a_document_round_trips_through_chunks() {
     let (s, url) = fresh().await;
     let ids = s.append("d", vec![b("a"), b("b"), b("c")]).await.unwrap();
     let big = noise(20 << 20, 1);
-    let snap = Snapshot {
-        data: big.clone(),
-        covered: ids[..2].to_vec(),
-        seq: 1,
-    };
+    let snap = snapshot(big.clone(), ids[..2].to_vec(), 1);
     assert!(s.replace_snapshot("d", snap).await.unwrap());
     // 20 MiB + 16 bytes of ids = 3 parts of at most 8 MiB.
     assert_eq!(count(&s, DOC_SNAPSHOT_CHUNKS, doc! { "doc": "d" }).await, 3);
     let loaded = s.load("d").await.unwrap();
-    let snapshot = loaded.snapshot.unwrap();
-    assert_eq!(snapshot.seq, 1);
-    assert_eq!(snapshot.covered, ids[..2]);
-    assert!(snapshot.data == big, "snapshot data differs");
+    let stored = loaded.snapshot.unwrap();
+    assert_eq!(stored.seq, 1);
+    assert_eq!(stored.covered, ids[..2]);
+    assert!(stored.data == big, "snapshot data differs");
     assert_eq!(loaded.log.len(), 1);
     assert_eq!(loaded.log[0].id, ids[2]);
     assert_eq!(s.stats("d").await.unwrap().snapshot_bytes, 20 << 20);
 
     // A small successor is inline and removes the old chunks.
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("small"),
-                covered: vec![ids[2]],
-                seq: 2,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("small"), vec![ids[2]], 2),)
         .await
         .unwrap());
     assert_eq!(count(&s, DOC_SNAPSHOT_CHUNKS, doc! {}).await, 0);
@@ -93,14 +65,7 @@ async fn update_larger_than_a_document_round_trips_through_chunks() {
     assert_eq!(stats.log_bytes, (17 << 20) + 2);
     // Compacting it away removes its chunks too.
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("merged"),
-                covered: ids[..2].to_vec(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("merged"), ids[..2].to_vec(), 1),)
         .await
         .unwrap());
     assert_eq!(count(&s, DOC_LOG_CHUNKS, doc! {}).await, 0);
@@ -119,40 +84,25 @@ async fn crash_before_the_header_swap_keeps_the_old_snapshot() {
     let ids = s.append("d", vec![b("a"), b("b")]).await.unwrap();
     let old = noise(9 << 20, 3);
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: old.clone(),
-                covered: vec![ids[0]],
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(old.clone(), vec![ids[0]], 1),)
         .await
         .unwrap());
     // "Crash": chunks of seq 2 written, header never swapped.
-    let doomed = Snapshot {
-        data: noise(12 << 20, 4),
-        covered: vec![ids[1]],
-        seq: 2,
-    };
+    let doomed = snapshot(noise(12 << 20, 4), vec![ids[1]], 2);
     s.prepare_snapshot("d", &doomed).await.unwrap();
     assert_eq!(
         count(&s, DOC_SNAPSHOT_CHUNKS, doc! { "doc": "d", "seq": 2 }).await,
         2
     );
     let loaded = s.load("d").await.unwrap();
-    let snapshot = loaded.snapshot.unwrap();
-    assert_eq!(snapshot.seq, 1);
-    assert!(snapshot.data == old, "old snapshot damaged");
+    let stored = loaded.snapshot.unwrap();
+    assert_eq!(stored.seq, 1);
+    assert!(stored.data == old, "old snapshot damaged");
     assert_eq!(loaded.log.len(), 1);
     assert_eq!(loaded.log[0].id, ids[1]);
 
     // The retry after the restart writes seq 2 for real.
-    let retry = Snapshot {
-        data: noise(10 << 20, 5),
-        covered: vec![ids[1]],
-        seq: 2,
-    };
+    let retry = snapshot(noise(10 << 20, 5), vec![ids[1]], 2);
     assert!(s.replace_snapshot("d", retry.clone()).await.unwrap());
     let loaded = s.load("d").await.unwrap();
     assert!(loaded.snapshot.unwrap().data == retry.data);
@@ -168,11 +118,7 @@ async fn crash_before_the_header_swap_keeps_the_old_snapshot() {
 async fn crash_after_the_header_swap_leaves_covered_entries_skipped() {
     let (s, url) = fresh().await;
     let ids = s.append("d", vec![b("a"), b("b"), b("c")]).await.unwrap();
-    let snap = Snapshot {
-        data: b("ab"),
-        covered: ids[..2].to_vec(),
-        seq: 1,
-    };
+    let snap = snapshot(b("ab"), ids[..2].to_vec(), 1);
     let header = s.prepare_snapshot("d", &snap).await.unwrap();
     assert!(s.swap_header("d", &header).await.unwrap());
     assert_eq!(s.stats("d").await.unwrap().log_entries, 3);
@@ -194,14 +140,7 @@ async fn concurrent_large_replacements_of_one_seq_one_wins_unmixed() {
         tasks.push(tokio::spawn(async move {
             let data = noise(9 << 20, 10 + i);
             let won = s
-                .replace_snapshot(
-                    "d",
-                    Snapshot {
-                        data: data.clone(),
-                        covered: Vec::new(),
-                        seq: 1,
-                    },
-                )
+                .replace_snapshot("d", snapshot(data.clone(), Vec::new(), 1))
                 .await
                 .unwrap();
             (won, data)
