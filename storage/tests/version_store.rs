@@ -158,20 +158,17 @@ async fn create_version_needs_the_template(s: Stores) {
 
 async fn concurrent_creates_get_distinct_consecutive_numbers(s: Stores) {
     setup(&s, &["t1"]).await;
-    let mut tasks = Vec::new();
-    for i in 0..24u8 {
+    let mut got = at_once(24, |i| {
         let v = s.versions.clone();
-        tasks.push(tokio::spawn(async move {
-            v.create_version(new_version("t1", &format!("v{i}"), &[i]))
+        async move {
+            v.create_version(new_version("t1", &format!("v{i}"), &[i as u8]))
                 .await
-                .unwrap()
-                .number
-        }));
-    }
-    let mut got = Vec::new();
-    for t in tasks {
-        got.push(t.await.unwrap());
-    }
+        }
+    })
+    .await
+    .into_iter()
+    .map(|info| info.unwrap().number)
+    .collect::<Vec<_>>();
     got.sort_unstable();
     assert_eq!(got, (1..=24).collect::<Vec<u64>>());
     let listed = s.versions.list_versions("t1").await.unwrap();

@@ -15,15 +15,13 @@ pub(crate) async fn invitations_are_one_per_workspace_and_address(s: Store) {
     assert!(is_not_found(&r), "{r:?}");
     assert!(s.invitations("ghost", NOW).await.unwrap().is_empty());
 
-    s.put_invitation(&invitation("w1", "carol@example.com", Role::Editor, NOW))
-        .await
-        .unwrap();
-    s.put_invitation(&invitation("w1", "bob@example.com", Role::Admin, NOW + 1))
-        .await
-        .unwrap();
-    s.put_invitation(&invitation("w2", "carol@example.com", Role::Viewer, NOW))
-        .await
-        .unwrap();
+    invite(&s, invitation("w1", "carol@example.com", Role::Editor, NOW)).await;
+    invite(
+        &s,
+        invitation("w1", "bob@example.com", Role::Admin, NOW + 1),
+    )
+    .await;
+    invite(&s, invitation("w2", "carol@example.com", Role::Viewer, NOW)).await;
     // The same address again, in another case: replaces the first.
     let mut again = invitation("w1", "Carol@Example.com", Role::Viewer, NOW + 2);
     again.invited_by = "u9".into();
@@ -71,9 +69,7 @@ pub(crate) async fn invitations_expire_and_go_with_their_workspace(s: Store) {
     // An expired one can still be deleted (or renewed).
     s.delete_invitation("w1", "old@example.com").await.unwrap();
 
-    s.put_invitation(&invitation("w1", "new@example.com", Role::Editor, NOW))
-        .await
-        .unwrap();
+    invite(&s, invitation("w1", "new@example.com", Role::Editor, NOW)).await;
     s.delete_workspace("w1").await.unwrap();
     assert!(s.invitations("w1", NOW).await.unwrap().is_empty());
     // A workspace made later with the same id inherits nothing.
@@ -98,23 +94,15 @@ pub(crate) async fn accepting_invitations_grants_each_role_once(s: Store) {
     s.add_member(&member("w4", "u2", Role::Editor))
         .await
         .unwrap();
-    s.put_invitation(&invitation("w1", "U2@example.com", Role::Editor, NOW))
-        .await
-        .unwrap();
-    s.put_invitation(&invitation("w2", "u2@example.com", Role::Owner, NOW))
-        .await
-        .unwrap();
+    invite(&s, invitation("w1", "U2@example.com", Role::Editor, NOW)).await;
+    invite(&s, invitation("w2", "u2@example.com", Role::Owner, NOW)).await;
     let mut expired = invitation("w3", "u2@example.com", Role::Viewer, NOW);
     expired.expires_at = NOW + 5;
     s.put_invitation(&expired).await.unwrap();
     // Already a member: the membership is not changed.
-    s.put_invitation(&invitation("w4", "u2@example.com", Role::Viewer, NOW))
-        .await
-        .unwrap();
+    invite(&s, invitation("w4", "u2@example.com", Role::Viewer, NOW)).await;
     // Someone else's invitation stays.
-    s.put_invitation(&invitation("w5", "carol@example.com", Role::Viewer, NOW))
-        .await
-        .unwrap();
+    invite(&s, invitation("w5", "carol@example.com", Role::Viewer, NOW)).await;
 
     let r = s.accept_invitations("ghost", "u2@example.com", NOW).await;
     assert!(is_not_found(&r), "{r:?}");
@@ -146,13 +134,7 @@ pub(crate) async fn accepting_invitations_grants_each_role_once(s: Store) {
         .await
         .unwrap()
         .is_empty());
-    let mut roles: Vec<(String, Role)> = s
-        .workspaces_for_user("u2")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(w, r)| (w.id, r))
-        .collect();
+    let mut roles: Vec<(String, Role)> = roles_of(&s, "u2").await;
     roles.sort();
     assert_eq!(
         roles,
@@ -167,23 +149,15 @@ pub(crate) async fn accepting_invitations_grants_each_role_once(s: Store) {
 pub(crate) async fn concurrent_acceptances_grant_once(s: Store) {
     users(&s, 2).await;
     owned(&s, "w1", "u1").await;
-    s.put_invitation(&invitation("w1", "u2@example.com", Role::Editor, NOW))
-        .await
-        .unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
+    invite(&s, invitation("w1", "u2@example.com", Role::Editor, NOW)).await;
+    let granted: usize = at_once(8, |_| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.accept_invitations("u2", "u2@example.com", NOW)
-                .await
-                .unwrap()
-                .len()
-        }));
-    }
-    let mut granted = 0;
-    for t in tasks {
-        granted += t.await.unwrap();
-    }
+        async move { s.accept_invitations("u2", "u2@example.com", NOW).await }
+    })
+    .await
+    .into_iter()
+    .map(|joined| joined.unwrap().len())
+    .sum();
     assert_eq!(granted, 1);
     assert_eq!(s.members("w1").await.unwrap().len(), 2);
 }

@@ -176,3 +176,35 @@ pub async fn owned(s: &Store, id: &str, owner: &str) {
         .await
         .unwrap();
 }
+
+/// Stores an invitation; it must be accepted.
+pub async fn invite(s: &Store, invitation: Invitation) {
+    s.put_invitation(&invitation).await.unwrap();
+}
+
+/// Creates a session whose current refresh token is `refresh`; it must be
+/// accepted.
+pub async fn log_in(s: &Store, session: Session, refresh: &str) {
+    s.create_session(&session, refresh).await.unwrap();
+}
+
+/// The user's workspaces (by id) and roles, in the store's order.
+pub async fn roles_of(s: &Store, user: &str) -> Vec<(String, Role)> {
+    s.workspaces_for_user(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(w, r)| (w.id, r))
+        .collect()
+}
+
+/// The ids of a workspace's members, in the store's order.
+pub async fn member_ids(s: &Store, workspace: &str) -> Vec<String> {
+    let members = s.members(workspace).await.unwrap();
+    members.into_iter().map(|m| m.user_id).collect()
+}
+
+/// The id of the user with this address; there must be one.
+pub async fn id_by_email(s: &Store, email: &str) -> String {
+    s.user_by_email(email).await.unwrap().unwrap().id
+}

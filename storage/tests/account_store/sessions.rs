@@ -4,9 +4,7 @@ use super::*;
 
 pub(crate) async fn refresh_rotation_then_reuse_revokes_the_session(s: Store) {
     users(&s, 1).await;
-    s.create_session(&session("s1", "u1", NOW, NOW + 24 * HOUR), "r0")
-        .await
-        .unwrap();
+    log_in(&s, session("s1", "u1", NOW, NOW + 24 * HOUR), "r0").await;
 
     let RefreshOutcome::Rotated(rotated) = s.rotate_refresh("r0", "r1", NOW + 10).await.unwrap()
     else {
@@ -51,19 +49,15 @@ pub(crate) async fn refresh_rotation_then_reuse_revokes_the_session(s: Store) {
 
 pub(crate) async fn concurrent_rotations_of_one_token_rotate_once(s: Store) {
     users(&s, 1).await;
-    s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
-        .await
-        .unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..16 {
+    log_in(&s, session("s1", "u1", NOW, NOW + HOUR), "r0").await;
+    let outcomes = at_once(16, |i| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.rotate_refresh("r0", &format!("new{i}"), NOW + 1).await
-        }));
-    }
+        async move { s.rotate_refresh("r0", &format!("new{i}"), NOW + 1).await }
+    })
+    .await;
     let mut rotated = 0;
-    for t in tasks {
-        match t.await.unwrap().unwrap() {
+    for outcome in outcomes {
+        match outcome.unwrap() {
             RefreshOutcome::Rotated(_) => rotated += 1,
             RefreshOutcome::Reused(_) | RefreshOutcome::Inactive => {}
             RefreshOutcome::Unknown => panic!("token vanished"),
@@ -76,9 +70,7 @@ pub(crate) async fn concurrent_rotations_of_one_token_rotate_once(s: Store) {
 
 pub(crate) async fn expired_session_is_inactive(s: Store) {
     users(&s, 1).await;
-    s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
-        .await
-        .unwrap();
+    log_in(&s, session("s1", "u1", NOW, NOW + HOUR), "r0").await;
     assert_eq!(
         s.rotate_refresh("r0", "r1", NOW + HOUR).await.unwrap(),
         RefreshOutcome::Inactive
@@ -105,17 +97,13 @@ pub(crate) async fn unknown_refresh_token(s: Store) {
         RefreshOutcome::Unknown
     );
     users(&s, 1).await;
-    s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
-        .await
-        .unwrap();
+    log_in(&s, session("s1", "u1", NOW, NOW + HOUR), "r0").await;
     assert_eq!(
         s.rotate_refresh("R0", "r1", NOW).await.unwrap(),
         RefreshOutcome::Unknown
     );
     // A rotation whose new hash is taken fails and changes nothing.
-    s.create_session(&session("s2", "u1", NOW, NOW + HOUR), "taken")
-        .await
-        .unwrap();
+    log_in(&s, session("s2", "u1", NOW, NOW + HOUR), "taken").await;
     let r = s.rotate_refresh("r0", "taken", NOW + 1).await;
     assert!(is_conflict(&r), "{r:?}");
     assert!(matches!(
@@ -126,9 +114,7 @@ pub(crate) async fn unknown_refresh_token(s: Store) {
 
 pub(crate) async fn revoke_session_and_not_found(s: Store) {
     users(&s, 1).await;
-    s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
-        .await
-        .unwrap();
+    log_in(&s, session("s1", "u1", NOW, NOW + HOUR), "r0").await;
     s.revoke_session("s1").await.unwrap();
     assert!(s.session("s1").await.unwrap().unwrap().revoked);
     // Revoking twice is fine.
@@ -148,9 +134,7 @@ pub(crate) async fn revoke_user_sessions_keeps_one(s: Store) {
         .await
         .unwrap();
     }
-    s.create_session(&session("other", "u2", NOW, NOW + HOUR), "r-other")
-        .await
-        .unwrap();
+    log_in(&s, session("other", "u2", NOW, NOW + HOUR), "r-other").await;
     s.revoke_session("d").await.unwrap();
 
     assert_eq!(s.revoke_user_sessions("u1", Some("b")).await.unwrap(), 2);
@@ -177,25 +161,15 @@ pub(crate) async fn revoke_user_sessions_keeps_one(s: Store) {
 
 pub(crate) async fn sessions_for_user_excludes_revoked_and_expired(s: Store) {
     users(&s, 2).await;
-    s.create_session(&session("new", "u1", NOW + 2, NOW + HOUR), "r1")
-        .await
-        .unwrap();
-    s.create_session(&session("old", "u1", NOW, NOW + HOUR), "r2")
-        .await
-        .unwrap();
-    s.create_session(&session("expired", "u1", NOW - HOUR, NOW), "r3")
-        .await
-        .unwrap();
-    s.create_session(&session("revoked", "u1", NOW, NOW + HOUR), "r4")
-        .await
-        .unwrap();
+    log_in(&s, session("new", "u1", NOW + 2, NOW + HOUR), "r1").await;
+    log_in(&s, session("old", "u1", NOW, NOW + HOUR), "r2").await;
+    log_in(&s, session("expired", "u1", NOW - HOUR, NOW), "r3").await;
+    log_in(&s, session("revoked", "u1", NOW, NOW + HOUR), "r4").await;
     s.revoke_session("revoked").await.unwrap();
     let mut created_revoked = session("born-revoked", "u1", NOW, NOW + HOUR);
     created_revoked.revoked = true;
     s.create_session(&created_revoked, "r5").await.unwrap();
-    s.create_session(&session("theirs", "u2", NOW, NOW + HOUR), "r6")
-        .await
-        .unwrap();
+    log_in(&s, session("theirs", "u2", NOW, NOW + HOUR), "r6").await;
 
     let active = s.sessions_for_user("u1", NOW).await.unwrap();
     assert_eq!(active.len(), 2);
@@ -222,17 +196,14 @@ pub(crate) async fn one_time_tokens_are_single_use(s: Store) {
     );
     assert_eq!(spend(&s, "t1", TokenKind::VerifyEmail, NOW).await, None);
     // Concurrent consumers: exactly one gets the user.
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
+    let got: Vec<UsedToken> = at_once(8, |_| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            spend(&s, "t2", TokenKind::ResetPassword, NOW).await
-        }));
-    }
-    let mut got = Vec::new();
-    for t in tasks {
-        got.extend(t.await.unwrap());
-    }
+        async move { spend(&s, "t2", TokenKind::ResetPassword, NOW).await }
+    })
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
     assert_eq!(got, [used("u2").unwrap()]);
     assert_eq!(
         spend(&s, "missing", TokenKind::VerifyEmail, NOW).await,

@@ -52,13 +52,7 @@ pub(crate) async fn workspaces_for_user_with_roles_oldest_first(s: Store) {
     s.add_member(&member("older", "u1", Role::Viewer))
         .await
         .unwrap();
-    let got: Vec<(String, Role)> = s
-        .workspaces_for_user("u1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(w, r)| (w.id, r))
-        .collect();
+    let got: Vec<(String, Role)> = roles_of(&s, "u1").await;
     assert_eq!(
         got,
         [
@@ -131,13 +125,7 @@ pub(crate) async fn set_member_role_and_remove_member_rules(s: Store) {
         .await
         .unwrap();
     s.remove_member("w1", "u2").await.unwrap();
-    let left: Vec<String> = s
-        .members("w1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+    let left: Vec<String> = member_ids(&s, "w1").await;
     assert_eq!(left, ["u3"]);
 }
 
@@ -207,9 +195,7 @@ pub(crate) async fn delete_user_refuses_last_owner_of_shared_workspace(s: Store)
     s.create_template(&template("t-solo", "solo", NOW))
         .await
         .unwrap();
-    s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r0")
-        .await
-        .unwrap();
+    log_in(&s, session("s1", "u1", NOW, NOW + HOUR), "r0").await;
 
     let r = s.delete_user("u1").await;
     assert!(is_last_owner(&r), "{r:?}");
@@ -227,13 +213,7 @@ pub(crate) async fn delete_user_refuses_last_owner_of_shared_workspace(s: Store)
     assert_eq!(s.delete_user("u1").await.unwrap(), ["t-solo"]);
     assert!(s.workspace("shared").await.unwrap().is_some());
     assert!(s.workspace("solo").await.unwrap().is_none());
-    let left: Vec<String> = s
-        .members("shared")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+    let left: Vec<String> = member_ids(&s, "shared").await;
     assert_eq!(left, ["u2"]);
 }
 
@@ -260,12 +240,8 @@ pub(crate) async fn delete_user_cascades(s: Store) {
     ] {
         s.create_template(&template(t, w, NOW)).await.unwrap();
     }
-    s.create_session(&session("s1", "u1", NOW, NOW + HOUR), "r1")
-        .await
-        .unwrap();
-    s.create_session(&session("s2", "u2", NOW, NOW + HOUR), "r2")
-        .await
-        .unwrap();
+    log_in(&s, session("s1", "u1", NOW, NOW + HOUR), "r1").await;
+    log_in(&s, session("s2", "u2", NOW, NOW + HOUR), "r2").await;
     mint(&s, "tok1", "u1", TokenKind::ResetPassword).await;
     mint(&s, "tok2", "u2", TokenKind::ResetPassword).await;
 

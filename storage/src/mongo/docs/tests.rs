@@ -35,7 +35,7 @@ async fn snapshot_larger_than_a_document_round_trips_through_chunks() {
 
     // A small successor is inline and removes the old chunks.
     assert!(s
-        .replace_snapshot("d", snapshot(b("small"), vec![ids[2]], 2),)
+        .replace_snapshot("d", snapshot(b("small"), vec![ids[2]], 2))
         .await
         .unwrap());
     assert_eq!(count(&s, DOC_SNAPSHOT_CHUNKS, doc! {}).await, 0);
@@ -65,7 +65,7 @@ async fn update_larger_than_a_document_round_trips_through_chunks() {
     assert_eq!(stats.log_bytes, (17 << 20) + 2);
     // Compacting it away removes its chunks too.
     assert!(s
-        .replace_snapshot("d", snapshot(b("merged"), ids[..2].to_vec(), 1),)
+        .replace_snapshot("d", snapshot(b("merged"), ids[..2].to_vec(), 1))
         .await
         .unwrap());
     assert_eq!(count(&s, DOC_LOG_CHUNKS, doc! {}).await, 0);
@@ -84,7 +84,7 @@ async fn crash_before_the_header_swap_keeps_the_old_snapshot() {
     let ids = s.append("d", vec![b("a"), b("b")]).await.unwrap();
     let old = noise(9 << 20, 3);
     assert!(s
-        .replace_snapshot("d", snapshot(old.clone(), vec![ids[0]], 1),)
+        .replace_snapshot("d", snapshot(old.clone(), vec![ids[0]], 1))
         .await
         .unwrap());
     // "Crash": chunks of seq 2 written, header never swapped.
