@@ -239,7 +239,7 @@ impl DocStore for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::embedded::{DB_FILE, WAL_RESTART_FRAMES};
-    use crate::testing::fixtures::{b, snapshot};
+    use crate::testing::fixtures::{at_once, b, snapshot};
     use crate::Durability;
 
     #[tokio::test]
@@ -325,10 +325,9 @@ mod tests {
         let store = EmbeddedStore::open(dir.path(), Durability::Normal).unwrap();
         // 16 documents written without pause: every commit adds frames
         // while the checkpointer runs beside the writer.
-        let mut tasks = Vec::new();
-        for d in 0..16 {
+        at_once(16, |d| {
             let store = store.clone();
-            tasks.push(tokio::spawn(async move {
+            async move {
                 for i in 0..1500 {
                     let update = Bytes::from(vec![i as u8; 200]);
                     store
@@ -336,11 +335,9 @@ mod tests {
                         .await
                         .unwrap();
                 }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+            }
+        })
+        .await;
         let wal = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))
             .unwrap()
             .len();
@@ -397,10 +394,9 @@ mod tests {
     async fn concurrent_appends_share_commits_and_keep_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
-        let mut tasks = Vec::new();
-        for t in 0..8 {
+        at_once(8, |t| {
             let store = store.clone();
-            tasks.push(tokio::spawn(async move {
+            async move {
                 let mut last = EntryId(0);
                 for i in 0..50 {
                     let id = store
@@ -410,11 +406,9 @@ mod tests {
                     assert!(id > last);
                     last = id;
                 }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+            }
+        })
+        .await;
         assert_eq!(store.load("d").await.unwrap().log.len(), 400);
     }
 

@@ -49,6 +49,7 @@ use schema::raise_high_water;
 
 mod docs;
 mod schema;
+#[macro_use]
 mod sql;
 mod users;
 mod versions;

@@ -4,6 +4,13 @@
 //!
 //! All SQL is constant text; every value is bound as a parameter.
 
+/// `SELECT <columns> <rest>` as one constant string.
+macro_rules! select {
+    ($cols:expr, $rest:expr) => {
+        concat!("SELECT ", $cols, " ", $rest)
+    };
+}
+
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 

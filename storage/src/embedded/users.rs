@@ -54,24 +54,18 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn user(&self, id: &str) -> Result<Option<User>> {
-        let id = id.to_owned();
         self.read_opt(
-            concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?1"),
-            (id,),
+            select!(user_cols!(), "FROM users WHERE id = ?1"),
+            (id.to_owned(),),
             user_row,
         )
         .await
     }
 
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let email = email.to_owned();
         self.read_opt(
-            concat!(
-                "SELECT ",
-                user_cols!(),
-                " FROM users WHERE lower(email) = lower(?1)"
-            ),
-            (email,),
+            select!(user_cols!(), "FROM users WHERE lower(email) = lower(?1)"),
+            (email.to_owned(),),
             user_row,
         )
         .await
@@ -184,15 +178,13 @@ impl EmbeddedStore {
         user_id: &str,
         now: Millis,
     ) -> Result<Vec<Session>> {
-        let user_id = user_id.to_owned();
         self.read_all(
-            concat!(
-                "SELECT ",
+            select!(
                 session_cols!(),
-                " FROM sessions WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2
+                "FROM sessions WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2
                       ORDER BY created_at, id"
             ),
-            (user_id, now),
+            (user_id.to_owned(), now),
             session_row,
         )
         .await
@@ -253,10 +245,9 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn revoke_session(&self, id: &str) -> Result<()> {
-        let id = id.to_owned();
         self.write_found(
             "UPDATE sessions SET revoked = 1 WHERE id = ?1",
-            (id,),
+            (id.to_owned(),),
             "session",
         )
         .await
@@ -372,7 +363,7 @@ fn write_user(conn: &Connection, sql: &str, u: &User, profile: &str) -> Result<u
 fn load_session(conn: &Connection, id: &str) -> Result<Option<Session>> {
     query_opt(
         conn,
-        concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = ?1"),
+        select!(session_cols!(), "FROM sessions WHERE id = ?1"),
         params![id],
         session_row,
     )

@@ -86,10 +86,9 @@ impl EmbeddedStore {
     pub(crate) async fn list_versions(&self, template_id: &str) -> Result<Vec<VersionInfo>> {
         let id = template_id.to_owned();
         self.read_all(
-            concat!(
-                "SELECT ",
+            select!(
                 info_cols!(),
-                " FROM template_versions WHERE template_id = ?1 ORDER BY number DESC"
+                "FROM template_versions WHERE template_id = ?1 ORDER BY number DESC"
             ),
             (id,),
             info_row,

@@ -82,14 +82,9 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        let id = id.to_owned();
         self.read_opt(
-            concat!(
-                "SELECT ",
-                workspace_cols!(),
-                " FROM workspaces WHERE id = ?1"
-            ),
-            (id,),
+            select!(workspace_cols!(), "FROM workspaces WHERE id = ?1"),
+            (id.to_owned(),),
             workspace_row,
         )
         .await
@@ -99,14 +94,13 @@ impl EmbeddedStore {
         &self,
         user_id: &str,
     ) -> Result<Vec<(Workspace, Role)>> {
-        let user_id = user_id.to_owned();
         self.read_all(
             "SELECT w.id, w.name, w.description, w.created_by, w.settings, w.created_at,
                         w.updated_at, m.role
                    FROM members m JOIN workspaces w ON w.id = m.workspace_id
                   WHERE m.user_id = ?1
                   ORDER BY w.created_at, w.id",
-            (user_id,),
+            (user_id.to_owned(),),
             |r| Ok((workspace_row(r)?, role_col(r, 7)?)),
         )
         .await
@@ -135,11 +129,10 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn members(&self, workspace_id: &str) -> Result<Vec<Member>> {
-        let workspace_id = workspace_id.to_owned();
         self.read_all(
             "SELECT workspace_id, user_id, role, joined_at FROM members
                   WHERE workspace_id = ?1 ORDER BY joined_at, user_id",
-            (workspace_id,),
+            (workspace_id.to_owned(),),
             member_row,
         )
         .await
@@ -150,11 +143,9 @@ impl EmbeddedStore {
         workspace_id: &str,
         user_id: &str,
     ) -> Result<Option<Role>> {
-        let workspace_id = workspace_id.to_owned();
-        let user_id = user_id.to_owned();
         self.read_opt(
             "SELECT role FROM members WHERE workspace_id = ?1 AND user_id = ?2",
-            (workspace_id, user_id),
+            (workspace_id.to_owned(), user_id.to_owned()),
             |r| role_col(r, 0),
         )
         .await
@@ -234,26 +225,22 @@ impl EmbeddedStore {
         workspace_id: &str,
         now: Millis,
     ) -> Result<Vec<Invitation>> {
-        let workspace_id = workspace_id.to_owned();
         self.read_all(
-            concat!(
-                "SELECT ",
+            select!(
                 invitation_cols!(),
-                " FROM invitations WHERE workspace_id = ?1 AND expires_at > ?2
+                "FROM invitations WHERE workspace_id = ?1 AND expires_at > ?2
                       ORDER BY invited_at, email_key"
             ),
-            (workspace_id, now),
+            (workspace_id.to_owned(), now),
             invitation_row,
         )
         .await
     }
 
     pub(crate) async fn delete_invitation(&self, workspace_id: &str, email: &str) -> Result<()> {
-        let workspace_id = workspace_id.to_owned();
-        let email = email.to_owned();
         self.write_found(
             "DELETE FROM invitations WHERE workspace_id = ?1 AND email_key = lower(?2)",
-            (workspace_id, email),
+            (workspace_id.to_owned(), email.to_owned()),
             "invitation",
         )
         .await
@@ -331,10 +318,9 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn template(&self, id: &str) -> Result<Option<Template>> {
-        let id = id.to_owned();
         self.read_opt(
-            concat!("SELECT ", template_cols!(), " FROM templates WHERE id = ?1"),
-            (id,),
+            select!(template_cols!(), "FROM templates WHERE id = ?1"),
+            (id.to_owned(),),
             template_row,
         )
         .await

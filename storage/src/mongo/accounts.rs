@@ -283,6 +283,20 @@ impl MongoStore {
         }
     }
 
+    /// The document `id` of `coll`, decoded.
+    pub(super) async fn find_decoded<T>(
+        &self,
+        coll: &str,
+        id: &str,
+        decode: fn(&Document) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.find_by_id(coll, id)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
     pub(super) async fn find_by_id(&self, coll: &str, id: &str) -> Result<Option<Document>> {
         self.coll(coll)
             .find_one(doc! { "_id": id })

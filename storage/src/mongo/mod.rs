@@ -68,6 +68,9 @@ use mongodb::{Client, Collection, Cursor, Database, IndexModel};
 
 use crate::doc::EntryId;
 use crate::error::{Result, StoreError};
+use accounts::{INVITATIONS, REFRESH_TOKENS, SESSIONS, TEMPLATES, USERS, USERS_BY_EMAIL};
+use accounts::{USER_TOKENS, WORKSPACES};
+use versions::{EDITORS, VERSIONS, VERSION_CHUNKS};
 
 mod accounts;
 mod docs;
@@ -175,114 +178,47 @@ impl MongoStore {
     /// Creates the indexes of every collection (documents, accounts,
     /// versions); a no-op for those that exist.
     async fn create_indexes(&self) -> Result<()> {
-        // (collection, keys, name, unique)
-        let all: [IndexSpec; 16] = [
-            (DOC_LOG, doc! { "doc": 1, "id": 1 }, "log_by_doc_id", true),
-            (
-                DOC_LOG_CHUNKS,
-                doc! { "doc": 1, "id": 1, "n": 1 },
-                "log_chunks_by_entry",
-                true,
-            ),
-            (
-                DOC_SNAPSHOT_CHUNKS,
-                doc! { "doc": 1, "set": 1, "n": 1 },
-                "snapshot_chunks_by_set",
-                true,
-            ),
-            (
-                DOC_SNAPSHOT_CHUNKS,
-                doc! { "doc": 1, "seq": 1 },
-                "snapshot_chunks_by_seq",
-                false,
-            ),
-            (
-                accounts::USERS,
-                doc! { "emailKey": 1 },
-                accounts::USERS_BY_EMAIL,
-                true,
-            ),
-            (
-                accounts::SESSIONS,
-                doc! { "userId": 1, "createdAt": 1 },
-                "sessions_by_user",
-                false,
-            ),
-            (
-                accounts::REFRESH_TOKENS,
-                doc! { "sessionId": 1 },
-                "refresh_by_session",
-                false,
-            ),
-            (
-                accounts::REFRESH_TOKENS,
-                doc! { "userId": 1 },
-                "refresh_by_user",
-                false,
-            ),
-            (
-                accounts::USER_TOKENS,
-                doc! { "userId": 1 },
-                "user_tokens_by_user",
-                false,
-            ),
-            (
-                accounts::WORKSPACES,
-                doc! { "members.userId": 1 },
-                "workspaces_by_member",
-                false,
-            ),
-            (
-                accounts::INVITATIONS,
-                doc! { "workspaceId": 1, "emailKey": 1 },
-                "invitations_by_workspace",
-                true,
-            ),
-            (
-                accounts::INVITATIONS,
-                doc! { "emailKey": 1 },
-                "invitations_by_email",
-                false,
-            ),
-            (
-                accounts::TEMPLATES,
-                doc! { "workspaceId": 1, "updatedAt": -1 },
-                "templates_by_workspace",
-                false,
-            ),
-            (
-                versions::VERSIONS,
-                doc! { "template": 1, "number": 1 },
-                "versions_by_template",
-                true,
-            ),
-            (
-                versions::VERSION_CHUNKS,
-                doc! { "template": 1, "set": 1, "n": 1 },
-                "version_chunks_by_set",
-                true,
-            ),
-            (
-                versions::EDITORS,
-                doc! { "template": 1, "user": 1 },
-                "editors_by_template",
-                true,
-            ),
-        ];
-        for (coll, keys, name, unique) in all {
+        for (coll, keys, name, unique) in INDEXES {
+            let mut spec = Document::new();
+            for key in keys.split(' ') {
+                match key.strip_prefix('-') {
+                    Some(key) => spec.insert(key, -1),
+                    None => spec.insert(key, 1),
+                };
+            }
             let options = IndexOptions::builder()
                 .name(name.to_owned())
                 .unique(unique)
                 .build();
-            let model = IndexModel::builder().keys(keys).options(options).build();
+            let model = IndexModel::builder().keys(spec).options(options).build();
             self.coll(coll).create_index(model).await.map_err(db_err)?;
         }
         Ok(())
     }
 }
 
-/// An index to create: (collection, keys, name, unique).
-pub(crate) type IndexSpec = (&'static str, Document, &'static str, bool);
+/// Every index the store needs: (collection, keys, name, unique). Keys
+/// are field names separated by spaces, `-` before one sorting it
+/// descending.
+#[rustfmt::skip]
+const INDEXES: [(&str, &str, &str, bool); 16] = [
+    (DOC_LOG,             "doc id",                 "log_by_doc_id",            true),
+    (DOC_LOG_CHUNKS,      "doc id n",               "log_chunks_by_entry",      true),
+    (DOC_SNAPSHOT_CHUNKS, "doc set n",              "snapshot_chunks_by_set",   true),
+    (DOC_SNAPSHOT_CHUNKS, "doc seq",                "snapshot_chunks_by_seq",   false),
+    (USERS,               "emailKey",               USERS_BY_EMAIL,             true),
+    (SESSIONS,            "userId createdAt",       "sessions_by_user",         false),
+    (REFRESH_TOKENS,      "sessionId",              "refresh_by_session",       false),
+    (REFRESH_TOKENS,      "userId",                 "refresh_by_user",          false),
+    (USER_TOKENS,         "userId",                 "user_tokens_by_user",      false),
+    (WORKSPACES,          "members.userId",         "workspaces_by_member",     false),
+    (INVITATIONS,         "workspaceId emailKey",   "invitations_by_workspace", true),
+    (INVITATIONS,         "emailKey",               "invitations_by_email",     false),
+    (TEMPLATES,           "workspaceId -updatedAt", "templates_by_workspace",   false),
+    (VERSIONS,            "template number",        "versions_by_template",     true),
+    (VERSION_CHUNKS,      "template set n",         "version_chunks_by_set",    true),
+    (EDITORS,             "template user",          "editors_by_template",      true),
+];
 
 // ---------------------------------------------------------------- helpers
 

@@ -25,11 +25,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn user(&self, id: &str) -> Result<Option<User>> {
-        self.find_by_id(USERS, id)
-            .await?
-            .as_ref()
-            .map(decode_user)
-            .transpose()
+        self.find_decoded(USERS, id, decode_user).await
     }
 
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
@@ -146,11 +142,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn session(&self, id: &str) -> Result<Option<Session>> {
-        self.find_by_id(SESSIONS, id)
-            .await?
-            .as_ref()
-            .map(decode_session)
-            .transpose()
+        self.find_decoded(SESSIONS, id, decode_session).await
     }
 
     pub(crate) async fn sessions_for_user(

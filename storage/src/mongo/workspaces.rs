@@ -35,11 +35,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        self.find_by_id(WORKSPACES, id)
-            .await?
-            .as_ref()
-            .map(decode_workspace)
-            .transpose()
+        self.find_decoded(WORKSPACES, id, decode_workspace).await
     }
 
     pub(crate) async fn workspaces_for_user(
@@ -353,11 +349,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn template(&self, id: &str) -> Result<Option<Template>> {
-        self.find_by_id(TEMPLATES, id)
-            .await?
-            .as_ref()
-            .map(decode_template)
-            .transpose()
+        self.find_decoded(TEMPLATES, id, decode_template).await
     }
 
     pub(crate) async fn list_templates(

@@ -54,23 +54,6 @@ macro_rules! suite {
     };
 }
 
-/// Runs `n` tasks at once on the runtime, task `i` being `task(i)`, and
-/// returns their results in order of `i`. A task that panics fails the
-/// test.
-pub async fn at_once<T, F, Fut>(n: usize, task: F) -> Vec<T>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
-    let mut out = Vec::with_capacity(n);
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
-}
-
 pub fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Conflict(_)))
 }
