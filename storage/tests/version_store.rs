@@ -54,6 +54,11 @@ async fn setup(s: &Stores, templates: &[&str]) {
     templates_of_u1(&*s.accounts, templates).await;
 }
 
+/// The number `v` gives a new version; it must be accepted.
+async fn number_of(v: &Arc<dyn VersionStore>, version: NewVersion) -> u64 {
+    v.create_version(version).await.unwrap().number
+}
+
 fn new_version(template: &str, name: &str, state: &[u8]) -> NewVersion {
     NewVersion {
         template_id: template.into(),
@@ -74,34 +79,10 @@ fn numbers(list: &[coform_storage::VersionInfo]) -> Vec<u64> {
 async fn versions_are_numbered_per_template(s: Stores) {
     setup(&s, &["t1", "t2"]).await;
     let v = &s.versions;
-    assert_eq!(
-        v.create_version(new_version("t1", "a", b"1"))
-            .await
-            .unwrap()
-            .number,
-        1
-    );
-    assert_eq!(
-        v.create_version(new_version("t2", "b", b"2"))
-            .await
-            .unwrap()
-            .number,
-        1
-    );
-    assert_eq!(
-        v.create_version(new_version("t1", "c", b"3"))
-            .await
-            .unwrap()
-            .number,
-        2
-    );
-    assert_eq!(
-        v.create_version(new_version("t1", "d", b"4"))
-            .await
-            .unwrap()
-            .number,
-        3
-    );
+    assert_eq!(number_of(v, new_version("t1", "a", b"1")).await, 1);
+    assert_eq!(number_of(v, new_version("t2", "b", b"2")).await, 1);
+    assert_eq!(number_of(v, new_version("t1", "c", b"3")).await, 2);
+    assert_eq!(number_of(v, new_version("t1", "d", b"4")).await, 3);
     assert_eq!(numbers(&v.list_versions("t1").await.unwrap()), [3, 2, 1]);
     assert_eq!(numbers(&v.list_versions("t2").await.unwrap()), [1]);
     assert!(v.list_versions("nope").await.unwrap().is_empty());

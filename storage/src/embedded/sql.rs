@@ -122,6 +122,16 @@ impl EmbeddedStore {
             .await
     }
 
+    /// [`Self::read_opt`] with one text parameter.
+    pub(super) async fn one<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        key: &str,
+        decode: Decode<T>,
+    ) -> Result<Option<T>> {
+        self.read_opt(sql, (key.to_owned(),), decode).await
+    }
+
     /// Runs one statement that must change a row (`NotFound(what)`
     /// otherwise) on the writer.
     pub(super) async fn write_found<P>(

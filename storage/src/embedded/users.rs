@@ -31,6 +31,9 @@ macro_rules! session_cols {
     };
 }
 
+const USER_BY_ID: &str = select!(user_cols!(), "FROM users WHERE id = ?1");
+const USER_BY_EMAIL: &str = select!(user_cols!(), "FROM users WHERE lower(email) = lower(?1)");
+
 impl EmbeddedStore {
     // ---- users
 
@@ -54,21 +57,11 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn user(&self, id: &str) -> Result<Option<User>> {
-        self.read_opt(
-            select!(user_cols!(), "FROM users WHERE id = ?1"),
-            (id.to_owned(),),
-            user_row,
-        )
-        .await
+        self.one(USER_BY_ID, id, user_row).await
     }
 
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        self.read_opt(
-            select!(user_cols!(), "FROM users WHERE lower(email) = lower(?1)"),
-            (email.to_owned(),),
-            user_row,
-        )
-        .await
+        self.one(USER_BY_EMAIL, email, user_row).await
     }
 
     pub(crate) async fn update_user(&self, user: &User) -> Result<()> {

@@ -44,6 +44,9 @@ macro_rules! template_filter {
     };
 }
 
+const WORKSPACE_BY_ID: &str = select!(workspace_cols!(), "FROM workspaces WHERE id = ?1");
+const TEMPLATE_BY_ID: &str = select!(template_cols!(), "FROM templates WHERE id = ?1");
+
 impl EmbeddedStore {
     // ---- workspaces and members
 
@@ -82,12 +85,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        self.read_opt(
-            select!(workspace_cols!(), "FROM workspaces WHERE id = ?1"),
-            (id.to_owned(),),
-            workspace_row,
-        )
-        .await
+        self.one(WORKSPACE_BY_ID, id, workspace_row).await
     }
 
     pub(crate) async fn workspaces_for_user(
@@ -318,12 +316,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) async fn template(&self, id: &str) -> Result<Option<Template>> {
-        self.read_opt(
-            select!(template_cols!(), "FROM templates WHERE id = ?1"),
-            (id.to_owned(),),
-            template_row,
-        )
-        .await
+        self.one(TEMPLATE_BY_ID, id, template_row).await
     }
 
     pub(crate) async fn list_templates(

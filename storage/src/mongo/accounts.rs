@@ -41,18 +41,10 @@ use mongodb::options::ReturnDocument;
 
 use super::{collect, corrupt, db_err, get_i64, get_str, is_duplicate, MongoStore, CAS_ATTEMPTS};
 use super::{get_bool, get_opt_i64, get_opt_str};
+use super::{SESSIONS, TEMPLATES, USERS_BY_EMAIL, WORKSPACES};
 use crate::accounts::{Invitation, Member, Millis, Role, Session, Template, User, Workspace};
 use crate::error::{Result, StoreError};
 use crate::rules::{conflict, email_key, fold, not_found, to_i64};
-
-pub(super) const USERS: &str = "users";
-pub(super) const SESSIONS: &str = "sessions";
-pub(super) const REFRESH_TOKENS: &str = "refresh_tokens";
-pub(super) const USER_TOKENS: &str = "user_tokens";
-pub(super) const WORKSPACES: &str = "workspaces";
-pub(super) const INVITATIONS: &str = "invitations";
-pub(crate) const TEMPLATES: &str = "templates";
-pub(super) const USERS_BY_EMAIL: &str = "users_by_email";
 
 // ---------------------------------------------------------------- helpers
 

@@ -68,9 +68,6 @@ use mongodb::{Client, Collection, Cursor, Database, IndexModel};
 
 use crate::doc::EntryId;
 use crate::error::{Result, StoreError};
-use accounts::{INVITATIONS, REFRESH_TOKENS, SESSIONS, TEMPLATES, USERS, USERS_BY_EMAIL};
-use accounts::{USER_TOKENS, WORKSPACES};
-use versions::{EDITORS, VERSIONS, VERSION_CHUNKS};
 
 mod accounts;
 mod docs;
@@ -95,6 +92,19 @@ pub(crate) const DOC_LOG_CHUNKS: &str = "doc_log_chunks";
 pub(crate) const DOC_SNAPSHOTS: &str = "doc_snapshots";
 pub(crate) const DOC_SNAPSHOT_CHUNKS: &str = "doc_snapshot_chunks";
 pub(crate) const DOC_LEASES: &str = "doc_leases";
+pub(crate) const USERS: &str = "users";
+pub(crate) const SESSIONS: &str = "sessions";
+pub(crate) const REFRESH_TOKENS: &str = "refresh_tokens";
+pub(crate) const USER_TOKENS: &str = "user_tokens";
+pub(crate) const WORKSPACES: &str = "workspaces";
+pub(crate) const INVITATIONS: &str = "invitations";
+pub(crate) const TEMPLATES: &str = "templates";
+pub(crate) const USERS_BY_EMAIL: &str = "users_by_email";
+pub(crate) const VERSION_COUNTERS: &str = "template_version_counters";
+pub(crate) const VERSIONS: &str = "template_versions";
+pub(crate) const VERSION_CHUNKS: &str = "template_version_chunks";
+pub(crate) const STATS: &str = "template_stats";
+pub(crate) const EDITORS: &str = "template_editors";
 
 /// Ids per `$in` list when deleting log entries.
 const DELETE_BATCH: usize = 10_000;
@@ -221,6 +231,14 @@ const INDEXES: [(&str, &str, &str, bool); 16] = [
 ];
 
 // ---------------------------------------------------------------- helpers
+
+/// `NotFound(what)` when an operation matched no document.
+pub(crate) fn found(count: u64, what: &str) -> Result<()> {
+    match count {
+        0 => Err(StoreError::NotFound(what.into())),
+        _ => Ok(()),
+    }
+}
 
 /// True when the error is a duplicate key (E11000) on any path.
 pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {

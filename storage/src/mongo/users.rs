@@ -6,6 +6,7 @@ use mongodb::options::ReturnDocument;
 
 use super::accounts::*;
 use super::{collect, db_err, get_bool, get_opt_str, get_str, is_duplicate, MongoStore};
+use super::{found, REFRESH_TOKENS, SESSIONS, USERS, USER_TOKENS, WORKSPACES};
 use crate::accounts::{Millis, RefreshOutcome, Session, TokenKind, UsedToken, User};
 use crate::error::Result;
 use crate::rules::{self, conflict, email_key, not_found, Departure, RefreshStep};
@@ -228,10 +229,7 @@ impl MongoStore {
             .update_one(doc! { "_id": id }, doc! { "$set": { "revoked": true } })
             .await
             .map_err(db_err)?;
-        if r.matched_count == 0 {
-            return Err(not_found("session"));
-        }
-        Ok(())
+        found(r.matched_count, "session")
     }
 
     pub(crate) async fn revoke_user_sessions(

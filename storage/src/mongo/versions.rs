@@ -66,7 +66,7 @@ use mongodb::error::ErrorKind;
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
 
-use super::accounts::TEMPLATES;
+use super::{EDITORS, STATS, TEMPLATES, VERSIONS, VERSION_CHUNKS, VERSION_COUNTERS};
 use crate::accounts::Millis;
 use crate::error::{Result, StoreError};
 use crate::mongo::{
@@ -75,12 +75,6 @@ use crate::mongo::{
 };
 use crate::rules::{not_found, to_i64};
 use crate::versions::{NewVersion, TemplateStats, Version, VersionInfo};
-
-pub(crate) const VERSION_COUNTERS: &str = "template_version_counters";
-pub(crate) const VERSIONS: &str = "template_versions";
-pub(crate) const VERSION_CHUNKS: &str = "template_version_chunks";
-pub(crate) const STATS: &str = "template_stats";
-pub(crate) const EDITORS: &str = "template_editors";
 
 // ---------------------------------------------------------------- helpers
 

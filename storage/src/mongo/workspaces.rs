@@ -6,6 +6,7 @@ use mongodb::bson::{doc, Bson};
 
 use super::accounts::*;
 use super::{collect, corrupt, db_err, is_duplicate, MongoStore, CAS_ATTEMPTS};
+use super::{found, INVITATIONS, TEMPLATES, USERS, WORKSPACES};
 use crate::accounts::{Invitation, Member, Millis, Role, Template, TemplateQuery, Workspace};
 use crate::error::{Result, StoreError};
 use crate::rules::{self, conflict, email_key, fold, not_found};
@@ -75,10 +76,7 @@ impl MongoStore {
             )
             .await
             .map_err(db_err)?;
-        if r.matched_count == 0 {
-            return Err(not_found("workspace"));
-        }
-        Ok(())
+        found(r.matched_count, "workspace")
     }
 
     pub(crate) async fn delete_workspace(&self, id: &str) -> Result<Vec<String>> {
@@ -263,10 +261,7 @@ impl MongoStore {
             .delete_one(invitation_key(workspace_id, email))
             .await
             .map_err(db_err)?;
-        if r.deleted_count == 0 {
-            return Err(not_found("invitation"));
-        }
-        Ok(())
+        found(r.deleted_count, "invitation")
     }
 
     pub(crate) async fn accept_invitations(
@@ -411,10 +406,7 @@ impl MongoStore {
             )
             .await
             .map_err(db_err)?;
-        if r.matched_count == 0 {
-            return Err(not_found("template"));
-        }
-        Ok(())
+        found(r.matched_count, "template")
     }
 
     pub(crate) async fn delete_template(&self, id: &str) -> Result<()> {

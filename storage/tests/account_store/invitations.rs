@@ -91,9 +91,7 @@ pub(crate) async fn accepting_invitations_grants_each_role_once(s: Store) {
             .await
             .unwrap();
     }
-    s.add_member(&member("w4", "u2", Role::Editor))
-        .await
-        .unwrap();
+    join(&s, member("w4", "u2", Role::Editor)).await;
     invite(&s, invitation("w1", "U2@example.com", Role::Editor, NOW)).await;
     invite(&s, invitation("w2", "u2@example.com", Role::Owner, NOW)).await;
     let mut expired = invitation("w3", "u2@example.com", Role::Viewer, NOW);

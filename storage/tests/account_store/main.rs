@@ -208,3 +208,13 @@ pub async fn member_ids(s: &Store, workspace: &str) -> Vec<String> {
 pub async fn id_by_email(s: &Store, email: &str) -> String {
     s.user_by_email(email).await.unwrap().unwrap().id
 }
+
+/// Whether no user has this address.
+pub async fn no_user_at(s: &Store, email: &str) -> bool {
+    s.user_by_email(email).await.unwrap().is_none()
+}
+
+/// Adds a membership; it must be accepted.
+pub async fn join(s: &Store, member: Member) {
+    s.add_member(&member).await.unwrap();
+}

@@ -334,11 +334,7 @@ pub(crate) async fn a_pending_address_is_neither_looked_up_nor_reserved(s: Store
     let mut u1 = s.user("u1").await.unwrap().unwrap();
     u1.pending_email = Some("wanted@example.com".into());
     s.update_user(&u1).await.unwrap();
-    assert!(s
-        .user_by_email("wanted@example.com")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(no_user_at(&s, "wanted@example.com").await);
     s.create_user(&user("u3", "Wanted@example.com"))
         .await
         .unwrap();

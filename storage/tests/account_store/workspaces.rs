@@ -49,9 +49,7 @@ pub(crate) async fn workspaces_for_user_with_roles_oldest_first(s: Store) {
     s.create_workspace(&workspace("unrelated", "u2", NOW + 5), "u2")
         .await
         .unwrap();
-    s.add_member(&member("older", "u1", Role::Viewer))
-        .await
-        .unwrap();
+    join(&s, member("older", "u1", Role::Viewer)).await;
     let got: Vec<(String, Role)> = roles_of(&s, "u1").await;
     assert_eq!(
         got,
@@ -84,9 +82,7 @@ pub(crate) async fn add_member_conflict(s: Store) {
 pub(crate) async fn set_member_role_and_remove_member_rules(s: Store) {
     users(&s, 3).await;
     owned(&s, "w1", "u1").await;
-    s.add_member(&member("w1", "u2", Role::Editor))
-        .await
-        .unwrap();
+    join(&s, member("w1", "u2", Role::Editor)).await;
 
     // Not a member / no such workspace.
     let r = s.set_member_role("w1", "u3", Role::Admin).await;
@@ -121,9 +117,7 @@ pub(crate) async fn set_member_role_and_remove_member_rules(s: Store) {
     assert!(s.workspaces_for_user("u1").await.unwrap().is_empty());
 
     // Removal of an owner when another remains.
-    s.add_member(&member("w1", "u3", Role::Owner))
-        .await
-        .unwrap();
+    join(&s, member("w1", "u3", Role::Owner)).await;
     s.remove_member("w1", "u2").await.unwrap();
     let left: Vec<String> = member_ids(&s, "w1").await;
     assert_eq!(left, ["u3"]);
@@ -137,7 +131,7 @@ pub(crate) async fn concurrent_demotions_keep_one_owner(s: Store) {
         s.create_workspace(&workspace(&w, "u1", NOW), "u1")
             .await
             .unwrap();
-        s.add_member(&member(&w, "u2", Role::Owner)).await.unwrap();
+        join(&s, member(&w, "u2", Role::Owner)).await;
         let (a, b) = tokio::join!(
             s.set_member_role(&w, "u1", Role::Editor),
             s.remove_member(&w, "u2")
@@ -158,9 +152,7 @@ pub(crate) async fn delete_workspace_cascades(s: Store) {
     users(&s, 2).await;
     owned(&s, "w1", "u1").await;
     owned(&s, "w2", "u1").await;
-    s.add_member(&member("w1", "u2", Role::Editor))
-        .await
-        .unwrap();
+    join(&s, member("w1", "u2", Role::Editor)).await;
     for (t, w) in [("t1", "w1"), ("t2", "w1"), ("t3", "w2")] {
         s.create_template(&template(t, w, NOW)).await.unwrap();
     }
@@ -189,9 +181,7 @@ pub(crate) async fn delete_user_refuses_last_owner_of_shared_workspace(s: Store)
     users(&s, 2).await;
     owned(&s, "shared", "u1").await;
     owned(&s, "solo", "u1").await;
-    s.add_member(&member("shared", "u2", Role::Editor))
-        .await
-        .unwrap();
+    join(&s, member("shared", "u2", Role::Editor)).await;
     s.create_template(&template("t-solo", "solo", NOW))
         .await
         .unwrap();
@@ -224,13 +214,9 @@ pub(crate) async fn delete_user_cascades(s: Store) {
     owned(&s, "solo1", "u1").await;
     owned(&s, "solo2", "u1").await;
     owned(&s, "theirs", "u2").await;
-    s.add_member(&member("theirs", "u1", Role::Editor))
-        .await
-        .unwrap();
+    join(&s, member("theirs", "u1", Role::Editor)).await;
     owned(&s, "both", "u2").await;
-    s.add_member(&member("both", "u1", Role::Owner))
-        .await
-        .unwrap();
+    join(&s, member("both", "u1", Role::Owner)).await;
     for (t, w) in [
         ("a", "solo1"),
         ("b", "solo1"),
@@ -248,7 +234,7 @@ pub(crate) async fn delete_user_cascades(s: Store) {
     assert_eq!(sorted(s.delete_user("u1").await.unwrap()), ["a", "b", "c"]);
 
     assert!(s.user("u1").await.unwrap().is_none());
-    assert!(s.user_by_email("u1@example.com").await.unwrap().is_none());
+    assert!(no_user_at(&s, "u1@example.com").await);
     assert!(s.session("s1").await.unwrap().is_none());
     assert_eq!(
         s.rotate_refresh("r1", "r1b", NOW).await.unwrap(),
