@@ -14,15 +14,30 @@
 //!   invitations and template listings, and the [`AccountStore`] trait.
 //! - [`versions`]: saved versions of templates and their usage figures,
 //!   and the [`VersionStore`] trait.
-//! - [`embedded`]: the default backend, SQLite in WAL mode under the data
-//!   directory with one writer thread that group-commits appends.
-//! - [`mongo`]: MongoDB, for several replicas sharing one store
-//!   (single-document atomic operations only: no transactions, no change
-//!   streams).
+//! - [`rules`]: the account rules every backend applies, written once as
+//!   pure functions (last owner, leaving a workspace, refresh-token
+//!   rotation and reuse, e-mail keys, search folding, integer range).
+//! - `forward`: macros that implement [`AccountStore`] and
+//!   [`VersionStore`] by calling a backend's inherent methods.
+//! - One folder per backend:
+//!   - [`embedded`] (`embedded/`): the default backend, SQLite in WAL mode
+//!     under the data directory with one writer thread that
+//!     group-commits appends. `mod.rs` opens it and runs the threads;
+//!     `schema`, `docs`, `sql`, `users`, `workspaces`, `versions` hold
+//!     the tables, the document store, query helpers and the account and
+//!     version operations.
+//!   - [`mongo`] (`mongo/`): MongoDB, for several replicas sharing one
+//!     store (single-document atomic operations only: no transactions, no
+//!     change streams). `mod.rs` connects and holds document and chunk
+//!     helpers; `docs`, `accounts` (collections, codecs, guarded
+//!     updates), `users`, `workspaces`, `versions`.
+//!   - [`memory`] (`memory/`): a volatile backend that keeps nothing
+//!     across restarts; it exists to measure what durability costs, never
+//!     for real data. Its accounts and versions are the embedded store's
+//!     code on a SQLite database in memory.
 //! - `testing` (feature `testing`): a throwaway SecantusDB server for
-//!   tests of the MongoDB backend.
-//! - [`memory`]: a volatile backend that keeps nothing across restarts; it
-//!   exists to measure what durability costs, never for real data.
+//!   tests of the MongoDB backend, and `testing::fixtures`, records the
+//!   tests of every crate can build on.
 //!
 //! # Data-safety rules every backend keeps
 //!
@@ -34,19 +49,17 @@
 //!    the entries it merged may both survive a crash, which is harmless
 //!    because Yjs updates are idempotent.
 
+#[macro_use]
+mod forward;
+
 pub mod accounts;
 pub mod doc;
 pub mod embedded;
-mod embedded_accounts;
-mod embedded_versions;
 pub mod error;
 mod lease;
 pub mod memory;
-mod memory_accounts;
-mod memory_versions;
 pub mod mongo;
-mod mongo_accounts;
-mod mongo_versions;
+pub mod rules;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod versions;

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Bson, Document};
 
+pub mod fixtures;
+
 /// Environment variable naming the `secantusd-py` binary.
 pub const SECANTUSD_ENV: &str = "COFORM_SECANTUSD";
 /// How to install the server, shown when it is missing.

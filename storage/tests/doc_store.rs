@@ -1,56 +1,20 @@
 //! The `DocStore` contract, run against every backend.
 //!
-//! Each test is a generic async fn over `Arc<dyn DocStore>`; the `suite!`
-//! macro instantiates it once per backend (`embedded::*` on a fresh SQLite
-//! data dir, `memory::*` on a `MemoryStore`, `mongo::*` on a fresh database
-//! of a SecantusDB server shared by the test process).
+//! Each test is an async fn over `Arc<dyn DocStore>`; `suite!` (see
+//! `support`) instantiates it once per backend.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use coform_storage::embedded::EmbeddedStore;
-use coform_storage::memory::MemoryStore;
-use coform_storage::mongo::MongoStore;
-use coform_storage::testing::MongoServer;
-use coform_storage::{DocStats, DocStore, Durability, EntryId, Snapshot, StoreError};
+use coform_storage::{DocStats, DocStore, Durability, EntryId, StoreError};
+
+#[macro_use]
+mod support;
+use support::*;
 
 type Store = Arc<dyn DocStore>;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::EmbeddedStore::open(dir.path(), super::Durability::Normal)
-                        .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod mongo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let url = super::MongoServer::shared().fresh_database_url();
-                    let store = super::MongoStore::connect(&url).await.unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                    coform_storage::testing::drop_database(&url).await.unwrap();
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     unknown_document_is_empty,
@@ -66,10 +30,6 @@ suite!(
     concurrent_appends_keep_per_task_order,
     ping_answers,
 );
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
 
 fn datas(store: &coform_storage::StoredDoc) -> Vec<&[u8]> {
     store.log.iter().map(|e| &e.data[..]).collect()
@@ -112,14 +72,7 @@ async fn documents_are_independent(s: Store) {
     s.append("one", vec![b("1")]).await.unwrap();
     let two = s.append("two", vec![b("2"), b("22")]).await.unwrap();
     assert!(s
-        .replace_snapshot(
-            "two",
-            Snapshot {
-                data: b("snap"),
-                covered: two,
-                seq: 1,
-            },
-        )
+        .replace_snapshot("two", snapshot(b("snap"), two, 1))
         .await
         .unwrap());
     let one = s.load("one").await.unwrap();
@@ -133,11 +86,7 @@ async fn documents_are_independent(s: Store) {
 }
 
 async fn replace_snapshot_is_a_compare_and_swap(s: Store) {
-    let snap = |data: &str, seq: u64| Snapshot {
-        data: b(data),
-        covered: Vec::new(),
-        seq,
-    };
+    let snap = |data: &str, seq: u64| snapshot(b(data), Vec::new(), seq);
     // The first snapshot must be seq 1.
     assert!(!s.replace_snapshot("d", snap("x", 2)).await.unwrap());
     assert!(!s.replace_snapshot("d", snap("x", 0)).await.unwrap());
@@ -153,20 +102,17 @@ async fn replace_snapshot_is_a_compare_and_swap(s: Store) {
     assert_eq!((&loaded.data[..], loaded.seq), (&b"v2"[..], 2));
 
     // Racing compactors on the same generation: exactly one wins.
-    let mut tasks = Vec::new();
-    for i in 0..8 {
+    let wins = at_once(8, |i| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.replace_snapshot("d", snap(&format!("r{i}"), 3))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut wins = 0;
-    for t in tasks {
-        wins += t.await.unwrap() as u32;
-    }
-    assert_eq!(wins, 1);
+        async move { s.replace_snapshot("d", snap(&format!("r{i}"), 3)).await }
+    })
+    .await;
+    assert_eq!(
+        wins.into_iter()
+            .filter(|won| *won.as_ref().unwrap())
+            .count(),
+        1
+    );
     assert_eq!(s.load("d").await.unwrap().snapshot.unwrap().seq, 3);
 }
 
@@ -176,14 +122,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
     let later = s.append("d", vec![b("d")]).await.unwrap();
     let covered = vec![ids[0], ids[2]];
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("ac"),
-                covered: covered.clone(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("ac"), covered.clone(), 1))
         .await
         .unwrap());
     let doc = s.load("d").await.unwrap();
@@ -196,14 +135,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
 
     // A losing compaction deletes nothing.
     assert!(!s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("lost"),
-                covered: vec![ids[1], later[0]],
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("lost"), vec![ids[1], later[0]], 1))
         .await
         .unwrap());
     assert_eq!(datas(&s.load("d").await.unwrap()), [b"b", b"d"]);
@@ -213,11 +145,7 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
     assert!(s
         .replace_snapshot(
             "d",
-            Snapshot {
-                data: b("abcd"),
-                covered: vec![ids[1], later[0], other[0]],
-                seq: 2,
-            },
+            snapshot(b("abcd"), vec![ids[1], later[0], other[0]], 2),
         )
         .await
         .unwrap());
@@ -230,38 +158,18 @@ async fn replace_snapshot_deletes_exactly_the_covered_entries(s: Store) {
 async fn delete_removes_everything_and_frees_the_lease(s: Store) {
     let ids = s.append("d", vec![b("a"), b("b")]).await.unwrap();
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("a"),
-                covered: vec![ids[0]],
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("a"), vec![ids[0]], 1))
         .await
         .unwrap());
-    assert!(s
-        .try_lease("d", "compactor", Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(take(&s, "d", "compactor", Duration::from_secs(60)).await);
     s.delete("d").await.unwrap();
     assert!(s.load("d").await.unwrap().is_empty());
     assert_eq!(s.stats("d").await.unwrap(), DocStats::default());
-    assert!(s
-        .try_lease("d", "someone-else", Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(take(&s, "d", "someone-else", Duration::from_secs(60)).await);
     // A recreated document starts over: its first snapshot is seq 1.
     s.append("d", vec![b("new")]).await.unwrap();
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("new"),
-                covered: Vec::new(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("new"), Vec::new(), 1))
         .await
         .unwrap());
 }
@@ -280,14 +188,7 @@ async fn stats_count_log_and_snapshot(s: Store) {
         }
     );
     assert!(s
-        .replace_snapshot(
-            "d",
-            Snapshot {
-                data: b("snapshot!"),
-                covered: ids[..2].to_vec(),
-                seq: 1,
-            },
-        )
+        .replace_snapshot("d", snapshot(b("snapshot!"), ids[..2].to_vec(), 1))
         .await
         .unwrap());
     assert_eq!(
@@ -304,57 +205,47 @@ async fn stats_count_log_and_snapshot(s: Store) {
 
 async fn lease_excludes_other_holders(s: Store) {
     let long = Duration::from_secs(60);
-    assert!(s.try_lease("d", "a", long).await.unwrap());
-    assert!(!s.try_lease("d", "b", long).await.unwrap());
+    assert!(take(&s, "d", "a", long).await);
+    assert!(!take(&s, "d", "b", long).await);
     // The holder may renew; other documents are separate.
-    assert!(s.try_lease("d", "a", long).await.unwrap());
-    assert!(s.try_lease("other", "b", long).await.unwrap());
+    assert!(take(&s, "d", "a", long).await);
+    assert!(take(&s, "other", "b", long).await);
     // Releasing by a non-holder does nothing.
     s.release_lease("d", "b").await.unwrap();
-    assert!(!s.try_lease("d", "b", long).await.unwrap());
+    assert!(!take(&s, "d", "b", long).await);
     s.release_lease("d", "a").await.unwrap();
-    assert!(s.try_lease("d", "b", long).await.unwrap());
-    assert!(!s.try_lease("d", "a", long).await.unwrap());
+    assert!(take(&s, "d", "b", long).await);
+    assert!(!take(&s, "d", "a", long).await);
     // Releasing what nobody holds is fine.
     s.release_lease("free", "a").await.unwrap();
 }
 
+/// Whether `holder` takes the lease on `doc` for `ttl`.
+async fn take(s: &Store, doc: &str, holder: &str, ttl: Duration) -> bool {
+    s.try_lease(doc, holder, ttl).await.unwrap()
+}
+
 async fn lease_expires(s: Store) {
-    assert!(s
-        .try_lease("d", "a", Duration::from_millis(200))
-        .await
-        .unwrap());
-    assert!(!s
-        .try_lease("d", "b", Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(take(&s, "d", "a", Duration::from_millis(200)).await);
+    assert!(!take(&s, "d", "b", Duration::from_secs(60)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(s
-        .try_lease("d", "b", Duration::from_secs(60))
-        .await
-        .unwrap());
-    assert!(!s
-        .try_lease("d", "a", Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(take(&s, "d", "b", Duration::from_secs(60)).await);
+    assert!(!take(&s, "d", "a", Duration::from_secs(60)).await);
 }
 
 async fn concurrent_appends_keep_per_task_order(s: Store) {
-    let mut tasks = Vec::new();
-    for t in 0..8 {
+    at_once(8, |t| {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut last = EntryId(0);
             for i in 0..25 {
                 let id = s.append("d", vec![b(&format!("{t}-{i}"))]).await.unwrap()[0];
                 assert!(id > last);
                 last = id;
             }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+        }
+    })
+    .await;
     let doc = s.load("d").await.unwrap();
     assert_eq!(doc.log.len(), 200);
     assert!(doc.log.windows(2).all(|w| w[0].id < w[1].id));
@@ -385,14 +276,7 @@ async fn embedded_keeps_everything_across_reopen_and_refuses_writes_after_close(
         let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
         let ids = store.append("d", vec![b("a"), b("b")]).await.unwrap();
         assert!(store
-            .replace_snapshot(
-                "d",
-                Snapshot {
-                    data: b("a"),
-                    covered: vec![ids[0]],
-                    seq: 1,
-                },
-            )
+            .replace_snapshot("d", snapshot(b("a"), vec![ids[0]], 1))
             .await
             .unwrap());
         store.close().await;

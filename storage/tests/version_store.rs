@@ -1,27 +1,20 @@
 //! The `VersionStore` contract, run against every backend that has one.
 //!
-//! Each test is a generic async fn over [`Stores`] (the account and version
-//! traits of one store); the `suite!` macro instantiates it once per
-//! backend (`embedded::*` on a fresh SQLite data dir, `memory::*` on a
-//! `MemoryStore`, `mongo::*` on a fresh database of a SecantusDB server
-//! shared by the test process). A backend joins by adding a module to the
-//! macro. Tests at the end run on MongoDB only (several replicas sharing
+//! Each test is an async fn over [`Stores`] (the account and version
+//! traits of one store); `suite!` (see `support`) instantiates it once per
+//! backend. Tests at the end run on MongoDB only (several replicas sharing
 //! one database).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coform_storage::embedded::EmbeddedStore;
-use coform_storage::memory::MemoryStore;
 use coform_storage::mongo::MongoStore;
 use coform_storage::testing::MongoServer;
-use coform_storage::{
-    AccountStore, Durability, NewVersion, StoreError, Template, TemplateStats, User, VersionStore,
-    Workspace,
-};
-use serde_json::json;
+use coform_storage::{AccountStore, NewVersion, StoreError, TemplateStats, VersionStore};
 
-const NOW: i64 = 1_700_000_000_000;
+#[macro_use]
+mod support;
+use support::*;
 
 /// The two traits of one store.
 struct Stores {
@@ -39,42 +32,8 @@ impl Stores {
     }
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = super::EmbeddedStore::open(dir.path(), super::Durability::Normal)
-                        .unwrap();
-                    super::$name(super::Stores::of(store)).await;
-                }
-            )*
-        }
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Stores::of(super::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod mongo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let url = super::MongoServer::shared().fresh_database_url();
-                    let store = super::MongoStore::connect(&url).await.unwrap();
-                    super::$name(super::Stores::of(store)).await;
-                    coform_storage::testing::drop_database(&url).await.unwrap();
-                }
-            )*
-        }
-    };
-}
-
 suite!(
+    wrap = super::Stores::of;
     versions_are_numbered_per_template,
     version_round_trip_keeps_every_field_and_the_state,
     create_version_needs_the_template,
@@ -90,53 +49,14 @@ suite!(
 
 // ---------------------------------------------------------------- fixtures
 
-fn user(id: &str) -> User {
-    User {
-        id: id.into(),
-        email: format!("{id}@example.com"),
-        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${id}"),
-        name: format!("User {id}"),
-        color: "#336699".into(),
-        email_verified: false,
-        failed_login_attempts: 0,
-        locked_until: None,
-        last_login: None,
-        password_changed_at: NOW,
-        profile: json!({}),
-        created_at: NOW,
-        updated_at: NOW,
-        pending_email: None,
-    }
-}
-
 /// User `u1`, workspace `w1` and the given templates in it.
 async fn setup(s: &Stores, templates: &[&str]) {
-    s.accounts.create_user(&user("u1")).await.unwrap();
-    let ws = Workspace {
-        id: "w1".into(),
-        name: "Workspace".into(),
-        description: String::new(),
-        created_by: "u1".into(),
-        settings: json!({}),
-        created_at: NOW,
-        updated_at: NOW,
-    };
-    s.accounts.create_workspace(&ws, "u1").await.unwrap();
-    for id in templates {
-        let t = Template {
-            id: (*id).into(),
-            workspace_id: "w1".into(),
-            name: format!("Template {id}"),
-            description: String::new(),
-            tags: Vec::new(),
-            is_public: false,
-            created_by: "u1".into(),
-            created_at: NOW,
-            updated_at: NOW,
-            version: 1,
-        };
-        s.accounts.create_template(&t).await.unwrap();
-    }
+    templates_of_u1(&*s.accounts, templates).await;
+}
+
+/// The number `v` gives a new version; it must be accepted.
+async fn number_of(v: &Arc<dyn VersionStore>, version: NewVersion) -> u64 {
+    v.create_version(version).await.unwrap().number
 }
 
 fn new_version(template: &str, name: &str, state: &[u8]) -> NewVersion {
@@ -159,34 +79,10 @@ fn numbers(list: &[coform_storage::VersionInfo]) -> Vec<u64> {
 async fn versions_are_numbered_per_template(s: Stores) {
     setup(&s, &["t1", "t2"]).await;
     let v = &s.versions;
-    assert_eq!(
-        v.create_version(new_version("t1", "a", b"1"))
-            .await
-            .unwrap()
-            .number,
-        1
-    );
-    assert_eq!(
-        v.create_version(new_version("t2", "b", b"2"))
-            .await
-            .unwrap()
-            .number,
-        1
-    );
-    assert_eq!(
-        v.create_version(new_version("t1", "c", b"3"))
-            .await
-            .unwrap()
-            .number,
-        2
-    );
-    assert_eq!(
-        v.create_version(new_version("t1", "d", b"4"))
-            .await
-            .unwrap()
-            .number,
-        3
-    );
+    assert_eq!(number_of(v, new_version("t1", "a", b"1")).await, 1);
+    assert_eq!(number_of(v, new_version("t2", "b", b"2")).await, 1);
+    assert_eq!(number_of(v, new_version("t1", "c", b"3")).await, 2);
+    assert_eq!(number_of(v, new_version("t1", "d", b"4")).await, 3);
     assert_eq!(numbers(&v.list_versions("t1").await.unwrap()), [3, 2, 1]);
     assert_eq!(numbers(&v.list_versions("t2").await.unwrap()), [1]);
     assert!(v.list_versions("nope").await.unwrap().is_empty());
@@ -243,20 +139,17 @@ async fn create_version_needs_the_template(s: Stores) {
 
 async fn concurrent_creates_get_distinct_consecutive_numbers(s: Stores) {
     setup(&s, &["t1"]).await;
-    let mut tasks = Vec::new();
-    for i in 0..24u8 {
+    let mut got = at_once(24, |i| {
         let v = s.versions.clone();
-        tasks.push(tokio::spawn(async move {
-            v.create_version(new_version("t1", &format!("v{i}"), &[i]))
+        async move {
+            v.create_version(new_version("t1", &format!("v{i}"), &[i as u8]))
                 .await
-                .unwrap()
-                .number
-        }));
-    }
-    let mut got = Vec::new();
-    for t in tasks {
-        got.push(t.await.unwrap());
-    }
+        }
+    })
+    .await
+    .into_iter()
+    .map(|info| info.unwrap().number)
+    .collect::<Vec<_>>();
     got.sort_unstable();
     assert_eq!(got, (1..=24).collect::<Vec<u64>>());
     let listed = s.versions.list_versions("t1").await.unwrap();
@@ -287,20 +180,6 @@ async fn large_state_round_trips(s: Stores) {
     assert!(got.state.as_ref() == state.as_slice(), "state differs");
 }
 
-/// `len` bytes of deterministic noise (incompressible, unlike a pattern).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// 20 MiB: more than a MongoDB document holds (16 MiB), so that backend
 /// splits it.
 async fn state_larger_than_a_mongodb_document_round_trips(s: Stores) {
@@ -323,7 +202,7 @@ async fn state_larger_than_a_mongodb_document_round_trips(s: Stores) {
     assert_eq!(listed[1], info);
     let got = v.version("t1", 2).await.unwrap().unwrap();
     assert_eq!(got.info, info);
-    assert!(got.state.as_ref() == big.as_slice(), "state differs");
+    assert!(got.state == big, "state differs");
     assert_eq!(
         v.version("t1", 3).await.unwrap().unwrap().state.as_ref(),
         b"after"

@@ -1,7 +1,11 @@
-//! A volatile [`DocStore`]: everything lives in this process's memory and is
-//! gone when it exits. It answers `append` without any I/O, which makes it
-//! the baseline for measuring what durable storage costs. Never use it for
-//! data anyone wants to keep.
+//! A volatile store: everything lives in this process's memory and is gone
+//! when it exits. Never use it for data anyone wants to keep.
+//!
+//! Its [`DocStore`] answers `append` without any I/O or SQL, which makes
+//! it the baseline for measuring what durable storage costs. Accounts,
+//! versions and usage figures are the embedded store's, on a SQLite
+//! database in memory ([`EmbeddedStore::open_in_memory`]): one
+//! implementation of their rules, whichever backend runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +16,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
+use crate::embedded::EmbeddedStore;
 use crate::error::Result;
 use crate::lease::LocalLeases;
 
@@ -22,23 +27,39 @@ struct DocData {
 }
 
 /// In-memory store; see the module docs.
-#[derive(Default)]
 pub struct MemoryStore {
     docs: Mutex<HashMap<String, DocData>>,
     leases: LocalLeases,
     next_id: AtomicU64,
-    /// Account records, see `memory_accounts`.
-    pub(crate) accounts: Mutex<crate::memory_accounts::Accounts>,
-    /// Versions and usage figures, see `memory_versions`. Taken after
-    /// `accounts` when both are needed.
-    pub(crate) versions: Mutex<crate::memory_versions::Versions>,
+    /// Accounts, versions and usage figures.
+    records: EmbeddedStore,
 }
 
 impl MemoryStore {
+    /// An empty store.
+    ///
+    /// # Panics
+    ///
+    /// If SQLite cannot open a database in memory or its writer thread
+    /// cannot start (the process is out of memory or threads).
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            docs: Mutex::default(),
+            leases: LocalLeases::default(),
+            next_id: AtomicU64::default(),
+            records: EmbeddedStore::open_in_memory().expect("an in-memory SQLite database opens"),
+        }
     }
 }
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+forward_account_store!(MemoryStore => EmbeddedStore, |s| &s.records);
+forward_version_store!(MemoryStore => EmbeddedStore, |s| &s.records);
 
 #[async_trait]
 impl DocStore for MemoryStore {

@@ -59,64 +59,22 @@
 
 use std::collections::BTreeSet;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::Collection;
 
+use super::{EDITORS, STATS, TEMPLATES, VERSIONS, VERSION_CHUNKS, VERSION_COUNTERS};
 use crate::accounts::Millis;
 use crate::error::{Result, StoreError};
 use crate::mongo::{
-    binary, collect, corrupt, db_err, get_i64, is_duplicate, read_chunks, take_binary,
+    binary, collect, corrupt, db_err, get_i64, get_str, is_duplicate, read_chunks, take_binary,
     write_chunks, MongoStore, CAS_ATTEMPTS, INLINE_MAX,
 };
-use crate::mongo_accounts::{to_i64, TEMPLATES};
-use crate::versions::{NewVersion, TemplateStats, Version, VersionInfo, VersionStore};
-
-pub(crate) const VERSION_COUNTERS: &str = "template_version_counters";
-pub(crate) const VERSIONS: &str = "template_versions";
-pub(crate) const VERSION_CHUNKS: &str = "template_version_chunks";
-pub(crate) const STATS: &str = "template_stats";
-pub(crate) const EDITORS: &str = "template_editors";
-
-/// Creates the version collections' indexes (run by `connect`).
-pub(crate) async fn create_indexes(store: &MongoStore) -> Result<()> {
-    let unique = |keys: Document, name: &str| {
-        IndexModel::builder()
-            .keys(keys)
-            .options(
-                IndexOptions::builder()
-                    .name(name.to_owned())
-                    .unique(true)
-                    .build(),
-            )
-            .build()
-    };
-    let wanted = [
-        (
-            VERSIONS,
-            unique(doc! { "template": 1, "number": 1 }, "versions_by_template"),
-        ),
-        (
-            VERSION_CHUNKS,
-            unique(
-                doc! { "template": 1, "set": 1, "n": 1 },
-                "version_chunks_by_set",
-            ),
-        ),
-        (
-            EDITORS,
-            unique(doc! { "template": 1, "user": 1 }, "editors_by_template"),
-        ),
-    ];
-    for (coll, model) in wanted {
-        store.coll(coll).create_index(model).await.map_err(db_err)?;
-    }
-    Ok(())
-}
+use crate::rules::{not_found, to_i64};
+use crate::versions::{NewVersion, TemplateStats, Version, VersionInfo};
 
 // ---------------------------------------------------------------- helpers
 
@@ -138,12 +96,6 @@ fn info_projection() -> Document {
         .iter()
         .map(|f| (f.to_string(), Bson::Int32(1)))
         .collect()
-}
-
-fn get_str(d: &Document, key: &str, what: &str) -> Result<String> {
-    d.get_str(key)
-        .map(str::to_owned)
-        .map_err(|_| corrupt(what, key))
 }
 
 fn get_u64(d: &Document, key: &str, what: &str) -> Result<u64> {
@@ -313,15 +265,14 @@ impl MongoStore {
     }
 }
 
-#[async_trait]
-impl VersionStore for MongoStore {
-    async fn create_version(&self, version: NewVersion) -> Result<VersionInfo> {
+impl MongoStore {
+    pub(crate) async fn create_version(&self, version: NewVersion) -> Result<VersionInfo> {
         self.check_open()?;
         let v = version;
         let created_at = v.created_at;
         let size = to_i64(v.state.len() as u64)?;
         if !self.template_exists(&v.template_id).await? {
-            return Err(StoreError::NotFound("template".into()));
+            return Err(not_found("template"));
         }
         let mut d = doc! {
             "template": &v.template_id,
@@ -345,7 +296,7 @@ impl VersionStore for MongoStore {
         // Check the listing again (see the module docs); on `None` this
         // removes the chunks written above.
         let (true, Some(number)) = (self.still_listed(&v.template_id).await?, number) else {
-            return Err(StoreError::NotFound("template".into()));
+            return Err(not_found("template"));
         };
         Ok(VersionInfo {
             template_id: v.template_id,
@@ -358,7 +309,7 @@ impl VersionStore for MongoStore {
         })
     }
 
-    async fn list_versions(&self, template_id: &str) -> Result<Vec<VersionInfo>> {
+    pub(crate) async fn list_versions(&self, template_id: &str) -> Result<Vec<VersionInfo>> {
         let cursor = self
             .coll(VERSIONS)
             .find(doc! { "template": template_id })
@@ -369,7 +320,7 @@ impl VersionStore for MongoStore {
         collect(cursor).await?.iter().map(decode_info).collect()
     }
 
-    async fn version(&self, template_id: &str, number: u64) -> Result<Option<Version>> {
+    pub(crate) async fn version(&self, template_id: &str, number: u64) -> Result<Option<Version>> {
         let Ok(number) = i64::try_from(number) else {
             return Ok(None);
         };
@@ -413,14 +364,14 @@ impl VersionStore for MongoStore {
         }))
     }
 
-    async fn record_views(&self, template_id: &str, count: u64) -> Result<()> {
+    pub(crate) async fn record_views(&self, template_id: &str, count: u64) -> Result<()> {
         self.check_open()?;
         let update = doc! { "$inc": { "views": to_i64(count)? } };
         self.record_figures(template_id, &update).await?;
         Ok(())
     }
 
-    async fn record_edits(
+    pub(crate) async fn record_edits(
         &self,
         template_id: &str,
         edits: u64,
@@ -461,7 +412,7 @@ impl VersionStore for MongoStore {
         Ok(())
     }
 
-    async fn template_stats(&self, template_id: &str) -> Result<TemplateStats> {
+    pub(crate) async fn template_stats(&self, template_id: &str) -> Result<TemplateStats> {
         let Some(d) = self
             .coll(STATS)
             .find_one(doc! { "_id": template_id })
@@ -478,7 +429,7 @@ impl VersionStore for MongoStore {
         decode_stats(&d, editors)
     }
 
-    async fn delete_template_history(&self, template_id: &str) -> Result<()> {
+    pub(crate) async fn delete_template_history(&self, template_id: &str) -> Result<()> {
         self.check_open()?;
         // The version documents first: a crash midway leaves unlisted
         // chunks, never a listed version without its state.
@@ -502,54 +453,13 @@ impl VersionStore for MongoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{AccountStore, Template, User, Workspace};
+    use crate::testing::fixtures::{templates_of_u1, NOW};
     use crate::testing::{drop_database, MongoServer};
-
-    const NOW: i64 = 1_700_000_000_000;
 
     async fn with_template(id: &str) -> (MongoStore, String) {
         let url = MongoServer::shared().fresh_database_url();
         let s = MongoStore::connect(&url).await.unwrap();
-        let user = User {
-            id: "u1".into(),
-            email: "u1@example.com".into(),
-            password_hash: "hash".into(),
-            name: "U1".into(),
-            color: "#000000".into(),
-            email_verified: false,
-            failed_login_attempts: 0,
-            locked_until: None,
-            last_login: None,
-            password_changed_at: NOW,
-            profile: serde_json::json!({}),
-            created_at: NOW,
-            updated_at: NOW,
-            pending_email: None,
-        };
-        s.create_user(&user).await.unwrap();
-        let ws = Workspace {
-            id: "w1".into(),
-            name: "W".into(),
-            description: String::new(),
-            created_by: "u1".into(),
-            settings: serde_json::json!({}),
-            created_at: NOW,
-            updated_at: NOW,
-        };
-        s.create_workspace(&ws, "u1").await.unwrap();
-        let t = Template {
-            id: id.into(),
-            workspace_id: "w1".into(),
-            name: "T".into(),
-            description: String::new(),
-            tags: Vec::new(),
-            is_public: false,
-            created_by: "u1".into(),
-            created_at: NOW,
-            updated_at: NOW,
-            version: 1,
-        };
-        s.create_template(&t).await.unwrap();
+        templates_of_u1(&s, &[id]).await;
         (s, url)
     }
 

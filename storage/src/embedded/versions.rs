@@ -4,41 +4,15 @@
 //! the writer thread), so numbering a new version and checking that its
 //! template exists cannot interleave with another write.
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, Row};
 
+use super::sql::{exec, exists, query_opt, require_template, u64_col};
+use super::EmbeddedStore;
 use crate::accounts::Millis;
-use crate::embedded::EmbeddedStore;
-use crate::embedded_accounts::{query_all, query_opt, to_i64, u64_col};
-use crate::error::{Result, StoreError};
-use crate::versions::{NewVersion, TemplateStats, Version, VersionInfo, VersionStore};
-
-/// Tables of versions and usage figures. Executed by [`EmbeddedStore::open`].
-pub(crate) const VERSIONS_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS template_versions (
-    template_id TEXT NOT NULL,
-    number      INTEGER NOT NULL,
-    name        TEXT NOT NULL,
-    note        TEXT NOT NULL,
-    author_id   TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    state       BLOB NOT NULL,
-    UNIQUE (template_id, number)
-);
-CREATE TABLE IF NOT EXISTS template_stats (
-    template_id  TEXT PRIMARY KEY,
-    views        INTEGER NOT NULL DEFAULT 0,
-    edits        INTEGER NOT NULL DEFAULT 0,
-    last_edit_at INTEGER,
-    last_editor  TEXT
-);
-CREATE TABLE IF NOT EXISTS template_editors (
-    template_id TEXT NOT NULL,
-    user_id     TEXT NOT NULL,
-    PRIMARY KEY (template_id, user_id)
-) WITHOUT ROWID;
-";
+use crate::error::Result;
+use crate::rules::to_i64;
+use crate::versions::{NewVersion, TemplateStats, Version, VersionInfo};
 
 macro_rules! info_cols {
     () => {
@@ -58,34 +32,24 @@ fn info_row(r: &Row<'_>) -> rusqlite::Result<VersionInfo> {
     })
 }
 
-fn template_exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(query_opt(
-        conn,
-        "SELECT 1 FROM templates WHERE id = ?1",
-        params![id],
-        |_| Ok(()),
-    )?
-    .is_some())
-}
-
 /// Makes sure the template has a figures row; false if it has no listing.
 fn ensure_stats(conn: &Connection, id: &str) -> Result<bool> {
-    if !template_exists(conn, id)? {
+    if !exists(conn, "SELECT 1 FROM templates WHERE id = ?1", params![id])? {
         return Ok(false);
     }
-    conn.prepare_cached("INSERT OR IGNORE INTO template_stats (template_id) VALUES (?1)")?
-        .execute(params![id])?;
+    exec(
+        conn,
+        "INSERT OR IGNORE INTO template_stats (template_id) VALUES (?1)",
+        params![id],
+    )?;
     Ok(true)
 }
 
-#[async_trait]
-impl VersionStore for EmbeddedStore {
-    async fn create_version(&self, version: NewVersion) -> Result<VersionInfo> {
+impl EmbeddedStore {
+    pub(crate) async fn create_version(&self, version: NewVersion) -> Result<VersionInfo> {
         let v = version;
         self.write(move |conn| {
-            if !template_exists(conn, &v.template_id)? {
-                return Err(StoreError::NotFound("template".into()));
-            }
+            require_template(conn, &v.template_id)?;
             let number: i64 = conn
                 .prepare_cached(
                     "SELECT COALESCE(MAX(number), 0) + 1 FROM template_versions
@@ -119,24 +83,20 @@ impl VersionStore for EmbeddedStore {
         .await
     }
 
-    async fn list_versions(&self, template_id: &str) -> Result<Vec<VersionInfo>> {
+    pub(crate) async fn list_versions(&self, template_id: &str) -> Result<Vec<VersionInfo>> {
         let id = template_id.to_owned();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    info_cols!(),
-                    " FROM template_versions WHERE template_id = ?1 ORDER BY number DESC"
-                ),
-                params![id],
-                info_row,
-            )
-        })
+        self.read_all(
+            select!(
+                info_cols!(),
+                "FROM template_versions WHERE template_id = ?1 ORDER BY number DESC"
+            ),
+            (id,),
+            info_row,
+        )
         .await
     }
 
-    async fn version(&self, template_id: &str, number: u64) -> Result<Option<Version>> {
+    pub(crate) async fn version(&self, template_id: &str, number: u64) -> Result<Option<Version>> {
         let id = template_id.to_owned();
         let Ok(number) = to_i64(number) else {
             return Ok(None);
@@ -161,7 +121,7 @@ impl VersionStore for EmbeddedStore {
         .await
     }
 
-    async fn record_views(&self, template_id: &str, count: u64) -> Result<()> {
+    pub(crate) async fn record_views(&self, template_id: &str, count: u64) -> Result<()> {
         let id = template_id.to_owned();
         let count = to_i64(count)?;
         self.write(move |conn| {
@@ -176,7 +136,7 @@ impl VersionStore for EmbeddedStore {
         .await
     }
 
-    async fn record_edits(
+    pub(crate) async fn record_edits(
         &self,
         template_id: &str,
         edits: u64,
@@ -214,7 +174,7 @@ impl VersionStore for EmbeddedStore {
         .await
     }
 
-    async fn template_stats(&self, template_id: &str) -> Result<TemplateStats> {
+    pub(crate) async fn template_stats(&self, template_id: &str) -> Result<TemplateStats> {
         let id = template_id.to_owned();
         self.read(move |conn| {
             let tx = conn.unchecked_transaction()?;
@@ -240,7 +200,7 @@ impl VersionStore for EmbeddedStore {
         .await
     }
 
-    async fn delete_template_history(&self, template_id: &str) -> Result<()> {
+    pub(crate) async fn delete_template_history(&self, template_id: &str) -> Result<()> {
         let id = template_id.to_owned();
         self.write(move |conn| {
             for sql in [
