@@ -150,6 +150,18 @@ impl TokenKind {
     }
 }
 
+/// A one-time token of a user, mailed to `email` (stored by its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserToken {
+    /// Hash of the token; the token itself is only in the mail.
+    pub hash: String,
+    pub user_id: String,
+    pub kind: TokenKind,
+    /// The address it was mailed to.
+    pub email: String,
+    pub expires_at: Millis,
+}
+
 /// A one-time token that [`AccountStore::consume_user_token`] just used up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsedToken {
@@ -267,16 +279,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64>;
 
     // ---- one-time tokens (e-mail verification, password reset, e-mail change)
-    /// Stores a token of `user_id` mailed to `email`. `NotFound` if the
-    /// user is gone, `Conflict` if the hash exists.
-    async fn create_user_token(
-        &self,
-        hash: &str,
-        user_id: &str,
-        kind: TokenKind,
-        email: &str,
-        expires_at: Millis,
-    ) -> Result<()>;
+    /// Stores a token. `NotFound` if its user is gone, `Conflict` if the
+    /// hash exists.
+    async fn create_user_token(&self, token: &UserToken) -> Result<()>;
     /// Marks the token used and returns its user and address, if it
     /// exists, has this kind, is unused and unexpired at `now`; otherwise
     /// `None`.

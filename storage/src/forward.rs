@@ -39,13 +39,7 @@ macro_rules! forward_account_store {
                 -> $crate::accounts::RefreshOutcome;
             fn revoke_session(id: &str) -> ();
             fn revoke_user_sessions(user_id: &str, keep: Option<&str>) -> u64;
-            fn create_user_token(
-                hash: &str,
-                user_id: &str,
-                kind: $crate::accounts::TokenKind,
-                email: &str,
-                expires_at: $crate::accounts::Millis
-            ) -> ();
+            fn create_user_token(token: &$crate::accounts::UserToken) -> ();
             fn consume_user_token(
                 hash: &str,
                 kind: $crate::accounts::TokenKind,

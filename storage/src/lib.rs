@@ -66,7 +66,7 @@ pub mod versions;
 
 pub use accounts::{
     AccountStore, Invitation, Member, Millis, RefreshOutcome, Role, Session, Template,
-    TemplateQuery, TokenKind, UsedToken, User, Workspace,
+    TemplateQuery, TokenKind, UsedToken, User, UserToken, Workspace,
 };
 pub use doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 pub use error::StoreError;

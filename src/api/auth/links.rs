@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use coform_storage::{TokenKind, UsedToken, User};
+use coform_storage::{TokenKind, UsedToken, User, UserToken};
 
 use crate::auth::mailer::Mail;
 use crate::auth::{now_ms, secret};
@@ -28,16 +28,14 @@ pub(super) async fn send_link(
     } else {
         VERIFY_TTL
     };
-    state
-        .accounts
-        .create_user_token(
-            &secret::hash_token(&token),
-            &user.id,
-            kind,
-            to,
-            now_ms() + ttl.as_millis() as i64,
-        )
-        .await?;
+    let stored = UserToken {
+        hash: secret::hash_token(&token),
+        user_id: user.id.clone(),
+        kind,
+        email: to.to_owned(),
+        expires_at: now_ms() + ttl.as_millis() as i64,
+    };
+    state.accounts.create_user_token(&stored).await?;
     let base = state.auth.public_url.trim_end_matches('/');
     let link = format!("{base}/api/auth/verify-email?token={token}");
     let (subject, body) = match kind {

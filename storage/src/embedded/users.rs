@@ -13,7 +13,7 @@ use rusqlite::{params, Connection};
 
 use super::sql::*;
 use super::EmbeddedStore;
-use crate::accounts::{Millis, RefreshOutcome, Session, TokenKind, UsedToken, User};
+use crate::accounts::{Millis, RefreshOutcome, Session, TokenKind, UsedToken, User, UserToken};
 use crate::error::Result;
 use crate::rules::{self, Departure, RefreshStep};
 
@@ -267,24 +267,21 @@ impl EmbeddedStore {
 
     // ---- one-time tokens
 
-    pub(crate) async fn create_user_token(
-        &self,
-        hash: &str,
-        user_id: &str,
-        kind: TokenKind,
-        email: &str,
-        expires_at: Millis,
-    ) -> Result<()> {
-        let hash = hash.to_owned();
-        let user_id = user_id.to_owned();
-        let email = email.to_owned();
+    pub(crate) async fn create_user_token(&self, token: &UserToken) -> Result<()> {
+        let t = token.clone();
         self.write(move |conn| {
-            require_user(conn, &user_id)?;
+            require_user(conn, &t.user_id)?;
             conn.prepare_cached(
                 "INSERT INTO user_tokens (hash, user_id, kind, expires_at, used, email)
                  VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             )?
-            .execute(params![hash, user_id, kind.as_str(), expires_at, email])
+            .execute(params![
+                t.hash,
+                t.user_id,
+                t.kind.as_str(),
+                t.expires_at,
+                t.email
+            ])
             .map_err(unique_err("token"))?;
             Ok(())
         })

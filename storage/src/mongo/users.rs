@@ -7,7 +7,7 @@ use mongodb::options::ReturnDocument;
 use super::accounts::*;
 use super::{collect, db_err, get_bool, get_opt_str, get_str, is_duplicate, MongoStore};
 use super::{found, REFRESH_TOKENS, SESSIONS, USERS, USER_TOKENS, WORKSPACES};
-use crate::accounts::{Millis, RefreshOutcome, Session, TokenKind, UsedToken, User};
+use crate::accounts::{Millis, RefreshOutcome, Session, TokenKind, UsedToken, User, UserToken};
 use crate::error::Result;
 use crate::rules::{self, conflict, email_key, not_found, Departure, RefreshStep};
 
@@ -252,28 +252,21 @@ impl MongoStore {
 
     // ---- one-time tokens
 
-    pub(crate) async fn create_user_token(
-        &self,
-        hash: &str,
-        user_id: &str,
-        kind: TokenKind,
-        email: &str,
-        expires_at: Millis,
-    ) -> Result<()> {
+    pub(crate) async fn create_user_token(&self, t: &UserToken) -> Result<()> {
         self.check_open()?;
-        if !self.exists(USERS, user_id).await? {
+        if !self.exists(USERS, &t.user_id).await? {
             return Err(not_found("user"));
         }
         let token = doc! {
-            "_id": hash,
-            "userId": user_id,
-            "kind": kind.as_str(),
-            "email": email,
-            "expiresAt": expires_at,
+            "_id": &t.hash,
+            "userId": &t.user_id,
+            "kind": t.kind.as_str(),
+            "email": &t.email,
+            "expiresAt": t.expires_at,
             "used": false,
         };
         self.insert(USER_TOKENS, token, "token").await?;
-        self.verify_parent(USERS, user_id, "user", &[(USER_TOKENS, hash)])
+        self.verify_parent(USERS, &t.user_id, "user", &[(USER_TOKENS, &t.hash)])
             .await
     }
 

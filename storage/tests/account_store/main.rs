@@ -12,7 +12,7 @@ use std::sync::Arc;
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::{
     AccountStore, DocStore, Durability, Invitation, Member, RefreshOutcome, Role, Session,
-    StoreError, Template, TemplateQuery, TokenKind, UsedToken, User,
+    StoreError, Template, TemplateQuery, TokenKind, UsedToken, User, UserToken,
 };
 use serde_json::json;
 
@@ -160,9 +160,20 @@ pub async fn mint(s: &Store, hash: &str, user: &str, kind: TokenKind) {
 
 /// Stores a one-time token; it must be accepted.
 pub async fn mint_to(s: &Store, hash: &str, user: &str, kind: TokenKind, email: &str, until: i64) {
-    s.create_user_token(hash, user, kind, email, until)
+    s.create_user_token(&token(hash, user, kind, email, until))
         .await
         .unwrap();
+}
+
+/// A one-time token record.
+pub fn token(hash: &str, user: &str, kind: TokenKind, email: &str, until: i64) -> UserToken {
+    UserToken {
+        hash: hash.into(),
+        user_id: user.into(),
+        kind,
+        email: email.into(),
+        expires_at: until,
+    }
 }
 
 /// Presents a one-time token; the store must answer.

@@ -210,13 +210,13 @@ pub(crate) async fn one_time_tokens_are_single_use(s: Store) {
         None
     );
     let r = s
-        .create_user_token(
+        .create_user_token(&token(
             "t1",
             "u1",
             TokenKind::VerifyEmail,
             "u1@example.com",
             NOW + HOUR,
-        )
+        ))
         .await;
     assert!(is_conflict(&r), "{r:?}");
 }

@@ -156,13 +156,13 @@ pub(crate) async fn records_need_their_user_or_workspace(s: Store) {
     assert!(is_not_found(&r), "{r:?}");
     assert!(s.session("s1").await.unwrap().is_none());
     let r = s
-        .create_user_token(
+        .create_user_token(&token(
             "t",
             "ghost",
             TokenKind::VerifyEmail,
             "ghost@example.com",
             NOW + HOUR,
-        )
+        ))
         .await;
     assert!(is_not_found(&r), "{r:?}");
     let r = s
