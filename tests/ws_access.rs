@@ -9,12 +9,12 @@
 //! in the order it handles them, so once a later edit has arrived at an
 //! observer, an earlier one that was relayed would have arrived too.
 
-mod support_api;
+mod support;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 use yrs::{Map, WriteTxn};
 
 const DROPPED: &str = "coform_readonly_updates_dropped_total";
@@ -38,7 +38,7 @@ async fn team(carol_role: &str, dave_role: &str) -> Team {
 async fn team_with(
     carol_role: &str,
     dave_role: &str,
-    tweak: impl FnOnce(&mut coform::config::Config),
+    tweak: impl Fn(&mut coform::config::Config) + Send + Sync + 'static,
 ) -> Team {
     let s = Server::start_with(tweak).await;
     let alice = s.register("Alice", "alice@example.com").await;
@@ -148,12 +148,7 @@ async fn a_document_token_stops_opening_the_socket_when_it_expires() {
         c.doc_token_ttl = Duration::from_secs(1)
     })
     .await;
-    let r =
-        t.s.post_empty(
-            &format!("/api/templates/{}/session", t.tpl),
-            Some(&t.carol.access),
-        )
-        .await;
+    let r = t.s.session(&t.carol.access, &t.tpl).await;
     assert_eq!(r.expect(200)["expiresIn"], 1);
     let token = r.json["token"].as_str().unwrap().to_owned();
     let addr = t.s.addr;
@@ -163,9 +158,15 @@ async fn a_document_token_stops_opening_the_socket_when_it_expires() {
         || {
             let (tpl, token) = (t.tpl.clone(), token.clone());
             async move {
-                WsClient::try_connect(addr, &tpl, Some(&token), "expiring")
-                    .await
-                    .err()
+                WsClient::try_connect(
+                    addr,
+                    &tpl,
+                    "expiring",
+                    Doc::new(),
+                    ConnectOpts::token(&token),
+                )
+                .await
+                .err()
             }
         },
     )
@@ -233,12 +234,12 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
         let mut txn = yrs::Transact::transact_mut(&local);
         components.insert(&mut txn, "offline", "viewer's offline edit");
     }
-    let carol = WsClient::try_connect_with_doc(
+    let carol = WsClient::try_connect(
         s.addr,
         &t.tpl,
-        Some(&t.carol.access),
         "carol (viewer)",
         local,
+        ConnectOpts::token(&t.carol.access),
     )
     .await
     .expect("a viewer may connect");
@@ -262,7 +263,7 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
     let me = carol.client_id();
     dave.wait_state("Carol's presence", |st| st.awareness.contains_key(&me))
         .await;
-    let seen = dave.awareness_of(me).unwrap();
+    let seen = dave.awareness_json(me).unwrap();
     assert_eq!(seen["user"]["name"], "Carol", "{seen}");
     assert_eq!(seen["user"]["color"], t.carol.color.as_str(), "{seen}");
     assert_eq!(seen["user"]["id"], t.carol.id.as_str(), "{seen}");
