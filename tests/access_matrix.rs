@@ -130,6 +130,8 @@ impl Case {
             path: fill(&self.path),
             token: token.map(str::to_owned),
             body,
+            status: self.ok,
+            code: "",
         }
     }
 }
@@ -324,15 +326,7 @@ async fn run_matrix(role: Option<Role>) {
     let ws_status = |tpl: String, token: String| {
         let addr = s.addr;
         async move {
-            match WsClient::try_connect(
-                addr,
-                &tpl,
-                "matrix",
-                Doc::new(),
-                ConnectOpts::token(&token),
-            )
-            .await
-            {
+            match WsClient::try_connect_token(addr, &tpl, &token, "matrix").await {
                 Ok(c) => {
                     c.wait_synced().await;
                     101

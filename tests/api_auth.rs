@@ -331,8 +331,7 @@ async fn login_failures_do_not_reveal_whether_the_email_exists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_failed_logins_make_their_source_wait_even_for_the_right_password() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     for i in 0..5 {
         s.login_resp("ada@example.com", &format!("wrong horse {i}"))
             .await
@@ -380,8 +379,7 @@ async fn failed_logins_at_an_address_without_account_back_off_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn login_attempts_are_rate_limited_per_ip() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     for i in 0..30 {
         s.login_resp(&format!("ghost{i}@example.com"), PASSWORD)
             .await
@@ -399,8 +397,7 @@ async fn login_attempts_are_rate_limited_per_ip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
 
     let r1 = s.refresh(&ada.refresh).await;
@@ -450,8 +447,7 @@ async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_revokes_the_access_and_refresh_tokens_at_once() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
     s.post_empty("/api/auth/logout", None)
         .await
@@ -481,8 +477,7 @@ async fn logout_revokes_the_access_and_refresh_tokens_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
     let new = "battery staple 42";
 
@@ -524,8 +519,7 @@ async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mailed_reset_token_sets_a_new_password_once_and_ends_every_session() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
     assert!(s.mails("ada@example.com", RESET_SUBJECT).is_empty());
 
@@ -610,8 +604,7 @@ async fn forgot_password_is_limited_to_three_mails_per_account_per_hour() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_registration_mail_verifies_the_address_once() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let mail = s.last_mail("ada@example.com", VERIFY_SUBJECT);
     let token = mail.token();
     assert!(
@@ -660,8 +653,7 @@ async fn the_registration_mail_verifies_the_address_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_profile_can_be_read_and_updated() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     s.get("/api/auth/me", None)
         .await
         .expect_error(401, "unauthorized");
@@ -720,22 +712,21 @@ async fn the_profile_can_be_read_and_updated() {
     let me = me.expect(200);
     assert_eq!(me["name"], "Ada", "a refused update changed the name");
     assert_eq!(me["color"], "#a1b2c3");
-    s.put(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": "battery staple 42"}),
-    )
-    .await
-    .expect_error(400, "invalid_json");
-    s.put("/api/auth/me", Some(&ada.access), json!({"name": 7}))
-        .await
-        .expect_error(400, "invalid_json");
+    s.expect_all(&[
+        Call::put(
+            "/api/auth/me",
+            &ada.access,
+            json!({"password": "battery staple 42"}),
+        )
+        .is(400, "invalid_json"),
+        Call::put("/api/auth/me", &ada.access, json!({"name": 7})).is(400, "invalid_json"),
+    ])
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a_taken_one() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     s.register("Bob", "bob@example.com").await;
     let token = s.last_mail("ada@example.com", VERIFY_SUBJECT).token();
     s.get(
@@ -809,12 +800,8 @@ async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a
     assert_eq!(v["emailVerified"], true);
     assert_eq!(v["pendingEmail"], Value::Null);
     // The account now signs in with the new address only.
-    s.login("countess@example.com", PASSWORD).await;
-    s.login_resp("ada@example.com", PASSWORD)
-        .await
-        .expect_error(401, "invalid_credentials");
-    // The old address is free again.
-    s.register("Ada Two", "ada@example.com").await;
+    s.assert_address_moved("ada@example.com", "countess@example.com")
+        .await;
 }
 
 // ---------------------------------------------------------------------------
@@ -823,8 +810,7 @@ async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_owned() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let bob = s.register("Bob", "bob@example.com").await;
     let solo = s.create_workspace(&ada.access, "Solo").await;
     let solo_tpl = s
@@ -842,13 +828,9 @@ async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_own
     s.add_member(&ada.access, &shared, &bob.email, "editor")
         .await;
 
-    s.delete_json(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": "wrong horse 9"}),
-    )
-    .await
-    .expect_error(401, "invalid_credentials");
+    s.delete_account(&ada.access, "wrong horse 9")
+        .await
+        .expect_error(401, "invalid_credentials");
     s.delete("/api/auth/me", Some(&ada.access))
         .await
         .expect_error(400, "invalid_json");
@@ -858,26 +840,16 @@ async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_own
 
     // The last owner of a workspace with other members cannot leave it
     // ownerless.
-    s.delete_json(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": PASSWORD}),
-    )
-    .await
-    .expect_error(409, "last_owner");
+    s.delete_account(&ada.access, PASSWORD)
+        .await
+        .expect_error(409, "last_owner");
     assert_eq!(s.me_status(&ada.access).await, 200, "nothing deleted");
     s.get(&format!("/api/templates/{solo_tpl}"), Some(&ada.access))
         .await
         .expect(200);
 
     s.set_role(&ada.access, &shared, &bob.id, "owner").await;
-    s.delete_json(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": PASSWORD}),
-    )
-    .await
-    .expect(204);
+    s.delete_account(&ada.access, PASSWORD).await.expect(204);
 
     s.get("/api/auth/me", Some(&ada.access))
         .await
@@ -914,8 +886,7 @@ async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_own
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_can_be_listed_and_revoked_one_by_one_or_all_at_once() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let bob = s.register("Bob", "bob@example.com").await;
     let laptop = s
         .request(
@@ -960,15 +931,11 @@ async fn sessions_can_be_listed_and_revoked_one_by_one_or_all_at_once() {
         .await
         .expect_error(404, "not_found");
 
-    s.delete(
-        &format!("/api/auth/sessions/{laptop_sid}"),
-        Some(&ada.access),
-    )
-    .await
-    .expect(204);
-    s.get("/api/auth/me", Some(&laptop_access))
-        .await
-        .expect_error(401, "session_revoked");
+    s.expect_all(&[
+        Call::delete(&format!("/api/auth/sessions/{laptop_sid}"), &ada.access).ok(204),
+        Call::get("/api/auth/me", &laptop_access).is(401, "session_revoked"),
+    ])
+    .await;
     let list = s.get("/api/auth/sessions", Some(&ada.access)).await;
     assert_eq!(list.expect(200).as_array().unwrap().len(), 2);
 
@@ -1028,8 +995,7 @@ async fn an_expired_access_token_is_refused_and_refresh_still_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forged_and_malformed_access_tokens_are_refused() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let claims = jwt_claims(&ada.access);
     let secret = JWT_SECRET.as_bytes();
     // The same claims signed with the server's key are accepted: the

@@ -27,8 +27,7 @@ fn signup_content() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workspaces_are_created_listed_read_updated_and_deleted() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let bob = s.register("Bob", "bob@example.com").await;
 
     let r = s
@@ -252,116 +251,59 @@ async fn members_are_managed_within_the_role_rules() {
     .expect_error(400, "invalid_json");
 
     // An admin manages editors and viewers...
-    s.post(
-        &members,
-        Some(&carol.access),
-        json!({"email": frank.email, "role": "editor"}),
-    )
-    .await
-    .expect(201);
-    s.put(
-        &member(&dave.id),
-        Some(&carol.access),
-        json!({"role": "viewer"}),
-    )
-    .await
-    .expect(204);
-    s.put(
-        &member(&dave.id),
-        Some(&carol.access),
-        json!({"role": "editor"}),
-    )
-    .await
-    .expect(204);
-    s.delete(&member(&frank.id), Some(&carol.access))
-        .await
-        .expect(204);
-    // ...but cannot touch owners or make new ones.
-    s.post(
-        &members,
-        Some(&carol.access),
-        json!({"email": frank.email, "role": "owner"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.put(
-        &member(&dave.id),
-        Some(&carol.access),
-        json!({"role": "owner"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.put(
-        &member(&carol.id),
-        Some(&carol.access),
-        json!({"role": "owner"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.put(
-        &member(&ada.id),
-        Some(&carol.access),
-        json!({"role": "editor"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.delete(&member(&ada.id), Some(&carol.access))
-        .await
-        .expect_error(403, "forbidden");
-    // Editors and viewers manage nobody.
-    s.put(
-        &member(&erin.id),
-        Some(&dave.access),
-        json!({"role": "editor"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.delete(&member(&dave.id), Some(&erin.access))
-        .await
-        .expect_error(403, "forbidden");
-    s.post(
-        &members,
-        Some(&dave.access),
-        json!({"email": frank.email, "role": "viewer"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
+    s.expect_all(&[
+        Call::post(
+            &members,
+            &carol.access,
+            json!({"email": frank.email, "role": "editor"}),
+        )
+        .ok(201),
+        Call::put(&member(&dave.id), &carol.access, json!({"role": "viewer"})).ok(204),
+        Call::put(&member(&dave.id), &carol.access, json!({"role": "editor"})).ok(204),
+        Call::delete(&member(&frank.id), &carol.access).ok(204),
+        // ...but cannot touch owners or make new ones.
+        Call::post(
+            &members,
+            &carol.access,
+            json!({"email": frank.email, "role": "owner"}),
+        )
+        .is(403, "forbidden"),
+        Call::put(&member(&dave.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
+        Call::put(&member(&carol.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
+        Call::put(&member(&ada.id), &carol.access, json!({"role": "editor"})).is(403, "forbidden"),
+        Call::delete(&member(&ada.id), &carol.access).is(403, "forbidden"),
+        // Editors and viewers manage nobody.
+        Call::put(&member(&erin.id), &dave.access, json!({"role": "editor"})).is(403, "forbidden"),
+        Call::delete(&member(&dave.id), &erin.access).is(403, "forbidden"),
+        Call::post(
+            &members,
+            &dave.access,
+            json!({"email": frank.email, "role": "viewer"}),
+        )
+        .is(403, "forbidden"),
+    ])
+    .await;
 
     // Unknown members.
-    s.put(
-        &member(&frank.id),
-        Some(&ada.access),
-        json!({"role": "viewer"}),
-    )
-    .await
-    .expect_error(404, "not_found");
-    s.delete(&member(&frank.id), Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::put(&member(&frank.id), &ada.access, json!({"role": "viewer"})).is(404, "not_found"),
+        Call::delete(&member(&frank.id), &ada.access).is(404, "not_found"),
+    ])
+    .await;
 
     // The last owner can neither leave nor be demoted.
-    s.delete(&member(&ada.id), Some(&ada.access))
-        .await
-        .expect_error(409, "last_owner");
-    s.put(
-        &member(&ada.id),
-        Some(&ada.access),
-        json!({"role": "admin"}),
-    )
-    .await
-    .expect_error(409, "last_owner");
+    s.expect_all(&[
+        Call::delete(&member(&ada.id), &ada.access).is(409, "last_owner"),
+        Call::put(&member(&ada.id), &ada.access, json!({"role": "admin"})).is(409, "last_owner"),
+    ])
+    .await;
 
     // Only an owner grants owner; with two owners, one may leave.
-    s.put(
-        &member(&carol.id),
-        Some(&ada.access),
-        json!({"role": "owner"}),
-    )
-    .await
-    .expect(204);
-    s.delete(&member(&ada.id), Some(&ada.access))
-        .await
-        .expect(204);
+    s.expect_all(&[
+        Call::put(&member(&carol.id), &ada.access, json!({"role": "owner"})).ok(204),
+        Call::delete(&member(&ada.id), &ada.access).ok(204),
+    ])
+    .await;
     s.workspace(&ada.access, &ws)
         .await
         .expect_error(404, "not_found");
@@ -507,23 +449,22 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
     let mut changed = signup_content();
     changed["components"]["c1"]["label"] = json!("Full name");
     changed["components"]["c9"] = json!({"id": "c9", "type": "checkbox"});
-    s.put(
-        &format!("/api/templates/{t1}"),
-        Some(&ada.access),
-        json!({"content": changed, "name": "Signup v2"}),
-    )
-    .await
-    .expect(200);
-    s.delete(&format!("/api/templates/{t2}"), Some(&ada.access))
-        .await
-        .expect(204);
-    s.put(
-        &format!("/api/workspaces/{ws}"),
-        Some(&ada.access),
-        json!({"name": "Renamed", "settings": {"x": "y"}}),
-    )
-    .await
-    .expect(200);
+    s.expect_all(&[
+        Call::put(
+            &format!("/api/templates/{t1}"),
+            &ada.access,
+            json!({"content": changed, "name": "Signup v2"}),
+        )
+        .ok(200),
+        Call::delete(&format!("/api/templates/{t2}"), &ada.access).ok(204),
+        Call::put(
+            &format!("/api/workspaces/{ws}"),
+            &ada.access,
+            json!({"name": "Renamed", "settings": {"x": "y"}}),
+        )
+        .ok(200),
+    ])
+    .await;
     assert_eq!(s.content(&ada.access, &t1).await, changed);
 
     // A live editor sees the restore as an ordinary edit.
@@ -585,23 +526,22 @@ async fn a_malformed_backup_is_refused_and_changes_nothing() {
     let backup = s.backup_json(&ada.access, &ws).await;
     // Current state differs from the backup.
     let current = json!({"meta": {"title": "Current"}, "components": {}});
-    s.put(
-        &format!("/api/templates/{t1}"),
-        Some(&ada.access),
-        json!({"content": current}),
-    )
-    .await
-    .expect(200);
-    s.put(
-        &format!("/api/workspaces/{ws}"),
-        Some(&ada.access),
-        json!({"name": "Current name"}),
-    )
-    .await
-    .expect(200);
-    s.delete(&format!("/api/templates/{t2}"), Some(&ada.access))
-        .await
-        .expect(204);
+    s.expect_all(&[
+        Call::put(
+            &format!("/api/templates/{t1}"),
+            &ada.access,
+            json!({"content": current}),
+        )
+        .ok(200),
+        Call::put(
+            &format!("/api/workspaces/{ws}"),
+            &ada.access,
+            json!({"name": "Current name"}),
+        )
+        .ok(200),
+        Call::delete(&format!("/api/templates/{t2}"), &ada.access).ok(204),
+    ])
+    .await;
 
     // Which template is first in the backup varies; break the second one
     // so the first, valid one proves nothing is applied half-way.
@@ -804,15 +744,11 @@ async fn templates_are_listed_by_workspace_tag_and_text() {
         ids(&list(format!("?workspaceId={ws2}")).await),
         set(&[&signup2])
     );
-    s.get(
-        &format!("/api/templates?workspaceId={bobs}"),
-        Some(&ada.access),
-    )
-    .await
-    .expect_error(404, "not_found");
-    s.get("/api/templates?workspaceId=nope", Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::get(&format!("/api/templates?workspaceId={bobs}"), &ada.access).is(404, "not_found"),
+        Call::get("/api/templates?workspaceId=nope", &ada.access).is(404, "not_found"),
+    ])
+    .await;
 
     assert_eq!(
         ids(&list("?tag=signup".into()).await),
@@ -1242,8 +1178,9 @@ async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
     )
     .await
     .expect(200);
-    client.set_key("meta", "marker", "after").await;
-    watcher.wait_key("meta", "marker", "after").await;
+    client
+        .set_key_seen_by(&watcher, "meta", "marker", "after")
+        .await;
     assert_eq!(
         watcher.state().updates_received,
         updates + 1,
@@ -1323,12 +1260,11 @@ async fn deleting_a_template_closes_its_sockets_with_4403() {
         .expect(204);
     assert_eq!(a.wait_close_code().await, 4403);
     assert_eq!(b.wait_close_code().await, 4403);
-    s.get(&format!("/api/templates/{id}"), Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
-    s.delete(&format!("/api/templates/{id}"), Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::get(&format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
+        Call::delete(&format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
+    ])
+    .await;
     s.ws_refused(&id, Some(&ada.access))
         .await
         .expect(404, "not_found");

@@ -164,18 +164,12 @@ async fn versions_store_name_note_author_time_and_content() {
     assert_eq!(v2.expect(200)["content"]["meta"]["name"], "Changed");
 
     // Unknown and malformed numbers.
-    f.s.get(
-        &format!("/api/templates/{t}/versions/3"),
-        Some(&f.ada.access),
-    )
-    .await
-    .expect_error(404, "not_found");
-    f.s.get(
-        &format!("/api/templates/{t}/versions/abc"),
-        Some(&f.ada.access),
-    )
-    .await
-    .expect_error(400, "bad_request");
+    f.s.expect_all(&[
+        Call::get(&format!("/api/templates/{t}/versions/3"), &f.ada.access).is(404, "not_found"),
+        Call::get(&format!("/api/templates/{t}/versions/abc"), &f.ada.access)
+            .is(400, "bad_request"),
+    ])
+    .await;
     // Name and note are checked.
     let r =
         f.s.post(
@@ -403,18 +397,19 @@ async fn diff_reports_added_removed_moved_and_changed() {
     for k in ["added", "removed", "moved", "changed", "meta"] {
         assert_eq!(same[k], json!([]), "{k}");
     }
-    f.s.get(
-        &format!("/api/templates/{t}/versions/1/diff/9"),
-        Some(&f.vic.access),
-    )
-    .await
-    .expect_error(404, "not_found");
-    f.s.get(
-        &format!("/api/templates/{t}/versions/1/diff/x"),
-        Some(&f.vic.access),
-    )
-    .await
-    .expect_error(400, "bad_request");
+    f.s.expect_all(&[
+        Call::get(
+            &format!("/api/templates/{t}/versions/1/diff/9"),
+            &f.vic.access,
+        )
+        .is(404, "not_found"),
+        Call::get(
+            &format!("/api/templates/{t}/versions/1/diff/x"),
+            &f.vic.access,
+        )
+        .is(400, "bad_request"),
+    ])
+    .await;
 }
 
 // ---------------------------------------------------------------------------
@@ -837,12 +832,11 @@ async fn analytics_counts_views_edits_and_editors() {
     assert_eq!(a0["lastEditAt"], Value::Null);
 
     // Views: two reads and a preview (analytics itself is not a view).
-    f.s.get(&format!("/api/templates/{t}"), Some(&f.vic.access))
-        .await
-        .expect(200);
-    f.s.get(&format!("/api/templates/{t}"), Some(&f.ada.access))
-        .await
-        .expect(200);
+    f.s.expect_all(&[
+        Call::get(&format!("/api/templates/{t}"), &f.vic.access).ok(200),
+        Call::get(&format!("/api/templates/{t}"), &f.ada.access).ok(200),
+    ])
+    .await;
     f.s.get(&format!("/api/templates/{t}/preview"), Some(&f.vic.access))
         .await;
     // Edits: one REST update by Ada, three updates from Bob's connection.

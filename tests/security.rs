@@ -72,12 +72,11 @@ fn json_chain_depth(content: &Value) -> usize {
 /// Every way the REST API reads a template's content, each of which must
 /// answer (not crash the process).
 async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
-    s.get(&format!("/api/templates/{tpl}"), Some(token))
-        .await
-        .expect(200);
-    s.get(&format!("/api/templates/{tpl}/preview"), Some(token))
-        .await
-        .expect(200);
+    s.expect_all(&[
+        Call::get(&format!("/api/templates/{tpl}"), token).ok(200),
+        Call::get(&format!("/api/templates/{tpl}/preview"), token).ok(200),
+    ])
+    .await;
     s.post_empty(&format!("/api/templates/{tpl}/export"), Some(token))
         .await
         .expect(200);
@@ -89,18 +88,15 @@ async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
         )
         .await;
     let number = v.expect(201)["number"].as_u64().expect("version number");
-    s.get(
-        &format!("/api/templates/{tpl}/versions/{number}"),
-        Some(token),
-    )
-    .await
-    .expect(200);
-    s.get(
-        &format!("/api/templates/{tpl}/versions/{number}/diff/current"),
-        Some(token),
-    )
-    .await
-    .expect(200);
+    s.expect_all(&[
+        Call::get(&format!("/api/templates/{tpl}/versions/{number}"), token).ok(200),
+        Call::get(
+            &format!("/api/templates/{tpl}/versions/{number}/diff/current"),
+            token,
+        )
+        .ok(200),
+    ])
+    .await;
     s.backup(token, &ws).await.expect(200);
 }
 

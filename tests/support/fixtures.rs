@@ -16,10 +16,16 @@ pub struct Owned {
     pub ws: String,
 }
 
-/// A server with authentication on, Ada and her workspace.
-pub async fn owned() -> Owned {
+/// A server with authentication on and Ada's account.
+pub async fn with_ada() -> (Server, Account) {
     let s = Server::start().await;
     let ada = s.register("Ada", "ada@example.com").await;
+    (s, ada)
+}
+
+/// A server with authentication on, Ada and her workspace.
+pub async fn owned() -> Owned {
+    let (s, ada) = with_ada().await;
     let ws = s.create_workspace(&ada.access, "Forms").await;
     Owned { s, ada, ws }
 }
@@ -57,13 +63,17 @@ impl Server {
     }
 }
 
-/// One request of a table: method, path, token and body (`Null`: none).
+/// One request of a table and the answer it must get: method, path,
+/// token, body (`Null`: none), then the status and, for a failure, the
+/// error code (see [`Call::ok`] and [`Call::is`]).
 #[derive(Clone, Debug)]
 pub struct Call {
     pub method: &'static str,
     pub path: String,
     pub token: Option<String>,
     pub body: Value,
+    pub status: u16,
+    pub code: &'static str,
 }
 
 impl Call {
@@ -73,6 +83,8 @@ impl Call {
             path: path.into(),
             token: Some(token.to_owned()),
             body,
+            status: 0,
+            code: "",
         }
     }
     pub fn get(path: impl Into<String>, token: &str) -> Call {
@@ -86,6 +98,18 @@ impl Call {
     }
     pub fn post(path: impl Into<String>, token: &str, body: Value) -> Call {
         Call::new("POST", path, token, body)
+    }
+    /// Must succeed with `status`.
+    pub fn ok(self, status: u16) -> Call {
+        Call { status, ..self }
+    }
+    /// Must fail with `status` and our error shape with `code`.
+    pub fn is(self, status: u16, code: &'static str) -> Call {
+        Call {
+            status,
+            code,
+            ..self
+        }
     }
 }
 
@@ -101,15 +125,15 @@ impl Server {
             .await
     }
 
-    /// Sends each call in turn and asserts its answer: `(call, status,
-    /// code)` with `code` the error code, or `""` for a success.
-    pub async fn expect_all(&self, table: &[(Call, u16, &str)]) {
-        for (call, status, code) in table {
+    /// Sends each call in turn and asserts the answer it states.
+    pub async fn expect_all(&self, table: &[Call]) {
+        for call in table {
             let r = self.call(call).await;
-            if code.is_empty() {
-                r.expect(*status);
+            assert_ne!(call.status, 0, "{call:?} states no answer");
+            if call.code.is_empty() {
+                r.expect(call.status);
             } else {
-                r.expect_error(*status, code);
+                r.expect_error(call.status, call.code);
             }
         }
     }
@@ -128,6 +152,29 @@ impl Server {
     pub async fn register_resp(&self, email: &str, password: &str, name: &str) -> Resp {
         let body = json!({ "email": email, "password": password, "name": name });
         self.post("/api/auth/register", None, body).await
+    }
+
+    /// `DELETE /api/workspaces/{ws}/members/{user}`.
+    pub async fn remove_member(&self, token: &str, ws: &str, user: &str) -> Resp {
+        let path = format!("/api/workspaces/{ws}/members/{user}");
+        self.delete(&path, Some(token)).await
+    }
+
+    /// After an address change from `old` to `new` (password
+    /// [`PASSWORD`]): the account signs in with `new` only, and `old` is
+    /// free for a new account.
+    pub async fn assert_address_moved(&self, old: &str, new: &str) {
+        self.login(new, PASSWORD).await;
+        self.login_resp(old, PASSWORD)
+            .await
+            .expect_error(401, "invalid_credentials");
+        self.register("Ada Two", old).await;
+    }
+
+    /// `DELETE /api/auth/me` with `password`.
+    pub async fn delete_account(&self, token: &str, password: &str) -> Resp {
+        let body = json!({ "password": password });
+        self.delete_json("/api/auth/me", Some(token), body).await
     }
 
     /// `GET /api/workspaces/{ws}`.

@@ -8,7 +8,8 @@
 //! - [`http`]: requests, answers and their assertions, `/metrics`;
 //! - [`accounts`]: accounts, mails, workspaces and templates, forged tokens;
 //! - [`fixtures`]: the set-ups many tests share;
-//! - [`ws`]: the y-websocket client, which fails on any protocol error;
+//! - [`ws`] and [`ws_reader`]: the y-websocket client, which fails on any
+//!   protocol error;
 //! - [`docs`]: views of yrs documents.
 //!
 //! Nothing here sleeps to wait for something to happen: every wait is for a
@@ -26,6 +27,7 @@ pub mod process;
 pub mod server;
 pub mod stores;
 pub mod ws;
+pub mod ws_reader;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +42,7 @@ pub use process::*;
 pub use server::*;
 pub use stores::*;
 pub use ws::*;
+pub use ws_reader::{encode_msg, ConnState, Ended, Ws};
 pub use yrs::Doc;
 
 /// Bound of any single wait.
