@@ -18,7 +18,7 @@ const RESET_SUBJECT: &str = "Reset your Coform password";
 /// Asks for a password-reset mail for `email` and returns its token.
 async fn reset_token(s: &Server, email: &str) -> String {
     let before = s.mails(email, RESET_SUBJECT).len();
-    s.forgot_password(&email).await.expect(202);
+    s.forgot_password(email).await.expect(202);
     let mails = s.mails(email, RESET_SUBJECT);
     assert_eq!(mails.len(), before + 1, "one more reset mail to {email}");
     mails[before].token()
@@ -375,7 +375,7 @@ async fn invitations(s: &Server, token: &str, ws: &str) -> Vec<Value> {
 
 /// The caller's role in `ws`, or `None` if the workspace is hidden (404).
 async fn role_in(s: &Server, account: &Account, ws: &str) -> Option<String> {
-    let r = s.workspace(&account.access, &ws).await;
+    let r = s.workspace(&account.access, ws).await;
     if r.status == 404 {
         return None;
     }
@@ -575,8 +575,8 @@ async fn admins_list_renew_and_cancel_invitations_within_the_role_rules() {
 
     // Cancelled: gone, and it grants nothing later.
     s.expect_all(&[
-        Call::delete(&cancel("X@Example.com"), &carol.access).ok(204),
-        Call::delete(&cancel("x@example.com"), &carol.access).is(404, "not_found"),
+        Call::delete(cancel("X@Example.com"), &carol.access).ok(204),
+        Call::delete(cancel("x@example.com"), &carol.access).is(404, "not_found"),
     ])
     .await;
     s.delete(&cancel("not an address"), Some(&carol.access))

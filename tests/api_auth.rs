@@ -437,7 +437,7 @@ async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
     s.refresh(&other.refresh).await.expect(200);
 
     // Unknown and malformed refresh requests.
-    s.refresh(&"not-a-token")
+    s.refresh("not-a-token")
         .await
         .expect_error(401, "invalid_token");
     s.post("/api/auth/refresh", None, json!({}))
@@ -532,12 +532,12 @@ async fn a_mailed_reset_token_sets_a_new_password_once_and_ends_every_session() 
     let weak = s.reset_password(&token, "weak").await;
     weak.field_error("password");
     // A wrong token does nothing.
-    s.reset_password(&"x".repeat(43), &new)
+    s.reset_password(&"x".repeat(43), new)
         .await
         .expect_error(400, "invalid_token");
     assert_eq!(s.me_status(&ada.access).await, 200);
 
-    s.reset_password(&token, &new).await.expect(204);
+    s.reset_password(&token, new).await.expect(204);
     s.reset_password(&token, "another one 77")
         .await
         .expect_error(400, "invalid_token");
@@ -932,7 +932,7 @@ async fn sessions_can_be_listed_and_revoked_one_by_one_or_all_at_once() {
         .expect_error(404, "not_found");
 
     s.expect_all(&[
-        Call::delete(&format!("/api/auth/sessions/{laptop_sid}"), &ada.access).ok(204),
+        Call::delete(format!("/api/auth/sessions/{laptop_sid}"), &ada.access).ok(204),
         Call::get("/api/auth/me", &laptop_access).is(401, "session_revoked"),
     ])
     .await;

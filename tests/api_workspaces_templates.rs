@@ -258,9 +258,9 @@ async fn members_are_managed_within_the_role_rules() {
             json!({"email": frank.email, "role": "editor"}),
         )
         .ok(201),
-        Call::put(&member(&dave.id), &carol.access, json!({"role": "viewer"})).ok(204),
-        Call::put(&member(&dave.id), &carol.access, json!({"role": "editor"})).ok(204),
-        Call::delete(&member(&frank.id), &carol.access).ok(204),
+        Call::put(member(&dave.id), &carol.access, json!({"role": "viewer"})).ok(204),
+        Call::put(member(&dave.id), &carol.access, json!({"role": "editor"})).ok(204),
+        Call::delete(member(&frank.id), &carol.access).ok(204),
         // ...but cannot touch owners or make new ones.
         Call::post(
             &members,
@@ -268,13 +268,13 @@ async fn members_are_managed_within_the_role_rules() {
             json!({"email": frank.email, "role": "owner"}),
         )
         .is(403, "forbidden"),
-        Call::put(&member(&dave.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
-        Call::put(&member(&carol.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
-        Call::put(&member(&ada.id), &carol.access, json!({"role": "editor"})).is(403, "forbidden"),
-        Call::delete(&member(&ada.id), &carol.access).is(403, "forbidden"),
+        Call::put(member(&dave.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
+        Call::put(member(&carol.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
+        Call::put(member(&ada.id), &carol.access, json!({"role": "editor"})).is(403, "forbidden"),
+        Call::delete(member(&ada.id), &carol.access).is(403, "forbidden"),
         // Editors and viewers manage nobody.
-        Call::put(&member(&erin.id), &dave.access, json!({"role": "editor"})).is(403, "forbidden"),
-        Call::delete(&member(&dave.id), &erin.access).is(403, "forbidden"),
+        Call::put(member(&erin.id), &dave.access, json!({"role": "editor"})).is(403, "forbidden"),
+        Call::delete(member(&dave.id), &erin.access).is(403, "forbidden"),
         Call::post(
             &members,
             &dave.access,
@@ -286,22 +286,22 @@ async fn members_are_managed_within_the_role_rules() {
 
     // Unknown members.
     s.expect_all(&[
-        Call::put(&member(&frank.id), &ada.access, json!({"role": "viewer"})).is(404, "not_found"),
-        Call::delete(&member(&frank.id), &ada.access).is(404, "not_found"),
+        Call::put(member(&frank.id), &ada.access, json!({"role": "viewer"})).is(404, "not_found"),
+        Call::delete(member(&frank.id), &ada.access).is(404, "not_found"),
     ])
     .await;
 
     // The last owner can neither leave nor be demoted.
     s.expect_all(&[
-        Call::delete(&member(&ada.id), &ada.access).is(409, "last_owner"),
-        Call::put(&member(&ada.id), &ada.access, json!({"role": "admin"})).is(409, "last_owner"),
+        Call::delete(member(&ada.id), &ada.access).is(409, "last_owner"),
+        Call::put(member(&ada.id), &ada.access, json!({"role": "admin"})).is(409, "last_owner"),
     ])
     .await;
 
     // Only an owner grants owner; with two owners, one may leave.
     s.expect_all(&[
-        Call::put(&member(&carol.id), &ada.access, json!({"role": "owner"})).ok(204),
-        Call::delete(&member(&ada.id), &ada.access).ok(204),
+        Call::put(member(&carol.id), &ada.access, json!({"role": "owner"})).ok(204),
+        Call::delete(member(&ada.id), &ada.access).ok(204),
     ])
     .await;
     s.workspace(&ada.access, &ws)
@@ -451,14 +451,14 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
     changed["components"]["c9"] = json!({"id": "c9", "type": "checkbox"});
     s.expect_all(&[
         Call::put(
-            &format!("/api/templates/{t1}"),
+            format!("/api/templates/{t1}"),
             &ada.access,
             json!({"content": changed, "name": "Signup v2"}),
         )
         .ok(200),
-        Call::delete(&format!("/api/templates/{t2}"), &ada.access).ok(204),
+        Call::delete(format!("/api/templates/{t2}"), &ada.access).ok(204),
         Call::put(
-            &format!("/api/workspaces/{ws}"),
+            format!("/api/workspaces/{ws}"),
             &ada.access,
             json!({"name": "Renamed", "settings": {"x": "y"}}),
         )
@@ -528,18 +528,18 @@ async fn a_malformed_backup_is_refused_and_changes_nothing() {
     let current = json!({"meta": {"title": "Current"}, "components": {}});
     s.expect_all(&[
         Call::put(
-            &format!("/api/templates/{t1}"),
+            format!("/api/templates/{t1}"),
             &ada.access,
             json!({"content": current}),
         )
         .ok(200),
         Call::put(
-            &format!("/api/workspaces/{ws}"),
+            format!("/api/workspaces/{ws}"),
             &ada.access,
             json!({"name": "Current name"}),
         )
         .ok(200),
-        Call::delete(&format!("/api/templates/{t2}"), &ada.access).ok(204),
+        Call::delete(format!("/api/templates/{t2}"), &ada.access).ok(204),
     ])
     .await;
 
@@ -745,7 +745,7 @@ async fn templates_are_listed_by_workspace_tag_and_text() {
         set(&[&signup2])
     );
     s.expect_all(&[
-        Call::get(&format!("/api/templates?workspaceId={bobs}"), &ada.access).is(404, "not_found"),
+        Call::get(format!("/api/templates?workspaceId={bobs}"), &ada.access).is(404, "not_found"),
         Call::get("/api/templates?workspaceId=nope", &ada.access).is(404, "not_found"),
     ])
     .await;
@@ -1261,8 +1261,8 @@ async fn deleting_a_template_closes_its_sockets_with_4403() {
     assert_eq!(a.wait_close_code().await, 4403);
     assert_eq!(b.wait_close_code().await, 4403);
     s.expect_all(&[
-        Call::get(&format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
-        Call::delete(&format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
+        Call::get(format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
+        Call::delete(format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
     ])
     .await;
     s.ws_refused(&id, Some(&ada.access))

@@ -165,9 +165,8 @@ async fn versions_store_name_note_author_time_and_content() {
 
     // Unknown and malformed numbers.
     f.s.expect_all(&[
-        Call::get(&format!("/api/templates/{t}/versions/3"), &f.ada.access).is(404, "not_found"),
-        Call::get(&format!("/api/templates/{t}/versions/abc"), &f.ada.access)
-            .is(400, "bad_request"),
+        Call::get(format!("/api/templates/{t}/versions/3"), &f.ada.access).is(404, "not_found"),
+        Call::get(format!("/api/templates/{t}/versions/abc"), &f.ada.access).is(400, "bad_request"),
     ])
     .await;
     // Name and note are checked.
@@ -399,12 +398,12 @@ async fn diff_reports_added_removed_moved_and_changed() {
     }
     f.s.expect_all(&[
         Call::get(
-            &format!("/api/templates/{t}/versions/1/diff/9"),
+            format!("/api/templates/{t}/versions/1/diff/9"),
             &f.vic.access,
         )
         .is(404, "not_found"),
         Call::get(
-            &format!("/api/templates/{t}/versions/1/diff/x"),
+            format!("/api/templates/{t}/versions/1/diff/x"),
             &f.vic.access,
         )
         .is(400, "bad_request"),
@@ -833,8 +832,8 @@ async fn analytics_counts_views_edits_and_editors() {
 
     // Views: two reads and a preview (analytics itself is not a view).
     f.s.expect_all(&[
-        Call::get(&format!("/api/templates/{t}"), &f.vic.access).ok(200),
-        Call::get(&format!("/api/templates/{t}"), &f.ada.access).ok(200),
+        Call::get(format!("/api/templates/{t}"), &f.vic.access).ok(200),
+        Call::get(format!("/api/templates/{t}"), &f.ada.access).ok(200),
     ])
     .await;
     f.s.get(&format!("/api/templates/{t}/preview"), Some(&f.vic.access))

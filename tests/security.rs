@@ -73,8 +73,8 @@ fn json_chain_depth(content: &Value) -> usize {
 /// answer (not crash the process).
 async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
     s.expect_all(&[
-        Call::get(&format!("/api/templates/{tpl}"), token).ok(200),
-        Call::get(&format!("/api/templates/{tpl}/preview"), token).ok(200),
+        Call::get(format!("/api/templates/{tpl}"), token).ok(200),
+        Call::get(format!("/api/templates/{tpl}/preview"), token).ok(200),
     ])
     .await;
     s.post_empty(&format!("/api/templates/{tpl}/export"), Some(token))
@@ -89,15 +89,15 @@ async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
         .await;
     let number = v.expect(201)["number"].as_u64().expect("version number");
     s.expect_all(&[
-        Call::get(&format!("/api/templates/{tpl}/versions/{number}"), token).ok(200),
+        Call::get(format!("/api/templates/{tpl}/versions/{number}"), token).ok(200),
         Call::get(
-            &format!("/api/templates/{tpl}/versions/{number}/diff/current"),
+            format!("/api/templates/{tpl}/versions/{number}/diff/current"),
             token,
         )
         .ok(200),
     ])
     .await;
-    s.backup(token, &ws).await.expect(200);
+    s.backup(token, ws).await.expect(200);
 }
 
 // ---------------------------------------------------------------------------

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use coform::config::Config;
 
-use super::{test_store_url, within, TIMEOUT};
+use coform_storage::embedded::EmbeddedStore;
+
+use super::{poll, test_store_url, within, TIMEOUT};
 
 /// The token-signing secret of every server with authentication on, so
 /// tests can forge tokens.
@@ -106,12 +108,17 @@ impl Server {
                     .await
                     .expect("connect to the test MongoDB"),
             ),
+            // The stopped server's last tasks may still hold the data
+            // dir's lock for a moment after its shutdown returned.
             None => Arc::new(
-                coform_storage::embedded::EmbeddedStore::open(
-                    self.dir.path(),
-                    coform_storage::Durability::Full,
-                )
-                .expect("open the server's embedded store"),
+                poll("the data dir's lock to be released", TIMEOUT, || async {
+                    let dir = self.dir.path();
+                    match EmbeddedStore::open(dir, coform_storage::Durability::Full) {
+                        Err(e) if e.to_string().contains("in use by another") => None,
+                        other => Some(other.expect("open the server's embedded store")),
+                    }
+                })
+                .await,
             ),
         }
     }
