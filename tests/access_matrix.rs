@@ -8,12 +8,12 @@
 //! Every case runs against freshly created workspaces, and a refused
 //! request must leave them exactly as they were.
 
-mod support_api;
+mod support;
 
 use std::fmt;
 
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Role {
@@ -57,298 +57,116 @@ struct World {
     backup: Value,
 }
 
-/// A request of the table, built for a world and the acting user.
-struct Req {
-    method: &'static str,
-    path: String,
-    body: Option<Value>,
-}
+/// The requests of the matrix, one a line: name | the lowest role
+/// allowed | the status of success | method and path | JSON body. In the
+/// path and the body, `{ws}`, `{tpl}`, `{dave}`, `{owner}`, `{me}`,
+/// `{erin}` and `{invited}` stand for the world's workspace, template,
+/// Dave's and the owner's ids, the acting user's id, Erin's and the
+/// invited address; `{backup}` is the world's backup, renamed.
+const CASES: &str = r#"
+GET workspace                        | viewer | 200 | GET /api/workspaces/{ws}
+PUT workspace                        | admin  | 200 | PUT /api/workspaces/{ws} | {"name": "Renamed", "settings": {"k": "v"}}
+DELETE workspace                     | owner  | 204 | DELETE /api/workspaces/{ws}
+GET analytics                        | viewer | 200 | GET /api/workspaces/{ws}/analytics
+POST backup                          | admin  | 200 | POST /api/workspaces/{ws}/backup
+POST restore                         | admin  | 200 | POST /api/workspaces/{ws}/restore | {backup}
+add an editor                        | admin  | 201 | POST /api/workspaces/{ws}/members | {"email": "{erin}", "role": "editor"}
+add an admin                         | admin  | 201 | POST /api/workspaces/{ws}/members | {"email": "{erin}", "role": "admin"}
+add an owner                         | owner  | 201 | POST /api/workspaces/{ws}/members | {"email": "{erin}", "role": "owner"}
+invite an address without an account | admin  | 202 | POST /api/workspaces/{ws}/members | {"email": "newcomer@example.com", "role": "editor"}
+invite an owner                      | owner  | 202 | POST /api/workspaces/{ws}/members | {"email": "newcomer@example.com", "role": "owner"}
+list invitations                     | admin  | 200 | GET /api/workspaces/{ws}/invitations
+cancel an invitation                 | admin  | 204 | DELETE /api/workspaces/{ws}/invitations/{invited}
+demote an editor                     | admin  | 204 | PUT /api/workspaces/{ws}/members/{dave} | {"role": "viewer"}
+promote an editor to admin           | admin  | 204 | PUT /api/workspaces/{ws}/members/{dave} | {"role": "admin"}
+grant owner                          | owner  | 204 | PUT /api/workspaces/{ws}/members/{dave} | {"role": "owner"}
+demote an owner                      | owner  | 204 | PUT /api/workspaces/{ws}/members/{owner} | {"role": "editor"}
+remove an editor                     | admin  | 204 | DELETE /api/workspaces/{ws}/members/{dave}
+remove an owner                      | owner  | 204 | DELETE /api/workspaces/{ws}/members/{owner}
+leave                                | viewer | 204 | DELETE /api/workspaces/{ws}/members/{me}
+list the workspace's templates       | viewer | 200 | GET /api/templates?workspaceId={ws}
+create a template                    | editor | 201 | POST /api/templates | {"workspaceId": "{ws}", "name": "New", "content": {"meta": {"title": "new"}}}
+GET template                         | viewer | 200 | GET /api/templates/{tpl}
+PUT template listing                 | editor | 200 | PUT /api/templates/{tpl} | {"name": "Renamed", "tags": ["x"]}
+PUT template content                 | editor | 200 | PUT /api/templates/{tpl} | {"content": {"meta": {"title": "changed"}}}
+DELETE another's template            | admin  | 204 | DELETE /api/templates/{tpl}
+POST template session                | viewer | 200 | POST /api/templates/{tpl}/session
+"#;
 
 struct Case {
-    name: &'static str,
+    name: String,
     /// The lowest role allowed.
     min: Role,
     /// The status of success.
     ok: u16,
-    build: fn(&World, &Account) -> Req,
+    method: &'static str,
+    path: String,
+    body: Option<String>,
 }
 
-fn req(method: &'static str, path: String, body: Option<Value>) -> Req {
-    Req { method, path, body }
+impl Case {
+    /// The request of this case in world `w`, sent by `me` with `token`.
+    fn call(&self, w: &World, me: &Account, token: Option<&str>) -> Call {
+        let fill = |text: &str| {
+            text.replace("{ws}", &w.ws)
+                .replace("{tpl}", &w.tpl)
+                .replace("{dave}", &w.dave_id)
+                .replace("{owner}", &w.owner_id)
+                .replace("{me}", &me.id)
+                .replace("{erin}", &w.erin_email)
+                .replace("{invited}", INVITED)
+        };
+        let body = match self.body.as_deref() {
+            None => Value::Null,
+            Some("{backup}") => {
+                let mut b = w.backup.clone();
+                b["workspace"]["name"] = json!("Restored");
+                b
+            }
+            Some(text) => serde_json::from_str(&fill(text)).expect("a JSON body in CASES"),
+        };
+        Call {
+            method: self.method,
+            path: fill(&self.path),
+            token: token.map(str::to_owned),
+            body,
+            status: self.ok,
+            code: "",
+        }
+    }
 }
 
 fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            name: "GET workspace",
-            min: Role::Viewer,
-            ok: 200,
-            build: |w, _| req("GET", format!("/api/workspaces/{}", w.ws), None),
-        },
-        Case {
-            name: "PUT workspace",
-            min: Role::Admin,
-            ok: 200,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/workspaces/{}", w.ws),
-                    Some(json!({"name": "Renamed", "settings": {"k": "v"}})),
-                )
-            },
-        },
-        Case {
-            name: "DELETE workspace",
-            min: Role::Owner,
-            ok: 204,
-            build: |w, _| req("DELETE", format!("/api/workspaces/{}", w.ws), None),
-        },
-        Case {
-            name: "GET analytics",
-            min: Role::Viewer,
-            ok: 200,
-            build: |w, _| req("GET", format!("/api/workspaces/{}/analytics", w.ws), None),
-        },
-        Case {
-            name: "POST backup",
-            min: Role::Admin,
-            ok: 200,
-            build: |w, _| req("POST", format!("/api/workspaces/{}/backup", w.ws), None),
-        },
-        Case {
-            name: "POST restore",
-            min: Role::Admin,
-            ok: 200,
-            build: |w, _| {
-                let mut b = w.backup.clone();
-                b["workspace"]["name"] = json!("Restored");
-                req("POST", format!("/api/workspaces/{}/restore", w.ws), Some(b))
-            },
-        },
-        Case {
-            name: "add an editor",
-            min: Role::Admin,
-            ok: 201,
-            build: |w, _| {
-                req(
-                    "POST",
-                    format!("/api/workspaces/{}/members", w.ws),
-                    Some(json!({"email": w.erin_email, "role": "editor"})),
-                )
-            },
-        },
-        Case {
-            name: "add an admin",
-            min: Role::Admin,
-            ok: 201,
-            build: |w, _| {
-                req(
-                    "POST",
-                    format!("/api/workspaces/{}/members", w.ws),
-                    Some(json!({"email": w.erin_email, "role": "admin"})),
-                )
-            },
-        },
-        Case {
-            name: "add an owner",
-            min: Role::Owner,
-            ok: 201,
-            build: |w, _| {
-                req(
-                    "POST",
-                    format!("/api/workspaces/{}/members", w.ws),
-                    Some(json!({"email": w.erin_email, "role": "owner"})),
-                )
-            },
-        },
-        Case {
-            name: "invite an address without an account",
-            min: Role::Admin,
-            ok: 202,
-            build: |w, _| {
-                req(
-                    "POST",
-                    format!("/api/workspaces/{}/members", w.ws),
-                    Some(json!({"email": "newcomer@example.com", "role": "editor"})),
-                )
-            },
-        },
-        Case {
-            name: "invite an owner",
-            min: Role::Owner,
-            ok: 202,
-            build: |w, _| {
-                req(
-                    "POST",
-                    format!("/api/workspaces/{}/members", w.ws),
-                    Some(json!({"email": "newcomer@example.com", "role": "owner"})),
-                )
-            },
-        },
-        Case {
-            name: "list invitations",
-            min: Role::Admin,
-            ok: 200,
-            build: |w, _| req("GET", format!("/api/workspaces/{}/invitations", w.ws), None),
-        },
-        Case {
-            name: "cancel an invitation",
-            min: Role::Admin,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "DELETE",
-                    format!("/api/workspaces/{}/invitations/{INVITED}", w.ws),
-                    None,
-                )
-            },
-        },
-        Case {
-            name: "demote an editor",
-            min: Role::Admin,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
-                    Some(json!({"role": "viewer"})),
-                )
-            },
-        },
-        Case {
-            name: "promote an editor to admin",
-            min: Role::Admin,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
-                    Some(json!({"role": "admin"})),
-                )
-            },
-        },
-        Case {
-            name: "grant owner",
-            min: Role::Owner,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
-                    Some(json!({"role": "owner"})),
-                )
-            },
-        },
-        Case {
-            name: "demote an owner",
-            min: Role::Owner,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/workspaces/{}/members/{}", w.ws, w.owner_id),
-                    Some(json!({"role": "editor"})),
-                )
-            },
-        },
-        Case {
-            name: "remove an editor",
-            min: Role::Admin,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "DELETE",
-                    format!("/api/workspaces/{}/members/{}", w.ws, w.dave_id),
-                    None,
-                )
-            },
-        },
-        Case {
-            name: "remove an owner",
-            min: Role::Owner,
-            ok: 204,
-            build: |w, _| {
-                req(
-                    "DELETE",
-                    format!("/api/workspaces/{}/members/{}", w.ws, w.owner_id),
-                    None,
-                )
-            },
-        },
-        Case {
-            name: "leave",
-            min: Role::Viewer,
-            ok: 204,
-            build: |w, me| {
-                req(
-                    "DELETE",
-                    format!("/api/workspaces/{}/members/{}", w.ws, me.id),
-                    None,
-                )
-            },
-        },
-        Case {
-            name: "list the workspace's templates",
-            min: Role::Viewer,
-            ok: 200,
-            build: |w, _| req("GET", format!("/api/templates?workspaceId={}", w.ws), None),
-        },
-        Case {
-            name: "create a template",
-            min: Role::Editor,
-            ok: 201,
-            build: |w, _| {
-                req(
-                    "POST",
-                    "/api/templates".into(),
-                    Some(json!({"workspaceId": w.ws, "name": "New",
-                                "content": {"meta": {"title": "new"}}})),
-                )
-            },
-        },
-        Case {
-            name: "GET template",
-            min: Role::Viewer,
-            ok: 200,
-            build: |w, _| req("GET", format!("/api/templates/{}", w.tpl), None),
-        },
-        Case {
-            name: "PUT template listing",
-            min: Role::Editor,
-            ok: 200,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/templates/{}", w.tpl),
-                    Some(json!({"name": "Renamed", "tags": ["x"]})),
-                )
-            },
-        },
-        Case {
-            name: "PUT template content",
-            min: Role::Editor,
-            ok: 200,
-            build: |w, _| {
-                req(
-                    "PUT",
-                    format!("/api/templates/{}", w.tpl),
-                    Some(json!({"content": {"meta": {"title": "changed"}}})),
-                )
-            },
-        },
-        Case {
-            name: "DELETE another's template",
-            min: Role::Admin,
-            ok: 204,
-            build: |w, _| req("DELETE", format!("/api/templates/{}", w.tpl), None),
-        },
-        Case {
-            name: "POST template session",
-            min: Role::Viewer,
-            ok: 200,
-            build: |w, _| req("POST", format!("/api/templates/{}/session", w.tpl), None),
-        },
-    ]
+    let role = |r: &str| match r {
+        "viewer" => Role::Viewer,
+        "editor" => Role::Editor,
+        "admin" => Role::Admin,
+        "owner" => Role::Owner,
+        other => panic!("no role {other} in CASES"),
+    };
+    let method = |m: &str| match m {
+        "GET" => "GET",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        other => panic!("no method {other} in CASES"),
+    };
+    CASES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let cols: Vec<&str> = line.splitn(5, '|').map(str::trim).collect();
+            let (verb, path) = cols[3].split_once(' ').expect("method and path");
+            Case {
+                name: cols[0].to_owned(),
+                min: role(cols[1]),
+                ok: cols[2].parse().expect("a status"),
+                method: method(verb),
+                path: path.to_owned(),
+                body: cols.get(4).map(|b| b.to_string()),
+            }
+        })
+        .collect()
 }
 
 /// What a refused request must not have changed.
@@ -371,37 +189,13 @@ impl fmt::Debug for Snapshot {
 }
 
 async fn snapshot(s: &Server, owner: &Account, w: &World) -> Snapshot {
-    let workspace = s
-        .get(&format!("/api/workspaces/{}", w.ws), Some(&owner.access))
-        .await
-        .expect(200)
-        .clone();
-    let template = s
-        .get(&format!("/api/templates/{}", w.tpl), Some(&owner.access))
-        .await
-        .expect(200)
-        .clone();
-    let templates = s
-        .get(
-            &format!("/api/templates?workspaceId={}", w.ws),
-            Some(&owner.access),
-        )
-        .await
-        .expect(200)
-        .clone();
-    let invitations = s
-        .get(
-            &format!("/api/workspaces/{}/invitations", w.ws),
-            Some(&owner.access),
-        )
-        .await
-        .expect(200)
-        .clone();
+    let get =
+        |path: String| async move { s.get(&path, Some(&owner.access)).await.expect(200).clone() };
     Snapshot {
-        workspace,
-        template,
-        templates,
-        invitations,
+        workspace: get(format!("/api/workspaces/{}", w.ws)).await,
+        template: get(format!("/api/templates/{}", w.tpl)).await,
+        templates: get(format!("/api/templates?workspaceId={}", w.ws)).await,
+        invitations: get(format!("/api/workspaces/{}/invitations", w.ws)).await,
     }
 }
 
@@ -423,13 +217,9 @@ async fn people(s: &Server) -> People {
 /// owner's.
 async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> World {
     let ws = s.create_workspace(&owner.access, "Workspace").await;
-    s.post(
-        &format!("/api/workspaces/{ws}/members"),
-        Some(&owner.access),
-        json!({"email": INVITED, "role": "viewer"}),
-    )
-    .await
-    .expect(202);
+    s.invite(&owner.access, &ws, INVITED, "viewer")
+        .await
+        .expect(202);
     s.add_member(&owner.access, &ws, &p.dave.email, "editor")
         .await;
     if let Some(role) = carol {
@@ -445,11 +235,7 @@ async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> 
         )
         .await,
     );
-    let backup = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&owner.access))
-        .await
-        .expect(200)
-        .clone();
+    let backup = s.backup_json(&owner.access, &ws).await;
     World {
         ws,
         tpl,
@@ -457,16 +243,6 @@ async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> 
         dave_id: p.dave.id.clone(),
         erin_email: p.erin.email.clone(),
         backup,
-    }
-}
-
-async fn send(s: &Server, r: Req, token: Option<&str>) -> Resp {
-    match r.body {
-        Some(b) => {
-            s.request(r.method, &r.path, token, &[], Body::Json(b))
-                .await
-        }
-        None => s.request(r.method, &r.path, token, &[], Body::None).await,
     }
 }
 
@@ -507,9 +283,11 @@ async fn run_matrix(role: Option<Role>) {
 
         // Outsiders first: nothing they do may change anything.
         let who = format!("Carol ({:?} of A) on B", role);
-        let r = send(&s, (case.build)(&b, &p.carol), Some(&p.carol.access)).await;
+        let r = s
+            .call(&case.call(&b, &p.carol, Some(&p.carol.access)))
+            .await;
         failures.extend(check(&who, &case, 404, &r));
-        let r = send(&s, (case.build)(&a, &p.bob), Some(&p.bob.access)).await;
+        let r = s.call(&case.call(&a, &p.bob, Some(&p.bob.access))).await;
         failures.extend(check("Bob (owner of B) on A", &case, 404, &r));
         if snapshot(&s, &p.bob, &b).await != before_b {
             failures.push(format!("{who}: {} changed workspace B", case.name));
@@ -521,7 +299,9 @@ async fn run_matrix(role: Option<Role>) {
             Some(_) => 403,
         };
         let who = format!("Carol as {role:?} of A");
-        let r = send(&s, (case.build)(&a, &p.carol), Some(&p.carol.access)).await;
+        let r = s
+            .call(&case.call(&a, &p.carol, Some(&p.carol.access)))
+            .await;
         failures.extend(check(&who, &case, expected, &r));
         if expected >= 400 {
             let after = snapshot(&s, &p.alice, &a).await;
@@ -546,7 +326,7 @@ async fn run_matrix(role: Option<Role>) {
     let ws_status = |tpl: String, token: String| {
         let addr = s.addr;
         async move {
-            match WsClient::try_connect(addr, &tpl, Some(&token), "matrix").await {
+            match WsClient::try_connect_token(addr, &tpl, &token, "matrix").await {
                 Ok(c) => {
                     c.wait_synced().await;
                     101
@@ -589,29 +369,22 @@ async fn run_matrix(role: Option<Role>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_owner_may_do_everything() {
-    run_matrix(Some(Role::Owner)).await;
+/// One test per role of Carol in workspace A.
+macro_rules! matrix_tests {
+    ($($name:ident: $role:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            run_matrix($role).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_admin_may_do_everything_but_touch_owners_and_delete_the_workspace() {
-    run_matrix(Some(Role::Admin)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_editor_may_read_and_edit_templates_only() {
-    run_matrix(Some(Role::Editor)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_viewer_may_only_read_and_leave() {
-    run_matrix(Some(Role::Viewer)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_non_member_gets_404_everywhere() {
-    run_matrix(None).await;
+matrix_tests! {
+    an_owner_may_do_everything: Some(Role::Owner);
+    an_admin_may_do_everything_but_touch_owners_and_delete_the_workspace: Some(Role::Admin);
+    an_editor_may_read_and_edit_templates_only: Some(Role::Editor);
+    a_viewer_may_only_read_and_leave: Some(Role::Viewer);
+    a_non_member_gets_404_everywhere: None;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -622,9 +395,9 @@ async fn requests_without_a_token_get_401_everywhere() {
     let before = snapshot(&s, &p.alice, &w).await;
     let mut failures = Vec::new();
     for case in cases() {
-        let r = send(&s, (case.build)(&w, &p.carol), None).await;
+        let r = s.call(&case.call(&w, &p.carol, None)).await;
         failures.extend(check("anonymous", &case, 401, &r));
-        let r = send(&s, (case.build)(&w, &p.carol), Some("not-a-token")).await;
+        let r = s.call(&case.call(&w, &p.carol, Some("not-a-token"))).await;
         if r.status != 401 || r.json["error"]["code"] != "invalid_token" {
             failures.push(format!(
                 "bad token: {} -> {}: {}",

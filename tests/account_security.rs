@@ -7,10 +7,10 @@
 //! Every test runs its own in-process server (the rate limits are per
 //! server).
 
-mod support_api;
+mod support;
 
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 
 const VERIFY_SUBJECT: &str = "Verify your Coform e-mail address";
 const RESET_SUBJECT: &str = "Reset your Coform password";
@@ -18,21 +18,10 @@ const RESET_SUBJECT: &str = "Reset your Coform password";
 /// Asks for a password-reset mail for `email` and returns its token.
 async fn reset_token(s: &Server, email: &str) -> String {
     let before = s.mails(email, RESET_SUBJECT).len();
-    s.post("/api/auth/forgot-password", None, json!({ "email": email }))
-        .await
-        .expect(202);
+    s.forgot_password(email).await.expect(202);
     let mails = s.mails(email, RESET_SUBJECT);
     assert_eq!(mails.len(), before + 1, "one more reset mail to {email}");
     mails[before].token()
-}
-
-async fn reset(s: &Server, token: &str, password: &str) -> Resp {
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({ "token": token, "password": password }),
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------
@@ -47,13 +36,15 @@ async fn a_reset_spends_every_reset_token_of_the_account_not_only_the_one_used()
     let second = reset_token(&s, "ada@example.com").await;
     assert_ne!(first, second);
 
-    reset(&s, &second, "battery staple 42").await.expect(204);
+    s.reset_password(&second, "battery staple 42")
+        .await
+        .expect(204);
     // The older link was never used, but the password it would replace is
     // gone: it must not set another one.
-    reset(&s, &first, "attacker chose 77")
+    s.reset_password(&first, "attacker chose 77")
         .await
         .expect_error(400, "invalid_token");
-    reset(&s, &second, "attacker chose 77")
+    s.reset_password(&second, "attacker chose 77")
         .await
         .expect_error(400, "invalid_token");
     s.login_resp("ada@example.com", "attacker chose 77")
@@ -62,22 +53,19 @@ async fn a_reset_spends_every_reset_token_of_the_account_not_only_the_one_used()
     s.login("ada@example.com", "battery staple 42").await;
     // A link asked for afterwards works.
     let third = reset_token(&s, "ada@example.com").await;
-    reset(&s, &third, "third time lucky 3").await.expect(204);
+    s.reset_password(&third, "third time lucky 3")
+        .await
+        .expect(204);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changing_the_password_spends_the_reset_tokens_mailed_before() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let stale = reset_token(&s, "ada@example.com").await;
-    s.put(
-        "/api/auth/password",
-        Some(&ada.access),
-        json!({ "currentPassword": PASSWORD, "newPassword": "battery staple 42" }),
-    )
-    .await
-    .expect(204);
-    reset(&s, &stale, "attacker chose 77")
+    s.change_password(&ada.access, "battery staple 42")
+        .await
+        .expect(204);
+    s.reset_password(&stale, "attacker chose 77")
         .await
         .expect_error(400, "invalid_token");
     s.login("ada@example.com", "battery staple 42").await;
@@ -197,12 +185,8 @@ async fn a_new_address_applies_only_once_the_link_mailed_to_it_is_opened() {
         .await
         .expect_error(400, "invalid_token");
 
-    s.login("countess@example.com", PASSWORD).await;
-    s.login_resp("ada@example.com", PASSWORD)
-        .await
-        .expect_error(401, "invalid_credentials");
-    // The old address is free again.
-    s.register("Ada Two", "ada@example.com").await;
+    s.assert_address_moved("ada@example.com", "countess@example.com")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -298,8 +282,7 @@ async fn move_to(s: &Server, account: &Account, email: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_verification_token_for_a_former_address_verifies_nothing() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let for_ada = s.last_mail("ada@example.com", VERIFY_SUBJECT).token();
     move_to(&s, &ada, "countess@example.com").await;
 
@@ -314,8 +297,7 @@ async fn a_verification_token_for_a_former_address_verifies_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_verification_token_verifies_its_address_while_another_is_pending() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let for_ada = s.last_mail("ada@example.com", VERIFY_SUBJECT).token();
     change_email(
         &s,
@@ -334,7 +316,7 @@ async fn a_verification_token_verifies_its_address_while_another_is_pending() {
     // And a verification token never confirms a change, nor a change token
     // a password reset.
     let change = s.last_mail("countess@example.com", CHANGE_SUBJECT).token();
-    reset(&s, &change, "battery staple 42")
+    s.reset_password(&change, "battery staple 42")
         .await
         .expect_error(400, "invalid_token");
 }
@@ -346,20 +328,21 @@ async fn a_reset_link_mailed_to_a_former_address_sets_no_password() {
     let for_ada = reset_token(&s, "ada@example.com").await;
     move_to(&s, &ada, "countess@example.com").await;
 
-    reset(&s, &for_ada, "attacker chose 77")
+    s.reset_password(&for_ada, "attacker chose 77")
         .await
         .expect_error(400, "invalid_token");
     s.login("countess@example.com", PASSWORD).await;
     assert_eq!(s.me_status(&ada.access).await, 200, "no session ended");
     // A link mailed to the current address works.
     let fresh = reset_token(&s, "countess@example.com").await;
-    reset(&s, &fresh, "battery staple 42").await.expect(204);
+    s.reset_password(&fresh, "battery staple 42")
+        .await
+        .expect(204);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_verification_link_can_be_asked_for_until_the_address_is_verified() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     s.post_empty("/api/auth/verify-email/resend", None)
         .await
         .expect_error(401, "unauthorized");
@@ -381,15 +364,6 @@ async fn a_new_verification_link_can_be_asked_for_until_the_address_is_verified(
 // Members are added by verified addresses; the rest are invited
 // ---------------------------------------------------------------------------
 
-async fn invite(s: &Server, token: &str, ws: &str, email: &str, role: &str) -> Resp {
-    s.post(
-        &format!("/api/workspaces/{ws}/members"),
-        Some(token),
-        json!({ "email": email, "role": role }),
-    )
-    .await
-}
-
 async fn invitations(s: &Server, token: &str, ws: &str) -> Vec<Value> {
     s.get(&format!("/api/workspaces/{ws}/invitations"), Some(token))
         .await
@@ -401,9 +375,7 @@ async fn invitations(s: &Server, token: &str, ws: &str) -> Vec<Value> {
 
 /// The caller's role in `ws`, or `None` if the workspace is hidden (404).
 async fn role_in(s: &Server, account: &Account, ws: &str) -> Option<String> {
-    let r = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&account.access))
-        .await;
+    let r = s.workspace(&account.access, ws).await;
     if r.status == 404 {
         return None;
     }
@@ -428,7 +400,9 @@ async fn a_squatted_address_gets_an_invitation_that_grants_nothing_until_verifie
     // Someone registers Victor's address before he does.
     let squatter = s.register("Victor?", "victor@example.com").await;
 
-    let r = invite(&s, &ada.access, &ws, "Victor@Example.com", "editor").await;
+    let r = s
+        .invite(&ada.access, &ws, "Victor@Example.com", "editor")
+        .await;
     let v = r.expect(202).clone();
     assert_eq!(v["status"], "invited");
     assert_eq!(v["email"], "victor@example.com");
@@ -449,9 +423,7 @@ async fn a_squatted_address_gets_an_invitation_that_grants_nothing_until_verifie
     s.get(&format!("/api/templates/{tpl}"), Some(&squatter.access))
         .await
         .expect_error(404, "not_found");
-    let detail = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let detail = s.workspace(&ada.access, &ws).await;
     assert_eq!(detail.expect(200)["members"].as_array().unwrap().len(), 1);
     let list = invitations(&s, &ada.access, &ws).await;
     assert_eq!(list.len(), 1);
@@ -475,8 +447,12 @@ async fn unknown_and_unverified_addresses_get_the_same_answer() {
     let ws = s.create_workspace(&ada.access, "Team").await;
     s.register("Una", "unverified@example.com").await;
 
-    let unknown = invite(&s, &ada.access, &ws, "nobody@example.com", "viewer").await;
-    let unverified = invite(&s, &ada.access, &ws, "unverified@example.com", "viewer").await;
+    let unknown = s
+        .invite(&ada.access, &ws, "nobody@example.com", "viewer")
+        .await;
+    let unverified = s
+        .invite(&ada.access, &ws, "unverified@example.com", "viewer")
+        .await;
     assert_eq!(unknown.status, 202, "{}", unknown.text);
     assert_eq!(unverified.status, 202, "{}", unverified.text);
     assert_eq!(shape(&unknown.json), shape(&unverified.json));
@@ -484,7 +460,9 @@ async fn unknown_and_unverified_addresses_get_the_same_answer() {
 
     // A verified address is added at once, as before.
     let bob = verified(&s, "Bob", "bob@example.com").await;
-    let r = invite(&s, &ada.access, &ws, "bob@example.com", "viewer").await;
+    let r = s
+        .invite(&ada.access, &ws, "bob@example.com", "viewer")
+        .await;
     assert_eq!(r.expect(201)["userId"], bob.id.as_str());
     assert_eq!(role_in(&s, &bob, &ws).await.as_deref(), Some("viewer"));
 }
@@ -494,7 +472,7 @@ async fn an_invited_address_joins_when_it_registers_and_verifies() {
     let s = Server::start().await;
     let ada = verified(&s, "Ada", "ada@example.com").await;
     let ws = s.create_workspace(&ada.access, "Team").await;
-    invite(&s, &ada.access, &ws, "carol@example.com", "admin")
+    s.invite(&ada.access, &ws, "carol@example.com", "admin")
         .await
         .expect(202);
 
@@ -508,7 +486,7 @@ async fn an_invited_address_joins_when_it_registers_and_verifies() {
     verify(&s, &token).await.expect(200);
     assert_eq!(role_in(&s, &carol, &ws).await.as_deref(), Some("admin"));
     // Adding her again is a conflict, not a second invitation.
-    invite(&s, &ada.access, &ws, "carol@example.com", "viewer")
+    s.invite(&ada.access, &ws, "carol@example.com", "viewer")
         .await
         .expect_error(409, "already_member");
     assert!(invitations(&s, &ada.access, &ws).await.is_empty());
@@ -519,7 +497,7 @@ async fn an_invited_address_joins_at_a_confirmed_change_to_it() {
     let s = Server::start().await;
     let ada = verified(&s, "Ada", "ada@example.com").await;
     let ws = s.create_workspace(&ada.access, "Team").await;
-    invite(&s, &ada.access, &ws, "work@example.com", "editor")
+    s.invite(&ada.access, &ws, "work@example.com", "editor")
         .await
         .expect(202);
     let bob = verified(&s, "Bob", "bob@example.com").await;
@@ -553,11 +531,11 @@ async fn admins_list_renew_and_cancel_invitations_within_the_role_rules() {
     let outsider = verified(&s, "Olga", "olga@example.com").await;
     let cancel = |email: &str| format!("/api/workspaces/{ws}/invitations/{}", url_encode(email));
 
-    invite(&s, &carol.access, &ws, "x@example.com", "editor")
+    s.invite(&carol.access, &ws, "x@example.com", "editor")
         .await
         .expect(202);
     // Again: one invitation, with the new role.
-    invite(&s, &carol.access, &ws, "X@example.com", "viewer")
+    s.invite(&carol.access, &ws, "X@example.com", "viewer")
         .await
         .expect(202);
     let list = invitations(&s, &carol.access, &ws).await;
@@ -566,36 +544,28 @@ async fn admins_list_renew_and_cancel_invitations_within_the_role_rules() {
     assert_eq!(list[0]["email"], "x@example.com");
 
     // Only admins see and cancel them; outsiders see no workspace.
-    s.get(
-        &format!("/api/workspaces/{ws}/invitations"),
-        Some(&dave.access),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.delete(&cancel("x@example.com"), Some(&dave.access))
-        .await
-        .expect_error(403, "forbidden");
-    s.get(
-        &format!("/api/workspaces/{ws}/invitations"),
-        Some(&outsider.access),
-    )
-    .await
-    .expect_error(404, "not_found");
-    s.delete(&cancel("x@example.com"), Some(&outsider.access))
-        .await
-        .expect_error(404, "not_found");
-    invite(&s, &dave.access, &ws, "y@example.com", "viewer")
-        .await
-        .expect_error(403, "forbidden");
+    let list = format!("/api/workspaces/{ws}/invitations");
+    let (x, y) = (
+        cancel("x@example.com"),
+        json!({"email": "y@example.com", "role": "viewer"}),
+    );
+    s.expect_all(&[
+        Call::get(&list, &dave.access).is(403, "forbidden"),
+        Call::delete(&x, &dave.access).is(403, "forbidden"),
+        Call::get(&list, &outsider.access).is(404, "not_found"),
+        Call::delete(&x, &outsider.access).is(404, "not_found"),
+        Call::post(format!("/api/workspaces/{ws}/members"), &dave.access, y).is(403, "forbidden"),
+    ])
+    .await;
 
     // Only owners invite owners, and renew or cancel an owner's invitation.
-    invite(&s, &carol.access, &ws, "boss@example.com", "owner")
+    s.invite(&carol.access, &ws, "boss@example.com", "owner")
         .await
         .expect_error(403, "forbidden");
-    invite(&s, &ada.access, &ws, "boss@example.com", "owner")
+    s.invite(&ada.access, &ws, "boss@example.com", "owner")
         .await
         .expect(202);
-    invite(&s, &carol.access, &ws, "boss@example.com", "viewer")
+    s.invite(&carol.access, &ws, "boss@example.com", "viewer")
         .await
         .expect_error(403, "forbidden");
     s.delete(&cancel("boss@example.com"), Some(&carol.access))
@@ -604,12 +574,11 @@ async fn admins_list_renew_and_cancel_invitations_within_the_role_rules() {
     assert_eq!(invitations(&s, &ada.access, &ws).await.len(), 2);
 
     // Cancelled: gone, and it grants nothing later.
-    s.delete(&cancel("X@Example.com"), Some(&carol.access))
-        .await
-        .expect(204);
-    s.delete(&cancel("x@example.com"), Some(&carol.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::delete(cancel("X@Example.com"), &carol.access).ok(204),
+        Call::delete(cancel("x@example.com"), &carol.access).is(404, "not_found"),
+    ])
+    .await;
     s.delete(&cancel("not an address"), Some(&carol.access))
         .await
         .field_error("email");
@@ -625,7 +594,7 @@ async fn an_expired_invitation_grants_nothing() {
     let s = Server::start().await;
     let ada = verified(&s, "Ada", "ada@example.com").await;
     let ws = s.create_workspace(&ada.access, "Team").await;
-    invite(&s, &ada.access, &ws, "late@example.com", "editor")
+    s.invite(&ada.access, &ws, "late@example.com", "editor")
         .await
         .expect(202);
     // Fifteen days pass for this invitation.
@@ -700,9 +669,13 @@ async fn a_backed_off_account_answers_exactly_like_an_unknown_address() {
         header
     };
     let (a, g) = (wait(&ada), wait(&ghost));
+    // The message names the wait too ("retry in N s").
     let without_wait = |r: &Resp| {
         let mut body = r.json.clone();
         body["error"]["details"]["retryAfter"] = Value::Null;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        let message = message.replace(&format!(" {} s", wait(r)), " N s");
+        body["error"]["message"] = Value::from(message);
         (r.status, body)
     };
     assert_eq!(without_wait(&ada), without_wait(&ghost));

@@ -6,12 +6,12 @@
 //! Every test runs its own in-process server: the per-IP rate limits are
 //! per server, and every request comes from 127.0.0.1.
 
-mod support_api;
+mod support;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 
 const VERIFY_SUBJECT: &str = "Verify your Coform e-mail address";
 const RESET_SUBJECT: &str = "Reset your Coform password";
@@ -331,8 +331,7 @@ async fn login_failures_do_not_reveal_whether_the_email_exists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_failed_logins_make_their_source_wait_even_for_the_right_password() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     for i in 0..5 {
         s.login_resp("ada@example.com", &format!("wrong horse {i}"))
             .await
@@ -380,8 +379,7 @@ async fn failed_logins_at_an_address_without_account_back_off_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn login_attempts_are_rate_limited_per_ip() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     for i in 0..30 {
         s.login_resp(&format!("ghost{i}@example.com"), PASSWORD)
             .await
@@ -399,17 +397,10 @@ async fn login_attempts_are_rate_limited_per_ip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
 
-    let r1 = s
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refreshToken": ada.refresh}),
-        )
-        .await;
+    let r1 = s.refresh(&ada.refresh).await;
     let b1 = r1.expect(200).clone();
     let (access1, refresh1) = (
         b1["accessToken"].as_str().unwrap().to_owned(),
@@ -425,21 +416,15 @@ async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
     assert_eq!(s.me_status(&access1).await, 200);
 
     // The next rotation works with the new token...
-    let r2 = s
-        .post("/api/auth/refresh", None, json!({"refreshToken": refresh1}))
-        .await;
+    let r2 = s.refresh(&refresh1).await;
     let refresh2 = r2.expect(200)["refreshToken"].as_str().unwrap().to_owned();
     let access2 = r2.json["accessToken"].as_str().unwrap().to_owned();
 
     // ...and presenting an already used one is theft: the session ends.
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": ada.refresh}),
-    )
-    .await
-    .expect_error(401, "token_reused");
-    s.post("/api/auth/refresh", None, json!({"refreshToken": refresh2}))
+    s.refresh(&ada.refresh)
+        .await
+        .expect_error(401, "token_reused");
+    s.refresh(&refresh2)
         .await
         .expect_error(401, "session_revoked");
     for access in [&ada.access, &access1, &access2] {
@@ -449,22 +434,12 @@ async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
     }
     // Another session of the same account is not affected.
     assert_eq!(s.me_status(&other.access).await, 200);
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": other.refresh}),
-    )
-    .await
-    .expect(200);
+    s.refresh(&other.refresh).await.expect(200);
 
     // Unknown and malformed refresh requests.
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": "not-a-token"}),
-    )
-    .await
-    .expect_error(401, "invalid_token");
+    s.refresh("not-a-token")
+        .await
+        .expect_error(401, "invalid_token");
     s.post("/api/auth/refresh", None, json!({}))
         .await
         .expect_error(400, "invalid_json");
@@ -472,8 +447,7 @@ async fn refresh_rotates_and_a_reused_token_ends_the_whole_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_revokes_the_access_and_refresh_tokens_at_once() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
     s.post_empty("/api/auth/logout", None)
         .await
@@ -484,13 +458,9 @@ async fn logout_revokes_the_access_and_refresh_tokens_at_once() {
     s.get("/api/auth/me", Some(&ada.access))
         .await
         .expect_error(401, "session_revoked");
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": ada.refresh}),
-    )
-    .await
-    .expect_error(401, "session_revoked");
+    s.refresh(&ada.refresh)
+        .await
+        .expect_error(401, "session_revoked");
     s.post_empty("/api/auth/logout", Some(&ada.access))
         .await
         .expect_error(401, "session_revoked");
@@ -507,8 +477,7 @@ async fn logout_revokes_the_access_and_refresh_tokens_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
     let new = "battery staple 42";
 
@@ -519,13 +488,7 @@ async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
     )
     .await
     .expect_error(401, "invalid_credentials");
-    let weak = s
-        .put(
-            "/api/auth/password",
-            Some(&ada.access),
-            json!({"currentPassword": PASSWORD, "newPassword": "short"}),
-        )
-        .await;
+    let weak = s.change_password(&ada.access, "short").await;
     assert!(weak
         .field_error("newPassword")
         .contains("at least 10 characters"));
@@ -539,31 +502,15 @@ async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
     // Refusals changed nothing.
     assert_eq!(s.me_status(&other.access).await, 200);
 
-    s.put(
-        "/api/auth/password",
-        Some(&ada.access),
-        json!({"currentPassword": PASSWORD, "newPassword": new}),
-    )
-    .await
-    .expect(204);
+    s.change_password(&ada.access, new).await.expect(204);
     assert_eq!(s.me_status(&ada.access).await, 200, "current session stays");
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": ada.refresh}),
-    )
-    .await
-    .expect(200);
+    s.refresh(&ada.refresh).await.expect(200);
     s.get("/api/auth/me", Some(&other.access))
         .await
         .expect_error(401, "session_revoked");
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": other.refresh}),
-    )
-    .await
-    .expect_error(401, "session_revoked");
+    s.refresh(&other.refresh)
+        .await
+        .expect_error(401, "session_revoked");
     s.login_resp("ada@example.com", PASSWORD)
         .await
         .expect_error(401, "invalid_credentials");
@@ -572,67 +519,36 @@ async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mailed_reset_token_sets_a_new_password_once_and_ends_every_session() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let other = s.login("ada@example.com", PASSWORD).await;
     assert!(s.mails("ada@example.com", RESET_SUBJECT).is_empty());
 
-    s.post(
-        "/api/auth/forgot-password",
-        None,
-        json!({"email": " ADA@Example.com"}),
-    )
-    .await
-    .expect(202);
+    s.forgot_password(" ADA@Example.com").await.expect(202);
     let mail = s.last_mail("ada@example.com", RESET_SUBJECT);
     let token = mail.token();
     let new = "battery staple 42";
 
     // A weak password is refused without using the token up.
-    let weak = s
-        .post(
-            "/api/auth/reset-password",
-            None,
-            json!({"token": token, "password": "weak"}),
-        )
-        .await;
+    let weak = s.reset_password(&token, "weak").await;
     weak.field_error("password");
     // A wrong token does nothing.
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({"token": "x".repeat(43), "password": new}),
-    )
-    .await
-    .expect_error(400, "invalid_token");
+    s.reset_password(&"x".repeat(43), new)
+        .await
+        .expect_error(400, "invalid_token");
     assert_eq!(s.me_status(&ada.access).await, 200);
 
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({"token": token, "password": new}),
-    )
-    .await
-    .expect(204);
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({"token": token, "password": "another one 77"}),
-    )
-    .await
-    .expect_error(400, "invalid_token");
+    s.reset_password(&token, new).await.expect(204);
+    s.reset_password(&token, "another one 77")
+        .await
+        .expect_error(400, "invalid_token");
 
     for acct in [&ada, &other] {
         s.get("/api/auth/me", Some(&acct.access))
             .await
             .expect_error(401, "session_revoked");
-        s.post(
-            "/api/auth/refresh",
-            None,
-            json!({"refreshToken": acct.refresh}),
-        )
-        .await
-        .expect_error(401, "session_revoked");
+        s.refresh(&acct.refresh)
+            .await
+            .expect_error(401, "session_revoked");
     }
     s.login_resp("ada@example.com", PASSWORD)
         .await
@@ -653,22 +569,10 @@ async fn forgot_password_for_an_unknown_email_answers_202_and_sends_nothing() {
     s.register("Ada", "ada@example.com").await;
     let before = s.outbox().len();
     assert_eq!(before, 1, "only the verification mail: {:#?}", s.outbox());
-    s.post(
-        "/api/auth/forgot-password",
-        None,
-        json!({"email": "nobody@example.com"}),
-    )
-    .await
-    .expect(202);
+    s.forgot_password("nobody@example.com").await.expect(202);
     // The mail of a known address is written before the answer, so the
     // outbox is complete now.
-    s.post(
-        "/api/auth/forgot-password",
-        None,
-        json!({"email": "ada@example.com"}),
-    )
-    .await
-    .expect(202);
+    s.forgot_password("ada@example.com").await.expect(202);
     let outbox = s.outbox();
     assert_eq!(outbox.len(), before + 1, "{outbox:#?}");
     assert!(outbox.iter().all(|m| m.to == "ada@example.com"));
@@ -679,21 +583,9 @@ async fn forgot_password_is_limited_to_three_mails_per_account_per_hour() {
     let s = Server::start().await;
     s.register("Ada", "ada@example.com").await;
     for _ in 0..3 {
-        s.post(
-            "/api/auth/forgot-password",
-            None,
-            json!({"email": "ada@example.com"}),
-        )
-        .await
-        .expect(202);
+        s.forgot_password("ada@example.com").await.expect(202);
     }
-    let r = s
-        .post(
-            "/api/auth/forgot-password",
-            None,
-            json!({"email": "Ada@Example.com"}),
-        )
-        .await;
+    let r = s.forgot_password("Ada@Example.com").await;
     r.expect_error(429, "rate_limited");
     assert!(r.header("retry-after").is_some());
     assert_eq!(s.mails("ada@example.com", RESET_SUBJECT).len(), 3);
@@ -701,13 +593,9 @@ async fn forgot_password_is_limited_to_three_mails_per_account_per_hour() {
     let mails = s.mails("ada@example.com", RESET_SUBJECT);
     let tokens: std::collections::HashSet<String> = mails.iter().map(Mail::token).collect();
     assert_eq!(tokens.len(), 3);
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({"token": mails[2].token(), "password": "battery staple 42"}),
-    )
-    .await
-    .expect(204);
+    s.reset_password(&mails[2].token(), "battery staple 42")
+        .await
+        .expect(204);
 }
 
 // ---------------------------------------------------------------------------
@@ -716,8 +604,7 @@ async fn forgot_password_is_limited_to_three_mails_per_account_per_hour() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_registration_mail_verifies_the_address_once() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let mail = s.last_mail("ada@example.com", VERIFY_SUBJECT);
     let token = mail.token();
     assert!(
@@ -755,13 +642,9 @@ async fn the_registration_mail_verifies_the_address_once() {
     .await
     .expect_error(400, "invalid_token");
     // A verification token does not reset passwords.
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({"token": token, "password": "battery staple 42"}),
-    )
-    .await
-    .expect_error(400, "invalid_token");
+    s.reset_password(&token, "battery staple 42")
+        .await
+        .expect_error(400, "invalid_token");
 }
 
 // ---------------------------------------------------------------------------
@@ -770,8 +653,7 @@ async fn the_registration_mail_verifies_the_address_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_profile_can_be_read_and_updated() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     s.get("/api/auth/me", None)
         .await
         .expect_error(401, "unauthorized");
@@ -830,22 +712,21 @@ async fn the_profile_can_be_read_and_updated() {
     let me = me.expect(200);
     assert_eq!(me["name"], "Ada", "a refused update changed the name");
     assert_eq!(me["color"], "#a1b2c3");
-    s.put(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": "battery staple 42"}),
-    )
-    .await
-    .expect_error(400, "invalid_json");
-    s.put("/api/auth/me", Some(&ada.access), json!({"name": 7}))
-        .await
-        .expect_error(400, "invalid_json");
+    s.expect_all(&[
+        Call::put(
+            "/api/auth/me",
+            &ada.access,
+            json!({"password": "battery staple 42"}),
+        )
+        .is(400, "invalid_json"),
+        Call::put("/api/auth/me", &ada.access, json!({"name": 7})).is(400, "invalid_json"),
+    ])
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a_taken_one() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     s.register("Bob", "bob@example.com").await;
     let token = s.last_mail("ada@example.com", VERIFY_SUBJECT).token();
     s.get(
@@ -919,12 +800,8 @@ async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a
     assert_eq!(v["emailVerified"], true);
     assert_eq!(v["pendingEmail"], Value::Null);
     // The account now signs in with the new address only.
-    s.login("countess@example.com", PASSWORD).await;
-    s.login_resp("ada@example.com", PASSWORD)
-        .await
-        .expect_error(401, "invalid_credentials");
-    // The old address is free again.
-    s.register("Ada Two", "ada@example.com").await;
+    s.assert_address_moved("ada@example.com", "countess@example.com")
+        .await;
 }
 
 // ---------------------------------------------------------------------------
@@ -933,8 +810,7 @@ async fn changing_the_email_needs_the_password_and_the_new_address_and_refuses_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_owned() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let bob = s.register("Bob", "bob@example.com").await;
     let solo = s.create_workspace(&ada.access, "Solo").await;
     let solo_tpl = s
@@ -952,13 +828,9 @@ async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_own
     s.add_member(&ada.access, &shared, &bob.email, "editor")
         .await;
 
-    s.delete_json(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": "wrong horse 9"}),
-    )
-    .await
-    .expect_error(401, "invalid_credentials");
+    s.delete_account(&ada.access, "wrong horse 9")
+        .await
+        .expect_error(401, "invalid_credentials");
     s.delete("/api/auth/me", Some(&ada.access))
         .await
         .expect_error(400, "invalid_json");
@@ -968,45 +840,29 @@ async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_own
 
     // The last owner of a workspace with other members cannot leave it
     // ownerless.
-    s.delete_json(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": PASSWORD}),
-    )
-    .await
-    .expect_error(409, "last_owner");
+    s.delete_account(&ada.access, PASSWORD)
+        .await
+        .expect_error(409, "last_owner");
     assert_eq!(s.me_status(&ada.access).await, 200, "nothing deleted");
     s.get(&format!("/api/templates/{solo_tpl}"), Some(&ada.access))
         .await
         .expect(200);
 
     s.set_role(&ada.access, &shared, &bob.id, "owner").await;
-    s.delete_json(
-        "/api/auth/me",
-        Some(&ada.access),
-        json!({"password": PASSWORD}),
-    )
-    .await
-    .expect(204);
+    s.delete_account(&ada.access, PASSWORD).await.expect(204);
 
     s.get("/api/auth/me", Some(&ada.access))
         .await
         .expect_error(401, "session_revoked");
-    s.post(
-        "/api/auth/refresh",
-        None,
-        json!({"refreshToken": ada.refresh}),
-    )
-    .await
-    .expect_error(401, "invalid_token");
+    s.refresh(&ada.refresh)
+        .await
+        .expect_error(401, "invalid_token");
     s.login_resp("ada@example.com", PASSWORD)
         .await
         .expect_error(401, "invalid_credentials");
 
     // The shared workspace lives on with Bob alone.
-    let detail = s
-        .get(&format!("/api/workspaces/{shared}"), Some(&bob.access))
-        .await;
+    let detail = s.workspace(&bob.access, &shared).await;
     let members = detail.expect(200)["members"].as_array().unwrap().clone();
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(members[0]["userId"], bob.id.as_str());
@@ -1030,8 +886,7 @@ async fn deleting_the_account_needs_the_password_and_keeps_shared_workspaces_own
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_can_be_listed_and_revoked_one_by_one_or_all_at_once() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let bob = s.register("Bob", "bob@example.com").await;
     let laptop = s
         .request(
@@ -1076,15 +931,11 @@ async fn sessions_can_be_listed_and_revoked_one_by_one_or_all_at_once() {
         .await
         .expect_error(404, "not_found");
 
-    s.delete(
-        &format!("/api/auth/sessions/{laptop_sid}"),
-        Some(&ada.access),
-    )
-    .await
-    .expect(204);
-    s.get("/api/auth/me", Some(&laptop_access))
-        .await
-        .expect_error(401, "session_revoked");
+    s.expect_all(&[
+        Call::delete(format!("/api/auth/sessions/{laptop_sid}"), &ada.access).ok(204),
+        Call::get("/api/auth/me", &laptop_access).is(401, "session_revoked"),
+    ])
+    .await;
     let list = s.get("/api/auth/sessions", Some(&ada.access)).await;
     assert_eq!(list.expect(200).as_array().unwrap().len(), 2);
 
@@ -1138,20 +989,13 @@ async fn an_expired_access_token_is_refused_and_refresh_still_works() {
     )
     .await;
     r.expect_error(401, "token_expired");
-    let fresh = s
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refreshToken": ada.refresh}),
-        )
-        .await;
+    let fresh = s.refresh(&ada.refresh).await;
     assert_eq!(fresh.expect(200)["expiresIn"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forged_and_malformed_access_tokens_are_refused() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let claims = jwt_claims(&ada.access);
     let secret = JWT_SECRET.as_bytes();
     // The same claims signed with the server's key are accepted: the

@@ -3,27 +3,13 @@
 //! live WebSocket editors, backup and restore, listing filters and paging,
 //! body limits, and that a refused request stores nothing.
 
-mod support_api;
+mod support;
 
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 use yrs::{Any, Map, MapPrelim, WriteTxn};
-
-/// Ada owns a workspace; the fixture most tests start from.
-struct Fixture {
-    s: Server,
-    ada: Account,
-    ws: String,
-}
-
-async fn fixture() -> Fixture {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
-    let ws = s.create_workspace(&ada.access, "Forms").await;
-    Fixture { s, ada, ws }
-}
 
 fn signup_content() -> Value {
     json!({
@@ -35,22 +21,13 @@ fn signup_content() -> Value {
     })
 }
 
-async fn template_total(s: &Server, token: &str, query: &str) -> u64 {
-    s.get(&format!("/api/templates?{query}"), Some(token))
-        .await
-        .expect(200)["total"]
-        .as_u64()
-        .expect("total")
-}
-
 // ---------------------------------------------------------------------------
 // Workspaces
 // ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workspaces_are_created_listed_read_updated_and_deleted() {
-    let s = Server::start().await;
-    let ada = s.register("Ada", "ada@example.com").await;
+    let (s, ada) = with_ada().await;
     let bob = s.register("Bob", "bob@example.com").await;
 
     let r = s
@@ -130,9 +107,7 @@ async fn workspaces_are_created_listed_read_updated_and_deleted() {
     assert_eq!(bobs.expect(200), &json!([]));
 
     // Detail with members.
-    let d = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let d = s.workspace(&ada.access, &ws).await;
     let d = d.expect(200);
     assert_eq!(d["name"], "Marketing");
     assert_eq!(d["role"], "owner");
@@ -166,9 +141,7 @@ async fn workspaces_are_created_listed_read_updated_and_deleted() {
     )
     .await
     .field_error("settings");
-    let d = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let d = s.workspace(&ada.access, &ws).await;
     assert_eq!(
         d.expect(200)["name"],
         "Growth",
@@ -192,7 +165,7 @@ async fn workspaces_are_created_listed_read_updated_and_deleted() {
         .await
         .expect(204);
     assert_eq!(client.wait_close_code().await, 4403);
-    s.get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
+    s.workspace(&ada.access, &ws)
         .await
         .expect_error(404, "not_found");
     s.get(&format!("/api/templates/{tpl}"), Some(&ada.access))
@@ -216,7 +189,7 @@ async fn workspaces_are_created_listed_read_updated_and_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn members_are_managed_within_the_role_rules() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let carol = s.register("Carol", "carol@example.com").await;
     let dave = s.register("Dave", "dave@example.com").await;
     let erin = s.register("Erin", "erin@example.com").await;
@@ -278,117 +251,60 @@ async fn members_are_managed_within_the_role_rules() {
     .expect_error(400, "invalid_json");
 
     // An admin manages editors and viewers...
-    s.post(
-        &members,
-        Some(&carol.access),
-        json!({"email": frank.email, "role": "editor"}),
-    )
-    .await
-    .expect(201);
-    s.put(
-        &member(&dave.id),
-        Some(&carol.access),
-        json!({"role": "viewer"}),
-    )
-    .await
-    .expect(204);
-    s.put(
-        &member(&dave.id),
-        Some(&carol.access),
-        json!({"role": "editor"}),
-    )
-    .await
-    .expect(204);
-    s.delete(&member(&frank.id), Some(&carol.access))
-        .await
-        .expect(204);
-    // ...but cannot touch owners or make new ones.
-    s.post(
-        &members,
-        Some(&carol.access),
-        json!({"email": frank.email, "role": "owner"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.put(
-        &member(&dave.id),
-        Some(&carol.access),
-        json!({"role": "owner"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.put(
-        &member(&carol.id),
-        Some(&carol.access),
-        json!({"role": "owner"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.put(
-        &member(&ada.id),
-        Some(&carol.access),
-        json!({"role": "editor"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.delete(&member(&ada.id), Some(&carol.access))
-        .await
-        .expect_error(403, "forbidden");
-    // Editors and viewers manage nobody.
-    s.put(
-        &member(&erin.id),
-        Some(&dave.access),
-        json!({"role": "editor"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
-    s.delete(&member(&dave.id), Some(&erin.access))
-        .await
-        .expect_error(403, "forbidden");
-    s.post(
-        &members,
-        Some(&dave.access),
-        json!({"email": frank.email, "role": "viewer"}),
-    )
-    .await
-    .expect_error(403, "forbidden");
+    s.expect_all(&[
+        Call::post(
+            &members,
+            &carol.access,
+            json!({"email": frank.email, "role": "editor"}),
+        )
+        .ok(201),
+        Call::put(member(&dave.id), &carol.access, json!({"role": "viewer"})).ok(204),
+        Call::put(member(&dave.id), &carol.access, json!({"role": "editor"})).ok(204),
+        Call::delete(member(&frank.id), &carol.access).ok(204),
+        // ...but cannot touch owners or make new ones.
+        Call::post(
+            &members,
+            &carol.access,
+            json!({"email": frank.email, "role": "owner"}),
+        )
+        .is(403, "forbidden"),
+        Call::put(member(&dave.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
+        Call::put(member(&carol.id), &carol.access, json!({"role": "owner"})).is(403, "forbidden"),
+        Call::put(member(&ada.id), &carol.access, json!({"role": "editor"})).is(403, "forbidden"),
+        Call::delete(member(&ada.id), &carol.access).is(403, "forbidden"),
+        // Editors and viewers manage nobody.
+        Call::put(member(&erin.id), &dave.access, json!({"role": "editor"})).is(403, "forbidden"),
+        Call::delete(member(&dave.id), &erin.access).is(403, "forbidden"),
+        Call::post(
+            &members,
+            &dave.access,
+            json!({"email": frank.email, "role": "viewer"}),
+        )
+        .is(403, "forbidden"),
+    ])
+    .await;
 
     // Unknown members.
-    s.put(
-        &member(&frank.id),
-        Some(&ada.access),
-        json!({"role": "viewer"}),
-    )
-    .await
-    .expect_error(404, "not_found");
-    s.delete(&member(&frank.id), Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::put(member(&frank.id), &ada.access, json!({"role": "viewer"})).is(404, "not_found"),
+        Call::delete(member(&frank.id), &ada.access).is(404, "not_found"),
+    ])
+    .await;
 
     // The last owner can neither leave nor be demoted.
-    s.delete(&member(&ada.id), Some(&ada.access))
-        .await
-        .expect_error(409, "last_owner");
-    s.put(
-        &member(&ada.id),
-        Some(&ada.access),
-        json!({"role": "admin"}),
-    )
-    .await
-    .expect_error(409, "last_owner");
+    s.expect_all(&[
+        Call::delete(member(&ada.id), &ada.access).is(409, "last_owner"),
+        Call::put(member(&ada.id), &ada.access, json!({"role": "admin"})).is(409, "last_owner"),
+    ])
+    .await;
 
     // Only an owner grants owner; with two owners, one may leave.
-    s.put(
-        &member(&carol.id),
-        Some(&ada.access),
-        json!({"role": "owner"}),
-    )
-    .await
-    .expect(204);
-    s.delete(&member(&ada.id), Some(&ada.access))
-        .await
-        .expect(204);
-    s.get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
+    s.expect_all(&[
+        Call::put(member(&carol.id), &ada.access, json!({"role": "owner"})).ok(204),
+        Call::delete(member(&ada.id), &ada.access).ok(204),
+    ])
+    .await;
+    s.workspace(&ada.access, &ws)
         .await
         .expect_error(404, "not_found");
     s.put(
@@ -403,13 +319,11 @@ async fn members_are_managed_within_the_role_rules() {
     s.delete(&member(&erin.id), Some(&erin.access))
         .await
         .expect(204);
-    s.get(&format!("/api/workspaces/{ws}"), Some(&erin.access))
+    s.workspace(&erin.access, &ws)
         .await
         .expect_error(404, "not_found");
 
-    let d = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&carol.access))
-        .await;
+    let d = s.workspace(&carol.access, &ws).await;
     let mut roles: Vec<(String, String)> = d.expect(200)["members"]
         .as_array()
         .unwrap()
@@ -433,7 +347,7 @@ async fn members_are_managed_within_the_role_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn analytics_count_templates_members_and_connected_users() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let bob = s.register("Bob", "bob@example.com").await;
     s.add_member(&ada.access, &ws, &bob.email, "editor").await;
     let t1 = id_of(&s.create_template(&ada.access, &ws, "One", None).await);
@@ -493,7 +407,7 @@ async fn analytics_count_templates_members_and_connected_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_brings_back_changed_and_deleted_templates() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let t1 = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
@@ -512,9 +426,7 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
         .clone(),
     );
 
-    let r = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&ada.access))
-        .await;
+    let r = s.backup(&ada.access, &ws).await;
     let backup = r.expect(200).clone();
     assert_eq!(
         r.header("content-disposition").as_deref(),
@@ -537,23 +449,22 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
     let mut changed = signup_content();
     changed["components"]["c1"]["label"] = json!("Full name");
     changed["components"]["c9"] = json!({"id": "c9", "type": "checkbox"});
-    s.put(
-        &format!("/api/templates/{t1}"),
-        Some(&ada.access),
-        json!({"content": changed, "name": "Signup v2"}),
-    )
-    .await
-    .expect(200);
-    s.delete(&format!("/api/templates/{t2}"), Some(&ada.access))
-        .await
-        .expect(204);
-    s.put(
-        &format!("/api/workspaces/{ws}"),
-        Some(&ada.access),
-        json!({"name": "Renamed", "settings": {"x": "y"}}),
-    )
-    .await
-    .expect(200);
+    s.expect_all(&[
+        Call::put(
+            format!("/api/templates/{t1}"),
+            &ada.access,
+            json!({"content": changed, "name": "Signup v2"}),
+        )
+        .ok(200),
+        Call::delete(format!("/api/templates/{t2}"), &ada.access).ok(204),
+        Call::put(
+            format!("/api/workspaces/{ws}"),
+            &ada.access,
+            json!({"name": "Renamed", "settings": {"x": "y"}}),
+        )
+        .ok(200),
+    ])
+    .await;
     assert_eq!(s.content(&ada.access, &t1).await, changed);
 
     // A live editor sees the restore as an ordinary edit.
@@ -576,9 +487,7 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
         .get(&format!("/api/templates/{t1}"), Some(&ada.access))
         .await;
     assert_eq!(t1_view.expect(200)["name"], "Signup");
-    let w = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let w = s.workspace(&ada.access, &ws).await;
     assert_eq!(w.expect(200)["name"], "Forms");
     assert_eq!(w.json["settings"], json!({}));
 
@@ -608,36 +517,31 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
 async fn a_malformed_backup_is_refused_and_changes_nothing() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let t1 = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
     );
     let t2 = id_of(&s.create_template(&ada.access, &ws, "Other", None).await);
-    let backup = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&ada.access))
-        .await
-        .expect(200)
-        .clone();
+    let backup = s.backup_json(&ada.access, &ws).await;
     // Current state differs from the backup.
     let current = json!({"meta": {"title": "Current"}, "components": {}});
-    s.put(
-        &format!("/api/templates/{t1}"),
-        Some(&ada.access),
-        json!({"content": current}),
-    )
-    .await
-    .expect(200);
-    s.put(
-        &format!("/api/workspaces/{ws}"),
-        Some(&ada.access),
-        json!({"name": "Current name"}),
-    )
-    .await
-    .expect(200);
-    s.delete(&format!("/api/templates/{t2}"), Some(&ada.access))
-        .await
-        .expect(204);
+    s.expect_all(&[
+        Call::put(
+            format!("/api/templates/{t1}"),
+            &ada.access,
+            json!({"content": current}),
+        )
+        .ok(200),
+        Call::put(
+            format!("/api/workspaces/{ws}"),
+            &ada.access,
+            json!({"name": "Current name"}),
+        )
+        .ok(200),
+        Call::delete(format!("/api/templates/{t2}"), &ada.access).ok(204),
+    ])
+    .await;
 
     // Which template is first in the backup varies; break the second one
     // so the first, valid one proves nothing is applied half-way.
@@ -670,13 +574,7 @@ async fn a_malformed_backup_is_refused_and_changes_nothing() {
         "settings",
     ));
     for (body, field) in broken {
-        let r = s
-            .post(
-                &format!("/api/workspaces/{ws}/restore"),
-                Some(&ada.access),
-                body,
-            )
-            .await;
+        let r = s.restore(&ada.access, &ws, body).await;
         r.field_error(field);
     }
     for body in [
@@ -687,13 +585,9 @@ async fn a_malformed_backup_is_refused_and_changes_nothing() {
         with(&|b| b["templates"] = json!("all of them")),
         json!([1, 2, 3]),
     ] {
-        s.post(
-            &format!("/api/workspaces/{ws}/restore"),
-            Some(&ada.access),
-            body,
-        )
-        .await
-        .expect_error(400, "invalid_json");
+        s.restore(&ada.access, &ws, body)
+            .await
+            .expect_error(400, "invalid_json");
     }
 
     assert_eq!(
@@ -701,12 +595,11 @@ async fn a_malformed_backup_is_refused_and_changes_nothing() {
         current,
         "content changed"
     );
-    let w = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let w = s.workspace(&ada.access, &ws).await;
     assert_eq!(w.expect(200)["name"], "Current name");
     assert_eq!(
-        template_total(&s, &ada.access, &format!("workspaceId={ws}")).await,
+        s.template_total(&ada.access, &format!("workspaceId={ws}"))
+            .await,
         1,
         "a refused restore recreated a template"
     );
@@ -714,17 +607,13 @@ async fn a_malformed_backup_is_refused_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restoring_into_another_workspace_never_touches_the_original_templates() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let bob = s.register("Bob", "bob@example.com").await;
     let t1 = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
     );
-    let backup = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&ada.access))
-        .await
-        .expect(200)
-        .clone();
+    let backup = s.backup_json(&ada.access, &ws).await;
     // Bob restores a backup that names Ada's template into his own
     // workspace, with other content.
     let bobs = s.create_workspace(&bob.access, "Bob's").await;
@@ -743,24 +632,16 @@ async fn restoring_into_another_workspace_never_touches_the_original_templates()
             .encode(txn.encode_state_as_update_v1(&yrs::StateVector::default()))
     };
     forged["templates"][0]["state"] = json!(state);
-    let r = s
-        .post(
-            &format!("/api/workspaces/{bobs}/restore"),
-            Some(&bob.access),
-            forged,
-        )
-        .await;
+    let r = s.restore(&bob.access, &bobs, forged).await;
     assert_eq!(r.expect(200), &json!({"restored": 0, "created": 1}));
     assert_eq!(
         s.content(&ada.access, &t1).await,
         signup_content(),
         "a restore elsewhere changed Ada's template"
     );
-    let w = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let w = s.workspace(&ada.access, &ws).await;
     assert_eq!(w.expect(200)["members"].as_array().unwrap().len(), 1);
-    s.get(&format!("/api/workspaces/{ws}"), Some(&bob.access))
+    s.workspace(&bob.access, &ws)
         .await
         .expect_error(404, "not_found");
     let list = s
@@ -784,7 +665,7 @@ async fn restoring_into_another_workspace_never_touches_the_original_templates()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn templates_are_listed_by_workspace_tag_and_text() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let s = &s;
     let bob = s.register("Bob", "bob@example.com").await;
     let ws2 = s.create_workspace(&ada.access, "Second").await;
@@ -863,15 +744,11 @@ async fn templates_are_listed_by_workspace_tag_and_text() {
         ids(&list(format!("?workspaceId={ws2}")).await),
         set(&[&signup2])
     );
-    s.get(
-        &format!("/api/templates?workspaceId={bobs}"),
-        Some(&ada.access),
-    )
-    .await
-    .expect_error(404, "not_found");
-    s.get("/api/templates?workspaceId=nope", Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::get(format!("/api/templates?workspaceId={bobs}"), &ada.access).is(404, "not_found"),
+        Call::get("/api/templates?workspaceId=nope", &ada.access).is(404, "not_found"),
+    ])
+    .await;
 
     assert_eq!(
         ids(&list("?tag=signup".into()).await),
@@ -917,7 +794,7 @@ async fn templates_are_listed_by_workspace_tag_and_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn search_text_is_matched_as_data_never_as_query_syntax() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     for name in ["Alpha", "Beta", "Progress 100%", "snake_case form"] {
         s.create_template(&ada.access, &ws, name, None).await;
     }
@@ -961,7 +838,7 @@ async fn search_text_is_matched_as_data_never_as_query_syntax() {
     assert_eq!(count("q", "e_s").await, 0, "`_` is not a wildcard");
     assert_eq!(count("q", "e_c").await, 1);
     // Nothing broke: every template and account is still there.
-    assert_eq!(template_total(&s, &ada.access, "").await, 4);
+    assert_eq!(s.template_total(&ada.access, "").await, 4);
     s.login("ada@example.com", PASSWORD).await;
     s.register("Bob", "bob@example.com").await;
     // Control characters (NUL included) can't be in a name: such a search
@@ -980,7 +857,7 @@ async fn search_text_is_matched_as_data_never_as_query_syntax() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn template_listings_are_paged() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let mut created = HashSet::new();
     for i in 0..5 {
         created.insert(id_of(
@@ -1046,7 +923,7 @@ async fn shape_failures(s: &Server, token: &str, cases: &[(&str, &str, u16)]) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_query_strings_answer_400_in_the_error_shape() {
-    let Fixture { s, ada, .. } = fixture().await;
+    let Owned { s, ada, .. } = owned().await;
     let failures = shape_failures(
         &s,
         &ada.access,
@@ -1064,7 +941,7 @@ async fn malformed_query_strings_answer_400_in_the_error_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_api_routes_and_methods_answer_in_the_error_shape() {
-    let Fixture { s, ada, .. } = fixture().await;
+    let Owned { s, ada, .. } = owned().await;
     let failures = shape_failures(
         &s,
         &ada.access,
@@ -1084,7 +961,7 @@ async fn unknown_api_routes_and_methods_answer_in_the_error_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_template_is_created_with_content_and_read_back() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let r = s
         .post(
             "/api/templates",
@@ -1139,12 +1016,12 @@ async fn a_template_is_created_with_content_and_read_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refused_template_writes_store_nothing() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let id = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
     );
-    let total = template_total(&s, &ada.access, "").await;
+    let total = s.template_total(&ada.access, "").await;
     let create = |extra: Value| {
         let mut body = json!({"workspaceId": ws, "name": "New"});
         for (k, v) in extra.as_object().unwrap() {
@@ -1195,7 +1072,7 @@ async fn refused_template_writes_store_nothing() {
         .await
         .expect_error(404, "not_found");
     assert_eq!(
-        template_total(&s, &ada.access, "").await,
+        s.template_total(&ada.access, "").await,
         total,
         "a refused create stored a template"
     );
@@ -1230,13 +1107,12 @@ async fn refused_template_writes_store_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let id = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
     );
-    let client = s.ws(&id, &ada.access, "live").await;
-    let watcher = s.ws(&id, &ada.access, "watcher").await;
+    let [client, watcher] = s.ws_all(&id, &ada.access, ["live", "watcher"]).await;
     assert_eq!(client.json(), signup_content());
 
     // The live client edits, but its update is still on its way: the
@@ -1302,8 +1178,9 @@ async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
     )
     .await
     .expect(200);
-    client.set_key("meta", "marker", "after").await;
-    watcher.wait_key("meta", "marker", "after").await;
+    client
+        .set_key_seen_by(&watcher, "meta", "marker", "after")
+        .await;
     assert_eq!(
         watcher.state().updates_received,
         updates + 1,
@@ -1330,7 +1207,7 @@ async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn listing_fields_are_updated_and_versioned() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let id = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
@@ -1366,7 +1243,7 @@ async fn listing_fields_are_updated_and_versioned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deleting_a_template_closes_its_sockets_with_4403() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let bob = s.register("Bob", "bob@example.com").await;
     s.add_member(&ada.access, &ws, &bob.email, "viewer").await;
     let id = id_of(
@@ -1383,16 +1260,15 @@ async fn deleting_a_template_closes_its_sockets_with_4403() {
         .expect(204);
     assert_eq!(a.wait_close_code().await, 4403);
     assert_eq!(b.wait_close_code().await, 4403);
-    s.get(&format!("/api/templates/{id}"), Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
-    s.delete(&format!("/api/templates/{id}"), Some(&ada.access))
-        .await
-        .expect_error(404, "not_found");
+    s.expect_all(&[
+        Call::get(format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
+        Call::delete(format!("/api/templates/{id}"), &ada.access).is(404, "not_found"),
+    ])
+    .await;
     s.ws_refused(&id, Some(&ada.access))
         .await
         .expect(404, "not_found");
-    assert_eq!(template_total(&s, &ada.access, "").await, 1);
+    assert_eq!(s.template_total(&ada.access, "").await, 1);
     // Other templates' sockets are not affected.
     other.set_key("meta", "still", "here").await;
     other.round_trip().await;
@@ -1404,14 +1280,12 @@ async fn deleting_a_template_closes_its_sockets_with_4403() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_document_token_opens_the_websocket() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let id = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
     );
-    let r = s
-        .post_empty(&format!("/api/templates/{id}/session"), Some(&ada.access))
-        .await;
+    let r = s.session(&ada.access, &id).await;
     let body = r.expect(200);
     assert_eq!(body["expiresIn"], 300);
     assert_eq!(body["role"], "owner");
@@ -1441,7 +1315,7 @@ async fn a_document_token_opens_the_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_body_over_the_limit_is_refused_with_413() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let big = "x".repeat(2 << 20);
     let body = json!({"workspaceId": ws, "name": "Huge",
                       "content": {"meta": {"blob": big}}});
@@ -1455,31 +1329,17 @@ async fn a_body_over_the_limit_is_refused_with_413() {
     )
     .await
     .expect_error(413, "payload_too_large");
-    s.post(
-        "/api/auth/register",
-        None,
-        json!({"email": "big@example.com", "password": PASSWORD, "name": "z".repeat(2 << 20)}),
-    )
-    .await
-    .expect_error(413, "payload_too_large");
-    assert_eq!(template_total(&s, &ada.access, "").await, 0);
+    s.register_resp("big@example.com", PASSWORD, &"z".repeat(2 << 20))
+        .await
+        .expect_error(413, "payload_too_large");
+    assert_eq!(s.template_total(&ada.access, "").await, 0);
 
     // A restore may be larger than other bodies (up to 64 MiB).
     let id = id_of(&s.create_template(&ada.access, &ws, "Big", None).await);
-    let mut backup = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&ada.access))
-        .await
-        .expect(200)
-        .clone();
+    let mut backup = s.backup_json(&ada.access, &ws).await;
     let blob = "b".repeat(2 << 20);
     backup["templates"][0]["state"] = json!(state_of(&json!({"meta": {"blob": blob}})));
-    let r = s
-        .post(
-            &format!("/api/workspaces/{ws}/restore"),
-            Some(&ada.access),
-            backup,
-        )
-        .await;
+    let r = s.restore(&ada.access, &ws, backup).await;
     assert_eq!(r.expect(200)["restored"], 1);
     let content = s.content(&ada.access, &id).await;
     assert_eq!(
@@ -1514,16 +1374,12 @@ fn state_of(content: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restore_validates_listing_fields_like_create_and_update() {
-    let Fixture { s, ada, ws } = fixture().await;
+    let Owned { s, ada, ws } = owned().await;
     let id = id_of(
         &s.create_template(&ada.access, &ws, "Signup", Some(signup_content()))
             .await,
     );
-    let backup = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&ada.access))
-        .await
-        .expect(200)
-        .clone();
+    let backup = s.backup_json(&ada.access, &ws).await;
     let before = s
         .get(&format!("/api/templates/{id}"), Some(&ada.access))
         .await;
@@ -1556,13 +1412,7 @@ async fn a_restore_validates_listing_fields_like_create_and_update() {
     for (what, change) in cases {
         let mut b = backup.clone();
         change(&mut b);
-        let r = s
-            .post(
-                &format!("/api/workspaces/{ws}/restore"),
-                Some(&ada.access),
-                b,
-            )
-            .await;
+        let r = s.restore(&ada.access, &ws, b).await;
         if r.status != 422 || r.json["error"]["code"] != "validation_failed" {
             accepted.push(format!("{what}: {} {}", r.status, r.text));
         }
@@ -1576,8 +1426,6 @@ async fn a_restore_validates_listing_fields_like_create_and_update() {
         .get(&format!("/api/templates/{id}"), Some(&ada.access))
         .await;
     assert_eq!(after.expect(200), &before);
-    let w = s
-        .get(&format!("/api/workspaces/{ws}"), Some(&ada.access))
-        .await;
+    let w = s.workspace(&ada.access, &ws).await;
     assert_eq!(w.expect(200)["description"], "");
 }

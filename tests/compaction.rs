@@ -2,9 +2,9 @@
 //! snapshot, nothing is lost, and a restarted server serves exactly what
 //! the clients hold.
 
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 use yrs::{Map, Text, WriteTxn};
 
 const ROOM: &str = "compaction";
@@ -14,7 +14,7 @@ const COMPACT_AFTER: u64 = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_updates_compact_and_survive_restart() {
-    let mut server = TestServer::start_with(|c| {
+    let mut server = Server::open_with(|c| {
         c.compaction.after_updates = COMPACT_AFTER;
         // Let the clients go as fast as they can.
         c.limits.max_messages_per_sec = 1_000_000;
@@ -23,7 +23,7 @@ async fn thousands_of_updates_compact_and_survive_restart() {
 
     let mut clients = Vec::new();
     for i in 0..CLIENTS {
-        clients.push(YClient::connect(server.addr, ROOM, &format!("client{i}")).await);
+        clients.push(WsClient::connect(server.addr, ROOM, &format!("client{i}")).await);
     }
     let before = metrics(server.addr).await;
     let compactions_before = before.get("coform_compactions_total");
@@ -114,19 +114,7 @@ async fn thousands_of_updates_compact_and_survive_restart() {
     server.stop().await;
     // A graceful stop tells the clients the server is going away.
     for c in &clients {
-        match c.wait_ended(TIMEOUT).await {
-            Ended::Closed { code, .. } => assert!(
-                code == 1001 || code == 1012,
-                "{}: close code {code} on shutdown, expected 1001 or 1012",
-                c.name
-            ),
-            Ended::Dropped(why) => {
-                panic!(
-                    "{}: connection dropped without a close frame on shutdown: {why}",
-                    c.name
-                )
-            }
-        }
+        c.expect_close("shutdown", &[1001, 1012]).await;
     }
 
     // The log has been folded into a snapshot.
@@ -148,7 +136,7 @@ async fn thousands_of_updates_compact_and_survive_restart() {
     }
 
     server.start_again().await;
-    let fresh = YClient::connect(server.addr, ROOM, "fresh").await;
+    let fresh = WsClient::connect(server.addr, ROOM, "fresh").await;
     let first = fresh.state().first_step2.expect("first SyncStep2");
     let restored = doc_from_update(&first);
     assert_eq!(
@@ -179,8 +167,8 @@ async fn thousands_of_updates_compact_and_survive_restart() {
 async fn clients_joining_while_a_snapshot_loads_get_it_and_keep_editing() {
     const DOC: &str = "snapshot-joiners";
     const JOINERS: usize = 20;
-    let mut server = TestServer::start().await;
-    let writer = YClient::connect(server.addr, DOC, "writer").await;
+    let mut server = Server::open().await;
+    let writer = WsClient::connect(server.addr, DOC, "writer").await;
     for i in 0..200 {
         writer
             .edit(move |txn| {
@@ -210,7 +198,7 @@ async fn clients_joining_while_a_snapshot_loads_get_it_and_keep_editing() {
     for i in 0..JOINERS {
         let addr = server.addr;
         tasks.push(tokio::spawn(async move {
-            let c = YClient::connect(addr, DOC, &format!("joiner{i}")).await;
+            let c = WsClient::connect(addr, DOC, &format!("joiner{i}")).await;
             c.edit(move |txn| {
                 txn.get_or_insert_map("joined")
                     .insert(txn, format!("j{i}"), i as i64);
@@ -230,17 +218,14 @@ async fn clients_joining_while_a_snapshot_loads_get_it_and_keep_editing() {
             "{} did not get the stored text",
             c.name
         );
-        c.wait_until("every joiner's edit", TIMEOUT, |d| {
-            map_keys(d, "joined").len() == JOINERS
-        })
-        .await;
+        c.wait_map_len("joined", JOINERS).await;
     }
     for c in &joiners {
         c.close().await;
     }
     server.stop().await;
     server.start_again().await;
-    let fresh = YClient::connect(server.addr, DOC, "fresh").await;
+    let fresh = WsClient::connect(server.addr, DOC, "fresh").await;
     assert_eq!(fresh.text("text"), text);
     assert_eq!(map_keys(&fresh.doc, "joined").len(), JOINERS);
 }

@@ -1,76 +1,61 @@
 //! Browsers on the configured origins may call the REST API; others get no
 //! CORS grant.
 
-use coform::config::Config;
+mod support;
 
-async fn preflight(base: &str, origin: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, format!("{base}/api/auth/login"))
-        .header("Origin", origin)
-        .header("Access-Control-Request-Method", "POST")
-        .header(
+use coform::config::Config;
+use support::*;
+
+const APP: &str = "https://app.example.com";
+
+async fn preflight(s: &Server, origin: &str) -> Resp {
+    let headers = [
+        ("Origin", origin),
+        ("Access-Control-Request-Method", "POST"),
+        (
             "Access-Control-Request-Headers",
             "content-type,authorization",
-        )
-        .send()
+        ),
+    ];
+    s.request("OPTIONS", "/api/auth/login", None, &headers, Body::None)
         .await
-        .expect("preflight request")
 }
 
 #[tokio::test]
 async fn only_configured_origins_get_a_cors_grant() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests_with_auth(dir.path().to_path_buf());
-    config.cors_origins = vec!["https://app.example.com".into()];
-    let server = coform::server::start(config).await.expect("start");
-    let base = format!("http://{}", server.addr);
+    let s = Server::start_with(|c| c.cors_origins = vec![APP.into()]).await;
 
-    let ok = preflight(&base, "https://app.example.com").await;
+    let ok = preflight(&s, APP).await;
     assert_eq!(
-        ok.headers()
-            .get("access-control-allow-origin")
-            .map(|v| v.to_str().unwrap()),
-        Some("https://app.example.com")
+        ok.header("access-control-allow-origin").as_deref(),
+        Some(APP)
     );
-    let allowed = ok.headers()["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let allowed = ok
+        .header("access-control-allow-headers")
+        .unwrap_or_default();
     assert!(
         allowed.contains("authorization") && allowed.contains("content-type"),
         "{allowed}"
     );
 
-    let other = preflight(&base, "https://evil.example.com").await;
-    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let other = preflight(&s, "https://evil.example.com").await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
 
     // An actual request from the allowed origin carries the grant too.
-    let r = reqwest::Client::new()
-        .get(format!("{base}/healthz"))
-        .header("Origin", "https://app.example.com")
-        .send()
-        .await
-        .unwrap();
+    let r = s
+        .request("GET", "/healthz", None, &[("Origin", APP)], Body::None)
+        .await;
     assert_eq!(
-        r.headers()["access-control-allow-origin"],
-        "https://app.example.com"
+        r.header("access-control-allow-origin").as_deref(),
+        Some(APP)
     );
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn no_cors_grant_without_configured_origins() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = coform::server::start(Config::for_tests_with_auth(dir.path().to_path_buf()))
-        .await
-        .expect("start");
-    let r = preflight(
-        &format!("http://{}", server.addr),
-        "https://app.example.com",
-    )
-    .await;
-    assert!(r.headers().get("access-control-allow-origin").is_none());
-    server.shutdown().await;
+    let s = Server::start().await;
+    let r = preflight(&s, APP).await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
 }
 
 #[test]

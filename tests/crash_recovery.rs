@@ -3,13 +3,13 @@
 //! and over. Every update any client received from the server must be
 //! there after the restart (the server stores before it broadcasts).
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use support::*;
 use yrs::{Doc, Map, WriteTxn};
 
 const ROOM: &str = "crash-recovery";
@@ -39,15 +39,13 @@ async fn updates_seen_by_any_client_survive_sigkill() {
     for cycle in 0..CYCLES {
         let mut clients = Vec::new();
         for (i, doc) in docs.iter().enumerate() {
-            let c = YClient::connect_with_doc(
+            let c = WsClient::connect_doc(
                 server.addr,
                 ROOM,
                 &format!("client{i}/cycle{cycle}"),
                 doc.clone(),
-                ConnectOpts::default(),
             )
             .await;
-            c.wait_synced().await;
             clients.push(Arc::new(c));
         }
 
@@ -84,7 +82,7 @@ async fn updates_seen_by_any_client_survive_sigkill() {
         // server is visibly fanning updates out.
         let threshold = 150 + rng.below(400);
         clients[0]
-            .wait_state("updates from the other clients", TIMEOUT, |s| {
+            .wait_state("updates from the other clients", |s| {
                 s.updates_received >= threshold
             })
             .await;
@@ -96,7 +94,7 @@ async fn updates_seen_by_any_client_survive_sigkill() {
                 .expect("edit loop panicked");
         }
         for c in &clients {
-            c.wait_ended(TIMEOUT).await;
+            c.wait_ended().await;
         }
 
         // Everything a client holds from another client came from the server.
@@ -119,7 +117,7 @@ async fn updates_seen_by_any_client_survive_sigkill() {
 
         // A fresh client, before any old one reconnects and re-uploads:
         // only what the server recovered from disk.
-        let verifier = YClient::connect(server.addr, ROOM, &format!("verifier{cycle}")).await;
+        let verifier = WsClient::connect(server.addr, ROOM, &format!("verifier{cycle}")).await;
         let first = verifier
             .state()
             .first_step2
@@ -147,15 +145,8 @@ async fn updates_seen_by_any_client_survive_sigkill() {
     // ever generated.
     let mut clients = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
-        let c = YClient::connect_with_doc(
-            server.addr,
-            ROOM,
-            &format!("client{i}/final"),
-            doc.clone(),
-            ConnectOpts::default(),
-        )
-        .await;
-        c.wait_synced().await;
+        let c = WsClient::connect_doc(server.addr, ROOM, &format!("client{i}/final"), doc.clone())
+            .await;
         clients.push(c);
     }
     let all: BTreeSet<String> = (0..CLIENTS)
@@ -176,19 +167,9 @@ async fn updates_seen_by_any_client_survive_sigkill() {
         "server exited with {status:?} after SIGTERM"
     );
     for c in &clients {
-        match c.wait_ended(TIMEOUT).await {
-            Ended::Closed { code, .. } => assert!(
-                code == 1012 || code == 1001,
-                "{}: closed with {code} on SIGTERM, expected 1012 or 1001",
-                c.name
-            ),
-            Ended::Dropped(why) => panic!(
-                "{}: dropped without a close frame on SIGTERM: {why}",
-                c.name
-            ),
-        }
+        c.expect_close("SIGTERM", &[1012, 1001]).await;
     }
     server.restart().await;
-    let last = YClient::connect(server.addr, ROOM, "after-sigterm").await;
+    let last = WsClient::connect(server.addr, ROOM, "after-sigterm").await;
     assert_eq!(last.map_keys(MAP), all);
 }

@@ -3,12 +3,12 @@
 //! the mail outbox (live sign-in links), the generated token secret. Run
 //! against the real binary, as an operator would start it.
 
-mod common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::*;
+use support::*;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)

@@ -1,17 +1,17 @@
 //! Limits and bad input: the offending peer is closed with the right code,
 //! its input never reaches anyone, and the room keeps working for the rest.
 
-mod common;
+mod support;
 
-use common::*;
 use futures_util::StreamExt;
+use support::*;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use yrs::{Text, WriteTxn};
 
 const TEXT: &str = "text";
 
 /// `writer` edits and `observer` must receive it: the room still works.
-async fn assert_room_works(writer: &YClient, observer: &YClient, marker: &str) {
+async fn assert_room_works(writer: &WsClient, observer: &WsClient, marker: &str) {
     writer.insert_text(TEXT, u32::MAX, marker).await;
     observer
         .wait_until(&format!("marker {marker:?}"), TIMEOUT, |d| {
@@ -31,14 +31,13 @@ async fn assert_room_works(writer: &YClient, observer: &YClient, marker: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_frame_closes_only_that_peer_with_1009() {
-    let server = TestServer::start_with(|c| {
+    let server = Server::open_with(|c| {
         c.limits.max_frame_bytes = 64 * 1024;
     })
     .await;
     let room = "limits-frame";
-    let writer = YClient::connect(server.addr, room, "writer").await;
-    let observer = YClient::connect(server.addr, room, "observer").await;
-    let offender = YClient::connect(server.addr, room, "offender").await;
+    let [writer, observer, offender] =
+        connect_all(server.addr, room, ["writer", "observer", "offender"]).await;
     assert_room_works(&writer, &observer, "<before>").await;
 
     // Just below the limit is fine...
@@ -55,17 +54,7 @@ async fn oversized_frame_closes_only_that_peer_with_1009() {
     let _ = offender
         .try_edit(|txn| txn.get_or_insert_text(TEXT).insert(txn, 0, &big))
         .await;
-    match offender.wait_ended(TIMEOUT).await {
-        Ended::Closed { code, reason } => {
-            assert_eq!(
-                code, 1009,
-                "oversized frame closed with {code} ({reason}), expected 1009"
-            )
-        }
-        Ended::Dropped(why) => {
-            panic!("oversized frame: connection dropped without a close frame: {why}")
-        }
-    }
+    offender.expect_close("oversized frame", &[1009]).await;
 
     // Everyone else carries on, and the oversized update went nowhere.
     assert_room_works(&writer, &observer, "<after>").await;
@@ -74,7 +63,7 @@ async fn oversized_frame_closes_only_that_peer_with_1009() {
         !observer.text(TEXT).contains("BBBB"),
         "the rejected update reached a peer"
     );
-    let late = YClient::connect(server.addr, room, "late").await;
+    let late = WsClient::connect(server.addr, room, "late").await;
     let t = late.text(TEXT);
     assert!(
         t.contains("<after-2>") && t.contains(&fits),
@@ -103,50 +92,31 @@ fn garbage_frames() -> Vec<(&'static str, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_close_the_sender_and_the_room_carries_on() {
-    let server = TestServer::start().await;
+    let server = Server::open().await;
     let room = "limits-garbage";
-    let writer = YClient::connect(server.addr, room, "writer").await;
-    let observer = YClient::connect(server.addr, room, "observer").await;
+    let [writer, observer] = connect_all(server.addr, room, ["writer", "observer"]).await;
     assert_room_works(&writer, &observer, "<start>").await;
 
     for (i, (what, frame)) in garbage_frames().into_iter().enumerate() {
-        let bad = YClient::connect(server.addr, room, &format!("garbage: {what}")).await;
+        let bad = WsClient::connect(server.addr, room, &format!("garbage: {what}")).await;
         bad.send_raw(WsMessage::binary(frame))
             .await
             .expect("send garbage");
-        match bad.wait_ended(TIMEOUT).await {
-            Ended::Closed { code, reason } => assert!(
-                code == 1007 || code == 1002,
-                "{what}: closed with {code} ({reason}), expected 1007 or 1002"
-            ),
-            Ended::Dropped(why) => {
-                panic!("{what}: connection dropped without a close frame: {why}")
-            }
-        }
+        bad.expect_close(what, &[1007, 1002]).await;
         assert_room_works(&writer, &observer, &format!("<after {i}>")).await;
     }
 
     // A text frame is refused with 1003.
-    let texty = YClient::connect(server.addr, room, "text frame").await;
+    let texty = WsClient::connect(server.addr, room, "text frame").await;
     texty
         .send_raw(WsMessage::text("hello"))
         .await
         .expect("send text frame");
-    match texty.wait_ended(TIMEOUT).await {
-        Ended::Closed { code, reason } => {
-            assert_eq!(
-                code, 1003,
-                "text frame closed with {code} ({reason}), expected 1003"
-            )
-        }
-        Ended::Dropped(why) => {
-            panic!("text frame: connection dropped without a close frame: {why}")
-        }
-    }
+    texty.expect_close("text frame", &[1003]).await;
     assert_room_works(&observer, &writer, "<after text>").await;
 
     // Nothing of it was stored; the document is what the good peers wrote.
-    let late = YClient::connect(server.addr, room, "late").await;
+    let late = WsClient::connect(server.addr, room, "late").await;
     assert_eq!(late.text(TEXT), writer.text(TEXT));
     assert_eq!(late.text(TEXT), observer.text(TEXT));
     let m = metrics(server.addr).await;
@@ -161,14 +131,13 @@ async fn garbage_frames_close_the_sender_and_the_room_carries_on() {
 async fn update_past_max_doc_bytes_closes_sender_with_1009() {
     const LIMIT: usize = 64 * 1024;
     const CHUNK: usize = 10_000;
-    let server = TestServer::start_with(|c| {
+    let server = Server::open_with(|c| {
         c.limits.max_doc_bytes = LIMIT;
     })
     .await;
     let room = "limits-doc";
-    let writer = YClient::connect(server.addr, room, "writer").await;
-    let observer = YClient::connect(server.addr, room, "observer").await;
-    let offender = YClient::connect(server.addr, room, "offender").await;
+    let [writer, observer, offender] =
+        connect_all(server.addr, room, ["writer", "observer", "offender"]).await;
 
     // Each chunk is a distinct letter so the observer can tell them apart.
     let mut accepted = 0usize;
@@ -205,22 +174,12 @@ async fn update_past_max_doc_bytes_closes_sender_with_1009() {
         accepted * CHUNK <= LIMIT,
         "{accepted} chunks of {CHUNK} bytes accepted with max_doc_bytes = {LIMIT}"
     );
-    match offender.wait_ended(TIMEOUT).await {
-        Ended::Closed { code, reason } => {
-            assert_eq!(
-                code, 1009,
-                "doc too big closed with {code} ({reason}), expected 1009"
-            )
-        }
-        Ended::Dropped(why) => {
-            panic!("doc too big: connection dropped without a close frame: {why}")
-        }
-    }
+    offender.expect_close("doc too big", &[1009]).await;
 
     // A small edit still fits; the refused chunk is nowhere.
     assert_room_works(&writer, &observer, "<small>").await;
     assert!(!observer.text(TEXT).contains(&rejected_chunk[..100]));
-    let late = YClient::connect(server.addr, room, "late").await;
+    let late = WsClient::connect(server.addr, room, "late").await;
     assert!(late.text(TEXT).contains("<small>"));
     assert!(
         !late.text(TEXT).contains(&rejected_chunk[..100]),
@@ -230,13 +189,12 @@ async fn update_past_max_doc_bytes_closes_sender_with_1009() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_max_connections_are_refused_with_503() {
-    let server = TestServer::start_with(|c| {
+    let server = Server::open_with(|c| {
         c.limits.max_connections = 2;
     })
     .await;
     let room = "limits-connections";
-    let a = YClient::connect(server.addr, room, "a").await;
-    let b = YClient::connect(server.addr, room, "b").await;
+    let [a, b] = connect_all(server.addr, room, ["a", "b"]).await;
 
     match try_raw_connect(server.addr, room, None).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
@@ -256,7 +214,7 @@ async fn connections_past_max_connections_are_refused_with_503() {
     // Once one leaves, its slot is free again (the release is asynchronous,
     // so retry until it is, within the timeout).
     a.close().await;
-    a.wait_ended(TIMEOUT).await;
+    a.wait_ended().await;
     drop(a);
     let deadline = std::time::Instant::now() + TIMEOUT;
     let c = loop {

@@ -6,11 +6,11 @@
 //! never nests deeper than the limit. Seeded: the seed is printed, and
 //! `COFORM_FUZZ_SEED` replays a run.
 
-mod support_api;
+mod support;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, ArrayPrelim, Doc, In, Map, MapPrelim, Out, ReadTxn, Transact};
 
@@ -218,20 +218,12 @@ async fn random_nested_structures_never_crash_a_read() {
                 r.text
             );
         }
-        let backup = s
-            .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&a.access))
-            .await;
+        let backup = s.backup(&a.access, &ws).await;
         assert_eq!(backup.status, 200, "{what}: backup {}", backup.text);
         let mut restore = backup.json.clone();
         restore["templates"][0]["state"] =
             json!(base64::engine::general_purpose::STANDARD.encode(nested_state(&mut rng, depth)));
-        let r = s
-            .post(
-                &format!("/api/workspaces/{ws}/restore"),
-                Some(&a.access),
-                restore,
-            )
-            .await;
+        let r = s.restore(&a.access, &ws, restore).await;
         assert!(
             r.status < 500,
             "{what}: restore answered {}: {}",

@@ -1,7 +1,9 @@
 //! The OpenAPI document is generated from the route declarations: every
 //! endpoint of the API must appear in it, with its method.
 
-use coform::config::Config;
+mod support;
+
+use support::*;
 
 const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/auth/register"),
@@ -51,17 +53,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn every_endpoint_is_in_the_openapi_document() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = coform::server::start(Config::for_tests_with_auth(dir.path().to_path_buf()))
-        .await
-        .expect("start");
-    let body = reqwest::get(format!("http://{}/api/openapi.json", server.addr))
-        .await
-        .expect("GET /api/openapi.json")
-        .text()
-        .await
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_str(&body).expect("the document is JSON");
+    let s = Server::start().await;
+    let r = s.get("/api/openapi.json", None).await;
+    let doc = r.expect(200);
+    assert!(doc.is_object(), "the document is not JSON: {}", r.text);
     assert!(
         doc["openapi"]
             .as_str()
@@ -95,5 +90,4 @@ async fn every_endpoint_is_in_the_openapi_document() {
         me["security"].is_array(),
         "GET /api/auth/me has no security requirement"
     );
-    server.shutdown().await;
 }

@@ -1,9 +1,9 @@
 //! The y-websocket protocol against real yrs clients: convergence, full
 //! state for late joiners and after a restart, and no echo to the sender.
 
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 use yrs::sync::{Message, SyncMessage};
 use yrs::{Doc, Map, ReadTxn, Text, Transact, WriteTxn};
 
@@ -13,13 +13,13 @@ const ROOM: &str = "protocol-sync";
 /// identical content containing every edit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_converge() {
-    let server = TestServer::start().await;
+    let server = Server::open().await;
     const CLIENTS: usize = 4;
     const EDITS: usize = 60;
 
     let mut clients = Vec::new();
     for i in 0..CLIENTS {
-        clients.push(YClient::connect(server.addr, ROOM, &format!("client{i}")).await);
+        clients.push(WsClient::connect(server.addr, ROOM, &format!("client{i}")).await);
     }
 
     // Every client edits at the same time: random-position text inserts
@@ -84,20 +84,10 @@ async fn concurrent_clients_converge() {
             "{} map size",
             c.name
         );
+        // No frame failed to decode and no update failed to apply.
+        c.check();
         let st = c.state();
         assert_eq!(st.echoes, 0, "{} received its own updates back", c.name);
-        assert!(
-            st.apply_errors.is_empty(),
-            "{}: {:?}",
-            c.name,
-            st.apply_errors
-        );
-        assert!(
-            st.decode_errors.is_empty(),
-            "{}: {:?}",
-            c.name,
-            st.decode_errors
-        );
         assert!(
             st.ended.is_none(),
             "{} was disconnected: {:?}",
@@ -125,9 +115,8 @@ async fn concurrent_clients_converge() {
 /// server's answer to its SyncStep1, and the server opens with SyncStep1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_gets_full_state() {
-    let server = TestServer::start().await;
-    let a = YClient::connect(server.addr, ROOM, "a").await;
-    let b = YClient::connect(server.addr, ROOM, "b").await;
+    let server = Server::open().await;
+    let [a, b] = connect_all(server.addr, ROOM, ["a", "b"]).await;
 
     for n in 0..50 {
         a.insert_text("text", u32::MAX, &format!("a{n};")).await;
@@ -140,7 +129,7 @@ async fn late_joiner_gets_full_state() {
     b.wait_until("a's edits", TIMEOUT, |d| covers(d, &target))
         .await;
 
-    let late = YClient::connect(server.addr, ROOM, "late").await;
+    let late = WsClient::connect(server.addr, ROOM, "late").await;
     let st = late.state();
     assert!(
         st.step1_received >= 1,
@@ -158,22 +147,18 @@ async fn late_joiner_gets_full_state() {
 
     // And the late joiner takes part like anyone else.
     late.set_key("map", "late", "here").await;
-    a.wait_until("the late joiner's edit", TIMEOUT, |d| {
-        map_keys(d, "map").contains("late")
-    })
-    .await;
+    a.wait_has_key("map", "late").await;
 }
 
 /// After a graceful restart on the same data dir, the first SyncStep2 a new
 /// client receives already holds the stored document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_step2_after_restart_has_stored_content() {
-    let mut server = TestServer::start().await;
+    let mut server = Server::open().await;
     let expected_text;
     let expected_map;
     {
-        let a = YClient::connect(server.addr, ROOM, "a").await;
-        let observer = YClient::connect(server.addr, ROOM, "observer").await;
+        let [a, observer] = connect_all(server.addr, ROOM, ["a", "observer"]).await;
         for n in 0..40 {
             a.edit(move |txn| {
                 txn.get_or_insert_text("text")
@@ -197,7 +182,7 @@ async fn first_step2_after_restart_has_stored_content() {
 
     server.restart().await;
 
-    let fresh = YClient::connect(server.addr, ROOM, "fresh").await;
+    let fresh = WsClient::connect(server.addr, ROOM, "fresh").await;
     let first = fresh.state().first_step2.expect("first SyncStep2");
     let from_step2 = doc_from_update(&first);
     assert_eq!(text_string(&from_step2, "text"), expected_text);
@@ -205,7 +190,7 @@ async fn first_step2_after_restart_has_stored_content() {
     assert_eq!(fresh.text("text"), expected_text);
 
     // Another room on the same server is independent and empty.
-    let other = YClient::connect(server.addr, "another-room", "other").await;
+    let other = WsClient::connect(server.addr, "another-room", "other").await;
     assert_eq!(other.text("text"), "");
     assert!(other.map_keys("map").is_empty());
 }
@@ -213,9 +198,8 @@ async fn first_step2_after_restart_has_stored_content() {
 /// Updates go to every other peer but never back to their sender.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_are_not_echoed_to_sender() {
-    let server = TestServer::start().await;
-    let a = YClient::connect(server.addr, ROOM, "a").await;
-    let b = YClient::connect(server.addr, ROOM, "b").await;
+    let server = Server::open().await;
+    let [a, b] = connect_all(server.addr, ROOM, ["a", "b"]).await;
 
     for n in 0..20 {
         a.set_key("map", &format!("a{n}"), "x").await;
@@ -262,14 +246,10 @@ async fn updates_are_not_echoed_to_sender() {
 /// them in its answer to the server's SyncStep1; others receive them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_edits_are_uploaded_on_reconnect() {
-    let server = TestServer::start().await;
-    let a = YClient::connect(server.addr, ROOM, "a").await;
-    let b = YClient::connect(server.addr, ROOM, "b").await;
+    let server = Server::open().await;
+    let [a, b] = connect_all(server.addr, ROOM, ["a", "b"]).await;
     a.set_key("map", "before", "1").await;
-    b.wait_until("a's first edit", TIMEOUT, |d| {
-        map_keys(d, "map").contains("before")
-    })
-    .await;
+    b.wait_has_key("map", "before").await;
 
     // Edit a's document while it is disconnected.
     let doc: Doc = a.doc.clone();
@@ -279,16 +259,13 @@ async fn offline_edits_are_uploaded_on_reconnect() {
         let mut txn = doc.transact_mut();
         map.insert(&mut txn, "offline", "2");
     }
-    let a = YClient::connect_with_doc(server.addr, ROOM, "a", doc, ConnectOpts::default()).await;
+    let a = WsClient::connect_with_doc(server.addr, ROOM, "a", doc, ConnectOpts::default()).await;
     a.wait_synced().await;
-    b.wait_until("a's offline edit", TIMEOUT, |d| {
-        map_keys(d, "map").contains("offline")
-    })
-    .await;
+    b.wait_has_key("map", "offline").await;
 
     // A client sending only SyncStep1 with an empty state vector gets the
     // whole document, as a y-websocket client would.
-    let raw = YClient::connect_with_doc(
+    let raw = WsClient::connect_with_doc(
         server.addr,
         ROOM,
         "raw",
@@ -320,18 +297,15 @@ async fn offline_edits_are_uploaded_on_reconnect() {
 /// removed for everyone when its connection goes away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awareness_is_relayed_and_removed_on_disconnect() {
-    let server = TestServer::start().await;
+    let server = Server::open().await;
     let room = "awareness";
-    let a = YClient::connect(server.addr, room, "a").await;
-    let b = YClient::connect(server.addr, room, "b").await;
+    let [a, b] = connect_all(server.addr, room, ["a", "b"]).await;
     let a_id = a.client_id();
     let state = r#"{"user":{"name":"Ada"},"cursor":3}"#;
 
     a.set_awareness(1, state).await;
-    b.wait_state("a's awareness", TIMEOUT, |s| {
-        s.awareness.contains_key(&a_id)
-    })
-    .await;
+    b.wait_state("a's awareness", |s| s.awareness.contains_key(&a_id))
+        .await;
     let (clock, json) = b.awareness_of(a_id).unwrap();
     assert_eq!(clock, 1);
     let got: serde_json::Value = serde_json::from_str(&json).expect("awareness JSON");
@@ -339,11 +313,9 @@ async fn awareness_is_relayed_and_removed_on_disconnect() {
     assert_eq!(got, sent, "awareness state altered in transit");
 
     // A joiner is told the current states as part of joining.
-    let c = YClient::connect(server.addr, room, "c").await;
-    c.wait_state("awareness on join", TIMEOUT, |s| {
-        s.awareness.contains_key(&a_id)
-    })
-    .await;
+    let c = WsClient::connect(server.addr, room, "c").await;
+    c.wait_state("awareness on join", |s| s.awareness.contains_key(&a_id))
+        .await;
     assert_eq!(c.awareness_of(a_id).unwrap().0, 1);
 
     // The sender is not sent its own state back.
@@ -353,15 +325,12 @@ async fn awareness_is_relayed_and_removed_on_disconnect() {
     // a's connection drops without a word: the others learn it is gone.
     drop(a);
     for peer in [&b, &c] {
-        peer.wait_state("a's awareness removal", TIMEOUT, |s| {
+        peer.wait_state("a's awareness removal", |s| {
             matches!(s.awareness.get(&a_id), Some((clock, json)) if *clock > 1 && json == "null")
         })
         .await;
     }
     // b and c still sync.
     b.set_key("map", "after", "x").await;
-    c.wait_until("b's edit", TIMEOUT, |d| {
-        map_keys(d, "map").contains("after")
-    })
-    .await;
+    c.wait_has_key("map", "after").await;
 }

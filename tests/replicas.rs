@@ -4,75 +4,11 @@
 //! ghosts and loses nothing anyone received; a Redis restart heals; a late
 //! replica catches up. Everything runs as real processes on loopback.
 
-mod common;
+mod support;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coform_storage::testing::MongoServer;
-use common::{within, ProcessServer, YClient, TIMEOUT};
-
-/// A `redis-server` of our own on a free port.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("pick a free port")
-            .port();
-        let mut redis = Redis { port, child: None };
-        redis.spawn();
-        redis
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): install it, e.g. `apt-get install redis-server`")
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + TIMEOUT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start listening on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let deadline = Instant::now() + TIMEOUT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(Instant::now() < deadline, "redis-server did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use support::{http_get, map_keys, within, MongoServer, ProcessServer, Redis, WsClient, TIMEOUT};
 
 async fn replica(store: &str, redis: &Redis) -> ProcessServer {
     ProcessServer::start(&[
@@ -86,15 +22,26 @@ async fn replica(store: &str, redis: &Redis) -> ProcessServer {
     .await
 }
 
-fn has_user(client: &YClient, other: u64) -> bool {
+/// Two replicas and a client of the form on each.
+async fn two_replicas(
+    store: &str,
+    redis: &Redis,
+) -> (ProcessServer, ProcessServer, WsClient, WsClient) {
+    let (r1, r2) = (replica(store, redis).await, replica(store, redis).await);
+    let a = WsClient::connect(r1.addr, "form", "a@r1").await;
+    let b = WsClient::connect(r2.addr, "form", "b@r2").await;
+    (r1, r2, a, b)
+}
+
+fn has_user(client: &WsClient, other: u64) -> bool {
     client
         .awareness_of(other)
         .is_some_and(|(_, json)| json != "null")
 }
 
-async fn wait_presence(client: &YClient, other: u64, present: bool, timeout: Duration) {
+async fn wait_presence(client: &WsClient, other: u64, present: bool, timeout: Duration) {
     client
-        .wait_state(
+        .wait_state_within(
             &format!("presence of {other} to be {present}"),
             timeout,
             |s| {
@@ -109,23 +56,13 @@ async fn wait_presence(client: &YClient, other: u64, present: bool, timeout: Dur
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_on_two_and_three_replicas_converge_and_see_each_other() {
-    let mongo = MongoServer::shared();
-    let store = mongo.fresh_database_url();
+    let store = MongoServer::shared().fresh_database_url();
     let redis = Redis::start();
-    let r1 = replica(&store, &redis).await;
-    let r2 = replica(&store, &redis).await;
-
-    let a = YClient::connect(r1.addr, "form", "a@r1").await;
-    let b = YClient::connect(r2.addr, "form", "b@r2").await;
-    a.wait_synced().await;
-    b.wait_synced().await;
+    let (r1, r2, a, b) = two_replicas(&store, &redis).await;
     a.set_key("components", "from-a", "1").await;
     b.set_key("components", "from-b", "2").await;
     for c in [&a, &b] {
-        c.wait_until("both edits", TIMEOUT, |d| {
-            common::map_keys(d, "components").len() == 2
-        })
-        .await;
+        c.wait_map_len("components", 2).await;
     }
 
     // Presence crosses replicas and disappears when its client leaves.
@@ -137,32 +74,18 @@ async fn clients_on_two_and_three_replicas_converge_and_see_each_other() {
 
     // A third replica joins the same document.
     let r3 = replica(&store, &redis).await;
-    let c = YClient::connect(r3.addr, "form", "c@r3").await;
-    c.wait_synced().await;
-    c.wait_until("everything so far", TIMEOUT, |d| {
-        common::map_keys(d, "components").len() == 2
-    })
-    .await;
+    let c = WsClient::connect(r3.addr, "form", "c@r3").await;
+    c.wait_map_len("components", 2).await;
     c.set_key("components", "from-c", "3").await;
-    b.wait_until("c's edit via the bus", TIMEOUT, |d| {
-        common::map_keys(d, "components").contains("from-c")
-    })
-    .await;
+    b.wait_has_key("components", "from-c").await;
     drop((r1, r2, r3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
-    let mongo = MongoServer::shared();
-    let store = mongo.fresh_database_url();
+    let store = MongoServer::shared().fresh_database_url();
     let redis = Redis::start();
-    let mut r1 = replica(&store, &redis).await;
-    let r2 = replica(&store, &redis).await;
-
-    let a = YClient::connect(r1.addr, "form", "a@r1").await;
-    let b = YClient::connect(r2.addr, "form", "b@r2").await;
-    a.wait_synced().await;
-    b.wait_synced().await;
+    let (mut r1, r2, a, b) = two_replicas(&store, &redis).await;
     a.set_awareness(1, r#"{"user":{"name":"A"}}"#).await;
     wait_presence(&b, a.client_id(), true, TIMEOUT).await;
 
@@ -171,7 +94,7 @@ async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
         a.set_key("components", &format!("a{i}"), "x").await;
     }
     b.wait_until("some of a's edits", TIMEOUT, |d| {
-        !common::map_keys(d, "components").is_empty()
+        !map_keys(d, "components").is_empty()
     })
     .await;
     r1.kill9().await;
@@ -188,18 +111,17 @@ async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
     // up; nothing that b had received is missing there.
     let a = a.reconnect(r2.addr).await;
     a.wait_synced().await;
-    let fresh = YClient::connect(r2.addr, "form", "fresh@r2").await;
-    fresh.wait_synced().await;
+    let fresh = WsClient::connect(r2.addr, "form", "fresh@r2").await;
     fresh
         .wait_until("every edit b had received", TIMEOUT, |d| {
-            let keys = common::map_keys(d, "components");
+            let keys = map_keys(d, "components");
             seen_by_b.iter().all(|k| keys.contains(k))
         })
         .await;
     // And a's own edits, which it still holds, reach everyone again.
     let all_a = a.map_keys("components");
     b.wait_until("all of a's edits after its reconnect", TIMEOUT, |d| {
-        let keys = common::map_keys(d, "components");
+        let keys = map_keys(d, "components");
         all_a.iter().all(|k| keys.contains(k))
     })
     .await;
@@ -208,26 +130,17 @@ async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_converge_after_redis_restarts_mid_editing() {
-    let mongo = MongoServer::shared();
-    let store = mongo.fresh_database_url();
+    let store = MongoServer::shared().fresh_database_url();
     let mut redis = Redis::start();
-    let r1 = replica(&store, &redis).await;
-    let r2 = replica(&store, &redis).await;
-    let a = YClient::connect(r1.addr, "form", "a@r1").await;
-    let b = YClient::connect(r2.addr, "form", "b@r2").await;
-    a.wait_synced().await;
-    b.wait_synced().await;
+    let (r1, _r2, a, b) = two_replicas(&store, &redis).await;
     a.set_key("components", "before", "1").await;
-    b.wait_until("the first edit", TIMEOUT, |d| {
-        common::map_keys(d, "components").contains("before")
-    })
-    .await;
+    b.wait_has_key("components", "before").await;
 
     redis.stop();
     // Each replica keeps serving its own clients while Redis is down.
     within(TIMEOUT, "readyz to report redis down", async {
         loop {
-            let (status, body) = common::http_get(r1.addr, "/readyz").await;
+            let (status, body) = http_get(r1.addr, "/readyz").await;
             if status == 200 && body.contains(r#""redis":"down""#) {
                 break;
             }
@@ -243,40 +156,25 @@ async fn replicas_converge_after_redis_restarts_mid_editing() {
 
     // No client action: the replicas heal from the store once Redis is back.
     for c in [&a, &b] {
-        c.wait_until("every edit made while Redis was down", TIMEOUT, |d| {
-            common::map_keys(d, "components").len() == 41
-        })
-        .await;
+        c.wait_map_len("components", 41).await;
     }
     a.set_key("components", "after", "1").await;
-    b.wait_until("live fan-out again", TIMEOUT, |d| {
-        common::map_keys(d, "components").contains("after")
-    })
-    .await;
+    b.wait_has_key("components", "after").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_joins_late_loads_and_catches_up() {
-    let mongo = MongoServer::shared();
-    let store = mongo.fresh_database_url();
+    let store = MongoServer::shared().fresh_database_url();
     let redis = Redis::start();
     let r1 = replica(&store, &redis).await;
-    let a = YClient::connect(r1.addr, "form", "a@r1").await;
-    a.wait_synced().await;
+    let a = WsClient::connect(r1.addr, "form", "a@r1").await;
     for i in 0..30 {
         a.set_key("components", &format!("k{i}"), "v").await;
     }
     a.round_trip().await;
     let r2 = replica(&store, &redis).await;
-    let b = YClient::connect(r2.addr, "form", "b@r2").await;
-    b.wait_synced().await;
-    b.wait_until("everything stored before it started", TIMEOUT, |d| {
-        common::map_keys(d, "components").len() == 30
-    })
-    .await;
+    let b = WsClient::connect(r2.addr, "form", "b@r2").await;
+    b.wait_map_len("components", 30).await;
     a.set_key("components", "live", "1").await;
-    b.wait_until("a live edit", TIMEOUT, |d| {
-        common::map_keys(d, "components").contains("live")
-    })
-    .await;
+    b.wait_has_key("components", "live").await;
 }

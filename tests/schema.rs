@@ -1,10 +1,9 @@
 //! `/api/schema/*`: the form model's JSON Schema and component catalog are
 //! served to every client, without signing in, from the one schema.
 
-mod support_api;
+mod support;
 
-use serde_json::Value;
-use support_api::*;
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_template_schema_and_the_component_catalog_are_served() {
@@ -41,50 +40,22 @@ async fn the_template_schema_and_the_component_catalog_are_served() {
     let r = s.get("/api/schema/components", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let catalog = &r.json;
-    let text = catalog["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "text")
-        .expect("text is in the catalog");
+    let text = find(&catalog["types"], "type", "text");
     assert_eq!(text["label"], "Short text");
     assert_eq!(text["group"], "input");
     assert_eq!(text["input"], true);
-    let field = |list: &str, name: &str| -> Value {
-        text[list]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("text has no {list}.{name}"))
-    };
+    let field = |list: &str, name: &str| find(&text[list], "name", name).clone();
     let placeholder = field("properties", "placeholder");
     assert_eq!(placeholder["kind"], "text");
     assert_eq!(placeholder["label"], "Placeholder");
     assert_eq!(placeholder["limits"]["maxLength"], 200);
     assert_eq!(field("validation", "maxLength")["kind"], "integer");
-    let select = catalog["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "select")
-        .unwrap();
-    let options = select["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "options")
-        .unwrap();
+    let select = find(&catalog["types"], "type", "select");
+    let options = find(&select["properties"], "name", "options");
     assert_eq!(options["required"], true);
     assert_eq!(options["kind"], "options");
     assert_eq!(options["limits"]["minItems"], 1);
-    let section = catalog["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "section")
-        .unwrap();
+    let section = find(&catalog["types"], "type", "section");
     assert_eq!(section["container"], true);
     assert!(section["validation"].as_array().unwrap().is_empty());
 }

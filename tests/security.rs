@@ -4,11 +4,11 @@
 //! the nesting tests by aborting the whole test process (a stack overflow
 //! is not a panic), the others by their assertions.
 
-mod support_api;
+mod support;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::sync::Message;
 use yrs::updates::decoder::Decode;
@@ -72,12 +72,11 @@ fn json_chain_depth(content: &Value) -> usize {
 /// Every way the REST API reads a template's content, each of which must
 /// answer (not crash the process).
 async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
-    s.get(&format!("/api/templates/{tpl}"), Some(token))
-        .await
-        .expect(200);
-    s.get(&format!("/api/templates/{tpl}/preview"), Some(token))
-        .await
-        .expect(200);
+    s.expect_all(&[
+        Call::get(format!("/api/templates/{tpl}"), token).ok(200),
+        Call::get(format!("/api/templates/{tpl}/preview"), token).ok(200),
+    ])
+    .await;
     s.post_empty(&format!("/api/templates/{tpl}/export"), Some(token))
         .await
         .expect(200);
@@ -89,21 +88,16 @@ async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
         )
         .await;
     let number = v.expect(201)["number"].as_u64().expect("version number");
-    s.get(
-        &format!("/api/templates/{tpl}/versions/{number}"),
-        Some(token),
-    )
-    .await
-    .expect(200);
-    s.get(
-        &format!("/api/templates/{tpl}/versions/{number}/diff/current"),
-        Some(token),
-    )
-    .await
-    .expect(200);
-    s.post_empty(&format!("/api/workspaces/{ws}/backup"), Some(token))
-        .await
-        .expect(200);
+    s.expect_all(&[
+        Call::get(format!("/api/templates/{tpl}/versions/{number}"), token).ok(200),
+        Call::get(
+            format!("/api/templates/{tpl}/versions/{number}/diff/current"),
+            token,
+        )
+        .ok(200),
+    ])
+    .await;
+    s.backup(token, ws).await.expect(200);
 }
 
 // ---------------------------------------------------------------------------
@@ -114,8 +108,7 @@ async fn read_everything(s: &Server, token: &str, ws: &str, tpl: &str) {
 async fn a_deeply_nested_update_is_refused_and_every_read_still_works() {
     let s = Server::start().await;
     let (a, ws, tpl) = owner_with_template(&s, "ada").await;
-    let attacker = s.ws(&tpl, &a.access, "attacker").await;
-    let observer = s.ws(&tpl, &a.access, "observer").await;
+    let [attacker, observer] = s.ws_all(&tpl, &a.access, ["attacker", "observer"]).await;
 
     attacker.send_update(nested_maps(20_000)).await;
     assert_eq!(attacker.wait_close_code().await, POLICY);
@@ -163,8 +156,7 @@ async fn a_value_nested_past_the_limit_is_refused_before_it_is_decoded() {
 async fn nesting_built_up_one_update_at_a_time_stops_at_the_limit() {
     let s = Server::start().await;
     let (a, _, tpl) = owner_with_template(&s, "cy").await;
-    let builder = s.ws(&tpl, &a.access, "builder").await;
-    let observer = s.ws(&tpl, &a.access, "observer").await;
+    let [builder, observer] = s.ws_all(&tpl, &a.access, ["builder", "observer"]).await;
 
     // A separate client adds one level per update.
     let doc = Doc::new();
@@ -253,22 +245,12 @@ async fn a_document_stored_before_the_limit_loads_is_served_and_is_cut_back() {
 async fn a_workspace_restore_that_nests_too_deeply_is_refused_with_its_path() {
     let s = Server::start().await;
     let (a, ws, tpl) = owner_with_template(&s, "eve").await;
-    let backup = s
-        .post_empty(&format!("/api/workspaces/{ws}/backup"), Some(&a.access))
-        .await
-        .expect(200)
-        .clone();
+    let backup = s.backup_json(&a.access, &ws).await;
     for levels in [8_000, MAX_NESTING + 1] {
         let mut evil = backup.clone();
         evil["templates"][0]["state"] =
             json!(base64::engine::general_purpose::STANDARD.encode(nested_maps(levels)));
-        let r = s
-            .post(
-                &format!("/api/workspaces/{ws}/restore"),
-                Some(&a.access),
-                evil,
-            )
-            .await;
+        let r = s.restore(&a.access, &ws, evil).await;
         r.expect_error(422, "validation_failed");
         assert!(
             r.field_error("templates[0].state").contains("nest deeper"),
@@ -277,13 +259,7 @@ async fn a_workspace_restore_that_nests_too_deeply_is_refused_with_its_path() {
         );
     }
     // A restore within the limit works, and nothing was changed before.
-    s.post(
-        &format!("/api/workspaces/{ws}/restore"),
-        Some(&a.access),
-        backup,
-    )
-    .await
-    .expect(200);
+    s.restore(&a.access, &ws, backup).await.expect(200);
     s.content(&a.access, &tpl).await;
 }
 
@@ -397,9 +373,9 @@ async fn a_full_document_relays_no_more_presence() {
     }
     let first = &clients[0];
     first.round_trip().await;
-    assert!(first.awareness_of(clients[1].client_id()).is_some());
+    assert!(first.awareness_json(clients[1].client_id()).is_some());
     assert!(
-        first.awareness_of(clients[2].client_id()).is_none(),
+        first.awareness_json(clients[2].client_id()).is_none(),
         "a third state was relayed past the limit of 2"
     );
     assert_eq!(s.metric("coform_awareness_refused_total").await, 1.0);
@@ -452,13 +428,9 @@ async fn ending_a_session_closes_its_sockets_and_voids_its_document_tokens() {
     // A password change ends every other session's sockets, not its own.
     let tablet = s.login("ida@example.com", PASSWORD).await;
     let on_tablet = s.ws(&tpl, &tablet.access, "tablet").await;
-    s.put(
-        "/api/auth/password",
-        Some(&a.access),
-        json!({"currentPassword": PASSWORD, "newPassword": "battery staple 42"}),
-    )
-    .await
-    .expect(204);
+    s.change_password(&a.access, "battery staple 42")
+        .await
+        .expect(204);
     assert_eq!(on_tablet.wait_close_code().await, SESSION_ENDED);
     observer.round_trip().await;
     assert!(
@@ -467,21 +439,11 @@ async fn ending_a_session_closes_its_sockets_and_voids_its_document_tokens() {
     );
 
     // A reset ends them all.
-    s.post(
-        "/api/auth/forgot-password",
-        None,
-        json!({"email": "ida@example.com"}),
-    )
-    .await
-    .expect(202);
+    s.forgot_password("ida@example.com").await.expect(202);
     let token = s.last_mail("ida@example.com", "Reset").token();
-    s.post(
-        "/api/auth/reset-password",
-        None,
-        json!({"token": token, "password": "cobalt lantern 77"}),
-    )
-    .await
-    .expect(204);
+    s.reset_password(&token, "cobalt lantern 77")
+        .await
+        .expect(204);
     assert_eq!(observer.wait_close_code().await, SESSION_ENDED);
     assert_eq!(s.metric("coform_peers_closed_session_total").await, 4.0);
 }
@@ -534,21 +496,9 @@ async fn a_stolen_access_token_cannot_be_used_to_guess_the_password() {
 async fn every_response_carries_the_security_headers_and_tokens_are_never_cached() {
     let s = Server::start().await;
     let a = s.register("jo", "jo@example.com").await;
-    let register = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "kim@example.com", "password": PASSWORD, "name": "Kim"}),
-        )
-        .await;
+    let register = s.register_resp("kim@example.com", PASSWORD, "Kim").await;
     let login = s.login_resp("jo@example.com", PASSWORD).await;
-    let refresh = s
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refreshToken": a.refresh}),
-        )
-        .await;
+    let refresh = s.refresh(&a.refresh).await;
     let answers = [
         register,
         login,
@@ -585,13 +535,7 @@ async fn common_passwords_and_obvious_sequences_are_refused() {
         "abcdefgh12345",
         "1q2w3e4r5t6y",
     ] {
-        let r = s
-            .post(
-                "/api/auth/register",
-                None,
-                json!({"email": "lee@example.com", "password": weak, "name": "Lee"}),
-            )
-            .await;
+        let r = s.register_resp("lee@example.com", weak, "Lee").await;
         r.expect_error(422, "validation_failed");
         assert!(
             r.field_error("password").contains("too easy to guess"),
@@ -600,13 +544,9 @@ async fn common_passwords_and_obvious_sequences_are_refused() {
         );
     }
     let lee = s.register("Lee", "lee@example.com").await;
-    s.put(
-        "/api/auth/password",
-        Some(&lee.access),
-        json!({"currentPassword": PASSWORD, "newPassword": "password123"}),
-    )
-    .await
-    .expect_error(422, "validation_failed");
+    s.change_password(&lee.access, "password123")
+        .await
+        .expect_error(422, "validation_failed");
     s.login("lee@example.com", PASSWORD).await;
 }
 

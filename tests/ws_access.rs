@@ -9,12 +9,12 @@
 //! in the order it handles them, so once a later edit has arrived at an
 //! observer, an earlier one that was relayed would have arrived too.
 
-mod support_api;
+mod support;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support_api::*;
+use support::*;
 use yrs::{Map, WriteTxn};
 
 const DROPPED: &str = "coform_readonly_updates_dropped_total";
@@ -31,6 +31,14 @@ struct Team {
     tpl: String,
 }
 
+impl Team {
+    /// Alice gives Carol `role`.
+    async fn carol_becomes(&self, role: &str) {
+        let (alice, carol) = (&self.alice.access, &self.carol.id);
+        self.s.set_role(alice, &self.ws, carol, role).await;
+    }
+}
+
 async fn team(carol_role: &str, dave_role: &str) -> Team {
     team_with(carol_role, dave_role, |_| {}).await
 }
@@ -38,7 +46,7 @@ async fn team(carol_role: &str, dave_role: &str) -> Team {
 async fn team_with(
     carol_role: &str,
     dave_role: &str,
-    tweak: impl FnOnce(&mut coform::config::Config),
+    tweak: impl Fn(&mut coform::config::Config) + Send + Sync + 'static,
 ) -> Team {
     let s = Server::start_with(tweak).await;
     let alice = s.register("Alice", "alice@example.com").await;
@@ -148,12 +156,7 @@ async fn a_document_token_stops_opening_the_socket_when_it_expires() {
         c.doc_token_ttl = Duration::from_secs(1)
     })
     .await;
-    let r =
-        t.s.post_empty(
-            &format!("/api/templates/{}/session", t.tpl),
-            Some(&t.carol.access),
-        )
-        .await;
+    let r = t.s.session(&t.carol.access, &t.tpl).await;
     assert_eq!(r.expect(200)["expiresIn"], 1);
     let token = r.json["token"].as_str().unwrap().to_owned();
     let addr = t.s.addr;
@@ -163,7 +166,7 @@ async fn a_document_token_stops_opening_the_socket_when_it_expires() {
         || {
             let (tpl, token) = (t.tpl.clone(), token.clone());
             async move {
-                WsClient::try_connect(addr, &tpl, Some(&token), "expiring")
+                WsClient::try_connect_token(addr, &tpl, &token, "expiring")
                     .await
                     .err()
             }
@@ -185,12 +188,9 @@ async fn outsiders_get_404_and_a_removed_member_cannot_come_back_with_an_old_tok
         .expect(404, "not_found");
 
     let doc = s.doc_token(&t.carol.access, &t.tpl).await;
-    s.delete(
-        &format!("/api/workspaces/{}/members/{}", t.ws, t.carol.id),
-        Some(&t.alice.access),
-    )
-    .await
-    .expect(204);
+    s.remove_member(&t.alice.access, &t.ws, &t.carol.id)
+        .await
+        .expect(204);
     s.ws_refused(&t.tpl, Some(&doc))
         .await
         .expect(404, "not_found");
@@ -201,13 +201,7 @@ async fn outsiders_get_404_and_a_removed_member_cannot_come_back_with_an_old_tok
     // A deleted account's document token opens nothing (its session went
     // with it).
     let dave_doc = s.doc_token(&t.dave.access, &t.tpl).await;
-    s.delete_json(
-        "/api/auth/me",
-        Some(&t.dave.access),
-        json!({"password": PASSWORD}),
-    )
-    .await
-    .expect(204);
+    s.delete_account(&t.dave.access, PASSWORD).await.expect(204);
     s.ws_refused(&t.tpl, Some(&dave_doc))
         .await
         .expect(401, "session_revoked");
@@ -233,12 +227,12 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
         let mut txn = yrs::Transact::transact_mut(&local);
         components.insert(&mut txn, "offline", "viewer's offline edit");
     }
-    let carol = WsClient::try_connect_with_doc(
+    let carol = WsClient::try_connect(
         s.addr,
         &t.tpl,
-        Some(&t.carol.access),
         "carol (viewer)",
         local,
+        ConnectOpts::token(&t.carol.access),
     )
     .await
     .expect("a viewer may connect");
@@ -251,8 +245,9 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
     );
 
     // She receives what editors write.
-    alice.set_key("meta", "title", "by alice").await;
-    carol.wait_key("meta", "title", "by alice").await;
+    alice
+        .set_key_seen_by(&carol, "meta", "title", "by alice")
+        .await;
 
     // Her presence shows with her account's name and colour, whatever
     // she claims.
@@ -262,7 +257,7 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
     let me = carol.client_id();
     dave.wait_state("Carol's presence", |st| st.awareness.contains_key(&me))
         .await;
-    let seen = dave.awareness_of(me).unwrap();
+    let seen = dave.awareness_json(me).unwrap();
     assert_eq!(seen["user"]["name"], "Carol", "{seen}");
     assert_eq!(seen["user"]["color"], t.carol.color.as_str(), "{seen}");
     assert_eq!(seen["user"]["id"], t.carol.id.as_str(), "{seen}");
@@ -279,8 +274,9 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
     carol.round_trip().await;
     assert_eq!(s.metric(DROPPED).await, dropped1 + 1.0);
 
-    alice.set_key("meta", "after", "editor's later edit").await;
-    dave.wait_key("meta", "after", "editor's later edit").await;
+    alice
+        .set_key_seen_by(&dave, "meta", "after", "editor's later edit")
+        .await;
     let seen = dave.json();
     assert_eq!(seen["meta"]["title"], "by alice", "{seen}");
     assert!(seen["components"].get("hack").is_none(), "{seen}");
@@ -297,8 +293,7 @@ async fn a_viewer_reads_and_shows_presence_but_its_updates_never_land() {
     assert_eq!(late.json(), content);
     // The viewer's connection stays open and keeps receiving.
     assert!(carol.state().ended.is_none());
-    alice.set_key("meta", "again", "yes").await;
-    carol.wait_key("meta", "again", "yes").await;
+    alice.set_key_seen_by(&carol, "meta", "again", "yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -307,8 +302,7 @@ async fn a_document_token_from_when_one_was_editor_does_not_grant_writes() {
     let s = &t.s;
     let doc = s.doc_token(&t.carol.access, &t.tpl).await;
     assert_eq!(jwt_claims(&doc)["role"], "editor");
-    s.set_role(&t.alice.access, &t.ws, &t.carol.id, "viewer")
-        .await;
+    t.carol_becomes("viewer").await;
     let carol = s.ws(&t.tpl, &doc, "carol with an old token").await;
     let dave = s.ws(&t.tpl, &t.dave.access, "dave").await;
     let dropped = s.metric(DROPPED).await;
@@ -338,16 +332,17 @@ async fn demoting_an_editor_mid_session_stops_their_edits_at_once() {
     let alice = s.ws(&t.tpl, &t.alice.access, "alice").await;
     let dave = s.ws(&t.tpl, &t.dave.access, "dave (observer)").await;
 
-    carol.set_key("meta", "k1", "while editor").await;
-    dave.wait_key("meta", "k1", "while editor").await;
-
-    s.set_role(&t.alice.access, &t.ws, &t.carol.id, "viewer")
+    carol
+        .set_key_seen_by(&dave, "meta", "k1", "while editor")
         .await;
+
+    t.carol_becomes("viewer").await;
     let dropped = s.metric(DROPPED).await;
     carol.set_key("meta", "k2", "after demotion").await;
     carol.round_trip().await;
-    alice.set_key("meta", "k3", "editor after that").await;
-    dave.wait_key("meta", "k3", "editor after that").await;
+    alice
+        .set_key_seen_by(&dave, "meta", "k3", "editor after that")
+        .await;
     assert_eq!(
         dave.get_string("meta", "k2"),
         None,
@@ -362,11 +357,11 @@ async fn demoting_an_editor_mid_session_stops_their_edits_at_once() {
     assert!(carol.state().ended.is_none());
 
     // Promoted again, a fresh connection writes again.
-    s.set_role(&t.alice.access, &t.ws, &t.carol.id, "editor")
-        .await;
+    t.carol_becomes("editor").await;
     let again = s.ws(&t.tpl, &t.carol.access, "carol again").await;
-    again.set_key("meta", "k4", "editor again").await;
-    dave.wait_key("meta", "k4", "editor again").await;
+    again
+        .set_key_seen_by(&dave, "meta", "k4", "editor again")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -375,10 +370,10 @@ async fn promoting_a_viewer_mid_session_lets_their_new_edits_through() {
     let s = &t.s;
     let carol = s.ws(&t.tpl, &t.carol.access, "carol").await;
     let dave = s.ws(&t.tpl, &t.dave.access, "dave (observer)").await;
-    s.set_role(&t.alice.access, &t.ws, &t.carol.id, "editor")
+    t.carol_becomes("editor").await;
+    carol
+        .set_key_seen_by(&dave, "meta", "promoted", "now an editor")
         .await;
-    carol.set_key("meta", "promoted", "now an editor").await;
-    dave.wait_key("meta", "promoted", "now an editor").await;
     let content = s.content(&t.alice.access, &t.tpl).await;
     assert_eq!(content["meta"]["promoted"], "now an editor");
 }
@@ -402,12 +397,9 @@ async fn removing_a_member_closes_their_sockets_with_4403() {
     let c3 = s.ws(&own, &t.carol.access, "carol-own").await;
     let dave = s.ws(&t.tpl, &t.dave.access, "dave").await;
 
-    s.delete(
-        &format!("/api/workspaces/{}/members/{}", t.ws, t.carol.id),
-        Some(&t.alice.access),
-    )
-    .await
-    .expect(204);
+    s.remove_member(&t.alice.access, &t.ws, &t.carol.id)
+        .await
+        .expect(204);
     assert_eq!(c1.wait_close_code().await, 4403);
     assert_eq!(c2.wait_close_code().await, 4403);
     s.ws_refused(&t.tpl, Some(&t.carol.access))
@@ -423,12 +415,9 @@ async fn removing_a_member_closes_their_sockets_with_4403() {
 
     // Leaving closes one's own sockets the same way.
     let d2 = s.ws(&second, &t.dave.access, "dave-2").await;
-    s.delete(
-        &format!("/api/workspaces/{}/members/{}", t.ws, t.dave.id),
-        Some(&t.dave.access),
-    )
-    .await
-    .expect(204);
+    s.remove_member(&t.dave.access, &t.ws, &t.dave.id)
+        .await
+        .expect(204);
     assert_eq!(dave.wait_close_code().await, 4403);
     assert_eq!(d2.wait_close_code().await, 4403);
 }
@@ -439,13 +428,9 @@ async fn deleting_an_account_closes_its_sockets_with_4403() {
     let s = &t.s;
     let carol = s.ws(&t.tpl, &t.carol.access, "carol").await;
     let dave = s.ws(&t.tpl, &t.dave.access, "dave (observer)").await;
-    s.delete_json(
-        "/api/auth/me",
-        Some(&t.carol.access),
-        json!({"password": PASSWORD}),
-    )
-    .await
-    .expect(204);
+    s.delete_account(&t.carol.access, PASSWORD)
+        .await
+        .expect(204);
 
     // Whatever the deleted account's open socket still sends must not land.
     carol
@@ -454,8 +439,9 @@ async fn deleting_an_account_closes_its_sockets_with_4403() {
     // Either the socket is closed, or the room has handled the edit.
     carol.try_round_trip().await;
     let alice = s.ws(&t.tpl, &t.alice.access, "alice").await;
-    alice.set_key("meta", "marker", "later").await;
-    dave.wait_key("meta", "marker", "later").await;
+    alice
+        .set_key_seen_by(&dave, "meta", "marker", "later")
+        .await;
     let content = s.content(&t.alice.access, &t.tpl).await;
     let ghost: Option<&Value> = content["meta"].get("ghost");
     assert!(

@@ -1,0 +1,169 @@
+//! The `coform` binary as a child process (authentication off).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{test_store_url, within, TIMEOUT};
+
+const LISTENING_PREFIX: &str = "coform listening on http://";
+
+/// The `coform` binary run as a child process on a temporary data dir.
+/// Its stderr is kept (last lines) and printed if the test fails.
+pub struct ProcessServer {
+    pub addr: SocketAddr,
+    /// See [`Server`]: the MongoDB database under `COFORM_TEST_STORE=mongodb`.
+    store_url: Option<String>,
+    child: Option<tokio::process::Child>,
+    args: Vec<String>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    dir: tempfile::TempDir,
+}
+
+impl ProcessServer {
+    /// Spawns `coform serve --bind 127.0.0.1:0 --data-dir DIR ARGS...` and
+    /// waits for its listening line.
+    pub async fn start(args: &[&str]) -> ProcessServer {
+        let dir = tempfile::tempdir().expect("create temp data dir");
+        let mut server = ProcessServer {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store_url: test_store_url().filter(|_| !args.contains(&"--store")),
+            child: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
+            dir,
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .and_then(|c| c.id())
+            .expect("server process is not running")
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server process already running");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_coform"));
+        cmd.arg("serve")
+            .args(["--auth", "off"])
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(&self.args)
+            .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn coform binary");
+        let stdout = child.stdout.take().expect("child stdout");
+        let stderr = child.stderr.take().expect("child stderr");
+
+        let tail = self.stderr_tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut tail = tail.lock().unwrap();
+                if tail.len() >= 200 {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Option<String>>();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next_line().await.ok().flatten();
+            let _ = first_tx.send(first);
+            // Keep draining so the child never blocks on a full pipe.
+            while let Ok(Some(_)) = lines.next_line().await {}
+        });
+        self.child = Some(child);
+
+        let line = within(TIMEOUT, "the server's listening line", first_rx)
+            .await
+            .ok()
+            .flatten();
+        let line = match line {
+            Some(l) => l,
+            None => {
+                let status = self.child.as_mut().unwrap().try_wait();
+                panic!(
+                    "server printed no listening line (exit: {status:?}); stderr:\n{}",
+                    self.stderr()
+                );
+            }
+        };
+        let rest = line
+            .strip_prefix(LISTENING_PREFIX)
+            .unwrap_or_else(|| panic!("unexpected first stdout line: {line:?}"));
+        self.addr = rest
+            .trim()
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|e| panic!("bad address in listening line {line:?}: {e}"));
+    }
+
+    /// The last lines the server wrote to stderr.
+    pub fn stderr(&self) -> String {
+        let tail = self.stderr_tail.lock().unwrap();
+        tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// SIGKILL to this server's own child process, then reaps it.
+    pub async fn kill9(&mut self) {
+        let status = self.signal(libc::SIGKILL, "killed server to exit").await;
+        assert!(!status.success(), "SIGKILLed server reported success");
+    }
+
+    /// SIGTERM (graceful shutdown) and waits for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM, "server to exit after SIGTERM")
+            .await
+    }
+
+    async fn signal(&mut self, signal: libc::c_int, what: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server process is not running");
+        let pid = child.id().expect("child already reaped") as libc::pid_t;
+        // SAFETY: sending a signal to our own, not yet reaped, child.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            rc,
+            0,
+            "kill({signal}) failed: {}",
+            std::io::Error::last_os_error()
+        );
+        within(TIMEOUT, what, child.wait())
+            .await
+            .expect("wait for the server process")
+    }
+
+    /// Starts the binary again on the same data dir (it gets a new port).
+    pub async fn restart(&mut self) {
+        self.spawn().await;
+    }
+}
+
+impl Drop for ProcessServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- coform server stderr (tail) ----\n{}", self.stderr());
+        }
+    }
+}
