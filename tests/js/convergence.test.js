@@ -4,20 +4,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import {
-  Y,
-  docSnapshot,
-  docSummary,
-  encodeSyncStep1,
-  encodeUpdateMessage,
-  isSyncStep2,
-  isSyncUpdate,
-  serverSuite,
-  uniqueName,
-  waitForConvergence,
-  waitForSynced,
-  waitUntil
-} from './harness.js'
+import { Y, docSnapshot, docSummary, serverSuite, uniqueName, waitForConvergence } from './harness.js'
+import { encodeSyncStep1, encodeUpdateMessage, isSyncStep2, isSyncUpdate } from './support/protocol.js'
+import { waitForSynced, waitUntil } from './support/wait.js'
 
 const ROUNDS = 25
 const COMPACT_AFTER = 20

@@ -4,15 +4,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import {
-  docSnapshot,
-  docSummary,
-  serverSuite,
-  uniqueName,
-  waitForConvergence,
-  waitForSynced,
-  waitUntil
-} from './harness.js'
+import { docSnapshot, docSummary, serverSuite, uniqueName, waitForConvergence } from './harness.js'
+import { waitForSynced, waitUntil } from './support/wait.js'
 
 describe('offline edits merge on reconnect', () => {
   // Compact often, so that clients come back to documents compacted while they were away.

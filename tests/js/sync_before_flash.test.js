@@ -5,18 +5,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import {
-  Y,
-  docSnapshot,
-  encodeSyncStep1,
-  isSyncStep2,
-  isSyncUpdate,
-  serverSuite,
-  uniqueName,
-  waitForConvergence,
-  waitForSynced,
-  waitUntil
-} from './harness.js'
+import { Y, docSnapshot, serverSuite, uniqueName, waitForConvergence } from './harness.js'
+import { encodeSyncStep1, isSyncStep2, isSyncUpdate } from './support/protocol.js'
+import { waitForSynced, waitUntil } from './support/wait.js'
 
 const EDITS = 150
 const LAST_KEY = Math.floor((EDITS - 1) / 10) * 10
