@@ -1,0 +1,30 @@
+import { defineConfig } from "vite";
+
+// The output is committed and embedded in the server binary, so it must be
+// byte-for-byte reproducible and must satisfy a strict CSP
+// (script-src 'self'; style-src 'self'): no inline scripts or styles.
+export default defineConfig({
+  base: "/",
+  oxc: {
+    jsx: { runtime: "automatic", importSource: "preact" },
+  },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    target: "es2020",
+    sourcemap: false,
+    // The polyfill would be an inline <script>, which the CSP forbids.
+    modulePreload: { polyfill: false },
+    // Never inline small assets as data: URLs; every asset is a file.
+    assetsInlineLimit: 0,
+    cssCodeSplit: false,
+    reportCompressedSize: true,
+    rolldownOptions: {
+      output: {
+        entryFileNames: "assets/[name]-[hash].js",
+        chunkFileNames: "assets/[name]-[hash].js",
+        assetFileNames: "assets/[name]-[hash][extname]",
+      },
+    },
+  },
+});
