@@ -20,6 +20,8 @@
 //!   listed in `docs/ERRORS.md`), [`error::ApiError`] (why a request
 //!   failed, and how store and room failures map to answers) and the
 //!   WebSocket close codes.
+//! - [`web`]: the browser designer (`web/dist`, embedded at build time)
+//!   at `/` and its client routes.
 //! - [`telemetry`]: logging setup.
 
 pub mod api;
@@ -29,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod server;
 pub mod telemetry;
+pub mod web;
 pub mod ws;
 
 pub use config::Config;

@@ -30,7 +30,7 @@ use crate::auth::ratelimit::{Backoff, Limit, LoginLimits, RateLimiter};
 use crate::auth::{jwt, AuthService};
 use crate::config::{Config, StoreKind};
 use crate::error::ApiError;
-use crate::{api, http, ws};
+use crate::{api, http, web, ws};
 
 /// Shared by every handler (`Router::with_state`). Cheap to clone.
 #[derive(Clone)]
@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(http::metrics))
         .with_state(state.clone())
         .merge(api::router(state))
-        .fallback(|| async { ApiError::NotFound("route") })
+        .fallback(web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors)
         .layer(axum::middleware::map_response(security_headers))
