@@ -1,5 +1,6 @@
+import { useSignal, type Signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
-import type { ComponentChildren } from "preact";
+import type { ComponentChildren, JSX } from "preact";
 import { ApiError } from "./api";
 import { navigated } from "./router";
 
@@ -42,5 +43,77 @@ export function ErrorAlert(props: { error: unknown }) {
         </ul>
       )}
     </div>
+  );
+}
+
+/** One labelled text input bound to a signal; it updates as you type. */
+export function Field(props: {
+  id: string;
+  label: string;
+  value: Signal<string>;
+  type?: "text" | "email" | "password";
+  autocomplete?: string;
+  maxLength?: number;
+  required?: boolean;
+  multiline?: boolean;
+}) {
+  const { id, label, value } = props;
+  const onInput = (e: { currentTarget: { value: string } }) => (value.value = e.currentTarget.value);
+  // The attribute types are a union keyed by `type`; this field's is
+  // one of the text-like ones.
+  const inputAttributes = {
+    id,
+    type: props.type ?? "text",
+    autocomplete: props.autocomplete,
+    required: props.required ?? true,
+    maxLength: props.maxLength,
+    value: value.value,
+    onInput,
+  } as JSX.IntrinsicElements["input"];
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      {props.multiline ? (
+        <textarea id={id} rows={3} value={value.value} onInput={onInput} />
+      ) : (
+        <input {...inputAttributes} />
+      )}
+    </div>
+  );
+}
+
+/**
+ * A form that runs `action` on submit: the button is disabled while it
+ * runs, and a failure is announced above the fields.
+ */
+export function FormCard(props: {
+  action: () => Promise<void>;
+  submit: string;
+  children: ComponentChildren;
+  after?: ComponentChildren;
+}) {
+  const busy = useSignal(false);
+  const error = useSignal<unknown>(null);
+  async function onSubmit(e: Event) {
+    e.preventDefault();
+    busy.value = true;
+    error.value = null;
+    try {
+      await props.action();
+    } catch (err) {
+      error.value = err;
+    } finally {
+      busy.value = false;
+    }
+  }
+  return (
+    <form class="card" onSubmit={onSubmit} aria-busy={busy.value}>
+      <ErrorAlert error={error.value} />
+      {props.children}
+      <button type="submit" disabled={busy.value}>
+        {props.submit}
+      </button>
+      {props.after}
+    </form>
   );
 }

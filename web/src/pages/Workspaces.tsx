@@ -1,8 +1,7 @@
 import { useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import type { TargetedSubmitEvent } from "preact";
 import type { Workspace } from "../api";
-import { ErrorAlert, Page } from "../components";
+import { ErrorAlert, Field, FormCard, Page } from "../components";
 import { api } from "../session";
 
 export function Workspaces() {
@@ -10,8 +9,6 @@ export function Workspaces() {
   const loadError = useSignal<unknown>(null);
   const name = useSignal("");
   const description = useSignal("");
-  const busy = useSignal(false);
-  const createError = useSignal<unknown>(null);
   const created = useSignal("");
 
   useEffect(() => {
@@ -25,22 +22,13 @@ export function Workspaces() {
     };
   }, []);
 
-  async function create(e: TargetedSubmitEvent<HTMLFormElement>) {
-    e.preventDefault();
-    busy.value = true;
-    createError.value = null;
+  async function create() {
     created.value = "";
-    try {
-      const w = await api.createWorkspace(name.value.trim(), description.value.trim());
-      list.value = [...(list.value ?? []), w];
-      created.value = `Workspace “${w.name}” created.`;
-      name.value = "";
-      description.value = "";
-    } catch (err) {
-      createError.value = err;
-    } finally {
-      busy.value = false;
-    }
+    const w = await api.createWorkspace(name.value.trim(), description.value.trim());
+    list.value = [...(list.value ?? []), w];
+    created.value = `Workspace “${w.name}” created.`;
+    name.value = "";
+    description.value = "";
   }
 
   return (
@@ -64,35 +52,18 @@ export function Workspaces() {
       </section>
       <section aria-labelledby="ws-new-heading">
         <h2 id="ws-new-heading">New workspace</h2>
-        <form class="card" onSubmit={create} aria-busy={busy.value}>
-          <ErrorAlert error={createError.value} />
-          <div class="field">
-            <label for="ws-name">Name</label>
-            <input
-              id="ws-name"
-              type="text"
-              required
-              maxLength={200}
-              value={name.value}
-              onInput={(e) => (name.value = e.currentTarget.value)}
-            />
-          </div>
-          <div class="field">
-            <label for="ws-description">Description</label>
-            <textarea
-              id="ws-description"
-              rows={3}
-              value={description.value}
-              onInput={(e) => (description.value = e.currentTarget.value)}
-            />
-          </div>
-          <button type="submit" disabled={busy.value}>
-            Create workspace
-          </button>
-          <p role="status" class="status">
-            {created.value}
-          </p>
-        </form>
+        <FormCard
+          action={create}
+          submit="Create workspace"
+          after={
+            <p role="status" class="status">
+              {created.value}
+            </p>
+          }
+        >
+          <Field id="ws-name" label="Name" maxLength={200} value={name} />
+          <Field id="ws-description" label="Description" multiline value={description} />
+        </FormCard>
       </section>
     </Page>
   );
