@@ -117,3 +117,9 @@ export function FormCard(props: {
     </form>
   );
 }
+
+/** The password field of a sign-in (`current-password`) or of a new account. */
+export function PasswordField(props: { id: string; value: Signal<string>; isNew?: boolean }) {
+  const autocomplete = props.isNew ? "new-password" : "current-password";
+  return <Field id={props.id} label="Password" type="password" autocomplete={autocomplete} value={props.value} />;
+}

@@ -1,6 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { auth } from "../api";
-import { Field, FormCard, Page } from "../components";
+import { Field, FormCard, Page, PasswordField } from "../components";
 import { here, Link, navigate, safeNext } from "../router";
 import { start } from "../session";
 
@@ -21,13 +21,7 @@ export function Register() {
       <FormCard action={register} submit="Create account">
         <Field id="register-name" label="Name" autocomplete="name" maxLength={100} value={name} />
         <Field id="register-email" label="Email" type="email" autocomplete="email" value={email} />
-        <Field
-          id="register-password"
-          label="Password"
-          type="password"
-          autocomplete="new-password"
-          value={password}
-        />
+        <PasswordField id="register-password" value={password} isNew />
       </FormCard>
       <p>
         Already have an account? <Link href={signInHref}>Sign in</Link>

@@ -1,6 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { auth } from "../api";
-import { Field, FormCard, Page } from "../components";
+import { Field, FormCard, Page, PasswordField } from "../components";
 import { here, Link, navigate, safeNext } from "../router";
 import { start } from "../session";
 
@@ -19,13 +19,7 @@ export function SignIn() {
     <Page title="Sign in">
       <FormCard action={signIn} submit="Sign in">
         <Field id="signin-email" label="Email" type="email" autocomplete="username" value={email} />
-        <Field
-          id="signin-password"
-          label="Password"
-          type="password"
-          autocomplete="current-password"
-          value={password}
-        />
+        <PasswordField id="signin-password" value={password} />
       </FormCard>
       <p>
         No account yet? <Link href={registerHref}>Create an account</Link>
