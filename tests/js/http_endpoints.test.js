@@ -27,8 +27,11 @@ describe('http endpoints', () => {
     }
   }))
 
-  test('unknown paths are 404 and a plain GET of a room is refused', server.guard(async () => {
-    assert.equal((await server.get('/no-such-endpoint')).status, 404)
+  test('unknown API paths are 404, other paths are the designer, a plain GET of a room is refused', server.guard(async () => {
+    assert.equal((await server.get('/api/no-such-endpoint')).status, 404)
+    const page = await server.get('/no-such-page')
+    assert.equal(page.status, 200)
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
     const res = await server.get(`/collab/${uniqueName('plain-get')}`)
     assert.ok(res.status >= 400 && res.status < 500, `plain GET of a room answered ${res.status}`)
   }))
