@@ -31,9 +31,10 @@ const REVALIDATE: &str = "no-cache";
 /// and `HEAD` outside the API, the API's JSON 404 otherwise.
 pub async fn fallback(method: Method, uri: Uri) -> Response {
     let path = uri.path();
-    let api = ["/api", "/collab"]
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    let api = ["/api", "/collab"].iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
     if api || !(method == Method::GET || method == Method::HEAD) {
         return ApiError::NotFound("route").into_response();
     }
