@@ -115,11 +115,14 @@ export class TemplatesApi extends Collection<Template, Template, CreateTemplateI
     return this.client.request('GET', '/api/templates', { query: { ...query } })
   }
 
-
-
   /** A short-lived token for `/collab/{id}` (what `openTemplate` uses). */
   session (id: string): Promise<DocumentToken> {
     return this.client.request('POST', this.at(id, 'session'))
+  }
+
+  /** What the server's validator says of the live content (empty when valid). */
+  problems (id: string): Promise<{ problems: Array<{ path: string, message: string }> }> {
+    return this.client.request('GET', this.at(id, 'problems'))
   }
 
   /** The template as a file (`coform-template` format). */

@@ -3,15 +3,21 @@ import { useEffect } from "preact/hooks";
 import { Page } from "./components";
 import { Register } from "./pages/Register";
 import { SignIn } from "./pages/SignIn";
-import { TemplatePage } from "./pages/TemplatePage";
+import { Editor } from "./editor/Editor";
+import { ForgotPassword } from "./pages/ForgotPassword";
+import { History } from "./pages/History";
+import { Members } from "./pages/Members";
+import { Preview } from "./pages/Preview";
+import { ResetPassword } from "./pages/ResetPassword";
+import { Workspace } from "./pages/Workspace";
 import { Workspaces } from "./pages/Workspaces";
 import { here, Link, navigate, safeNext, signInPath } from "./router";
-import { session, signOut } from "./session";
+import { signOut, user } from "./client";
 
-const PUBLIC = new Set(["/signin", "/register"]);
+const PUBLIC = new Set(["/signin", "/register", "/forgot-password", "/reset-password"]);
 
 function Header() {
-  const s = session.value;
+  const s = user.value;
   const busy = useSignal(false);
   async function leave() {
     busy.value = true;
@@ -26,7 +32,7 @@ function Header() {
       </Link>
       {s && (
         <div class="who">
-          <span>{s.user.name}</span>
+          <span>{s.name}</span>
           <button type="button" class="secondary" onClick={leave} disabled={busy.value}>
             Sign out
           </button>
@@ -50,15 +56,24 @@ function Route(props: { path: string }) {
   const { path } = props;
   if (path === "/signin") return <SignIn />;
   if (path === "/register") return <Register />;
+  if (path === "/forgot-password") return <ForgotPassword />;
+  if (path === "/reset-password") return <ResetPassword />;
   if (path === "/") return <Workspaces />;
-  const m = /^\/templates\/([^/]+)\/?$/.exec(path);
-  if (m) return <TemplatePage id={decodeURIComponent(m[1])} />;
+  const m = /^\/(workspaces|templates)\/([^/]+)(?:\/(members|preview|history))?\/?$/.exec(path);
+  if (!m) return <NotFound />;
+  const id = decodeURIComponent(m[2]);
+  const page = m[1] + "/" + (m[3] ?? "");
+  if (page === "workspaces/") return <Workspace id={id} />;
+  if (page === "workspaces/members") return <Members id={id} />;
+  if (page === "templates/") return <Editor id={id} />;
+  if (page === "templates/preview") return <Preview id={id} />;
+  if (page === "templates/history") return <History id={id} />;
   return <NotFound />;
 }
 
 export function App() {
   const { path, query } = here.value;
-  const signedIn = session.value !== null;
+  const signedIn = user.value !== null;
   const isPublic = PUBLIC.has(path);
   const blocked = !signedIn && !isPublic;
 

@@ -1,7 +1,7 @@
 import { useSignal, type Signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { ComponentChildren, JSX } from "preact";
-import { ApiError } from "./api";
+import { describe, fieldErrors } from "./client";
 import { navigated } from "./router";
 
 /** A page: sets the document title and owns the page's single <h1>. */
@@ -28,8 +28,8 @@ export function Page(props: { title: string; children: ComponentChildren }) {
 export function ErrorAlert(props: { error: unknown }) {
   const e = props.error;
   if (!e) return null;
-  const message = e instanceof Error ? e.message : String(e);
-  const fields = e instanceof ApiError ? e.fields : [];
+  const message = describe(e);
+  const fields = fieldErrors(e);
   return (
     <div role="alert" class="alert">
       <p>{message}</p>

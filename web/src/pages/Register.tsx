@@ -1,8 +1,7 @@
 import { useSignal } from "@preact/signals";
-import { auth } from "../api";
 import { Field, FormCard, Page, PasswordField } from "../components";
 import { here, Link, navigate, safeNext } from "../router";
-import { start } from "../session";
+import { client } from "../client";
 
 export function Register() {
   const name = useSignal("");
@@ -11,7 +10,7 @@ export function Register() {
   const next = here.value.query.get("next");
 
   async function register() {
-    start(await auth.register(name.value, email.value, password.value));
+    await client.register({ name: name.value, email: email.value, password: password.value });
     navigate(safeNext(next), true);
   }
 

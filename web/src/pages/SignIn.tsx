@@ -1,8 +1,7 @@
 import { useSignal } from "@preact/signals";
-import { auth } from "../api";
 import { Field, FormCard, Page, PasswordField } from "../components";
 import { here, Link, navigate, safeNext } from "../router";
-import { start } from "../session";
+import { client } from "../client";
 
 export function SignIn() {
   const email = useSignal("");
@@ -10,7 +9,7 @@ export function SignIn() {
   const next = here.value.query.get("next");
 
   async function signIn() {
-    start(await auth.login(email.value, password.value));
+    await client.login({ email: email.value, password: password.value });
     navigate(safeNext(next), true);
   }
 

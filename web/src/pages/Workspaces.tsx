@@ -1,8 +1,8 @@
 import { useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import type { Workspace } from "../api";
+import type { Workspace } from "@coform/sdk";
 import { ErrorAlert, Field, FormCard, Page } from "../components";
-import { api } from "../session";
+import { client } from "../client";
 
 export function Workspaces() {
   const list = useSignal<Workspace[] | null>(null);
@@ -13,7 +13,7 @@ export function Workspaces() {
 
   useEffect(() => {
     let live = true;
-    api.workspaces().then(
+    client.workspaces.list().then(
       (w) => live && (list.value = w),
       (e) => live && (loadError.value = e),
     );
@@ -24,7 +24,7 @@ export function Workspaces() {
 
   async function create() {
     created.value = "";
-    const w = await api.createWorkspace(name.value.trim(), description.value.trim());
+    const w = await client.workspaces.create({ name: name.value.trim(), description: description.value.trim() });
     list.value = [...(list.value ?? []), w];
     created.value = `Workspace “${w.name}” created.`;
     name.value = "";
