@@ -931,6 +931,82 @@ async fn analytics(s: &Server, t: &str, token: &str) -> Value {
 // Roles and deletion
 // ---------------------------------------------------------------------------
 
+/// A live edit the model refuses (any Yjs client can write one) is
+/// reported with the path of the field it concerns, and goes away when
+/// the field is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn problems_of_live_content_name_the_field() {
+    let f = fixture().await;
+    let t = template_with(&f.s, &f.ada.access, &f.ws, rich_content()).await;
+    let problems = |token: String| {
+        let s = &f.s;
+        let t = t.clone();
+        async move {
+            s.get(&format!("/api/templates/{t}/problems"), Some(&token))
+                .await
+                .expect(200)["problems"]
+                .clone()
+        }
+    };
+    assert_eq!(problems(f.bob.access.clone()).await, json!([]));
+
+    let token = f.s.doc_token(&f.bob.access, &t).await;
+    let bob = f.s.ws(&t, &token, "bob").await;
+    // The server stores an update before relaying it: once Ada's client
+    // has it, the live content has it.
+    let token = f.s.doc_token(&f.ada.access, &t).await;
+    let ada = f.s.ws(&t, &token, "ada").await;
+    let u = local_set(
+        &bob,
+        &["components", "bio", "properties"],
+        "rows",
+        Any::from(-3),
+    );
+    bob.send_update(u).await;
+    let u = local_set(
+        &bob,
+        &["components", "tel"],
+        "label",
+        Any::from("x".repeat(5000)),
+    );
+    bob.send_update(u).await;
+    ada.wait_doc("Ada sees the long label", |d| {
+        doc_json(d)["components"]["tel"]["label"]
+            .as_str()
+            .map(str::len)
+            == Some(5000)
+    })
+    .await;
+    let found = problems(f.vic.access.clone()).await;
+    let paths: Vec<&str> = found
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| p["path"].as_str().expect("a path"))
+        .collect();
+    assert_eq!(
+        paths,
+        ["components.bio.properties.rows", "components.tel.label"],
+        "{found}"
+    );
+    assert!(found[0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+
+    let u = local_set(
+        &bob,
+        &["components", "bio", "properties"],
+        "rows",
+        Any::from(6),
+    );
+    bob.send_update(u).await;
+    let u = local_set(&bob, &["components", "tel"], "label", Any::from("Tel"));
+    bob.send_update(u).await;
+    ada.wait_doc("Ada sees the fixed label", |d| {
+        doc_json(d)["components"]["tel"]["label"] == "Tel"
+    })
+    .await;
+    assert_eq!(problems(f.ada.access.clone()).await, json!([]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_read_editors_change_outsiders_see_nothing() {
     let f = fixture().await;
@@ -951,6 +1027,7 @@ async fn viewers_read_editors_change_outsiders_see_nothing() {
         format!("/api/templates/{t}/versions/1/diff/current"),
         format!("/api/templates/{t}/preview"),
         format!("/api/templates/{t}/analytics"),
+        format!("/api/templates/{t}/problems"),
     ] {
         assert_eq!(f.s.get(&path, vic).await.status, 200, "viewer GET {path}");
     }
@@ -986,6 +1063,7 @@ async fn viewers_read_editors_change_outsiders_see_nothing() {
         format!("/api/templates/{t}/versions/1/diff/current"),
         format!("/api/templates/{t}/preview"),
         format!("/api/templates/{t}/analytics"),
+        format!("/api/templates/{t}/problems"),
     ] {
         f.s.get(&path, eve).await.expect_error(404, "not_found");
     }

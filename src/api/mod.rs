@@ -31,6 +31,7 @@ pub mod access;
 pub mod auth;
 pub mod extract;
 pub mod preview;
+pub mod problems;
 pub mod schema;
 pub mod stats;
 pub mod templates;
@@ -131,6 +132,7 @@ pub fn router(state: AppState) -> Router {
             templates::delete
         ))
         .routes(routes!(templates::session))
+        .routes(routes!(problems::problems))
         .routes(routes!(versions::list, versions::create))
         .routes(routes!(versions::get))
         .routes(routes!(versions::restore))
