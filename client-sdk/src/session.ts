@@ -30,7 +30,7 @@ import * as decoding from 'lib0/decoding'
 import type { CoformClient } from './client.js'
 import { Emitter } from './emitter.js'
 import { CoformError } from './errors.js'
-import { isValidKey, keyBetween } from './fractional-index.js'
+import { isValidKey, keyBetween, keysBetween } from './fractional-index.js'
 import {
   applyPatch, compareByParent, compareSiblings, effectiveParents, newComponentId, readComponent, setValue,
   type Component, type ComponentPatch, type MoveTarget, type NewComponent
@@ -734,8 +734,9 @@ export class TemplateSession extends Emitter<SessionEvents> {
     const ref = spec.before ?? spec.after
     if (ref !== undefined && spec.parent === undefined) parent = this.#displayParentOf(ref)
     this.#checkParent(parent, id)
-    const index = this.#indexFor(parent, spec, id)
+    const { index, repairs } = this.#indexFor(parent, spec, id)
     this.transact(() => {
+      this.#repair(repairs)
       const m = new Y.Map<unknown>()
       this.#components.set(id, m)
       m.set('id', id)
@@ -794,9 +795,10 @@ export class TemplateSession extends Emitter<SessionEvents> {
       parent = refParent
     }
     this.#checkParent(parent, id)
-    const index = this.#indexFor(parent, target, id)
+    const { index, repairs } = this.#indexFor(parent, target, id)
     const m = this.#requireMap(id)
     this.transact(() => {
+      this.#repair(repairs)
       if (comp.parent !== parent) m.set('parent', parent)
       m.set('index', index)
     })
@@ -886,19 +888,33 @@ export class TemplateSession extends Emitter<SessionEvents> {
     }
   }
 
-  /** A fractional index for `moving` in `parent`, before/after a sibling or at the end. */
-  #indexFor (parent: string | null, place: { before?: string, after?: string }, moving: string): string {
-    const sibs = this.children(parent).filter((c) => c.id !== moving && isValidKey(c.index))
+  /**
+   * A fractional index for `moving` in `parent`, before/after a sibling or
+   * at the end. Siblings whose index is not a well-formed key (written by
+   * another tool, e.g. `a0`) cannot be placed between; then every sibling
+   * gets a fresh key in its current display order, returned as `repairs`
+   * to write in the same transaction.
+   */
+  #indexFor (parent: string | null, place: { before?: string, after?: string }, moving: string): { index: string, repairs: Array<[string, string]> } {
+    let sibs = this.children(parent).filter((c) => c.id !== moving)
+    const repairs: Array<[string, string]> = []
+    if (sibs.some((c) => !isValidKey(c.index))) {
+      const keys = keysBetween(null, null, sibs.length)
+      sibs = sibs.map((c, i) => {
+        repairs.push([c.id, keys[i]!])
+        return { ...c, index: keys[i]! }
+      })
+    }
     let lo: string | null = null
     let hi: string | null = null
     if (place.after !== undefined) {
       const i = sibs.findIndex((c) => c.id === place.after)
-      if (i < 0) throw new CoformError(0, 'invalid_argument', `${place.after} has no valid index in ${String(parent)}`)
+      if (i < 0) throw new CoformError(0, 'invalid_argument', `${place.after} is not in ${String(parent)}`)
       lo = sibs[i]!.index
       hi = sibs[i + 1]?.index ?? null
     } else if (place.before !== undefined) {
       const i = sibs.findIndex((c) => c.id === place.before)
-      if (i < 0) throw new CoformError(0, 'invalid_argument', `${place.before} has no valid index in ${String(parent)}`)
+      if (i < 0) throw new CoformError(0, 'invalid_argument', `${place.before} is not in ${String(parent)}`)
       lo = sibs[i - 1]?.index ?? null
       hi = sibs[i]!.index
     } else {
@@ -909,7 +925,12 @@ export class TemplateSession extends Emitter<SessionEvents> {
       // after the group instead.
       hi = sibs.find((c) => c.index > lo!)?.index ?? null
     }
-    return keyBetween(lo, hi)
+    return { index: keyBetween(lo, hi), repairs }
+  }
+
+  /** Writes the sibling indexes that {@link #indexFor} re-keyed. */
+  #repair (repairs: Array<[string, string]>): void {
+    for (const [id, key] of repairs) this.#requireMap(id).set('index', key)
   }
 }
 

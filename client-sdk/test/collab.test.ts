@@ -160,6 +160,30 @@ describe('live editing', () => {
     assert.throws(() => a.moveComponent('f2', { parent: 'f4' }), /not a section/)
   }))
 
+  test('siblings with indexes written by another tool are re-keyed in display order before a placement', withLog(() => server, async () => {
+    const t = await alice.templates.create({
+      workspaceId,
+      name: unique('form'),
+      content: {
+        components: {
+          x: { id: 'x', type: 'text', label: 'X', index: 'a0' },
+          y: { id: 'y', type: 'text', label: 'Y', index: 'b0' },
+          z: { id: 'z', type: 'text', label: 'Z', index: 'b1' }
+        }
+      }
+    })
+    const a = await open(alice, t.id)
+    const b = await open(bob, t.id)
+    // `a0` and `b0` end with 0: not keys new ones can be placed between.
+    const added = a.addComponent({ type: 'text', label: 'New' })
+    assert.deepEqual(a.tree().map((c) => c.id), ['x', 'y', 'z', added])
+    a.moveComponent('z', { before: 'x' })
+    a.moveComponent('x', { after: 'y' })
+    await converge(a, b)
+    assert.deepEqual(b.tree().map((c) => c.id), ['z', 'y', 'x', added])
+    for (const c of b.components()) assert.match(c.index, /^[0-9A-Za-z]*[1-9A-Za-z]$/, c.id)
+  }))
+
   test('two sections moved into each other at once stay visible, shown as the server shows them', withLog(() => server, async () => {
     const id = await newTemplate()
     const a = await open(alice, id)
