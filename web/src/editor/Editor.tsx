@@ -1,6 +1,217 @@
-import { Page } from "../components";
+// The editor page: one template open for live, shared editing.
+//
+//   header   name, save state, who is here, undo/redo, preview, history
+//   palette  every component type of the server's catalog
+//   canvas   the form as it will look; select, drag, Alt+Up/Down
+//   side     properties of the selected component, and the outline
+import { useSignal } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
+import type { Template } from "@coform/sdk";
+import { client, describe } from "../client";
+import { ErrorAlert, Page } from "../components";
+import { Link } from "../router";
+import { catalog, catalogError, loadCatalog } from "../schema";
+import { Canvas } from "./Canvas";
+import { Outline } from "./Outline";
+import { Palette } from "./Palette";
+import { Presence } from "./Presence";
+import { Properties } from "./Properties";
+import { EditorStore } from "./store";
+import { Toast } from "./Toast";
+import "./editor.css";
 
-// Placeholder: the editor is being built.
+/** What the page remembers of a template, to open it offline after a reload. */
+interface Known {
+  name: string;
+  workspaceId: string;
+}
+
+const knownKey = (id: string) => `coform.template:${id}`;
+
+function remember(t: Template): Known {
+  const k = { name: t.name, workspaceId: t.workspaceId };
+  try {
+    localStorage.setItem(knownKey(t.id), JSON.stringify(k));
+  } catch {
+    // No storage: the name is just not available offline.
+  }
+  return k;
+}
+
+function recall(id: string): Known | null {
+  try {
+    const v = JSON.parse(localStorage.getItem(knownKey(id)) ?? "null") as Known | null;
+    return v && typeof v.name === "string" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 export function Editor(props: { id: string }) {
-  return <Page title="Editor">{props.id}</Page>;
+  const store = useSignal<EditorStore | null>(null);
+  const known = useSignal<Known | null>(null);
+  const error = useSignal<unknown>(null);
+
+  useEffect(() => {
+    let live = true;
+    let opened: EditorStore | null = null;
+    store.value = null;
+    error.value = null;
+    known.value = recall(props.id);
+    client.templates.get(props.id).then(
+      (t) => live && (known.value = remember(t)),
+      (e) => {
+        // Offline, the remembered name will do; anything else is shown.
+        if (live && !(known.value && describeOffline(e))) error.value = e;
+      },
+    );
+    void loadCatalog().catch(() => {});
+    client
+      .openTemplate(props.id, { offline: true, syncTimeoutMs: 15_000 })
+      .then((session) => {
+        if (!live) {
+          session.close();
+          return;
+        }
+        opened = new EditorStore(session);
+        store.value = opened;
+      })
+      .catch((e) => live && (error.value = e));
+    return () => {
+      live = false;
+      opened?.dispose();
+      opened?.session.close();
+    };
+  }, [props.id]);
+
+  const s = store.value;
+  const name = known.value?.name ?? "Template";
+  return (
+    <Page title={name}>
+      <div class="editor-links">
+        {known.value && <Link href={`/workspaces/${encodeURIComponent(known.value.workspaceId)}`}>Back to workspace</Link>}
+        <Link href={`/templates/${encodeURIComponent(props.id)}/preview`}>Preview</Link>
+        <Link href={`/templates/${encodeURIComponent(props.id)}/history`}>History</Link>
+      </div>
+      <ErrorAlert error={error.value ?? catalogError.value} />
+      {!s && !error.value && <p aria-live="polite">Opening the template…</p>}
+      {s && <Workbench store={s} templateId={props.id} />}
+    </Page>
+  );
+}
+
+function describeOffline(e: unknown): boolean {
+  return describe(e).includes("could not be reached");
+}
+
+function Workbench(props: { store: EditorStore; templateId: string }) {
+  const { store } = props;
+  const root = useRef<HTMLDivElement>(null);
+  const ended = store.ended.value;
+  const readOnly = store.readOnly.value;
+
+  // Shortcuts: undo and redo anywhere in the editor (text fields included:
+  // their edits are document edits), Delete on a selected component.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      store.active();
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && !e.altKey && e.key.toLowerCase() === "z") {
+        e.preventDefault();
+        if (e.shiftKey) store.redo();
+        else store.undo();
+      } else if (mod && !e.altKey && e.key.toLowerCase() === "y") {
+        e.preventDefault();
+        store.redo();
+      }
+    };
+    const onMove = () => store.active();
+    const el = root.current;
+    el?.addEventListener("keydown", onKey);
+    addEventListener("pointermove", onMove, { passive: true });
+    return () => {
+      el?.removeEventListener("keydown", onKey);
+      removeEventListener("pointermove", onMove);
+    };
+  }, [store]);
+
+  return (
+    <div class="workbench" ref={root}>
+      <div class="toolbar" role="toolbar" aria-label="Editor">
+        <SaveStatus store={store} />
+        <ProblemsWatcher store={store} templateId={props.templateId} />
+        <div class="toolbar-actions">
+          <button type="button" class="secondary" onClick={() => store.undo()} disabled={readOnly || !store.canUndo.value}
+            aria-keyshortcuts="Control+Z">
+            Undo
+          </button>
+          <button type="button" class="secondary" onClick={() => store.redo()} disabled={readOnly || !store.canRedo.value}
+            aria-keyshortcuts="Control+Shift+Z">
+            Redo
+          </button>
+        </div>
+        <Presence store={store} />
+      </div>
+      {ended && (
+        <div role="alert" class="alert">
+          <p>{ended.message}</p>
+          {ended.why === "session" && (
+            <p>
+              <Link href={`/signin?next=${encodeURIComponent(location.pathname)}`}>Sign in</Link>
+            </p>
+          )}
+        </div>
+      )}
+      {readOnly && !ended && (
+        <p class="notice" role="note">
+          You have view only access: you can see this template and who is here, but not change it.
+        </p>
+      )}
+      <div class={readOnly ? "panes read-only" : "panes"}>
+        {!readOnly && <Palette store={store} catalog={catalog.value} />}
+        <Canvas store={store} catalog={catalog.value} />
+        <div class="side">
+          <Properties store={store} catalog={catalog.value} />
+          <Outline store={store} />
+        </div>
+      </div>
+      <Toast />
+    </div>
+  );
+}
+
+/** Asks the server's validator again whenever every edit is stored. */
+function ProblemsWatcher(props: { store: EditorStore; templateId: string }) {
+  const { store, templateId } = props;
+  const save = store.saveState.value;
+  useEffect(() => {
+    if (save.state !== "saved") return;
+    let live = true;
+    const t = setTimeout(() => {
+      client.templates.problems(templateId).then(
+        (r) => live && (store.problems.value = r.problems),
+        () => {},
+      );
+    }, 250);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [save]);
+  return null;
+}
+
+function SaveStatus(props: { store: EditorStore }) {
+  const { state, unsaved } = props.store.saveState.value;
+  const text =
+    state === "offline"
+      ? `Offline — ${unsaved} ${unsaved === 1 ? "change" : "changes"} pending`
+      : state === "saving"
+        ? "Saving…"
+        : "All changes saved";
+  return (
+    <p class={`save-state ${state}`} role="status" data-save-state={state}>
+      {text}
+    </p>
+  );
 }
