@@ -49,8 +49,10 @@ export function FormView(props: FormViewProps) {
     e.preventDefault();
     sent.value = "All answers are valid. This is a preview, so nothing was sent.";
   }
+  // Once an answer changes, "all answers are valid" may no longer hold.
+  const clear = () => (sent.value = "");
   return (
-    <form class="form-view" onSubmit={onSubmit} onReset={() => (sent.value = "")}>
+    <form class="form-view" onSubmit={onSubmit} onInput={clear} onReset={clear}>
       {empty}
       {anyRequired(tree) && (
         <p class="form-help">
