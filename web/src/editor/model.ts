@@ -2,7 +2,8 @@
 // (components, people) to what the page shows (the nested outline, where
 // a component can move, who is here). No DOM and no session here, so all
 // of it is unit-tested.
-import { compareSiblings, type Component, type MoveTarget, type Person } from "@coform/sdk";
+import type { Component, MoveTarget, Person } from "@coform/sdk";
+import { buildTree, childrenOf } from "../form/tree";
 
 /** One row of the display tree: a component, how deep it sits, its place among siblings. */
 export interface Row {
@@ -16,62 +17,19 @@ export interface Row {
 /** Sections deeper than this cannot take children (the model's nesting limit). */
 export const MAX_SECTION_DEPTH = 15;
 
-/**
- * Where each component is displayed: its parent if that is an existing
- * section and no cycle leads back to it, else the top level. The server's
- * preview and export follow the same rule, so nothing ever disappears.
- */
-export function displayParents(components: ReadonlyMap<string, Component>): Map<string, string | null> {
-  const out = new Map<string, string | null>();
-  for (const c of components.values()) {
-    let parent = c.parent;
-    if (parent !== null) {
-      const p = components.get(parent);
-      if (p === undefined || p.type !== "section") parent = null;
-    }
-    out.set(c.id, parent);
-  }
-  // Break cycles: a component whose ancestry loops is shown at the top.
-  for (const id of out.keys()) {
-    const seen = new Set<string>([id]);
-    for (let cur = out.get(id) ?? null; cur !== null; cur = out.get(cur) ?? null) {
-      if (seen.has(cur)) {
-        out.set(id, null);
-        break;
-      }
-      seen.add(cur);
-    }
-  }
-  return out;
-}
-
-/** Every component in display order (depth first), with its depth. */
-export function buildTree(components: ReadonlyMap<string, Component>): Row[] {
-  const parents = displayParents(components);
-  const kids = new Map<string | null, Component[]>();
-  for (const c of components.values()) {
-    const p = parents.get(c.id) ?? null;
-    let list = kids.get(p);
-    if (list === undefined) kids.set(p, (list = []));
-    list.push(c);
-  }
-  for (const list of kids.values()) list.sort(compareSiblings);
+/** Every component in display order (depth first), with its depth and siblings. */
+export function buildRows(components: ReadonlyMap<string, Component>): Row[] {
+  const tree = buildTree(components.values());
   const rows: Row[] = [];
-  const walk = (parent: string | null, depth: number): void => {
-    const list = kids.get(parent) ?? [];
+  const walk = (list: Component[], parent: string | null, depth: number): void => {
     const siblings = list.map((c) => c.id);
     for (const c of list) {
       rows.push({ id: c.id, depth, parent, siblings });
-      walk(c.id, depth + 1);
+      walk(childrenOf(tree, c.id), c.id, depth + 1);
     }
   };
-  walk(null, 0);
+  walk(tree.roots, null, 0);
   return rows;
-}
-
-/** The children of `parent` in display order, from a tree. */
-export function childrenOf(rows: readonly Row[], parent: string | null): string[] {
-  return rows.filter((r) => r.parent === parent).map((r) => r.id);
 }
 
 /** `id` and everything inside it. */
@@ -284,16 +242,6 @@ export function problemsOf(problems: readonly Problem[], id: string): Map<string
     let list = out.get(field);
     if (list === undefined) out.set(field, (list = []));
     list.push(p.message);
-  }
-  return out;
-}
-
-/** Which of `ids` have at least one problem (ids may contain dots, so match by prefix). */
-export function componentsWithProblems(problems: readonly Problem[], ids: Iterable<string>): Set<string> {
-  const out = new Set<string>();
-  for (const id of ids) {
-    const prefix = `components.${id}.`;
-    if (problems.some((p) => p.path.startsWith(prefix) || p.path === `components.${id}`)) out.add(id);
   }
   return out;
 }

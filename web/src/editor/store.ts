@@ -15,7 +15,7 @@ import {
   type TemplateSession,
 } from "@coform/sdk";
 import {
-  buildTree,
+  buildRows,
   followedSelection,
   peers,
   selectionsByComponent,
@@ -47,7 +47,7 @@ export class EditorStore {
   readonly structure = signal(0);
   readonly rows = computed<Row[]>(() => {
     void this.structure.value;
-    return buildTree(this.snapshot());
+    return buildRows(this.snapshot());
   });
   /** Children of each parent (null: top level), in display order. */
   readonly children = computed(() => {
