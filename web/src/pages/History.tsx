@@ -228,6 +228,7 @@ export function History(props: { id: string }) {
   const role = useSignal<Role | null>(null);
   const versions = useSignal<Version[] | null>(null);
   const error = useSignal<unknown>(null);
+  const undoable = useSignal<VersionRestoreResult | null>(null);
   const status = useSignal("");
   const name = useSignal("");
   const note = useSignal("");
@@ -275,8 +276,23 @@ export function History(props: { id: string }) {
   async function restored(r: VersionRestoreResult) {
     status.value =
       `Version ${r.restored} restored. This is an edit like any other: everyone editing the template sees it ` +
-      `at once. To undo it, restore version ${r.backup.number}, saved just before.`;
+      `at once. Undo it to go back to version ${r.backup.number}, saved just before.`;
+    undoable.value = r;
     await reload();
+  }
+
+  /** Undoing a restore restores what was there just before it. */
+  async function undoRestore() {
+    const r = undoable.value;
+    if (r === null) return;
+    undoable.value = null;
+    try {
+      await client.versions.restore(id, r.backup.number);
+      status.value = `Restore undone: the template is as it was before version ${r.restored} was restored.`;
+      await reload();
+    } catch (e) {
+      error.value = e;
+    }
   }
 
   const base = "/templates/" + encodeURIComponent(id);
@@ -292,6 +308,11 @@ export function History(props: { id: string }) {
         <p role="status" class="status">
           {status.value}
         </p>
+        {undoable.value && canEdit && (
+          <button type="button" class="secondary" onClick={undoRestore}>
+            Undo restore
+          </button>
+        )}
         <ErrorAlert error={error.value} />
         {template.value && canEdit && (
           <section aria-labelledby="save-version">
