@@ -151,6 +151,9 @@ interface PendingChanges {
   meta: Set<string>
 }
 
+/** Where the local copy keeps the number of changes not yet stored. */
+const PENDING_KEY = 'coform:unsavedChanges'
+
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d']
 
 /** Errors after which reconnecting can't help. */
@@ -184,7 +187,12 @@ export class TemplateSession extends Emitter<SessionEvents> {
   readonly #minBackoff: number
   readonly #maxBackoff: number
   readonly #offline: boolean
-  #persistence: { destroy(): unknown, whenSynced: Promise<unknown> } | null = null
+  #persistence: {
+    destroy(): unknown
+    whenSynced: Promise<unknown>
+    get(key: string): Promise<unknown>
+    set(key: string, value: unknown): Promise<unknown>
+  } | null = null
   #status: SessionStatus = 'offline'
   #saveState: SaveState = 'offline'
   #unsaved = 0
@@ -249,8 +257,16 @@ export class TemplateSession extends Emitter<SessionEvents> {
     if (this.#offline) {
       const { IndexeddbPersistence } = await import('y-indexeddb')
       const user = this.#client.user
-      this.#persistence = new IndexeddbPersistence(`coform:${user?.id ?? 'anonymous'}:${this.templateId}`, this.doc)
-      await this.#persistence.whenSynced
+      const persistence = new IndexeddbPersistence(`coform:${user?.id ?? 'anonymous'}:${this.templateId}`, this.doc)
+      this.#persistence = persistence
+      await persistence.whenSynced
+      // Changes made before a reload and never stored are still pending:
+      // the local copy remembers how many (they go in the next sync).
+      const pending = await persistence.get(PENDING_KEY).catch(() => 0)
+      if (typeof pending === 'number' && Number.isInteger(pending) && pending > 0) {
+        this.#tracker.unsent += pending
+        this.#updateSaveState()
+      }
     }
     try {
       await this.#fetchTokenAndConnect(true)
@@ -486,6 +502,7 @@ export class TemplateSession extends Emitter<SessionEvents> {
     const state: SaveState = !connected ? 'offline' : this.#tracker.allSaved ? 'saved' : 'saving'
     const unsaved = this.#tracker.unsavedChanges
     if (state === this.#saveState && unsaved === this.#unsaved) return
+    if (unsaved !== this.#unsaved) this.#persistence?.set(PENDING_KEY, unsaved).catch(() => {})
     this.#saveState = state
     this.#unsaved = unsaved
     this.emit('saveState', { state, unsavedChanges: unsaved })
@@ -497,6 +514,8 @@ export class TemplateSession extends Emitter<SessionEvents> {
     const doc = this.doc
     const onUpdate = (_update: Uint8Array, origin: unknown): void => {
       if (origin === this.provider) return // from the server
+      // Read back from the local copy: already counted when it was made.
+      if (origin !== null && origin === this.#persistence) return
       // The provider sends an update only on an open, connected socket;
       // otherwise it waits for the next sync step 2.
       const ws = this.provider.ws
