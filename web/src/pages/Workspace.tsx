@@ -19,6 +19,8 @@ export function Workspace(props: { id: string }) {
 
 function WorkspacePage(props: { id: string }) {
   const ws = useResource(() => client.workspaces.get(props.id), [props.id]);
+  // Counts imports: each one asks the template list again.
+  const imports = useSignal(0);
   const w = ws.data.value;
   const e = ws.error.value;
 
@@ -71,11 +73,11 @@ function WorkspacePage(props: { id: string }) {
             <h2 id="tpl-add-heading">Add a template</h2>
             <div class="card adding">
               <NewTemplate workspaceId={w.id} />
-              <ImportTemplate workspaceId={w.id} />
+              <ImportTemplate workspaceId={w.id} onImported={() => imports.value++} />
             </div>
           </section>
         )}
-        <Templates workspace={w} />
+        <Templates workspace={w} refresh={imports.value} />
       </div>
     </Page>
   );
@@ -89,6 +91,15 @@ function Details(props: { workspace: Signal<WorkspaceDetail> }) {
   const name = useSignal(w.name);
   const description = useSignal(w.description);
   const toggle = useRef<HTMLButtonElement>(null);
+  const wasOpen = useRef(false);
+
+  // Focus follows the form: into it when it opens, back to the button
+  // that opened it when it closes.
+  useEffect(() => {
+    if (open.value) document.getElementById("ws-edit-name")?.focus();
+    else if (wasOpen.current) toggle.current?.focus();
+    wasOpen.current = open.value;
+  }, [open.value]);
 
   function show() {
     name.value = w.name;
@@ -97,11 +108,6 @@ function Details(props: { workspace: Signal<WorkspaceDetail> }) {
     open.value = true;
   }
 
-  function close() {
-    open.value = false;
-    // The form is gone: keep keyboard focus where the user started.
-    requestAnimationFrame(() => toggle.current?.focus());
-  }
 
   async function save() {
     const updated = await client.workspaces.update(w.id, {
@@ -110,12 +116,8 @@ function Details(props: { workspace: Signal<WorkspaceDetail> }) {
     });
     props.workspace.value = { ...w, ...updated, members: w.members };
     saved.value = "Workspace details saved.";
-    close();
+    open.value = false;
   }
-
-  useEffect(() => {
-    if (open.value) document.getElementById("ws-edit-name")?.focus();
-  }, [open.value]);
 
   return (
     <div class="details">
@@ -124,7 +126,7 @@ function Details(props: { workspace: Signal<WorkspaceDetail> }) {
           action={save}
           submit="Save changes"
           after={
-            <button type="button" class="secondary" onClick={close}>
+            <button type="button" class="secondary" onClick={() => (open.value = false)}>
               Cancel
             </button>
           }
@@ -152,7 +154,7 @@ function Details(props: { workspace: Signal<WorkspaceDetail> }) {
 }
 
 /** The templates of the workspace: search, pages and per-template actions. */
-function Templates(props: { workspace: WorkspaceDetail }) {
+function Templates(props: { workspace: WorkspaceDetail; refresh: number }) {
   const w = props.workspace;
   const search = useSignal("");
   const query = useSignal("");
@@ -161,7 +163,7 @@ function Templates(props: { workspace: WorkspaceDetail }) {
   const heading = useRef<HTMLHeadingElement>(null);
   const list = useResource(
     () => client.templates.list({ workspaceId: w.id, q: query.value || undefined, page: page.value }),
-    [query.value, page.value],
+    [query.value, page.value, props.refresh],
   );
 
   useEffect(() => {
@@ -230,8 +232,9 @@ function countText(result: TemplatePage | null, query: string, loading: boolean)
   if (loading && !result) return "Loading templates…";
   if (!result) return "";
   if (result.total === 0) return query ? `No templates match “${query}”.` : "No templates yet.";
-  const noun = result.total === 1 ? "template" : "templates";
-  const found = query ? `${result.total} ${noun} match “${query}”` : `${result.total} ${noun}`;
+  const one = result.total === 1;
+  const noun = `${result.total} ${one ? "template" : "templates"}`;
+  const found = query ? `${noun} ${one ? "matches" : "match"} “${query}”` : noun;
   const pages = Math.ceil(result.total / result.pageSize);
   return pages > 1 ? `${found}, page ${result.page} of ${pages}.` : `${found}.`;
 }
@@ -317,7 +320,7 @@ function TemplateRow(props: {
   }
 
   return (
-    <li>
+    <li onKeyDown={(e) => e.key === "Escape" && renaming.value && (renaming.value = false)}>
       <div class="template-main">
         <Link href={templatePath(t.id)} class="name">
           {t.name}
@@ -403,7 +406,7 @@ function NewTemplate(props: { workspaceId: string }) {
 }
 
 /** A template file (as exported) becomes a new template here. */
-function ImportTemplate(props: { workspaceId: string }) {
+function ImportTemplate(props: { workspaceId: string; onImported: () => void }) {
   const file = useSignal<File | null>(null);
   const busy = useSignal(false);
   const error = useSignal<unknown>(null);
@@ -422,6 +425,7 @@ function ImportTemplate(props: { workspaceId: string }) {
       imported.value = await client.templates.importNew(props.workspaceId, await readJson(f));
       file.value = null;
       round.value += 1;
+      props.onImported();
     } catch (err) {
       error.value = err;
     } finally {
