@@ -27,6 +27,9 @@ export function SignIn() {
         <PasswordField id="signin-password" value={password} />
       </FormCard>
       <p>
+        <Link href="/forgot-password">Forgot your password?</Link>
+      </p>
+      <p>
         No account yet? <Link href={registerHref}>Create an account</Link>
       </p>
     </Page>
