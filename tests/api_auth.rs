@@ -526,6 +526,13 @@ async fn a_mailed_reset_token_sets_a_new_password_once_and_ends_every_session() 
     s.forgot_password(" ADA@Example.com").await.expect(202);
     let mail = s.last_mail("ada@example.com", RESET_SUBJECT);
     let token = mail.token();
+    // The mail links to the designer's reset page, which takes the token.
+    assert!(
+        mail.body
+            .contains(&format!("/reset-password?token={token}\n")),
+        "{}",
+        mail.body
+    );
     let new = "battery staple 42";
 
     // A weak password is refused without using the token up.

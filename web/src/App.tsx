@@ -15,6 +15,8 @@ import { here, Link, navigate, safeNext, signInPath } from "./router";
 import { signOut, user } from "./client";
 
 const PUBLIC = new Set(["/signin", "/register", "/forgot-password", "/reset-password"]);
+/** Pages a signed-in person is sent on from (to where they were going). */
+const SIGN_IN_PAGES = new Set(["/signin", "/register"]);
 
 function Header() {
   const s = user.value;
@@ -76,20 +78,21 @@ export function App() {
   const signedIn = user.value !== null;
   const isPublic = PUBLIC.has(path);
   const blocked = !signedIn && !isPublic;
+  const leave = signedIn && SIGN_IN_PAGES.has(path);
 
   useEffect(() => {
     if (blocked) {
       // Signed out: sign in first, then come back to the page asked for.
       navigate(signInPath(path + location.search), true);
-    } else if (signedIn && isPublic) {
+    } else if (leave) {
       navigate(safeNext(query.get("next")), true);
     }
-  }, [blocked, signedIn, isPublic, path]);
+  }, [blocked, leave, path]);
 
   return (
     <>
       <Header />
-      <main id="main">{blocked || (signedIn && isPublic) ? null : <Route path={path} />}</main>
+      <main id="main">{blocked || leave ? null : <Route path={path} />}</main>
     </>
   );
 }

@@ -49,7 +49,7 @@ pub(super) async fn send_link(
         ),
         TokenKind::ResetPassword => (
             "Reset your Coform password",
-            format!("Use this token to set a new password (valid for one hour):\n{token}\n\nIf you did not ask for this, ignore this message."),
+            format!("Open this link to set a new password (valid for one hour):\n{base}/reset-password?token={token}\n\nOr use this token: {token}\n\nIf you did not ask for this, ignore this message."),
         ),
     };
     send_mail(state, to, subject, body).await;
