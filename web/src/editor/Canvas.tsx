@@ -117,8 +117,18 @@ function CanvasList(props: { store: EditorStore; catalog: Catalog | null; parent
   );
 }
 
+/**
+ * Benchmarks count canvas item renders by defining this function before
+ * the page loads (web/bench/designer.mjs); otherwise it is absent.
+ */
+declare global {
+  // eslint-disable-next-line no-var
+  var __coformCanvasRender: ((id: string) => void) | undefined;
+}
+
 function CanvasItem(props: { store: EditorStore; catalog: Catalog | null; id: string }) {
   const { store, catalog, id } = props;
+  globalThis.__coformCanvasRender?.(id);
   const sig = store.byId.get(id);
   const selected = useComputed(() => store.selection.value === id);
   const tabStop = useComputed(
