@@ -9,6 +9,7 @@
 
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -305,6 +306,66 @@ export class Server {
   }
 }
 
+// ------------------------------------------------------------ the network
+
+/**
+ * One person's network: a TCP relay on its own port of 127.0.0.1 in front
+ * of the server. Taking it down cuts every open connection at once (the
+ * page sees its WebSocket drop, as when a laptop leaves the Wi-Fi) and
+ * refuses new ones until it is brought back. The browser's own offline
+ * switch (`context.setOffline`) blocks new requests but leaves an open
+ * WebSocket looking alive, so tests use both.
+ */
+export class Network {
+  constructor(targetPort) {
+    this.targetPort = targetPort;
+    this.up = true;
+    this.sockets = new Set();
+    this.server = net.createServer((down) => {
+      if (!this.up) {
+        down.destroy();
+        return;
+      }
+      const upstream = net.connect(this.targetPort, "127.0.0.1");
+      for (const s of [down, upstream]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => {
+          down.destroy();
+          upstream.destroy();
+        });
+      }
+      down.pipe(upstream);
+      upstream.pipe(down);
+    });
+    this.port = 0;
+  }
+
+  get baseUrl() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    await new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(0, "127.0.0.1", resolve);
+    });
+    this.port = this.server.address().port;
+    return this;
+  }
+
+  /** Cuts every connection and refuses new ones (`false`), or lets them through again (`true`). */
+  setUp(up) {
+    this.up = up;
+    if (!up) for (const s of this.sockets) s.destroy();
+  }
+
+  async close() {
+    this.setUp(false);
+    await new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
 // ------------------------------------------------------------ the harness
 
 let emails = 0;
@@ -335,6 +396,8 @@ export class Harness {
     this.server = null;
     this.browser = null;
     this.contexts = [];
+    /** Each context's network (see `Network`). */
+    this.networks = new Map();
     /** Console errors, failed requests and off-site requests, for failure messages. */
     this.events = [];
     this.offsite = [];
@@ -347,6 +410,7 @@ export class Harness {
   async close() {
     for (const c of this.contexts) await c.close().catch(() => {});
     await this.browser?.close().catch(() => {});
+    for (const n of this.networks.values()) await n.close();
     await this.server?.dispose();
     if (this.offsite.length > 0) {
       throw new Error(`the browser asked for addresses other than 127.0.0.1: ${this.offsite.join(", ")}`);
@@ -354,11 +418,14 @@ export class Harness {
   }
 
   /**
-   * A new browser context: one person, with their own storage. Options go
-   * to playwright's `browser.newContext`.
+   * A new browser context: one person, with their own storage, reaching
+   * the server through their own `Network` (so the app's origin is that
+   * relay's address). Options go to playwright's `browser.newContext`.
    */
   async newContext(options = {}) {
-    const context = await this.browser.newContext({ baseURL: this.baseUrl, ...options });
+    const network = await new Network(this.server.port).start();
+    const context = await this.browser.newContext({ baseURL: network.baseUrl, ...options });
+    this.networks.set(context, network);
     context.setDefaultTimeout(WAIT_MS);
     context.setDefaultNavigationTimeout(WAIT_MS * 2);
     this.contexts.push(context);
@@ -378,6 +445,23 @@ export class Harness {
     });
     context.on("requestfailed", (r) => note(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText})`));
     return context;
+  }
+
+  /**
+   * Takes a person offline (`false`) or back online (`true`): the browser's
+   * offline mode, plus their network cut, so that open connections drop
+   * too. Service workers are offline with their page.
+   */
+  async setOnline(context, online) {
+    const network = this.networks.get(context);
+    if (!network) throw new Error("not a context of this harness");
+    if (online) {
+      network.setUp(true);
+      await context.setOffline(false);
+    } else {
+      await context.setOffline(true);
+      network.setUp(false);
+    }
   }
 
   /** A new context with one page. */
