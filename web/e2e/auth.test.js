@@ -27,8 +27,8 @@ describe("signing in and out", () => {
   });
   after(() => h?.close());
 
-  test("a signed-out visitor to / gets the sign-in form", () =>
-    h.diagnose(async () => {
+  test("a signed-out visitor to / gets the sign-in form", (t) =>
+    h.diagnose(t, async () => {
       const { page } = await h.newPage();
       await page.goto("/");
       await expectPath(page, "/signin", "the home page sends a signed-out visitor to sign in");
@@ -45,8 +45,8 @@ describe("signing in and out", () => {
       await axe(page, "the sign-in page");
     }));
 
-  test("a deep link to a template goes through sign-in and back", () =>
-    h.diagnose(async () => {
+  test("a deep link to a template goes through sign-in and back", (t) =>
+    h.diagnose(t, async () => {
       const ws = await h.workspace(alice, "Deep links");
       const tpl = await h.template(alice, ws.id, "Linked form");
       const { page } = await h.newPage();
@@ -62,8 +62,8 @@ describe("signing in and out", () => {
       await screenshot(page, "auth-deep-link-after-sign-in");
     }));
 
-  test("a new account is created and signed in", () =>
-    h.diagnose(async () => {
+  test("a new account is created and signed in", (t) =>
+    h.diagnose(t, async () => {
       const { page } = await h.newPage();
       await page.goto("/signin");
       await page.getByRole("link", { name: "Create an account" }).click();
@@ -101,8 +101,8 @@ describe("signing in and out", () => {
       await axe(page, "the workspaces page");
     }));
 
-  test("a wrong password is refused with an alert", () =>
-    h.diagnose(async () => {
+  test("a wrong password is refused with an alert", (t) =>
+    h.diagnose(t, async () => {
       const { page } = await h.newPage();
       await page.goto("/signin");
       await page.getByLabel("Email", { exact: true }).fill(alice.email);
@@ -121,8 +121,8 @@ describe("signing in and out", () => {
       await axe(page, "the sign-in page with its alert");
     }));
 
-  test("signing out ends the session", () =>
-    h.diagnose(async () => {
+  test("signing out ends the session", (t) =>
+    h.diagnose(t, async () => {
       const { page } = await h.newPage();
       await signIn(page, alice);
       await expectPath(page, "/", "signed in, on the workspaces page");

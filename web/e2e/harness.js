@@ -115,6 +115,15 @@ export async function expectVisible(locator, what, timeoutMs = WAIT_MS) {
   }
 }
 
+/** Waits until `locator` is in the page (the first match), visible or not (an empty region has no size). */
+export async function expectAttached(locator, what, timeoutMs = WAIT_MS) {
+  try {
+    await locator.first().waitFor({ state: "attached", timeout: timeoutMs });
+  } catch (e) {
+    throw new Error(`${what} is not on the page after ${timeoutMs} ms (${locator}): ${e.message.split("\n")[0]}`);
+  }
+}
+
 /** Waits until nothing matching `locator` is visible. */
 export async function expectHidden(locator, what, timeoutMs = WAIT_MS) {
   await expectCount(locator.filter({ visible: true }), 0, `${what} to be gone`, timeoutMs);
@@ -411,6 +420,7 @@ export class Harness {
     for (const c of this.contexts) await c.close().catch(() => {});
     await this.browser?.close().catch(() => {});
     for (const n of this.networks.values()) await n.close();
+    this.networks.clear();
     await this.server?.dispose();
     if (this.offsite.length > 0) {
       throw new Error(`the browser asked for addresses other than 127.0.0.1: ${this.offsite.join(", ")}`);
@@ -443,7 +453,11 @@ export class Harness {
       });
       page.on("pageerror", (e) => note(`page error: ${e.message}`));
     });
-    context.on("requestfailed", (r) => note(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText})`));
+    context.on("requestfailed", (r) => {
+      // Requests a navigation cut short are no news.
+      const error = r.failure()?.errorText ?? "";
+      if (error !== "net::ERR_ABORTED") note(`request failed: ${r.method()} ${r.url()} (${error})`);
+    });
     return context;
   }
 
@@ -471,20 +485,38 @@ export class Harness {
   }
 
   /**
-   * Runs a test body; a failure carries what the browser reported and the
-   * server's log.
+   * Runs a test body (`t`: its node:test context). A failure carries what
+   * the browser reported and the server's log, and leaves a screenshot of
+   * every page the test opened. The test's browser contexts are closed
+   * afterwards either way, so nothing of it runs on into the next test.
    */
-  async diagnose(body) {
-    const before = this.events.length;
+  async diagnose(t, body) {
+    const events = this.events.length;
+    const contexts = this.contexts.length;
     try {
       await body();
     } catch (e) {
       if (e instanceof Error) {
-        const seen = this.events.slice(before).slice(-30);
+        const shots = [];
+        for (const [i, context] of this.contexts.slice(contexts).entries()) {
+          for (const [j, page] of context.pages().entries()) {
+            const name = `failed-${t.name}-${i + 1}${j > 0 ? `-${j + 1}` : ""}`;
+            await screenshot(page, name).then((f) => shots.push(f), () => {});
+          }
+        }
+        const seen = this.events.slice(events).slice(-30);
         if (seen.length > 0) e.message += `\n--- browser (last ${seen.length}) ---\n${seen.join("\n")}`;
+        if (shots.length > 0) e.message += `\n--- screenshots ---\n${shots.join("\n")}`;
         e.message += `\n--- coform stderr (tail) ---\n${this.server.log.slice(-4000)}\n--- end ---`;
       }
       throw e;
+    } finally {
+      for (const context of this.contexts.splice(contexts)) {
+        await context.close().catch(() => {});
+        const network = this.networks.get(context);
+        this.networks.delete(context);
+        await network?.close();
+      }
     }
   }
 
@@ -639,6 +671,15 @@ export async function signIn(page, user) {
   await waitUntil(() => new URL(page.url()).pathname !== "/signin", `${user.name} to be signed in`, {
     detail: async () => ({ url: page.url(), alert: await page.getByRole("alert").allTextContents() }),
   });
+}
+
+/** Waits until a service worker controls the page (installed, shell stored, activated). */
+export async function expectServiceWorker(page, timeoutMs = 20_000) {
+  try {
+    await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: timeoutMs });
+  } catch {
+    throw new Error(`no service worker took control of ${page.url()} within ${timeoutMs} ms (is /sw.js served?)`);
+  }
 }
 
 /** Saves a full-page PNG to e2e/artifacts/<name>.png; returns its path. */

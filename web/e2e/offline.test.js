@@ -3,14 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { expectPath, expectVisible, Harness, screenshot, signIn, waitUntil } from "./harness.js";
-
-/** Waits until a service worker controls the page (installed, files stored, activated). */
-async function controlled(page) {
-  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 }).catch(() => {
-    throw new Error(`no service worker took control of ${page.url()} within 20 s`);
-  });
-}
+import { expectPath, expectServiceWorker, expectVisible, Harness, screenshot, signIn, waitUntil } from "./harness.js";
 
 /** Every stored request, as `{ cache: [paths] }`. */
 function storedPaths(page) {
@@ -48,12 +41,12 @@ describe("offline app shell", () => {
   });
   after(() => h?.close());
 
-  test("the page, every file it loads and the catalog are stored; the API never", () =>
-    h.diagnose(async () => {
+  test("the page, every file it loads and the catalog are stored; the API never", (t) =>
+    h.diagnose(t, async () => {
       const { page } = await h.newPage();
       await signIn(page, alice);
       await expectVisible(page.getByRole("heading", { name: "Workspaces", level: 1 }), "the workspaces page");
-      await controlled(page);
+      await expectServiceWorker(page);
 
       // What the page needs, as the server has it now.
       const html = await (await fetch(h.baseUrl + "/")).text();
@@ -85,12 +78,12 @@ describe("offline app shell", () => {
       assert.deepEqual(leaked, [], "API answers in the offline cache");
     }));
 
-  test("pages open from the stored shell while offline; the API does not pretend", () =>
-    h.diagnose(async () => {
+  test("pages open from the stored shell while offline; the API does not pretend", (t) =>
+    h.diagnose(t, async () => {
       const { context, page } = await h.newPage();
       await signIn(page, alice);
       await expectVisible(page.getByRole("heading", { name: "Workspaces", level: 1 }), "the workspaces page");
-      await controlled(page);
+      await expectServiceWorker(page);
 
       await h.setOnline(context, false);
       await page.reload();
@@ -122,12 +115,12 @@ describe("offline app shell", () => {
       await expectVisible(page.getByRole("heading", { name: "Workspaces", level: 1 }), "the workspaces page, back online");
     }));
 
-  test("the server unreachable (network up): the stored page still opens", () =>
-    h.diagnose(async () => {
+  test("the server unreachable (network up): the stored page still opens", (t) =>
+    h.diagnose(t, async () => {
       const { context, page } = await h.newPage();
       await page.goto("/signin");
       await expectVisible(page.getByRole("button", { name: "Sign in", exact: true }), "the sign-in form");
-      await controlled(page);
+      await expectServiceWorker(page);
       // Not the browser's offline mode: the connection to the server fails.
       h.networks.get(context).setUp(false);
       await page.reload();
@@ -136,11 +129,11 @@ describe("offline app shell", () => {
       h.networks.get(context).setUp(true);
     }));
 
-  test("a newly installed worker deletes older shell caches, and only those", () =>
-    h.diagnose(async () => {
+  test("a newly installed worker deletes older shell caches, and only those", (t) =>
+    h.diagnose(t, async () => {
       const { page } = await h.newPage();
       await page.goto("/signin");
-      await controlled(page);
+      await expectServiceWorker(page);
       await page.evaluate(async () => {
         for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister();
         await (await caches.open("coform-shell-0-older")).put("/older", new Response("old"));
@@ -148,7 +141,7 @@ describe("offline app shell", () => {
       });
       // The next load registers the worker again: it installs and activates.
       await page.reload();
-      await controlled(page);
+      await expectServiceWorker(page);
       const names = await waitUntil(
         async () => {
           const n = await page.evaluate(() => caches.keys());
