@@ -211,8 +211,9 @@ export function announceVersions() {
 
 // ------------------------------------------------------------ server
 
-/** Processes this test file started; killed if it ends abruptly. */
+/** Processes this test file started, and their data; killed and removed if it ends abruptly. */
 const children = new Set();
+const dataDirs = new Set();
 function killChildren() {
   for (const c of children) {
     try {
@@ -221,6 +222,7 @@ function killChildren() {
       // Already gone.
     }
   }
+  for (const dir of dataDirs) fs.rmSync(dir, { recursive: true, force: true });
 }
 process.once("exit", killChildren);
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
@@ -234,6 +236,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 export class Server {
   constructor() {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "coform-e2e-"));
+    dataDirs.add(this.dataDir);
     this.port = 0;
     this.child = null;
     this.log = "";
@@ -299,6 +302,7 @@ export class Server {
   async dispose() {
     await this.stop();
     fs.rmSync(this.dataDir, { recursive: true, force: true });
+    dataDirs.delete(this.dataDir);
   }
 
   /** The token of the newest mail to `to` about `subject` (mails go to `<data-dir>/outbox`). */
@@ -388,16 +392,21 @@ export class Harness {
     announceVersions();
     const h = new Harness();
     h.server = await new Server().start();
-    h.browser = await chromium.launch({
-      executablePath: findChromium(),
-      // Containers often run as root, where Chromium's sandbox cannot start.
-      args: [
-        "--no-sandbox",
-        // Any host but 127.0.0.1 is unresolvable: the tests never reach out.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-      ],
-      timeout: STARTUP_MS,
-    });
+    try {
+      h.browser = await chromium.launch({
+        executablePath: findChromium(),
+        // Containers often run as root, where Chromium's sandbox cannot start.
+        args: [
+          "--no-sandbox",
+          // Any host but 127.0.0.1 is unresolvable: the tests never reach out.
+          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        ],
+        timeout: STARTUP_MS,
+      });
+    } catch (e) {
+      await h.server.dispose();
+      throw e;
+    }
     return h;
   }
 
@@ -441,7 +450,7 @@ export class Harness {
     this.contexts.push(context);
     const note = (what) => {
       this.events.push(what);
-      if (this.events.length > 200) this.events.shift();
+      if (this.events.length > 500) this.events.splice(0, 100);
     };
     context.on("request", (r) => {
       const url = new URL(r.url());
@@ -491,10 +500,14 @@ export class Harness {
    * afterwards either way, so nothing of it runs on into the next test.
    */
   async diagnose(t, body) {
-    const events = this.events.length;
+    this.events = [];
+    const offsite = this.offsite.length;
     const contexts = this.contexts.length;
     try {
       await body();
+      if (this.offsite.length > offsite) {
+        throw new Error(`the browser asked for addresses other than 127.0.0.1: ${this.offsite.slice(offsite).join(", ")}`);
+      }
     } catch (e) {
       if (e instanceof Error) {
         const shots = [];
@@ -504,7 +517,7 @@ export class Harness {
             await screenshot(page, name).then((f) => shots.push(f), () => {});
           }
         }
-        const seen = this.events.slice(events).slice(-30);
+        const seen = this.events.slice(-30);
         if (seen.length > 0) e.message += `\n--- browser (last ${seen.length}) ---\n${seen.join("\n")}`;
         if (shots.length > 0) e.message += `\n--- screenshots ---\n${shots.join("\n")}`;
         e.message += `\n--- coform stderr (tail) ---\n${this.server.log.slice(-4000)}\n--- end ---`;
