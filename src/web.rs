@@ -4,9 +4,11 @@
 //! time, so `coform serve` needs no other files. Content-hashed files
 //! under `/assets/` are cached for a year; `index.html` answers every
 //! other page path (the app routes on the client) and is never cached,
-//! so a new build reaches browsers at their next load. `/api/*` and
-//! `/collab/*` never fall back to the page: an unknown API route keeps
-//! its JSON 404.
+//! so a new build reaches browsers at their next load. `/sw.js`, the
+//! service worker that keeps the app shell for offline use (from
+//! `web/public/`), is checked again on every load too, under the page's
+//! policy. `/api/*` and `/collab/*` never fall back to the page: an
+//! unknown API route keeps its JSON 404.
 
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +28,8 @@ pub const DESIGNER_CSP: &str = "default-src 'self'; script-src 'self'; style-src
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// The page and unhashed files are checked again on every load.
 const REVALIDATE: &str = "no-cache";
+/// The service worker; a browser refuses to run a page in its place.
+const SERVICE_WORKER: &str = "sw.js";
 
 /// What a request no route took gets: a designer file or page for `GET`
 /// and `HEAD` outside the API, the API's JSON 404 otherwise.
@@ -42,7 +46,8 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
     let asset = rel.starts_with("assets/");
     match DIST.get_file(rel) {
         Some(f) if asset => file(rel, f.contents(), IMMUTABLE),
-        None if asset => ApiError::NotFound("asset").into_response(),
+        None if asset || rel == SERVICE_WORKER => ApiError::NotFound("asset").into_response(),
+        Some(f) if rel == SERVICE_WORKER => with_policy(file(rel, f.contents(), REVALIDATE)),
         Some(f) if rel != "index.html" && !rel.contains('/') => file(rel, f.contents(), REVALIDATE),
         _ => index(),
     }
@@ -53,7 +58,12 @@ fn index() -> Response {
     let Some(page) = DIST.get_file("index.html") else {
         return ApiError::NotFound("route").into_response();
     };
-    let mut r = file("index.html", page.contents(), REVALIDATE);
+    with_policy(file("index.html", page.contents(), REVALIDATE))
+}
+
+/// A response under the designer's policy (a service worker's own fetches
+/// follow the policy its script was served with).
+fn with_policy(mut r: Response) -> Response {
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(DESIGNER_CSP),
@@ -97,6 +107,7 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("sw.js"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("assets/a.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("LICENSE"), "application/octet-stream");
     }

@@ -88,3 +88,24 @@ async fn api_paths_and_missing_assets_never_fall_back_to_the_page() {
         .unwrap_or_default()
         .contains("script-src"));
 }
+
+#[tokio::test]
+async fn the_offline_shell_worker_is_a_script_checked_on_every_load() {
+    let s = Server::start().await;
+    let r = s.get("/sw.js", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A browser registers a service worker only if it is served as a script.
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript")),
+        "{:?}",
+        r.header("content-type")
+    );
+    // Its name never changes, so browsers must ask again for a new build's.
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
+    assert!(!r.text.contains("<html"), "the page instead of the worker");
+    assert!(r.text.contains("addEventListener(\"fetch\""), "{}", r.text);
+    // Its own requests are under the page's policy.
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+}

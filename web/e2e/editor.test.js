@@ -1,0 +1,369 @@
+// Editing a template together, in real browsers against a real server:
+// two people see each other's work and each other; simultaneous typing
+// converges; offline edits survive a reload and merge; undo is personal;
+// viewers and removed members cannot edit; everything works from the
+// keyboard; and what the page says is saved is what the server has.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  axe,
+  expectAttached,
+  expectCount,
+  expectServiceWorker,
+  expectText,
+  expectVisible,
+  Harness,
+  screenshot,
+  waitUntil,
+} from "./harness.js";
+import { Designer, expectNotEditable, OFFLINE, OFFLINE_PENDING, SAVED } from "./designer.js";
+
+/** After reconnecting, backoff may delay the next attempt by up to 10 s. */
+const RECONNECT_MS = 40_000;
+
+describe("editing a template together", () => {
+  /** @type {Harness} */
+  let h;
+  let alice, bob, carol;
+  let workspace;
+  /** Palette labels by component type, from the server's catalog. */
+  const typeLabel = {};
+
+  before(async () => {
+    h = await Harness.start();
+    for (const t of (await h.catalog()).types) typeLabel[t.type] = t.label;
+    assert.ok(typeLabel.text && typeLabel.email, `the catalog lacks text or email: ${JSON.stringify(typeLabel)}`);
+    alice = await h.user("Alice Lindqvist");
+    bob = await h.user("Bob Okafor");
+    carol = await h.user("Carol Viewer");
+    workspace = await h.workspace(alice, "Forms together");
+    await h.addMember(alice, workspace.id, bob, "editor");
+    await h.addMember(alice, workspace.id, carol, "viewer");
+  });
+  after(() => h?.close());
+
+  /** Asserts the server stored these labels (`{ id: label }`). */
+  async function expectStored(templateId, labels, what) {
+    const stored = await h.components(alice, templateId);
+    for (const [id, label] of Object.entries(labels)) {
+      assert.ok(stored[id], `${what}: component ${id} is not on the server: ${JSON.stringify(stored)}`);
+      assert.equal(stored[id].label, label, `${what}: the server's label of ${id}`);
+    }
+    return stored;
+  }
+
+  test("two editors see each other's components, labels, selections and presence", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Together");
+      const a = await Designer.open(h, alice, tpl.id);
+      const b = await Designer.open(h, bob, tpl.id);
+      await a.expectPerson(bob);
+      await b.expectPerson(alice);
+
+      // Alice adds a field; Bob sees it appear.
+      const first = await a.add(typeLabel.text);
+      await expectVisible(b.component(first), "Alice's new component on Bob's canvas");
+      // She types its label; Bob sees the text while she is still typing.
+      await a.select(first);
+      await a.label.selectText();
+      await a.label.pressSequentially("Full");
+      await b.expectLabel(first, "Full");
+      assert.ok(await a.hasFocus(a.label), "Alice's focus left the Label field: changes must go out as she types");
+      await a.label.pressSequentially(" name");
+      await b.expectLabel(first, "Full name");
+      await b.expectRemoteSelection(first, alice);
+
+      // Bob adds one of his own and names it; Alice sees both, and his selection.
+      const second = await b.add(typeLabel.email);
+      await expectVisible(a.component(second), "Bob's new component on Alice's canvas");
+      await b.select(second);
+      await b.label.fill("Work e-mail");
+      await a.expectLabel(second, "Work e-mail");
+      await a.expectRemoteSelection(second, bob);
+
+      // "All changes saved" means the server has it all, at that moment.
+      for (const d of [a, b]) {
+        await d.expectSaved();
+        const stored = await expectStored(tpl.id, { [first]: "Full name", [second]: "Work e-mail" }, `when ${d.who}'s page said saved`);
+        assert.equal(stored[first].type, "text");
+        assert.equal(stored[second].type, "email");
+      }
+      await screenshot(a.page, "editor-together-alice");
+      await screenshot(b.page, "editor-together-bob");
+      await axe(a.page, "the editor with a selection and another person");
+      await axe(b.page, "the editor of the second person");
+    }));
+
+  test("typing into the same label at the same time converges", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Same label", [{ id: "shared", type: "text", label: "Shared" }]);
+      const a = await Designer.open(h, alice, tpl.id);
+      const b = await Designer.open(h, bob, tpl.id);
+      await a.select("shared");
+      await b.select("shared");
+      for (const d of [a, b]) {
+        await d.label.focus();
+        await d.label.press("End");
+      }
+      // The typing speed of a person, both at once.
+      await Promise.all([
+        a.label.pressSequentially(" alpha", { delay: 40 }),
+        b.label.pressSequentially(" beta", { delay: 40 }),
+      ]);
+
+      let last;
+      const final = await waitUntil(
+        async () => {
+          const [sa, sb, va, vb] = await Promise.all([
+            a.saveState.textContent(),
+            b.saveState.textContent(),
+            a.label.inputValue(),
+            b.label.inputValue(),
+          ]);
+          const stored = (await h.components(alice, tpl.id)).shared?.label;
+          last = { alice: [sa, va], bob: [sb, vb], server: stored };
+          return sa?.trim() === SAVED && sb?.trim() === SAVED && va === vb && vb === stored ? va : false;
+        },
+        "both Label fields and the server to hold the same text, everything saved",
+        { detail: () => last },
+      );
+      assert.notEqual(final, "Shared", "both people's typing was lost");
+      const typed = new Set("Shared alpha beta");
+      assert.ok(
+        [...final].every((c) => typed.has(c)),
+        `the converged label has characters nobody typed: ${JSON.stringify(final)}`,
+      );
+      await a.expectLabel("shared", final);
+      await b.expectLabel("shared", final);
+      await screenshot(a.page, "editor-same-label");
+    }));
+
+  test("offline edits survive a reload and merge when back online, nothing lost", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Offline", [
+        { id: "name", type: "text", label: "Name" },
+        { id: "mail", type: "email", label: "Mail" },
+      ]);
+      const a = await Designer.open(h, alice, tpl.id);
+      const b = await Designer.open(h, bob, tpl.id);
+      await a.expectSaved();
+      // The page must open without a network: its shell is stored first.
+      await expectServiceWorker(a.page);
+
+      await h.setOnline(a.context, false);
+      await expectText(a.saveState, OFFLINE, "Alice's save state once her network is gone");
+
+      // Alice edits offline…
+      await a.select("name");
+      await a.label.fill("Name (typed offline)");
+      const added = await a.add(typeLabel.text);
+      await a.select(added);
+      await a.label.fill("Added offline");
+      await expectText(a.saveState, OFFLINE_PENDING, "Alice's save state with offline edits");
+      // …while Bob edits online, and does not see hers: she is really offline.
+      await b.select("mail");
+      await b.label.fill("Mail (typed online)");
+      await b.expectSaved();
+      // (Bob's edit went to the server and back: hers would have come along.)
+      assert.doesNotMatch(await b.component("name").textContent(), /typed offline/, "Bob sees Alice's offline edit");
+      assert.equal(await b.component(added).count(), 0, "Bob sees a component Alice added offline");
+
+      // Alice reloads while still offline: her page and her edits come back.
+      await a.page.reload();
+      await expectAttached(a.canvas, "Alice's canvas, reloaded offline");
+      await a.expectLabel("name", "Name (typed offline)");
+      await a.expectLabel(added, "Added offline");
+      // (A reloaded page may not know how many of its edits are pending.)
+      await expectText(a.saveState, OFFLINE, "Alice's save state after the offline reload");
+      await screenshot(a.page, "editor-offline-reloaded");
+
+      // Back online: both converge, with everyone's edits.
+      await h.setOnline(a.context, true);
+      await a.expectLabel("mail", "Mail (typed online)", RECONNECT_MS);
+      await b.expectLabel("name", "Name (typed offline)", RECONNECT_MS);
+      await b.expectLabel(added, "Added offline", RECONNECT_MS);
+      await a.expectSaved(RECONNECT_MS);
+      await b.expectSaved();
+      await expectStored(
+        tpl.id,
+        { name: "Name (typed offline)", mail: "Mail (typed online)", [added]: "Added offline" },
+        "after Alice came back online",
+      );
+      await a.expectOrder(await b.ids(), "the same components on both canvases");
+    }));
+
+  test("undo and redo take back only your own edits", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Undo", [
+        { id: "one", type: "text", label: "One" },
+        { id: "two", type: "text", label: "Two" },
+      ]);
+      const a = await Designer.open(h, alice, tpl.id);
+      const b = await Designer.open(h, bob, tpl.id);
+      await a.select("one");
+      await a.label.fill("One by Alice");
+      await b.expectLabel("one", "One by Alice");
+      await b.select("two");
+      await b.label.fill("Two by Bob");
+      await a.expectLabel("two", "Two by Bob");
+      await a.expectSaved();
+      await b.expectSaved();
+
+      // Alice's Undo takes back her edit, not Bob's later one.
+      await a.undo.click();
+      await waitUntil(async () => (await a.label.inputValue()) === "One", "Alice's label back to One after Undo", {
+        detail: () => a.label.inputValue(),
+      });
+      await b.select("one");
+      await waitUntil(async () => (await b.label.inputValue()) === "One", "Bob to see Alice's undo", {
+        detail: () => b.label.inputValue(),
+      });
+      // Nothing left of hers to undo: more Undo must not touch Bob's edit.
+      for (let i = 0; i < 3 && (await a.undo.isEnabled()); i++) await a.undo.click();
+      await a.expectLabel("two", "Two by Bob");
+      await a.expectSaved();
+      await b.expectSaved();
+      await expectStored(tpl.id, { one: "One", two: "Two by Bob" }, "after Alice's undo");
+
+      // Redo brings hers back.
+      await a.redo.click();
+      await a.expectLabel("one", "One by Alice");
+      await b.expectLabel("one", "One by Alice");
+
+      // Bob, from the keyboard on the canvas: Ctrl+Z, Ctrl+Shift+Z.
+      await b.component("two").focus();
+      await b.page.keyboard.press("Control+z");
+      await b.select("two");
+      await waitUntil(async () => (await b.label.inputValue()) === "Two", "Bob's label back to Two after Ctrl+Z", {
+        detail: () => b.label.inputValue(),
+      });
+      await a.expectLabel("one", "One by Alice");
+      await b.component("two").focus();
+      await b.page.keyboard.press("Control+Shift+z");
+      await a.expectLabel("two", "Two by Bob");
+      await a.expectSaved();
+      await b.expectSaved();
+      await expectStored(tpl.id, { one: "One by Alice", two: "Two by Bob" }, "after redo on both sides");
+    }));
+
+  test("a viewer sees the form but cannot edit it", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Read only", [{ id: "q", type: "text", label: "Question" }]);
+      const c = await Designer.open(h, carol, tpl.id);
+      await c.expectLabel("q", "Question");
+      await expectVisible(c.page.getByText(/view only/i), "a notice that the template is view only");
+      await expectCount(c.palette, 0, "the palette for a viewer");
+      await expectCount(c.page.getByRole("button", { name: /^Add / }).filter({ visible: true }), 0, "Add buttons for a viewer");
+      await c.component("q").click();
+      await expectNotEditable(c.label, "the viewer's Label field");
+      // Keys that edit for an editor change nothing.
+      await c.component("q").focus();
+      for (const key of ["Alt+ArrowDown", "Delete", "Control+z"]) await c.page.keyboard.press(key);
+      await c.expectLabel("q", "Question");
+      await expectStored(tpl.id, { q: "Question" }, "after the viewer's attempts");
+      assert.equal(Object.keys(await h.components(alice, tpl.id)).length, 1, "the viewer changed the components");
+      await screenshot(c.page, "editor-viewer");
+      await axe(c.page, "the editor of a viewer");
+    }));
+
+  test("a member removed while editing is told and can no longer edit", (t) =>
+    h.diagnose(t, async () => {
+      const dave = await h.user("Dave Removed");
+      await h.addMember(alice, workspace.id, dave, "editor");
+      const tpl = await h.template(alice, workspace.id, "Removal", [{ id: "f", type: "text", label: "Field" }]);
+      const a = await Designer.open(h, alice, tpl.id);
+      const d = await Designer.open(h, dave, tpl.id);
+      await d.select("f");
+      await d.label.fill("Dave's edit");
+      await d.expectSaved();
+      await a.expectLabel("f", "Dave's edit");
+
+      await h.removeMember(alice, workspace.id, dave);
+      const alert = d.page.getByRole("alert").filter({ hasText: /no longer have access/i });
+      await expectVisible(alert, "Dave's alert that he no longer has access");
+      await expectNotEditable(d.label, "Dave's Label field after his removal");
+      const adds = d.page.getByRole("button", { name: /^Add / });
+      await waitUntil(
+        async () => {
+          for (const button of await adds.all()) if (await button.isEnabled()) return false;
+          return true;
+        },
+        "every Add button on Dave's page to be disabled or gone",
+      );
+      await screenshot(d.page, "editor-removed-member");
+
+      // The others go on; his saved edit stays.
+      await a.select("f");
+      await a.label.fill("Alice after Dave");
+      await a.expectSaved();
+      await expectStored(tpl.id, { f: "Alice after Dave" }, "after Dave's removal");
+      const r = await h.request(dave, "GET", `/api/templates/${tpl.id}`);
+      assert.ok(r.status === 403 || r.status === 404, `a removed member still reads the template: ${r.status}`);
+    }));
+
+  test("add, reorder and edit a component with the keyboard alone", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Keyboard", [
+        { id: "k1", type: "text", label: "First" },
+        { id: "k2", type: "text", label: "Second" },
+      ]);
+      const a = await Designer.open(h, alice, tpl.id);
+      const page = a.page;
+      await a.expectLabel("k2", "Second");
+
+      // Add: Tab to the palette button, Enter.
+      const add = a.addButton(typeLabel.text);
+      await a.tabTo(add, `the "Add ${typeLabel.text}" button`);
+      const added = await a.add(typeLabel.text, () => page.keyboard.press("Enter"));
+      await a.expectSaved();
+
+      // Select it: Tab to it on the canvas, Enter.
+      const el = a.component(added);
+      await a.tabTo(el, "the new component on the canvas");
+      await page.keyboard.press("Enter");
+      await a.expectSelected(added);
+
+      // Reorder: Alt+ArrowUp / Alt+ArrowDown, focus staying on the component.
+      const start = await a.ids();
+      const at = start.indexOf(added);
+      const moves = at > 0 ? ["Alt+ArrowUp", "Alt+ArrowDown"] : ["Alt+ArrowDown", "Alt+ArrowUp"];
+      let order = start;
+      for (const key of moves) {
+        const i = order.indexOf(added);
+        const j = key.endsWith("Up") ? i - 1 : i + 1;
+        const expected = [...order];
+        expected.splice(i, 1);
+        expected.splice(j, 0, added);
+        assert.ok(await a.hasFocus(el), `the focus left the component before ${key}`);
+        await page.keyboard.press(key);
+        await a.expectOrder(expected, `after ${key}`);
+        await a.expectSaved();
+        assert.deepEqual(await h.order(alice, tpl.id), expected, `the server's order after ${key}`);
+        order = expected;
+      }
+
+      // Edit: Tab to the Label field, type.
+      await a.tabTo(a.label, "the Label field");
+      await page.keyboard.press("Control+a");
+      await page.keyboard.type("Typed by keyboard");
+      await a.expectLabel(added, "Typed by keyboard");
+      await a.expectSaved();
+      await expectStored(tpl.id, { [added]: "Typed by keyboard" }, "after editing from the keyboard");
+
+      // "Move to…" opens a menu or dialog of places, reachable by keyboard.
+      const moveTo = a.properties.getByRole("button", { name: "Move to…" });
+      await a.tabTo(moveTo, 'the "Move to…" button');
+      await page.keyboard.press("Enter");
+      const chooser = page.getByRole("menu").or(page.getByRole("dialog")).filter({ visible: true });
+      await expectVisible(chooser, 'the "Move to…" menu or dialog');
+      const targets = chooser.first().locator('[role="menuitem"], [role="menuitemradio"], [role="option"], button');
+      assert.ok((await targets.count()) > 0, 'the "Move to…" menu offers no target');
+      await waitUntil(() => a.hasFocus(chooser.first()), 'the focus to move into the "Move to…" menu or dialog');
+      await screenshot(page, "editor-keyboard-move-to");
+      await page.keyboard.press("Escape");
+      await expectCount(chooser, 0, 'the "Move to…" menu or dialog after Escape');
+      await screenshot(page, "editor-keyboard");
+      await axe(page, "the editor after keyboard editing");
+    }));
+});
