@@ -1,14 +1,15 @@
 // The canvas: the form as it will look, one item per component, sections
 // nested. Items are one composite widget: the selected item is the Tab
-// stop, Up/Down move between items, Alt+Up/Down move the component,
-// Delete deletes it (with undo), Enter goes to its properties. Drag and
+// stop, Up/Down move between items, Enter or Space selects, Alt+Up/Down
+// move the component, Delete deletes it (with undo); its properties come
+// next in the Tab order. Drag and
 // drop does the same for pointer users.
 import { signal, useComputed } from "@preact/signals";
 import type { Component, MoveTarget } from "@coform/sdk";
 import { FormControl } from "./FormControl";
 import type { Catalog } from "../schema";
 import { typeInfo } from "../schema";
-import { dropTarget, stepMove } from "./model";
+import { dropTarget, stepMove, textOn } from "./model";
 import { addFromPalette, NEW_TYPE } from "./Palette";
 import type { EditorStore } from "./store";
 import { toast } from "./Toast";
@@ -171,7 +172,6 @@ function CanvasItem(props: { store: EditorStore; catalog: Catalog | null; id: st
     } else if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
       store.select(id);
-      if (e.key === "Enter") document.getElementById("prop-label")?.focus();
     } else if (e.key === "Escape") {
       store.select(null);
     }
@@ -203,7 +203,7 @@ function CanvasItem(props: { store: EditorStore; catalog: Catalog | null; id: st
     dropHint.value = null;
   }
 
-  const style = peers.length > 0 ? { "--peer": peers[0][0] } : undefined;
+  const style = peers.length > 0 ? { "--peer": peers[0][0], "--peer-fg": textOn(peers[0][0]) } : undefined;
   return (
     <div
       role="listitem"
@@ -281,7 +281,7 @@ function Pointers(props: { store: EditorStore }) {
           key={clientId}
           class="pointer"
           aria-hidden="true"
-          style={{ transform: `translate(${at.x}px, ${at.y}px)`, "--peer": p.color }}
+          style={{ transform: `translate(${at.x}px, ${at.y}px)`, "--peer": p.color, "--peer-fg": textOn(p.color) }}
         >
           <svg width="14" height="18" viewBox="0 0 14 18">
             <path d="M1 1 L13 11 L7 11.5 L4 17 Z" />

@@ -2,7 +2,7 @@
 // attests them), idle ones dimmed, "+N" past a handful. Choosing an
 // avatar follows that person: your selection tracks theirs until you act.
 import { useComputed } from "@preact/signals";
-import { visiblePeers } from "./model";
+import { textOn, visiblePeers } from "./model";
 import type { EditorStore } from "./store";
 
 const MAX_AVATARS = 5;
@@ -19,12 +19,12 @@ export function Presence(props: { store: EditorStore }) {
       <ul class="avatars" aria-label="People here">
         {list.length === 0 && <li class="alone">Only you</li>}
         {shown.map((p) => (
-          <li key={p.key}>
+          <li key={p.key} aria-label={`${p.name}${p.idle ? " (idle)" : ""}`}>
             <button
               type="button"
               class={p.idle ? "avatar idle" : "avatar"}
-              style={{ "--peer": p.color }}
-              aria-label={`${p.name}${p.idle ? " (idle)" : ""}, follow`}
+              style={{ "--peer": p.color, "--peer-fg": textOn(p.color) }}
+              aria-label={`Follow ${p.name}${p.idle ? " (idle)" : ""}`}
               aria-pressed={following === p.key}
               title={`${p.name}${p.idle ? " (idle)" : ""}: follow their selection`}
               onClick={() => store.follow(following === p.key ? null : p.key)}

@@ -3,6 +3,7 @@
 // grouped. Text fields send every keystroke (others see it as you type);
 // the server validator's findings are shown at the field they concern.
 import { useComputed, useSignal } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
 import type { Component, ComponentPatch } from "@coform/sdk";
 import type { JSX, TargetedEvent } from "preact";
 import { typeInfo, type Catalog, type FieldInfo } from "../schema";
@@ -108,14 +109,37 @@ function Panel(props: { store: EditorStore; catalog: Catalog | null; id: string;
 function Actions(props: { store: EditorStore; id: string }) {
   const { store, id } = props;
   const open = useSignal(false);
+  const opener = useRef<HTMLButtonElement>(null);
+  const menu = useRef<HTMLUListElement>(null);
   const rows = store.rows.value;
   const up = stepMove(rows, id, "up");
   const down = stepMove(rows, id, "down");
   const choices = open.value ? moveChoices(rows, store.snapshot(), id) : [];
+  useEffect(() => {
+    // An opened menu takes the focus on its first item.
+    if (open.value) menu.current?.querySelector<HTMLElement>("[role=menuitem]")?.focus();
+  }, [open.value]);
   function move(t: Parameters<EditorStore["move"]>[1]) {
     store.move(id, t);
     open.value = false;
     requestAnimationFrame(() => focusItem(id));
+  }
+  function close() {
+    open.value = false;
+    opener.current?.focus();
+  }
+  function onMenuKey(e: KeyboardEvent) {
+    const items = [...(menu.current?.querySelectorAll<HTMLElement>("[role=menuitem]") ?? [])];
+    const i = items.indexOf(document.activeElement as HTMLElement);
+    const go = (j: number) => items[(j + items.length) % items.length]?.focus();
+    if (e.key === "ArrowDown") go(i + 1);
+    else if (e.key === "ArrowUp") go(i - 1);
+    else if (e.key === "Home") go(0);
+    else if (e.key === "End") go(items.length - 1);
+    else if (e.key === "Escape") close();
+    else if (e.key === "Tab") open.value = false;
+    else return;
+    if (e.key !== "Tab") e.preventDefault();
   }
   return (
     <div class="prop-actions">
@@ -128,8 +152,10 @@ function Actions(props: { store: EditorStore; id: string }) {
       <button
         type="button"
         class="secondary"
+        ref={opener}
+        aria-haspopup="menu"
         aria-expanded={open.value}
-        aria-controls="move-menu"
+        aria-controls={open.value ? "move-menu" : undefined}
         onClick={() => (open.value = !open.value)}
       >
         Move to…
@@ -138,24 +164,20 @@ function Actions(props: { store: EditorStore; id: string }) {
         Delete
       </button>
       {open.value && (
-        <div id="move-menu" class="move-menu" role="group" aria-label="Move to">
-          {choices.length === 0 ? (
-            <p class="muted">There is no other place to move it to.</p>
-          ) : (
-            <ul>
-              {choices.map((ch) => (
-                <li key={ch.parent ?? ""} style={{ "--depth": String(ch.depth) }}>
-                  <button type="button" class="link-button" onClick={() => move({ parent: ch.parent })}>
-                    {ch.label}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          )}
-          <button type="button" class="secondary" onClick={() => (open.value = false)}>
-            Cancel
-          </button>
-        </div>
+        <ul id="move-menu" class="move-menu" role="menu" aria-label="Move to" ref={menu} onKeyDown={onMenuKey}>
+          {choices.map((ch) => (
+            <li role="none" key={ch.parent ?? ""} style={{ "--depth": String(ch.depth) }}>
+              <button type="button" role="menuitem" class="link-button" onClick={() => move({ parent: ch.parent })}>
+                {ch.label}
+              </button>
+            </li>
+          ))}
+          <li role="none">
+            <button type="button" role="menuitem" class="link-button" onClick={close}>
+              {choices.length === 0 ? "Cancel (there is no other place to move it to)" : "Cancel"}
+            </button>
+          </li>
+        </ul>
       )}
     </div>
   );

@@ -13,6 +13,7 @@ import {
   selectionsByComponent,
   stepMove,
   subtree,
+  textOn,
   visiblePeers,
 } from "./model";
 
@@ -196,5 +197,15 @@ describe("problems", () => {
       "properties.options": ["duplicate"],
       "validation.minLength": ["negative"],
     });
+  });
+});
+
+describe("colours", () => {
+  it("writes on a person's colour in black or white, whichever contrasts more", () => {
+    expect(textOn("#2563eb")).toBe("#ffffff");
+    expect(textOn("#65a30d")).toBe("#000000");
+    expect(textOn("#ffff00")).toBe("#000000");
+    expect(textOn("#000000")).toBe("#ffffff");
+    expect(textOn("not a colour")).toBe("#ffffff");
   });
 });

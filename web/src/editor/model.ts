@@ -291,3 +291,26 @@ export function placeNew(
   if (sel.type === "section" && row.depth < MAX_SECTION_DEPTH) return { parent: selection };
   return { parent: row.parent, after: selection };
 }
+
+// ------------------------------------------------------------------ colours
+
+function luminance(hex: string): number | null {
+  const m = /^#([0-9a-f]{6})$/i.exec(hex.trim());
+  if (!m) return null;
+  const channel = (i: number) => {
+    const c = parseInt(m[1].slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+}
+
+/**
+ * Black or white, whichever reads better on a person's colour (their
+ * colour comes from the server, so text on it must adapt).
+ */
+export function textOn(color: string): "#000000" | "#ffffff" {
+  const l = luminance(color);
+  if (l === null) return "#ffffff";
+  // Contrast with white is 1.05 / (l + 0.05); with black (l + 0.05) / 0.05.
+  return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? "#ffffff" : "#000000";
+}
