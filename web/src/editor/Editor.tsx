@@ -137,19 +137,21 @@ function Workbench(props: { store: EditorStore; templateId: string }) {
 
   return (
     <div class="workbench" ref={root}>
-      <div class="toolbar" role="toolbar" aria-label="Editor">
+      <div class="toolbar">
         <SaveStatus store={store} />
         <ProblemsWatcher store={store} templateId={props.templateId} />
-        <div class="toolbar-actions">
-          <button type="button" class="secondary" onClick={() => store.undo()} disabled={readOnly || !store.canUndo.value}
-            aria-keyshortcuts="Control+Z">
-            Undo
-          </button>
-          <button type="button" class="secondary" onClick={() => store.redo()} disabled={readOnly || !store.canRedo.value}
-            aria-keyshortcuts="Control+Shift+Z">
-            Redo
-          </button>
-        </div>
+        {!readOnly && (
+          <div class="toolbar-actions">
+            <button type="button" class="secondary" onClick={() => store.undo()} disabled={!store.canUndo.value}
+              aria-keyshortcuts="Control+Z">
+              Undo
+            </button>
+            <button type="button" class="secondary" onClick={() => store.redo()} disabled={!store.canRedo.value}
+              aria-keyshortcuts="Control+Shift+Z">
+              Redo
+            </button>
+          </div>
+        )}
         <Presence store={store} />
       </div>
       {ended && (
