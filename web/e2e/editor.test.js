@@ -12,6 +12,7 @@ import {
   expectCount,
   expectServiceWorker,
   expectText,
+  expectValue,
   expectVisible,
   Harness,
   screenshot,
@@ -232,13 +233,9 @@ describe("editing a template together", () => {
 
       // Alice's Undo takes back her edit, not Bob's later one.
       await a.undo.click();
-      await waitUntil(async () => (await a.label.inputValue()) === "One", "Alice's label back to One after Undo", {
-        detail: () => a.label.inputValue(),
-      });
+      await expectValue(a.label, "One", "Alice's Label field after her Undo");
       await b.select("one");
-      await waitUntil(async () => (await b.label.inputValue()) === "One", "Bob to see Alice's undo", {
-        detail: () => b.label.inputValue(),
-      });
+      await expectValue(b.label, "One", "Bob's Label field after Alice's Undo");
       // Nothing left of hers to undo: more Undo must not touch Bob's edit.
       for (let i = 0; i < 3 && (await a.undo.isEnabled()); i++) await a.undo.click();
       await a.expectLabel("two", "Two by Bob");
@@ -255,9 +252,7 @@ describe("editing a template together", () => {
       await b.component("two").focus();
       await b.page.keyboard.press("Control+z");
       await b.select("two");
-      await waitUntil(async () => (await b.label.inputValue()) === "Two", "Bob's label back to Two after Ctrl+Z", {
-        detail: () => b.label.inputValue(),
-      });
+      await expectValue(b.label, "Two", "Bob's Label field after his Ctrl+Z");
       await a.expectLabel("one", "One by Alice");
       await b.component("two").focus();
       await b.page.keyboard.press("Control+Shift+z");

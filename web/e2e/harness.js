@@ -124,11 +124,6 @@ export async function expectAttached(locator, what, timeoutMs = WAIT_MS) {
   }
 }
 
-/** Waits until nothing matching `locator` is visible. */
-export async function expectHidden(locator, what, timeoutMs = WAIT_MS) {
-  await expectCount(locator.filter({ visible: true }), 0, `${what} to be gone`, timeoutMs);
-}
-
 // ------------------------------------------------------------ tools
 
 let announced = false;
