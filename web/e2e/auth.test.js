@@ -87,16 +87,24 @@ describe("signing in and out", () => {
       assert.equal(login.status, 200, `signing in over REST as the new account: ${JSON.stringify(login.body)}`);
       assert.equal(login.body.user.name, "Rosa New");
 
-      // A workspace made on the page is the account's, on the server too.
+      // A workspace made on the page is the account's, on the server too,
+      // and listed on the workspaces page.
+      const rosa = { ...login.body.user, email, password: PASSWORD, token: login.body.accessToken };
       await page.getByLabel("Name", { exact: true }).fill("Rosa's team");
       await page.getByRole("button", { name: "Create workspace", exact: true }).click();
-      await expectText(page.getByRole("status"), /Rosa's team/, "the confirmation of the new workspace");
-      await expectVisible(page.getByRole("list").getByText("Rosa's team"), "the new workspace in the list");
-      const mine = await h.api({ ...login.body.user, email, password: PASSWORD, token: login.body.accessToken }, "GET", "/api/workspaces");
-      assert.deepEqual(
-        mine.map((w) => [w.name, w.role]),
-        [["Rosa's team", "owner"]],
+      let mine;
+      await waitUntil(
+        async () => {
+          mine = (await h.api(rosa, "GET", "/api/workspaces")).map((w) => [w.name, w.role]);
+          return mine.length > 0;
+        },
+        "the new workspace on the server",
+        { detail: () => mine },
       );
+      assert.deepEqual(mine, [["Rosa's team", "owner"]]);
+      await expectVisible(page.getByRole("main").getByText("Rosa's team"), "the new workspace on the page");
+      await page.goto("/");
+      await expectVisible(page.getByRole("main").getByText("Rosa's team"), "the new workspace in the list");
       await screenshot(page, "auth-workspaces");
       await axe(page, "the workspaces page");
     }));

@@ -10,7 +10,8 @@
 //     button "Move to…";
 //   - role=status with `data-save-state`: "Saving…", "All changes saved",
 //     "Offline — N changes pending";
-//   - list "People here": an item named after each other person;
+//   - list "People here": an item for each other person, named after them
+//     (or holding a button or image that is);
 //   - buttons "Undo" and "Redo" (also Ctrl+Z, Ctrl+Shift+Z);
 //   - Alt+ArrowUp / Alt+ArrowDown move the focused component.
 
@@ -164,15 +165,25 @@ export class Designer {
     await expectText(this.saveState, SAVED, `${this.who}'s save state`, timeoutMs);
   }
 
-  /** Waits until `other` is in the "People here" list. */
+  /**
+   * Waits until `other` is in the "People here" list: an item named after
+   * them, or holding a control or picture that is (an avatar button).
+   */
   async expectPerson(other, timeoutMs = WAIT_MS) {
-    const item = this.people.getByRole("listitem", { name: new RegExp(escapeRegExp(other.name)) });
+    const name = new RegExp(escapeRegExp(other.name));
+    const named = this.people.getByRole("listitem", { name });
+    const inside = this.page.getByRole("button", { name }).or(this.page.getByRole("img", { name }));
+    const item = named.or(this.people.getByRole("listitem").filter({ has: inside }));
     await waitUntil(async () => (await item.count()) > 0, `${other.name} among the people here on ${this.who}'s page`, {
       timeoutMs,
       detail: () =>
-        this.people
-          .getByRole("listitem")
-          .evaluateAll((els) => els.map((e) => ({ label: e.getAttribute("aria-label"), text: e.textContent }))),
+        this.people.getByRole("listitem").evaluateAll((els) =>
+          els.map((e) => ({
+            label: e.getAttribute("aria-label"),
+            inside: [...e.querySelectorAll("[aria-label]")].map((x) => x.getAttribute("aria-label")),
+            text: e.textContent,
+          })),
+        ),
     });
   }
 

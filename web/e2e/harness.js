@@ -124,11 +124,6 @@ export async function expectAttached(locator, what, timeoutMs = WAIT_MS) {
   }
 }
 
-/** Waits until nothing matching `locator` is visible. */
-export async function expectHidden(locator, what, timeoutMs = WAIT_MS) {
-  await expectCount(locator.filter({ visible: true }), 0, `${what} to be gone`, timeoutMs);
-}
-
 // ------------------------------------------------------------ tools
 
 let announced = false;
@@ -589,13 +584,18 @@ export class Harness {
 
   /**
    * A new account (`POST /api/auth/register`) with its address verified
-   * through the mailed link, so that it can be added to workspaces.
-   * Returns `{ id, name, email, password, token }`.
+   * through the mailed link, so that it can be added to workspaces, and
+   * `color` as its colour if given (the server picks one at random).
+   * Returns `{ id, name, email, password, token, color }`.
    */
-  async user(name) {
+  async user(name, { color } = {}) {
     const email = this.email(name);
     const body = await this.api(null, "POST", "/api/auth/register", { email, password: PASSWORD, name }, 201);
-    const user = { id: body.user.id, name, email, password: PASSWORD, token: body.accessToken };
+    const user = { id: body.user.id, name, email, password: PASSWORD, token: body.accessToken, color: body.user.color };
+    if (color) {
+      await this.api(user, "PUT", "/api/auth/me", { color }, 200);
+      user.color = color;
+    }
     const subject = "Verify your Coform e-mail address";
     const token = await waitUntil(() => this.server.mailedToken(email, subject), `the verification mail to ${email}`);
     await this.api(null, "GET", `/api/auth/verify-email?token=${encodeURIComponent(token)}`, undefined, 200);
@@ -730,10 +730,11 @@ export async function axe(page, what = "the page") {
     }));
   });
   if (result.length > 0) {
+    // (No line starts with "at ": test reporters would take it for a stack frame.)
     const lines = result.map(
       (v) =>
         `- ${v.id} (${v.impact}): ${v.help}\n    ${v.helpUrl}\n` +
-        v.nodes.map((n) => `    at ${n.target}\n      ${(n.summary ?? "").replace(/\n/g, "\n      ")}`).join("\n"),
+        v.nodes.map((n) => `    element ${n.target}:\n      ${(n.summary ?? "").replace(/\n/g, "\n      ")}`).join("\n"),
     );
     throw new Error(`axe found ${result.length} accessibility violation(s) on ${what} (${page.url()}):\n${lines.join("\n")}`);
   }
