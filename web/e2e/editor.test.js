@@ -16,6 +16,7 @@ import {
   expectVisible,
   Harness,
   screenshot,
+  signIn,
   waitUntil,
 } from "./harness.js";
 import { Designer, expectNotEditable, OFFLINE, OFFLINE_PENDING, SAVED } from "./designer.js";
@@ -195,8 +196,8 @@ describe("editing a template together", () => {
       await expectAttached(a.canvas, "Alice's canvas, reloaded offline");
       await a.expectLabel("name", "Name (typed offline)");
       await a.expectLabel(added, "Added offline");
-      // (A reloaded page may not know how many of its edits are pending.)
-      await expectText(a.saveState, OFFLINE, "Alice's save state after the offline reload");
+      // The local copy remembers that they are not stored yet.
+      await expectText(a.saveState, OFFLINE_PENDING, "Alice's save state after the offline reload");
       await screenshot(a.page, "editor-offline-reloaded");
 
       // Back online: both converge, with everyone's edits.
@@ -315,6 +316,64 @@ describe("editing a template together", () => {
       await expectStored(tpl.id, { f: "Alice after Dave" }, "after Dave's removal");
       const r = await h.request(dave, "GET", `/api/templates/${tpl.id}`);
       assert.ok(r.status === 403 || r.status === 404, `a removed member still reads the template: ${r.status}`);
+    }));
+
+  test("the server's findings on the form are shown at the field they concern", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Findings", [{ id: "bio", type: "textarea", label: "Bio" }]);
+      const a = await Designer.open(h, alice, tpl.id);
+      await a.select("bio");
+      const rows = a.properties.getByLabel("Rows", { exact: true });
+      // The model allows 1 to 100 rows; the page does not check, the server does.
+      await rows.fill("0");
+      await a.expectSaved();
+      await waitUntil(async () => (await rows.getAttribute("aria-invalid")) === "true", "the Rows field marked invalid", {
+        detail: () => rows.evaluate((e) => e.outerHTML),
+      });
+      const note = a.properties.locator(`[id="${await rows.getAttribute("id")}-error"]`);
+      await expectVisible(note, "the server's finding next to Rows");
+      const said = await note.textContent();
+      const r = await h.api(alice, "GET", `/api/templates/${tpl.id}/problems`);
+      const finding = r.problems.find((p) => p.path === "components.bio.properties.rows");
+      assert.ok(finding, `the server reports no problem at the rows: ${JSON.stringify(r)}`);
+      assert.ok(said.includes(finding.message), `the page says ${JSON.stringify(said)}, the server ${finding.message}`);
+      assert.match(await rows.getAttribute("aria-describedby"), /-error/, "the finding is the field's description");
+      await expectVisible(a.canvas.locator('.has-problems > [data-component-id="bio"]'), "the component flagged on the canvas");
+      await screenshot(a.page, "editor-server-findings");
+      await axe(a.page, "the editor showing a finding");
+
+      await rows.fill("6");
+      await a.expectSaved();
+      await waitUntil(async () => (await rows.getAttribute("aria-invalid")) !== "true", "the Rows field valid again");
+      await expectCount(note, 0, "the finding gone once fixed");
+    }));
+
+  test("a session ended elsewhere asks to sign in again and keeps the edits made meanwhile", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Session ends", [{ id: "q", type: "text", label: "Question" }]);
+      const a = await Designer.open(h, alice, tpl.id);
+      await a.expectSaved();
+      await expectServiceWorker(a.page);
+      // An edit the server cannot have yet…
+      await h.setOnline(a.context, false);
+      await a.select("q");
+      await a.label.fill("Typed before signing in again");
+      await expectText(a.saveState, OFFLINE_PENDING, "Alice's save state with an edit pending");
+      // …then every session of Alice's account is ended (as a password
+      // change or "sign out everywhere" does).
+      await h.api(alice, "DELETE", "/api/auth/sessions", undefined, 200);
+      await h.setOnline(a.context, true);
+      await waitUntil(() => new URL(a.page.url()).pathname === "/signin", "Alice's page to ask her to sign in", {
+        timeoutMs: RECONNECT_MS,
+        detail: () => a.page.url(),
+      });
+      await expectText(a.page.getByRole("alert"), /session has ended/, "why she has to sign in again");
+      await screenshot(a.page, "editor-session-ended");
+      await signIn(a.page, alice);
+      assert.equal(new URL(a.page.url()).pathname, `/templates/${tpl.id}`, "back on the template after signing in");
+      await a.expectLabel("q", "Typed before signing in again");
+      await a.expectSaved(RECONNECT_MS);
+      await expectStored(tpl.id, { q: "Typed before signing in again" }, "after signing in again");
     }));
 
   test("add, reorder and edit a component with the keyboard alone", (t) =>
