@@ -135,13 +135,13 @@ export class TemplatesApi extends Collection<Template, Template, CreateTemplateI
    * editors see at once. The listing is kept. A bad file throws
    * `validation_failed` with every problem in `details`.
    */
-  import (id: string, file: TemplateFile): Promise<Template> {
-    return this.client.request('POST', this.at(id, 'import'), { body: file })
+  import (id: string, file: TemplateFile | string): Promise<Template> {
+    return this.client.request('POST', this.at(id, 'import'), fileBody(file))
   }
 
   /** Creates a new template in a workspace from a file (editor there). */
-  importNew (workspaceId: string, file: TemplateFile): Promise<Template> {
-    return this.client.request('POST', '/api/templates/import', { body: file, query: { workspaceId } })
+  importNew (workspaceId: string, file: TemplateFile | string): Promise<Template> {
+    return this.client.request('POST', '/api/templates/import', { ...fileBody(file), query: { workspaceId } })
   }
 }
 
@@ -176,4 +176,13 @@ export class VersionsApi {
   diff (templateId: string, from: VersionRef, to: VersionRef): Promise<VersionDiff> {
     return this.client.request('GET', `/api/templates/${enc(templateId)}/versions/${from}/diff/${to}`)
   }
+}
+
+/**
+ * A file's text is sent as it is, so that the server sees what the file
+ * says (a key written twice is refused there, where parsing it here would
+ * keep only the last one); an object is sent as JSON.
+ */
+function fileBody (file: TemplateFile | string): { json: string } | { body: TemplateFile } {
+  return typeof file === 'string' ? { json: file } : { body: file }
 }

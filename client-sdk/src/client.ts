@@ -51,6 +51,8 @@ export interface ClientEvents {
 
 export interface RequestOptions {
   body?: unknown
+  /** A JSON text sent exactly as it is (instead of `body`), for the server to check as written. */
+  json?: string
   query?: Record<string, string | number | boolean | undefined | null>
   /** Send the access token (default true). */
   auth?: boolean
@@ -345,7 +347,10 @@ export class CoformClient extends Emitter<ClientEvents> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (token !== undefined) headers.authorization = `Bearer ${token}`
     let body: string | undefined
-    if (options.body !== undefined) {
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json'
+      body = options.json
+    } else if (options.body !== undefined) {
       headers['content-type'] = 'application/json'
       body = JSON.stringify(options.body)
     }

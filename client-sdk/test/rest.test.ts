@@ -303,5 +303,20 @@ describe('REST helpers', () => {
       assert.ok(fields.every((f) => f.startsWith('content.components.x')), JSON.stringify(fields))
       return true
     })
+
+    // A file's text goes as written: a key written twice reaches the server,
+    // which refuses the file (parsed here, only the last copy would count).
+    const text = JSON.stringify(file)
+    const twice = text.replace('"format":', '"format":"nonsense","format":')
+    assert.notEqual(twice, text)
+    const before = (await c.templates.list({ workspaceId: ws.id })).total
+    await assert.rejects(c.templates.importNew(ws.id, twice), (e: unknown) => {
+      assert.ok(e instanceof CoformError, String(e))
+      assert.equal(e.status, 422, e.message)
+      return true
+    })
+    assert.equal((await c.templates.list({ workspaceId: ws.id })).total, before, 'nothing was created')
+    const fromText = await c.templates.importNew(ws.id, text)
+    assert.deepEqual(fromText.content?.components, copy.content?.components)
   }))
 })

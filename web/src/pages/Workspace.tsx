@@ -1,6 +1,6 @@
 import { useSignal, type Signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
-import type { Template, TemplateFile, TemplatePage, WorkspaceDetail } from "@coform/sdk";
+import type { Template, TemplatePage, WorkspaceDetail } from "@coform/sdk";
 import { ConfirmButton, ErrorAlert, Field, FormCard, Page, Time, useResource } from "../components";
 import { Link, navigate } from "../router";
 import { client, CoformError, user } from "../client";
@@ -468,12 +468,16 @@ function ImportTemplate(props: { workspaceId: string; onImported: () => void }) 
   );
 }
 
-/** The file's JSON; a file that is not JSON is refused here with a plain message. */
-async function readJson(f: File): Promise<TemplateFile> {
+/**
+ * The file's text, sent as it is so that the server checks what the file
+ * says; a file that is not JSON at all is refused here with a plain message.
+ */
+async function readJson(f: File): Promise<string> {
   const text = await f.text();
   try {
-    return JSON.parse(text) as TemplateFile;
+    JSON.parse(text);
   } catch {
     throw new Error("The file is not JSON. Choose a file exported from Coform.");
   }
+  return text;
 }
