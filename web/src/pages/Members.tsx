@@ -3,8 +3,9 @@ import { useRef } from "preact/hooks";
 import type { Invitation, Member, Role, WorkspaceDetail } from "@coform/sdk";
 import { ConfirmButton, ErrorAlert, Field, FormCard, Page, SelectField, Time, useResource } from "../components";
 import { Link, navigate } from "../router";
-import { client, CoformError, user } from "../client";
+import { client, user } from "../client";
 import { atLeast, grantable, roleLabel } from "./roles";
+import { WorkspaceGate } from "./WorkspaceGate";
 import "./workspace.css";
 
 export function Members(props: { id: string }) {
@@ -17,30 +18,7 @@ function MembersPage(props: { id: string }) {
   const w = ws.data.value;
   const e = ws.error.value;
 
-  if (!w) {
-    const missing = e instanceof CoformError && e.code === "not_found";
-    return (
-      <Page title={missing ? "Workspace not found" : "Members"}>
-        {missing ? (
-          <p>This workspace does not exist, or you are not a member of it.</p>
-        ) : (
-          <>
-            <ErrorAlert error={e} />
-            {e ? (
-              <button type="button" onClick={ws.reload}>
-                Try again
-              </button>
-            ) : (
-              <p role="status">Loading members…</p>
-            )}
-          </>
-        )}
-        <p>
-          <Link href="/">All workspaces</Link>
-        </p>
-      </Page>
-    );
-  }
+  if (!w) return <WorkspaceGate title="Members" loading="Loading members…" error={e} retry={ws.reload} />;
 
   const admin = atLeast(w.role, "admin");
   return (

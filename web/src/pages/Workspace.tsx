@@ -3,8 +3,9 @@ import { useEffect, useRef } from "preact/hooks";
 import type { Template, TemplatePage, WorkspaceDetail } from "@coform/sdk";
 import { ConfirmButton, ErrorAlert, Field, FormCard, Page, Time, useResource } from "../components";
 import { Link, navigate } from "../router";
-import { client, CoformError, user } from "../client";
+import { client, user } from "../client";
 import { atLeast, roleLabel } from "./roles";
+import { WorkspaceGate } from "./WorkspaceGate";
 import "./workspace.css";
 
 /** How long typing must pause before the search is sent. */
@@ -24,30 +25,7 @@ function WorkspacePage(props: { id: string }) {
   const w = ws.data.value;
   const e = ws.error.value;
 
-  if (!w) {
-    const missing = e instanceof CoformError && e.code === "not_found";
-    return (
-      <Page title={missing ? "Workspace not found" : "Workspace"}>
-        {missing ? (
-          <p>This workspace does not exist, or you are not a member of it.</p>
-        ) : (
-          <>
-            <ErrorAlert error={e} />
-            {e ? (
-              <button type="button" onClick={ws.reload}>
-                Try again
-              </button>
-            ) : (
-              <p role="status">Loading workspace…</p>
-            )}
-          </>
-        )}
-        <p>
-          <Link href="/">All workspaces</Link>
-        </p>
-      </Page>
-    );
-  }
+  if (!w) return <WorkspaceGate title="Workspace" loading="Loading workspace…" error={e} retry={ws.reload} />;
 
   return (
     <Page title={w.name}>
