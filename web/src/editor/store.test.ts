@@ -3,11 +3,11 @@
 // a collaborator's are updates of a second document applied as the
 // server would deliver them, presence comes through the awareness
 // protocol.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import * as awarenessProtocol from "y-protocols/awareness";
 import { CoformClient, TemplateSession, type WebSocketClass } from "@coform/sdk";
-import { EditorStore } from "./store";
+import { EditorStore, IDLE_AFTER_MS, POINTER_INTERVAL_MS } from "./store";
 
 /** A socket class that is never used: the session is never connected. */
 const NoSocket = class {
@@ -139,6 +139,36 @@ describe("EditorStore", () => {
       "server",
     );
     expect(store.people.value).toEqual([]);
+  });
+
+  it("shares the pointer at most about 30 times a second, and goes idle after a minute", () => {
+    vi.useFakeTimers();
+    try {
+      const store = editor();
+      const sent: unknown[] = [];
+      store.session.awareness.on("change", () => sent.push(store.session.awareness.getLocalState()?.pointer));
+      // A pointer moving every 4 ms for one second: 250 moves.
+      for (let t = 0; t < 1000; t += 4) {
+        store.pointer({ x: t, y: t / 2 });
+        vi.advanceTimersByTime(4);
+      }
+      vi.advanceTimersByTime(POINTER_INTERVAL_MS);
+      const shared = sent.filter((p) => p !== undefined && p !== null);
+      expect(shared.length).toBeGreaterThan(20);
+      expect(shared.length).toBeLessThanOrEqual(Math.ceil(1000 / POINTER_INTERVAL_MS) + 1);
+      // The last position is the one shown.
+      expect(shared.at(-1)).toEqual({ x: 996, y: 498 });
+      store.pointer(null);
+      expect(store.session.awareness.getLocalState()?.pointer).toBeNull();
+
+      expect(store.session.awareness.getLocalState()?.idle).not.toBe(true);
+      vi.advanceTimersByTime(IDLE_AFTER_MS + 1);
+      expect(store.session.awareness.getLocalState()?.idle).toBe(true);
+      store.active();
+      expect(store.session.awareness.getLocalState()?.idle).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("does not edit once access is lost or the session is read-only", () => {
