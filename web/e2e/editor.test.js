@@ -376,6 +376,21 @@ describe("editing a template together", () => {
       await expectStored(tpl.id, { q: "Typed before signing in again" }, "after signing in again");
     }));
 
+  test("a template that does not exist, or is another workspace's, says so", (t) =>
+    h.diagnose(t, async () => {
+      const elsewhere = await h.workspace(bob, "Bob's own");
+      const hidden = await h.template(bob, elsewhere.id, "Not Alice's");
+      const { page } = await h.newPage();
+      await signIn(page, alice);
+      for (const id of ["no-such-template", hidden.id]) {
+        await page.goto(`/templates/${id}`);
+        await expectVisible(page.getByRole("heading", { name: "Template not found", level: 1 }), `the page of ${id}`);
+        assert.equal(await page.getByRole("region", { name: "Canvas" }).count(), 0, `a canvas for ${id}`);
+        assert.doesNotMatch(await page.locator("main").innerText(), /Not Alice's/, "the other workspace's template name");
+      }
+      await axe(page, "the template-not-found page");
+    }));
+
   test("add, reorder and edit a component with the keyboard alone", (t) =>
     h.diagnose(t, async () => {
       const tpl = await h.template(alice, workspace.id, "Keyboard", [

@@ -7,7 +7,7 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { Template } from "@coform/sdk";
-import { client, describe } from "../client";
+import { client, CoformError, describe } from "../client";
 import { ErrorAlert, Page } from "../components";
 import { Link } from "../router";
 import { catalog, catalogError, loadCatalog } from "../schema";
@@ -86,6 +86,16 @@ export function Editor(props: { id: string }) {
 
   const s = store.value;
   const name = known.value?.name ?? "Template";
+  if (error.value instanceof CoformError && (error.value.code === "not_found" || error.value.status === 404)) {
+    return (
+      <Page title="Template not found">
+        <p>This template does not exist, or you are not a member of its workspace.</p>
+        <p>
+          <Link href="/">Your workspaces</Link>
+        </p>
+      </Page>
+    );
+  }
   return (
     <Page title={name}>
       <div class="editor-links">
