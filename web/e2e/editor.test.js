@@ -21,6 +21,13 @@ import {
 } from "./harness.js";
 import { Designer, expectNotEditable, OFFLINE, OFFLINE_PENDING, SAVED } from "./designer.js";
 
+/** Waits until `locator`'s attribute `name` is `value`. */
+async function expectAttribute(locator, name, value, what) {
+  await waitUntil(async () => (await locator.getAttribute(name)) === value, `${what} (${name}="${value}")`, {
+    detail: () => locator.getAttribute(name),
+  });
+}
+
 /** After reconnecting, backoff may delay the next attempt by up to 10 s. */
 const RECONNECT_MS = 40_000;
 
@@ -374,6 +381,33 @@ describe("editing a template together", () => {
       await a.expectLabel("q", "Typed before signing in again");
       await a.expectSaved(RECONNECT_MS);
       await expectStored(tpl.id, { q: "Typed before signing in again" }, "after signing in again");
+    }));
+
+  test("following someone: your selection goes where theirs goes, until you act", (t) =>
+    h.diagnose(t, async () => {
+      const tpl = await h.template(alice, workspace.id, "Follow me", [
+        { id: "f1", type: "text", label: "One" },
+        { id: "f2", type: "text", label: "Two" },
+        { id: "f3", type: "text", label: "Three" },
+      ]);
+      const a = await Designer.open(h, alice, tpl.id);
+      const b = await Designer.open(h, bob, tpl.id);
+      await b.expectPerson(alice);
+      const follow = b.people.getByRole("button", { name: `Follow ${alice.name}` });
+      await follow.click();
+      await expectAttribute(follow, "aria-pressed", "true", "Bob's follow button pressed");
+      await expectVisible(b.page.getByText(`Following ${alice.name}.`), "Bob told whom he follows");
+      await a.select("f2");
+      await b.expectSelected("f2");
+      await a.select("f3");
+      await b.expectSelected("f3");
+      // Bob acts: following stops, and Alice's next move leaves him alone.
+      await b.select("f1");
+      await expectAttribute(follow, "aria-pressed", "false", "Bob's follow button released");
+      await a.select("f2");
+      await b.expectRemoteSelection("f2", alice);
+      assert.equal(await b.component("f1").getAttribute("aria-current"), "true", "Bob's own selection kept");
+      assert.notEqual(await b.component("f2").getAttribute("aria-current"), "true", "Bob still follows Alice");
     }));
 
   test("a template that does not exist, or is another workspace's, says so", (t) =>

@@ -5,6 +5,7 @@
 // next in the Tab order. Drag and
 // drop does the same for pointer users.
 import { signal, useComputed } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
 import type { Component, MoveTarget } from "@coform/sdk";
 import { FormControl } from "./FormControl";
 import type { Catalog } from "../schema";
@@ -140,6 +141,11 @@ function CanvasItem(props: { store: EditorStore; catalog: Catalog | null; id: st
   );
   const flagged = useComputed(() => store.problems.value.some((p) => p.path.startsWith(`components.${id}.`)));
   const hint = useComputed(() => (dropHint.value?.id === id ? dropHint.value.zone : null));
+  const body = useRef<HTMLDivElement>(null);
+  // Following someone, your view goes where their selection goes.
+  useEffect(() => {
+    if (selected.value && store.following.peek() !== null) body.current?.scrollIntoView({ block: "nearest" });
+  }, [selected.value]);
   if (sig === undefined) return null;
   const c: Component = sig.value;
   const info = typeInfo(catalog, c.type);
@@ -219,6 +225,7 @@ function CanvasItem(props: { store: EditorStore; catalog: Catalog | null; id: st
     >
       <div
         class="canvas-item-body"
+        ref={body}
         data-component-id={id}
         tabIndex={tabStop.value ? 0 : -1}
         role="group"
