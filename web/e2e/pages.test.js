@@ -332,6 +332,27 @@ describe("the pages around the editor", () => {
       await axe(page, "the workspace page of a viewer");
     }));
 
+  test("an owner deletes the workspace after confirming; others are not offered it", (t) =>
+    h.diagnose(t, async () => {
+      const ws = await team("Short-lived");
+      await h.template(olivia, ws.id, "Soon gone");
+      const editor = await open(ed, `/workspaces/${ws.id}`);
+      await expectVisible(editor.page.getByRole("heading", { name: "Short-lived", level: 1 }), "the editor's workspace page");
+      assert.equal(await editor.page.getByRole("button", { name: /^Delete workspace/ }).count(), 0, "an editor is offered to delete the workspace");
+
+      const { page } = await open(olivia, `/workspaces/${ws.id}`);
+      await page.getByRole("button", { name: "Delete workspace Short-lived" }).click();
+      await expectVisible(page.getByText(/Delete “Short-lived” with all its templates/), "the question before deleting");
+      await page.getByRole("button", { name: "Yes, delete the workspace" }).click();
+      await waitUntil(() => new URL(page.url()).pathname === "/", "the owner back on the workspace list", {
+        detail: () => page.url(),
+      });
+      const r = await h.request(olivia, "GET", `/api/workspaces/${ws.id}`);
+      assert.equal(r.status, 404, `the workspace is still there: ${JSON.stringify(r.body)}`);
+      await expectVisible(page.getByRole("heading", { name: "Workspaces", level: 1 }), "the workspace list");
+      assert.equal(await page.getByRole("link", { name: "Short-lived" }).count(), 0, "the deleted workspace still listed");
+    }));
+
   // ---------------------------------------------------------- members
 
   /** The workspace's members on the server: `{ email: role }`. */

@@ -56,6 +56,22 @@ function WorkspacePage(props: { id: string }) {
           </section>
         )}
         <Templates workspace={w} refresh={imports.value} />
+        {w.role === "owner" && (
+          <section aria-labelledby="ws-delete-heading" class="danger-zone">
+            <h2 id="ws-delete-heading">Delete this workspace</h2>
+            <p class="muted">Its templates, their versions and figures go too, and its members lose access.</p>
+            <ConfirmButton
+              label="Delete workspace"
+              subject={w.name}
+              question={`Delete “${w.name}” with all its templates and their history? This cannot be undone.`}
+              confirm="Yes, delete the workspace"
+              action={async () => {
+                await client.workspaces.delete(w.id);
+                navigate("/", true);
+              }}
+            />
+          </section>
+        )}
       </div>
     </Page>
   );
