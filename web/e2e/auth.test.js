@@ -129,6 +129,51 @@ describe("signing in and out", () => {
       await axe(page, "the sign-in page with its alert");
     }));
 
+  test("the account page changes the name, the password, and signs other sessions out", (t) =>
+    h.diagnose(t, async () => {
+      const acct = await h.user("Andrea Account");
+      // Another session of the same account, as another device would have.
+      const other = await h.request(null, "POST", "/api/auth/login", { email: acct.email, password: acct.password });
+      assert.equal(other.status, 200);
+      const { page } = await h.newPage();
+      await signIn(page, acct);
+      await page.getByRole("link", { name: `Your account: ${acct.name}` }).click();
+      await expectVisible(page.getByRole("heading", { name: "Your account", level: 1 }), "the account page");
+
+      await page.getByLabel("Name", { exact: true }).fill("Andrea Renamed");
+      await page.getByRole("button", { name: "Save profile" }).click();
+      await expectText(page.getByRole("status").filter({ hasText: "Saved" }), /Saved/, "the profile saved");
+      await expectVisible(page.getByRole("link", { name: "Your account: Andrea Renamed" }), "the new name in the header");
+      const me = await h.api(acct, "GET", "/api/auth/me", undefined, 200);
+      assert.equal(me.name, "Andrea Renamed");
+
+      // Two sessions listed; the other one is signed out from here.
+      const sessions = page.getByRole("region", { name: "Where you are signed in" }).getByRole("listitem");
+      await waitUntil(async () => (await sessions.count()) >= 2, "both sessions listed", { detail: () => sessions.allTextContents() });
+      await expectVisible(page.getByText("— this browser"), "this browser's session marked");
+      await screenshot(page, "auth-account");
+      await axe(page, "the account page");
+      const signOutOther = page.getByRole("button", { name: /^Sign out / }).first();
+      await signOutOther.click();
+      await page.getByRole("button", { name: "Yes, sign it out" }).click();
+      await waitUntil(
+        async () => (await h.request(null, "POST", "/api/auth/refresh", { refreshToken: other.body.refreshToken })).status === 401,
+        "the other session to be ended on the server",
+      );
+
+      // A new password: the old one stops working, this tab stays signed in.
+      await page.getByLabel("Current password", { exact: true }).fill(acct.password);
+      await page.getByLabel("New password", { exact: true }).fill("a much newer passphrase 7");
+      await page.getByRole("button", { name: "Change password" }).click();
+      await expectText(page.getByRole("status").filter({ hasText: "Password changed" }), /Password changed/, "the password changed");
+      const old = await h.request(null, "POST", "/api/auth/login", { email: acct.email, password: acct.password });
+      assert.equal(old.status, 401, "the old password still signs in");
+      const renewed = await h.request(null, "POST", "/api/auth/login", { email: acct.email, password: "a much newer passphrase 7" });
+      assert.equal(renewed.status, 200, "the new password does not sign in");
+      await page.reload();
+      await expectVisible(page.getByRole("heading", { name: "Your account", level: 1 }), "still signed in after a reload");
+    }));
+
   test("signing out ends the session", (t) =>
     h.diagnose(t, async () => {
       const { page } = await h.newPage();

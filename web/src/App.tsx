@@ -4,6 +4,7 @@ import { Page } from "./components";
 import { Register } from "./pages/Register";
 import { SignIn } from "./pages/SignIn";
 import { Editor } from "./editor/Editor";
+import { Account } from "./pages/Account";
 import { ForgotPassword } from "./pages/ForgotPassword";
 import { History } from "./pages/History";
 import { Members } from "./pages/Members";
@@ -34,7 +35,9 @@ function Header() {
       </Link>
       {s && (
         <div class="who">
-          <span>{s.name}</span>
+          <Link href="/account" aria-label={`Your account: ${s.name}`}>
+            {s.name}
+          </Link>
           <button type="button" class="secondary" onClick={leave} disabled={busy.value}>
             Sign out
           </button>
@@ -61,6 +64,7 @@ function Route(props: { path: string }) {
   if (path === "/forgot-password") return <ForgotPassword />;
   if (path === "/reset-password") return <ResetPassword />;
   if (path === "/") return <Workspaces />;
+  if (path === "/account") return <Account />;
   const m = /^\/(workspaces|templates)\/([^/]+)(?:\/(members|preview|history))?\/?$/.exec(path);
   if (!m) return <NotFound />;
   const id = decodeURIComponent(m[2]);
