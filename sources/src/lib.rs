@@ -13,9 +13,16 @@
 //! - [`address`]: facts about addresses — the refused classes
 //!   ([`Reason`]), the [`METADATA`] services, and the IPv4 address an
 //!   IPv6 address carries ([`judged_as`](address::judged_as)).
+//! - [`policy`]: [`Policy`], the operator's allow-list and Coform's own
+//!   addresses, applied to one resolved address.
+//! - [`error`]: [`Refusal`], the verdict on one address.
 
 pub mod address;
 pub mod cidr;
+pub mod error;
+pub mod policy;
 
 pub use address::{classify, Reason, METADATA};
 pub use cidr::{Cidr, CidrError};
+pub use error::Refusal;
+pub use policy::{Policy, PolicyError};
