@@ -1,6 +1,15 @@
-//! [`Refusal`], the guard's verdict on one address.
+//! [`SourceError`], why an outbound call was not made, and [`Refusal`],
+//! the guard's verdict on one address.
+//!
+//! Operator configuration has errors of its own ([`CidrError`](crate::CidrError),
+//! [`PolicyError`](crate::PolicyError)): they stop the server at start,
+//! while these answer one user's request.
+//!
+//! Messages name hosts and addresses, never whole URLs: a source's URL
+//! may carry a secret in its path or query.
 
 use std::fmt;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::address::Reason;
@@ -31,3 +40,56 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// Why an outbound call was not made. [`code`](SourceError::code) gives
+/// the stable name an error response carries.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The host spells or resolves to an address the policy refuses.
+    /// When a name has several addresses and any one is refused, the
+    /// whole call is.
+    #[error("blocked address: {0}")]
+    Refused(#[from] Refusal),
+    /// The host is neither an address literal nor a well-formed name.
+    #[error("{host:?} is not a valid host: {reason}")]
+    InvalidHost { host: String, reason: &'static str },
+    /// The name could not be resolved.
+    #[error("{host:?} could not be resolved: {source}")]
+    Unresolvable {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The name resolved, to no address at all.
+    #[error("{host:?} resolved to no address")]
+    NoAddress { host: String },
+    /// Every vetted address of the host refused or failed the connection;
+    /// `addr` is the last one tried.
+    #[error("could not connect to {host:?} at {addr}: {source}")]
+    Unreachable {
+        host: String,
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SourceError {
+    /// The stable snake_case code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Refused(_) => "blocked_address",
+            SourceError::InvalidHost { .. } => "invalid_host",
+            SourceError::Unresolvable { .. } | SourceError::NoAddress { .. } => "unresolvable_host",
+            SourceError::Unreachable { .. } => "unreachable",
+        }
+    }
+
+    /// The refusal, when this error is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            SourceError::Refused(refusal) => Some(refusal),
+            _ => None,
+        }
+    }
+}

@@ -13,16 +13,31 @@
 //! - [`address`]: facts about addresses — the refused classes
 //!   ([`Reason`]), the [`METADATA`] services, and the IPv4 address an
 //!   IPv6 address carries ([`judged_as`](address::judged_as)).
+//! - [`literal`]: reading a host as an address in every notation;
+//!   checking that anything else is a well-formed name.
 //! - [`policy`]: [`Policy`], the operator's allow-list and Coform's own
 //!   addresses, applied to one resolved address.
-//! - [`error`]: [`Refusal`], the verdict on one address.
+//! - [`resolve`]: the [`Resolver`] trait, the system resolver and a fixed
+//!   table for tests.
+//! - [`dial`]: the [`Connector`] trait and plain TCP.
+//! - [`guard`]: [`Guard`], which resolves once, judges every answer and
+//!   hands out (or dials) only vetted addresses.
+//! - [`error`]: [`SourceError`] with stable codes, and [`Refusal`].
 
 pub mod address;
 pub mod cidr;
+pub mod dial;
 pub mod error;
+pub mod guard;
+pub mod literal;
 pub mod policy;
+pub mod resolve;
 
 pub use address::{classify, Reason, METADATA};
 pub use cidr::{Cidr, CidrError};
-pub use error::Refusal;
+pub use dial::{Connector, TcpConnector};
+pub use error::{Refusal, SourceError};
+pub use guard::Guard;
+pub use literal::parse_host_literal;
 pub use policy::{Policy, PolicyError};
+pub use resolve::{Resolver, StaticResolver, SystemResolver};
