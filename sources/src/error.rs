@@ -72,6 +72,19 @@ pub enum SourceError {
         #[source]
         source: io::Error,
     },
+    /// A redirect chain went on past the limit.
+    #[error("more than {limit} redirects")]
+    TooManyRedirects { limit: u32 },
+    /// A redirect from HTTPS to plain HTTP, which would send the request
+    /// (and whatever it carries) in the clear.
+    #[error("a redirect from {from:?} to {to:?} would leave HTTPS")]
+    InsecureRedirect { from: String, to: String },
+    /// A redirect's `Location` is not a URL with a host.
+    #[error("a redirect's location is not a valid URL: {reason}")]
+    InvalidRedirect { reason: String },
+    /// A URL or redirect names a scheme other than `http` or `https`.
+    #[error("the scheme {scheme:?} is not allowed: only http and https are")]
+    UnsupportedScheme { scheme: String },
 }
 
 impl SourceError {
@@ -82,6 +95,10 @@ impl SourceError {
             SourceError::InvalidHost { .. } => "invalid_host",
             SourceError::Unresolvable { .. } | SourceError::NoAddress { .. } => "unresolvable_host",
             SourceError::Unreachable { .. } => "unreachable",
+            SourceError::TooManyRedirects { .. } => "too_many_redirects",
+            SourceError::InsecureRedirect { .. } => "insecure_redirect",
+            SourceError::InvalidRedirect { .. } => "invalid_redirect",
+            SourceError::UnsupportedScheme { .. } => "unsupported_scheme",
         }
     }
 

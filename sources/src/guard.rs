@@ -4,10 +4,13 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use url::Url;
+
 use crate::dial::Connector;
 use crate::error::SourceError;
 use crate::literal::{check_name, parse_host_literal};
 use crate::policy::Policy;
+use crate::redirect::{self, Hop};
 use crate::resolve::{Resolver, SystemResolver};
 
 /// The one way out to a source. It resolves a host once, judges every
@@ -101,6 +104,13 @@ impl Guard {
         Ok(addrs)
     }
 
+    /// Vets the host and port of an `http` or `https` URL (the scheme's
+    /// default port when none is written).
+    pub async fn vet_url(&self, url: &Url) -> Result<Vec<SocketAddr>, SourceError> {
+        let (host, port) = redirect::target(&self.policy, url)?;
+        self.vet(&host, port).await
+    }
+
     /// Vets `host:port`, then connects to the vetted addresses in order
     /// until one accepts. The connector is handed those addresses and
     /// nothing else: the host is never resolved again between the check
@@ -129,6 +139,21 @@ impl Guard {
                 host: host.to_owned(),
             },
         })
+    }
+
+    /// Decides a redirect from `from` to `location` with
+    /// [`redirect::next_hop`], then vets the new host: the hop is only
+    /// returned together with the addresses it may be dialled at.
+    /// `followed` counts the redirects already followed in this chain.
+    pub async fn follow(
+        &self,
+        from: &Url,
+        location: &str,
+        followed: u32,
+    ) -> Result<(Hop, Vec<SocketAddr>), SourceError> {
+        let hop = redirect::next_hop(&self.policy, from, location, followed)?;
+        let addrs = self.vet_url(&hop.url).await?;
+        Ok((hop, addrs))
     }
 }
 

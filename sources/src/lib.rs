@@ -22,6 +22,7 @@
 //! - [`dial`]: the [`Connector`] trait and plain TCP.
 //! - [`guard`]: [`Guard`], which resolves once, judges every answer and
 //!   hands out (or dials) only vetted addresses.
+//! - [`redirect`]: the decision for each redirect hop.
 //! - [`error`]: [`SourceError`] with stable codes, and [`Refusal`].
 
 pub mod address;
@@ -31,6 +32,7 @@ pub mod error;
 pub mod guard;
 pub mod literal;
 pub mod policy;
+pub mod redirect;
 pub mod resolve;
 
 pub use address::{classify, Reason, METADATA};
@@ -40,4 +42,5 @@ pub use error::{Refusal, SourceError};
 pub use guard::Guard;
 pub use literal::parse_host_literal;
 pub use policy::{Policy, PolicyError};
+pub use redirect::{next_hop, Hop, MAX_REDIRECTS};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};

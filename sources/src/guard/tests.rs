@@ -295,6 +295,85 @@ async fn names_that_do_not_resolve_are_errors_of_their_own() {
 }
 
 #[tokio::test]
+async fn a_url_is_vetted_at_its_scheme_default_port() {
+    let (guard, _) = guard_with(Policy::new(), table());
+    let url = |s: &str| Url::parse(s).unwrap();
+    assert_eq!(
+        guard
+            .vet_url(&url("https://api.example.com/v1?key=secret"))
+            .await
+            .unwrap(),
+        vec![at("93.184.216.34", 443)]
+    );
+    assert_eq!(
+        guard
+            .vet_url(&url("http://api.example.com/"))
+            .await
+            .unwrap(),
+        vec![at("93.184.216.34", 80)]
+    );
+    assert_eq!(
+        guard
+            .vet_url(&url("http://api.example.com:8080/"))
+            .await
+            .unwrap(),
+        vec![at("93.184.216.34", 8080)]
+    );
+    // The URL parser reads numeric hosts itself; the guard judges what it read.
+    let err = guard.vet_url(&url("http://0x7f.1/")).await.unwrap_err();
+    assert_eq!(err.refusal().map(|r| r.reason), Some(Reason::Loopback));
+    let err = guard
+        .vet_url(&url("http://[::ffff:169.254.169.254]/"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal().map(|r| r.reason), Some(Reason::Metadata));
+    let err = guard
+        .vet_url(&url("ftp://api.example.com/"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unsupported_scheme");
+}
+
+#[tokio::test]
+async fn every_redirect_hop_is_resolved_and_judged() {
+    let (guard, resolver) = guard_with(Policy::new(), table());
+    let from = Url::parse("https://api.example.com/start").unwrap();
+
+    let (hop, addrs) = guard
+        .follow(&from, "https://dual.example.com/next", 0)
+        .await
+        .unwrap();
+    assert_eq!(hop.url.as_str(), "https://dual.example.com/next");
+    assert_eq!(
+        addrs,
+        vec![at("93.184.216.34", 443), at("2606:2800:220:1::1", 443)]
+    );
+
+    let err = guard
+        .follow(&from, "https://rebind.example.com/", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal().map(|r| r.reason), Some(Reason::Metadata));
+    assert_eq!(
+        resolver.lookups(),
+        ["dual.example.com", "rebind.example.com"]
+    );
+
+    // A refused literal or a refused hop is decided without a lookup.
+    let err = guard
+        .follow(&from, "https://127.0.0.1/", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "blocked_address");
+    let err = guard
+        .follow(&from, "https://api.example.com/", 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "too_many_redirects");
+    assert_eq!(resolver.lookups().len(), 2);
+}
+
+#[tokio::test]
 async fn tcp_reaches_an_allowed_loopback_listener_and_never_coforms_own() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
