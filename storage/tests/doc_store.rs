@@ -28,6 +28,7 @@ suite!(
     lease_excludes_other_holders,
     lease_expires,
     concurrent_appends_keep_per_task_order,
+    a_load_racing_compactions_sees_every_entry,
     ping_answers,
 );
 
@@ -261,6 +262,70 @@ async fn concurrent_appends_keep_per_task_order(s: Store) {
         let want: Vec<String> = (0..25).map(|i| format!("{t}-{i}")).collect();
         assert_eq!(mine, want);
     }
+}
+
+/// A load that runs while compactions fold the log into new snapshots
+/// must see every entry appended before it began: in the new snapshot, in
+/// the log, or both, never in neither (a snapshot read before a
+/// compaction and a log read after it would lose what that compaction
+/// folded).
+async fn a_load_racing_compactions_sees_every_entry(s: Store) {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const ROUNDS: u64 = 150;
+    let appended = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let writer = {
+        let (s, appended, done) = (s.clone(), appended.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for round in 1..=ROUNDS {
+                ids.extend(s.append("d", vec![b(&format!("e{round}"))]).await.unwrap());
+                appended.store(round, Ordering::SeqCst);
+                // The snapshot holds every entry so far; it covers them all.
+                let names: Vec<String> = (1..=round).map(|r| format!("e{r}")).collect();
+                let snap = snapshot(Bytes::from(names.join(",")), ids.clone(), round);
+                assert!(s.replace_snapshot("d", snap).await.unwrap());
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let readers = at_once(3, |_| {
+        let (s, appended, done) = (s.clone(), appended.clone(), done.clone());
+        async move {
+            let mut loads = 0;
+            while !done.load(Ordering::SeqCst) {
+                let before = appended.load(Ordering::SeqCst);
+                let doc = s.load("d").await.unwrap();
+                let mut seen: BTreeSet<String> = doc
+                    .log
+                    .iter()
+                    .map(|e| String::from_utf8(e.data.to_vec()).unwrap())
+                    .collect();
+                if let Some(snap) = &doc.snapshot {
+                    let text = String::from_utf8(snap.data.to_vec()).unwrap();
+                    seen.extend(text.split(',').filter(|n| !n.is_empty()).map(str::to_owned));
+                }
+                for r in 1..=before {
+                    assert!(
+                        seen.contains(&format!("e{r}")),
+                        "load {loads} lost e{r} of {before}: snapshot {:?}, log {:?}",
+                        doc.snapshot.as_ref().map(|s| s.seq),
+                        doc.log.iter().map(|e| e.id).collect::<Vec<_>>()
+                    );
+                }
+                loads += 1;
+            }
+            loads
+        }
+    })
+    .await;
+    writer.await.unwrap();
+    assert!(
+        readers.iter().sum::<u64>() > 0,
+        "no load ran during the compactions"
+    );
 }
 
 async fn ping_answers(s: Store) {

@@ -98,7 +98,12 @@ impl DocStore for EmbeddedStore {
     async fn load(&self, doc: &str) -> Result<StoredDoc> {
         let doc = doc.to_owned();
         self.read(move |conn| {
-            let snapshot = conn
+            // One read transaction: the snapshot and the log come from the
+            // same state of the database. Read one by one, a compaction
+            // committing in between would leave an old snapshot and a log
+            // without the entries the new snapshot folded in.
+            let tx = conn.unchecked_transaction()?;
+            let snapshot = tx
                 .prepare_cached("SELECT data, covered, seq FROM doc_snapshot WHERE doc = ?1")?
                 .query_row(params![doc], |r| {
                     Ok((
@@ -125,7 +130,7 @@ impl DocStore for EmbeddedStore {
                 .map(|s| s.covered.iter().copied().collect())
                 .unwrap_or_default();
             let mut stmt =
-                conn.prepare_cached("SELECT id, data FROM doc_log WHERE doc = ?1 ORDER BY id")?;
+                tx.prepare_cached("SELECT id, data FROM doc_log WHERE doc = ?1 ORDER BY id")?;
             let rows = stmt.query_map(params![doc], |r| {
                 Ok(LogEntry {
                     id: EntryId(r.get::<_, i64>(0)? as u64),
@@ -139,6 +144,8 @@ impl DocStore for EmbeddedStore {
                     log.push(entry);
                 }
             }
+            drop(stmt);
+            tx.commit()?;
             Ok(StoredDoc { snapshot, log })
         })
         .await
