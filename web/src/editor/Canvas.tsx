@@ -7,6 +7,7 @@
 import { signal, useComputed } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { Component, MoveTarget } from "@coform/sdk";
+import { focusItem } from "./focus";
 import { FormControl } from "./FormControl";
 import type { Catalog } from "../schema";
 import { typeInfo } from "../schema";
@@ -21,10 +22,6 @@ const MOVE_ID = "application/x-coform-move";
 const dropHint = signal<{ id: string; zone: "before" | "after" | "inside" } | null>(null);
 /** The component being dragged on this page (drag data is unreadable during dragover). */
 let dragging: string | null = null;
-
-export function focusItem(id: string): void {
-  document.querySelector<HTMLElement>(`[data-component-id="${CSS.escape(id)}"]`)?.focus();
-}
 
 /** Deletes a component, says so, and offers to undo it. */
 export function deleteWithUndo(store: EditorStore, id: string): void {

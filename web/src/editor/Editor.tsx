@@ -7,7 +7,8 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { Template } from "@coform/sdk";
-import { client, CoformError, describe } from "../client";
+import { isCoformError } from "@coform/sdk";
+import { client, CoformError } from "../client";
 import { ErrorAlert, Page } from "../components";
 import { Link } from "../router";
 import { catalog, catalogError, loadCatalog } from "../schema";
@@ -62,7 +63,7 @@ export function Editor(props: { id: string }) {
       (t) => live && (known.value = remember(t)),
       (e) => {
         // Offline, the remembered name will do; anything else is shown.
-        if (live && !(known.value && describeOffline(e))) error.value = e;
+        if (live && !(known.value && isCoformError(e, "network_error"))) error.value = e;
       },
     );
     void loadCatalog().catch(() => {});
@@ -108,10 +109,6 @@ export function Editor(props: { id: string }) {
       {s && <Workbench store={s} templateId={props.id} />}
     </Page>
   );
-}
-
-function describeOffline(e: unknown): boolean {
-  return describe(e).includes("could not be reached");
 }
 
 function Workbench(props: { store: EditorStore; templateId: string }) {

@@ -2,7 +2,7 @@
 // one selects it and takes you to it on the canvas.
 import { useComputed } from "@preact/signals";
 import type { EditorStore } from "./store";
-import { focusItem } from "./Canvas";
+import { focusItem } from "./focus";
 
 export function Outline(props: { store: EditorStore }) {
   const { store } = props;

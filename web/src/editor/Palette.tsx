@@ -3,6 +3,7 @@
 // the canvas.
 import type { MoveTarget } from "@coform/sdk";
 import type { Catalog, TypeInfo } from "../schema";
+import { focusItem } from "./focus";
 import { newComponent, placeNew } from "./model";
 import type { EditorStore } from "./store";
 
@@ -24,7 +25,7 @@ export function addFromPalette(store: EditorStore, info: TypeInfo, at?: MoveTarg
   if (id === undefined) return;
   store.select(id);
   // Keyboard users land on the new component, ready to move or edit it.
-  requestAnimationFrame(() => document.querySelector<HTMLElement>(`[data-component-id="${CSS.escape(id)}"]`)?.focus());
+  requestAnimationFrame(() => focusItem(id));
 }
 
 export function Palette(props: { store: EditorStore; catalog: Catalog | null }) {

@@ -7,7 +7,8 @@ import { useEffect, useRef } from "preact/hooks";
 import type { Component, ComponentPatch } from "@coform/sdk";
 import type { JSX, TargetedEvent } from "preact";
 import { typeInfo, type Catalog, type FieldInfo } from "../schema";
-import { deleteWithUndo, focusItem } from "./Canvas";
+import { deleteWithUndo } from "./Canvas";
+import { focusItem } from "./focus";
 import { moveChoices, problemsOf, stepMove } from "./model";
 import type { EditorStore } from "./store";
 
