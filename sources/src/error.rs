@@ -85,6 +85,39 @@ pub enum SourceError {
     /// A URL or redirect names a scheme other than `http` or `https`.
     #[error("the scheme {scheme:?} is not allowed: only http and https are")]
     UnsupportedScheme { scheme: String },
+    /// A parameter could not be used where its placeholder stands (an
+    /// absolute URL or `..` in a path segment, a control character in a
+    /// header, a missing required parameter, a value SQL cannot bind).
+    #[error("parameter {name:?} refused: {reason}")]
+    ParameterRefused { name: String, reason: String },
+    /// The upstream did not answer within the source's time limit.
+    #[error("the upstream did not answer within {limit_ms} ms")]
+    UpstreamTimeout { limit_ms: u64 },
+    /// The answer was larger than allowed (measured after decompression).
+    #[error("the answer is larger than {limit} bytes")]
+    ResponseTooLarge { limit: u64 },
+    /// A query returned more rows than allowed.
+    #[error("the query returned more than {limit} rows")]
+    RowLimit { limit: u64 },
+    /// The upstream answered with an error: an HTTP 4xx/5xx status (and
+    /// the start of its body), GraphQL `errors`, or a database error.
+    #[error("the upstream answered with an error{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Upstream {
+        status: Option<u16>,
+        message: String,
+    },
+    /// The database role may write or is a superuser: a source reads only.
+    #[error("unsafe role: {reason}")]
+    UnsafeRole { reason: String },
+    /// The source already runs as many calls as it may at once.
+    #[error("the source already runs {limit} calls at once")]
+    Busy { limit: usize },
+    /// The connection failed after it was made (TLS, protocol, reset).
+    #[error("the connection to the upstream failed: {message}")]
+    Connection { message: String },
+    /// The answer could not be read (not JSON, broken encoding).
+    #[error("the answer could not be read: {message}")]
+    InvalidResponse { message: String },
 }
 
 impl SourceError {
@@ -94,11 +127,20 @@ impl SourceError {
             SourceError::Refused(_) => "blocked_address",
             SourceError::InvalidHost { .. } => "invalid_host",
             SourceError::Unresolvable { .. } | SourceError::NoAddress { .. } => "unresolvable_host",
-            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::Unreachable { .. } => "upstream_unreachable",
             SourceError::TooManyRedirects { .. } => "too_many_redirects",
             SourceError::InsecureRedirect { .. } => "insecure_redirect",
             SourceError::InvalidRedirect { .. } => "invalid_redirect",
             SourceError::UnsupportedScheme { .. } => "unsupported_scheme",
+            SourceError::ParameterRefused { .. } => "parameter_refused",
+            SourceError::UpstreamTimeout { .. } => "upstream_timeout",
+            SourceError::ResponseTooLarge { .. } => "response_too_large",
+            SourceError::RowLimit { .. } => "row_limit",
+            SourceError::Upstream { .. } => "upstream_error",
+            SourceError::UnsafeRole { .. } => "unsafe_role",
+            SourceError::Busy { .. } => "source_busy",
+            SourceError::Connection { .. } => "upstream_unreachable",
+            SourceError::InvalidResponse { .. } => "invalid_response",
         }
     }
 

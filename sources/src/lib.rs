@@ -94,6 +94,7 @@
 
 pub mod address;
 pub mod cidr;
+pub mod config;
 pub mod dial;
 pub mod error;
 pub mod guard;
@@ -104,6 +105,7 @@ pub mod resolve;
 
 pub use address::{classify, Reason, METADATA};
 pub use cidr::{Cidr, CidrError};
+pub use config::{AuthType, Config, ConfigError, Kind, Method};
 pub use dial::{Connector, TcpConnector};
 pub use error::{Refusal, SourceError};
 pub use guard::Guard;

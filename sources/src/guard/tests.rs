@@ -271,7 +271,7 @@ async fn when_every_vetted_address_fails_the_last_failure_is_reported() {
         }
         ref other => panic!("{other}"),
     }
-    assert_eq!(err.code(), "unreachable");
+    assert_eq!(err.code(), "upstream_unreachable");
     assert_eq!(recorder.dialled(), both);
 }
 
