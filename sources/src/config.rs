@@ -397,14 +397,14 @@ impl Config {
                         check_text(&format!("{what}.{name}"), value)?;
                     }
                 }
-                for (name, _) in &self.headers {
+                for (name, value) in &self.headers {
                     if !name.bytes().all(is_token_byte) {
                         return Err(ConfigError::new(
                             format!("headers.{name}"),
                             "is not a valid header name",
                         ));
                     }
-                    if value_has_control(&self.headers[name]) {
+                    if value_has_control(value) {
                         return Err(ConfigError::new(
                             format!("headers.{name}"),
                             "may not hold control characters (CR, LF, NUL)",
