@@ -91,8 +91,14 @@
 //!   hands out (or dials) only vetted addresses.
 //! - [`redirect`]: the decision for each redirect hop.
 //! - [`error`]: [`SourceError`] with stable codes, and [`Refusal`].
+//! - [`secrets`]: sealing a source's secrets at rest under a rotating
+//!   [`Keyring`], masking them for display, and the edit rule that keeps
+//!   them only while they go where they went.
+//! - [`cache`]: the [`AnswerCache`] of upstream answers, in memory or in
+//!   a Redis shared by replicas.
 
 pub mod address;
+pub mod cache;
 pub mod cidr;
 pub mod config;
 pub mod dial;
@@ -102,8 +108,10 @@ pub mod literal;
 pub mod policy;
 pub mod redirect;
 pub mod resolve;
+pub mod secrets;
 
 pub use address::{classify, Reason, METADATA};
+pub use cache::{cache_key, source_prefix, AnswerCache, MemoryCache, RedisCache};
 pub use cidr::{Cidr, CidrError};
 pub use config::{AuthType, Config, ConfigError, Kind, Method};
 pub use dial::{Connector, TcpConnector};
@@ -113,3 +121,7 @@ pub use literal::parse_host_literal;
 pub use policy::{Policy, PolicyError};
 pub use redirect::{next_hop, Hop, MAX_REDIRECTS};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};
+pub use secrets::{
+    masked_config, merge_config, open_config, reseal, seal_config, secret_paths, Aad, Keyring,
+    KeyringError, MergeError, SealError, Sealed, MASK,
+};
