@@ -114,11 +114,7 @@ fn tls_config(roots: RootCertStore) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|builder| {
-            builder
-                .with_root_certificates(roots)
-                .with_no_client_auth()
-        })
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
         // ring supports every default protocol version.
         .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -170,11 +166,7 @@ where
         params: &Map<String, Value>,
     ) -> Result<Value, SourceError> {
         let prepared = request::prepare(kind, config, params)?;
-        let answer = self.call(config, prepared).await?;
-        match kind {
-            Kind::Graphql => graphql_data(answer),
-            _ => Ok(answer),
-        }
+        self.call(kind, config, prepared).await
     }
 
     /// REST: a JSON-schema-like description ([`infer_schema`]) of the
@@ -196,7 +188,7 @@ where
                     ..config.clone()
                 };
                 let prepared = request::prepare(kind, &introspect, params)?;
-                let data = graphql_data(self.call(config, prepared).await?)?;
+                let data = self.call(kind, config, prepared).await?;
                 Ok(describe_schema(&data))
             }
             _ => Ok(infer_schema(&self.execute(kind, config, params).await?)),
@@ -205,8 +197,14 @@ where
 
     /// Sends `prepared` within the source's timeout: the token request
     /// when the source uses OAuth 2, then the request with its redirects
-    /// and retries, then the answer read and parsed as JSON.
-    async fn call(&self, config: &Config, mut prepared: Prepared) -> Result<Value, SourceError> {
+    /// and retries, then the answer read and parsed as JSON (and for
+    /// GraphQL, its `data` taken or its first error returned).
+    async fn call(
+        &self,
+        kind: Kind,
+        config: &Config,
+        mut prepared: Prepared,
+    ) -> Result<Value, SourceError> {
         let limit = config.timeout();
         let run = async {
             let token_key = if config.auth_type() == AuthType::Oauth2 {
@@ -231,9 +229,13 @@ where
                 }
             }
             if !status.is_success() {
-                return Err(upstream_error(status, &body, &prepared.secrets));
+                return Err(upstream_error(status, &body, &prepared.redactions()));
             }
-            parse_json(&body)
+            let answer = parse_json(&body)?;
+            match kind {
+                Kind::Graphql => graphql_data(answer, &prepared.redactions()),
+                _ => Ok(answer),
+            }
         };
         tokio::time::timeout(limit, run)
             .await
@@ -288,7 +290,9 @@ where
         let mut addrs = self.guard.vet_url(&url).await?;
         let mut followed = 0;
         loop {
-            let exchange = self.send_once(&url, &addrs, &method, &headers, body.clone()).await?;
+            let exchange = self
+                .send_once(&url, &addrs, &method, &headers, body.clone())
+                .await?;
             let status = exchange.status.as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(exchange);
@@ -413,13 +417,15 @@ where
         );
         let (status, body) = self.send(&prepared, 0).await?;
         if !status.is_success() {
-            return Err(match upstream_error(status, &body, &prepared.secrets) {
-                SourceError::Upstream { status, message } => SourceError::Upstream {
-                    status,
-                    message: format!("the token endpoint refused: {message}"),
+            return Err(
+                match upstream_error(status, &body, &prepared.redactions()) {
+                    SourceError::Upstream { status, message } => SourceError::Upstream {
+                        status,
+                        message: format!("the token endpoint refused: {message}"),
+                    },
+                    other => other,
                 },
-                other => other,
-            });
+            );
         }
         let answer = parse_json(&body)?;
         let token = answer
@@ -518,13 +524,13 @@ fn clean(text: &str, secrets: &[String]) -> String {
 }
 
 /// The `data` of a GraphQL answer, or its first error.
-fn graphql_data(answer: Value) -> Result<Value, SourceError> {
+fn graphql_data(answer: Value, secrets: &[String]) -> Result<Value, SourceError> {
     if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
         if !errors.is_empty() {
             let message = first_graphql_error(&answer).unwrap_or_default();
             return Err(SourceError::Upstream {
                 status: None,
-                message: clean(&message, &[]),
+                message: clean(&message, secrets),
             });
         }
     }
@@ -552,7 +558,11 @@ fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofT
 /// (`[User!]!`).
 fn describe_schema(data: &Value) -> Value {
     let schema = data.get("__schema").cloned().unwrap_or(Value::Null);
-    let name_of = |v: Option<&Value>| v.and_then(|t| t.get("name")).cloned().unwrap_or(Value::Null);
+    let name_of = |v: Option<&Value>| {
+        v.and_then(|t| t.get("name"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let fields_of = |list: Option<&Value>| -> Value {
         let Some(list) = list.and_then(Value::as_array) else {
             return Value::Null;

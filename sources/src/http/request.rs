@@ -74,6 +74,27 @@ impl Prepared {
         });
     }
 
+    /// Every text an upstream's error must not repeat: the secrets of
+    /// the configuration, and the values of the secret headers as sent
+    /// (`Basic <base64>` hides its password from a plain search).
+    pub fn redactions(&self) -> Vec<String> {
+        let mut out = self.secrets.clone();
+        for header in self.headers.iter().filter(|h| h.secret) {
+            if let Ok(value) = header.value.to_str() {
+                out.push(value.to_owned());
+                if let Some((_, credential)) = value.split_once(' ') {
+                    out.push(credential.trim().to_owned());
+                }
+            }
+        }
+        out.retain(|s| s.len() >= 4);
+        // Longest first, so that a secret inside another is not cut
+        // out of it before the longer one is found.
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.dedup();
+        out
+    }
+
     fn has_header(&self, name: &str) -> bool {
         self.headers.iter().any(|h| h.name.as_str() == name)
     }
@@ -177,11 +198,7 @@ pub(crate) fn prepare(
         AuthType::Basic => {
             let user = creds.username.as_deref().unwrap_or_default();
             let password = creds.password.as_deref().unwrap_or_default();
-            prepared.set_header(
-                hyper::header::AUTHORIZATION,
-                basic(user, password),
-                true,
-            );
+            prepared.set_header(hyper::header::AUTHORIZATION, basic(user, password), true);
         }
         AuthType::ApiKey => {
             if key_in_query_is_none(creds.placement) {
@@ -203,11 +220,7 @@ pub(crate) fn prepare(
         let password = decode(url.password().unwrap_or_default());
         secrets.push(password.clone());
         if !prepared.has_header("authorization") {
-            prepared.set_header(
-                hyper::header::AUTHORIZATION,
-                basic(&user, &password),
-                true,
-            );
+            prepared.set_header(hyper::header::AUTHORIZATION, basic(&user, &password), true);
         }
         let _ = url.set_username("");
         let _ = url.set_password(None);
@@ -410,7 +423,10 @@ fn bind_segment(segment: &str, params: &Map<String, Value>) -> Result<String, So
             return Err(refused(name, "a path segment may not be . or .."));
         }
         if value.contains("://") || value.starts_with("//") || value.starts_with("\\\\") {
-            return Err(refused(name, "an absolute URL cannot stand in a path segment"));
+            return Err(refused(
+                name,
+                "an absolute URL cannot stand in a path segment",
+            ));
         }
         Ok(utf8_percent_encode(&value, COMPONENT).to_string())
     })?;

@@ -61,9 +61,7 @@ fn merge(a: Value, b: Value) -> Value {
             json!({"type": "number"})
         }
         // A scalar that is sometimes null: one schema with two types.
-        (Some("null"), Some(t)) | (Some(t), Some("null"))
-            if !matches!(t, "object" | "array") =>
-        {
+        (Some("null"), Some(t)) | (Some(t), Some("null")) if !matches!(t, "object" | "array") => {
             json!({"type": [t, "null"]})
         }
         _ => {
@@ -86,9 +84,17 @@ fn merge(a: Value, b: Value) -> Value {
 }
 
 fn merge_objects(a: Value, b: Value) -> Value {
-    let props = |s: &Value| s.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let props = |s: &Value| {
+        s.get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
     let required = |s: &Value| -> Vec<Value> {
-        s.get("required").and_then(Value::as_array).cloned().unwrap_or_default()
+        s.get("required")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     };
     let mut properties = props(&a);
     for (key, schema) in props(&b) {
@@ -99,6 +105,9 @@ fn merge_objects(a: Value, b: Value) -> Value {
         properties.insert(key, merged);
     }
     let in_b = required(&b);
-    let both: Vec<Value> = required(&a).into_iter().filter(|k| in_b.contains(k)).collect();
+    let both: Vec<Value> = required(&a)
+        .into_iter()
+        .filter(|k| in_b.contains(k))
+        .collect();
     json!({"type": "object", "properties": properties, "required": both})
 }

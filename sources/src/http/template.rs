@@ -67,10 +67,12 @@ pub(crate) fn param<'p>(
     params: &'p Map<String, Value>,
     name: &str,
 ) -> Result<&'p Value, SourceError> {
-    params.get(name).ok_or_else(|| SourceError::ParameterRefused {
-        name: name.to_owned(),
-        reason: "missing: no value was given for this placeholder".to_owned(),
-    })
+    params
+        .get(name)
+        .ok_or_else(|| SourceError::ParameterRefused {
+            name: name.to_owned(),
+            reason: "missing: no value was given for this placeholder".to_owned(),
+        })
 }
 
 /// A parameter written as text: a string as it is, a number or boolean

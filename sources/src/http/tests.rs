@@ -63,12 +63,18 @@ fn pieces_read_placeholders_as_the_config_does() {
 
 #[test]
 fn path_values_are_encoded_as_one_segment() {
-    let url = url_of("https://api.example.com/users/{{id}}/x", json!({"id": "a/b?c#d e"}));
+    let url = url_of(
+        "https://api.example.com/users/{{id}}/x",
+        json!({"id": "a/b?c#d e"}),
+    );
     assert_eq!(
         url.unwrap(),
         "https://api.example.com/users/a%2Fb%3Fc%23d%20e/x"
     );
-    let url = url_of("https://api.example.com/u/{{id}}", json!({"id": "../admin"}));
+    let url = url_of(
+        "https://api.example.com/u/{{id}}",
+        json!({"id": "../admin"}),
+    );
     assert_eq!(url.unwrap(), "https://api.example.com/u/..%2Fadmin");
     let url = url_of("https://api.example.com/u/{{n}}", json!({"n": 42}));
     assert_eq!(url.unwrap(), "https://api.example.com/u/42");
@@ -146,7 +152,11 @@ fn header_values_with_control_characters_are_refused() {
         assert_eq!(refused_param(result), "name", "{value:?}");
     }
     let prepared = prepare(Kind::Rest, &cfg, &params(json!({"name": "x y"}))).unwrap();
-    let header = prepared.headers.iter().find(|h| h.name == "x-name").unwrap();
+    let header = prepared
+        .headers
+        .iter()
+        .find(|h| h.name == "x-name")
+        .unwrap();
     assert_eq!(header.value, "hello x y");
     assert!(!header.secret);
 }
@@ -165,8 +175,10 @@ fn body_placeholders_keep_their_type_and_text_is_escaped() {
         "body": {"id": "{{id}}", "tags": "{{tags}}", "note": "by {{name}}", "{{key}}": 1,
                  "nested": [{"n": "{{ flag }}"}]},
     }));
-    let p = params(json!({"id": 7, "tags": ["a", "b"], "name": "\"},\"admin\":true,\"x\":\"",
-        "flag": false, "key": "ignored"}));
+    let p = params(
+        json!({"id": 7, "tags": ["a", "b"], "name": "\"},\"admin\":true,\"x\":\"",
+        "flag": false, "key": "ignored"}),
+    );
     let prepared = prepare(Kind::Rest, &cfg, &p).unwrap();
     let body: Value = serde_json::from_slice(prepared.body.as_deref().unwrap()).unwrap();
     assert_eq!(
@@ -175,7 +187,11 @@ fn body_placeholders_keep_their_type_and_text_is_escaped() {
                "{{key}}": 1, "nested": [{"n": false}]})
     );
     assert!(body.get("admin").is_none());
-    let content_type = prepared.headers.iter().find(|h| h.name == "content-type").unwrap();
+    let content_type = prepared
+        .headers
+        .iter()
+        .find(|h| h.name == "content-type")
+        .unwrap();
     assert_eq!(content_type.value, "application/json");
 }
 
@@ -200,7 +216,11 @@ fn graphql_sends_the_query_as_written_and_binds_variables() {
 #[test]
 fn auth_headers_are_marked_secret() {
     let cases = [
-        (json!({"type": "bearer", "token": "tok-123"}), "authorization", "Bearer tok-123"),
+        (
+            json!({"type": "bearer", "token": "tok-123"}),
+            "authorization",
+            "Bearer tok-123",
+        ),
         (
             json!({"type": "basic", "credentials": {"username": "u", "password": "p:w"}}),
             "authorization",
@@ -219,8 +239,10 @@ fn auth_headers_are_marked_secret() {
         assert_eq!(header.value, value);
         assert!(header.secret, "{name}");
     }
-    let cfg = config(json!({"url": "https://api.example.com/x?a=1", "authentication":
-        {"type": "apiKey", "credentials": {"name": "api key", "value": "k&1", "in": "query"}}}));
+    let cfg = config(
+        json!({"url": "https://api.example.com/x?a=1", "authentication":
+        {"type": "apiKey", "credentials": {"name": "api key", "value": "k&1", "in": "query"}}}),
+    );
     let prepared = prepare(Kind::Rest, &cfg, &Map::new()).unwrap();
     assert_eq!(prepared.url.query(), Some("a=1&api%20key=k%261"));
 }
@@ -292,10 +314,16 @@ fn gzip_and_deflate_are_decoded_within_the_limit() {
     assert_eq!(decode_all("gzip", &gz, 1024).unwrap(), text);
     let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
     zlib.write_all(text).unwrap();
-    assert_eq!(decode_all("deflate", &zlib.finish().unwrap(), 1024).unwrap(), text);
+    assert_eq!(
+        decode_all("deflate", &zlib.finish().unwrap(), 1024).unwrap(),
+        text
+    );
     let mut raw = DeflateEncoder::new(Vec::new(), Compression::default());
     raw.write_all(text).unwrap();
-    assert_eq!(decode_all("deflate", &raw.finish().unwrap(), 1024).unwrap(), text);
+    assert_eq!(
+        decode_all("deflate", &raw.finish().unwrap(), 1024).unwrap(),
+        text
+    );
     assert_eq!(decode_all("identity", text, 1024).unwrap(), text);
 
     // 1 MiB of zeros compresses to about a kilobyte: refused by what it
@@ -308,8 +336,16 @@ fn gzip_and_deflate_are_decoded_within_the_limit() {
     assert_eq!(err.code(), "response_too_large");
     assert_eq!(decode_all("gzip", &bomb, 1 << 20).unwrap().len(), 1 << 20);
 
-    assert_eq!(decode_all("gzip", b"not gzip at all", 1024).unwrap_err().code(), "invalid_response");
-    assert_eq!(decode_all("br", text, 1024).unwrap_err().code(), "invalid_response");
+    assert_eq!(
+        decode_all("gzip", b"not gzip at all", 1024)
+            .unwrap_err()
+            .code(),
+        "invalid_response"
+    );
+    assert_eq!(
+        decode_all("br", text, 1024).unwrap_err().code(),
+        "invalid_response"
+    );
 }
 
 #[test]
@@ -342,7 +378,10 @@ fn schemas_are_inferred_from_samples() {
             "required": ["items", "total"],
         })
     );
-    assert_eq!(infer_schema(&json!([])), json!({"type": "array", "items": {}}));
+    assert_eq!(
+        infer_schema(&json!([])),
+        json!({"type": "array", "items": {}})
+    );
     assert_eq!(
         infer_schema(&json!([1, "a", {"b": 1}, "c"])),
         json!({"type": "array", "items": {"anyOf": [
@@ -355,15 +394,15 @@ fn schemas_are_inferred_from_samples() {
 #[test]
 fn introspection_types_are_described_in_schema_language() {
     let data = json!({"__schema": {
-        "queryType": {"name": "Query"}, "mutationType": null,
-        "types": [
-            {"kind": "OBJECT", "name": "Query", "fields": [
-                {"name": "users", "args": [{"name": "first", "type": {"kind": "SCALAR", "name": "Int"}}],
-                 "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "LIST", "name": null,
-                    "ofType": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "OBJECT", "name": "User"}}}}}]},
-            {"kind": "OBJECT", "name": "__Type", "fields": []},
-            {"kind": "ENUM", "name": "Role", "fields": null, "enumValues": [{"name": "ADMIN"}]},
-        ]}});
+    "queryType": {"name": "Query"}, "mutationType": null,
+    "types": [
+        {"kind": "OBJECT", "name": "Query", "fields": [
+            {"name": "users", "args": [{"name": "first", "type": {"kind": "SCALAR", "name": "Int"}}],
+             "type": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "LIST", "name": null,
+                "ofType": {"kind": "NON_NULL", "name": null, "ofType": {"kind": "OBJECT", "name": "User"}}}}}]},
+        {"kind": "OBJECT", "name": "__Type", "fields": []},
+        {"kind": "ENUM", "name": "Role", "fields": null, "enumValues": [{"name": "ADMIN"}]},
+    ]}});
     assert_eq!(
         describe_schema(&data),
         json!({"queryType": "Query", "mutationType": null, "types": [
