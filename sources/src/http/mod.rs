@@ -41,7 +41,7 @@ use hyper::StatusCode;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::{self, ClientConfig};
 use url::Url;
 
 use crate::config::{AuthType, Config, Kind};
@@ -52,6 +52,8 @@ use request::{hex, Header, Prepared};
 use transport::{Exchange, Outgoing};
 
 pub use schema::infer_schema;
+/// The roots [`HttpClient::with_root_certificates`] takes.
+pub use tokio_rustls::rustls::RootCertStore;
 
 /// The longest upstream error text kept in an error message.
 const MESSAGE_CHARS: usize = 200;

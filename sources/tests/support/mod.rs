@@ -44,7 +44,7 @@ pub struct Counters {
 
 /// A task aborted when its owner is dropped, so no server outlives its
 /// test.
-pub struct Task(tokio::task::JoinHandle<()>);
+pub struct Task(pub tokio::task::JoinHandle<()>);
 
 impl Drop for Task {
     fn drop(&mut self) {
