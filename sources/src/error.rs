@@ -118,6 +118,20 @@ pub enum SourceError {
     /// The answer could not be read (not JSON, broken encoding).
     #[error("the answer could not be read: {message}")]
     InvalidResponse { message: String },
+    /// The source's configuration does not suit the call (checked with
+    /// [`Config::check`](crate::Config::check) before anything is sent).
+    /// `field` is the JSON path; the message never quotes a value.
+    #[error("invalid configuration: {field}: {message}")]
+    InvalidConfig { field: String, message: String },
+}
+
+impl From<crate::config::ConfigError> for SourceError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        SourceError::InvalidConfig {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 impl SourceError {
@@ -141,6 +155,7 @@ impl SourceError {
             SourceError::Busy { .. } => "source_busy",
             SourceError::Connection { .. } => "upstream_unreachable",
             SourceError::InvalidResponse { .. } => "invalid_response",
+            SourceError::InvalidConfig { .. } => "invalid_config",
         }
     }
 

@@ -3,8 +3,9 @@
 //! The outbound guard for data sources. A workspace keeps connections to
 //! REST APIs, GraphQL endpoints and PostgreSQL databases, and the server
 //! dials them on its users' behalf. This crate decides where the server
-//! may go; it knows nothing of HTTP handlers, storage or the protocols
-//! spoken once connected.
+//! may go, and speaks HTTP to REST and GraphQL sources through that
+//! decision ([`http`]); it knows nothing of the server's HTTP handlers or
+//! of storage.
 //!
 //! # Threat model
 //!
@@ -90,6 +91,9 @@
 //! - [`guard`]: [`Guard`], which resolves once, judges every answer and
 //!   hands out (or dials) only vetted addresses.
 //! - [`redirect`]: the decision for each redirect hop.
+//! - [`http`]: [`HttpClient`], which calls REST and GraphQL sources
+//!   through the guard: parameters bound as values, redirects re-vetted,
+//!   the whole call under the source's timeout and a size limit.
 //! - [`error`]: [`SourceError`] with stable codes, and [`Refusal`].
 //! - [`secrets`]: sealing a source's secrets at rest under a rotating
 //!   [`Keyring`], masking them for display, and the edit rule that keeps
@@ -104,6 +108,7 @@ pub mod config;
 pub mod dial;
 pub mod error;
 pub mod guard;
+pub mod http;
 pub mod literal;
 pub mod policy;
 pub mod redirect;
@@ -117,6 +122,7 @@ pub use config::{AuthType, Config, ConfigError, Kind, Method};
 pub use dial::{Connector, TcpConnector};
 pub use error::{Refusal, SourceError};
 pub use guard::Guard;
+pub use http::{infer_schema, request_key, HttpClient, HttpLimits};
 pub use literal::parse_host_literal;
 pub use policy::{Policy, PolicyError};
 pub use redirect::{next_hop, Hop, MAX_REDIRECTS};
