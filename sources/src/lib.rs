@@ -91,6 +91,8 @@
 //!   hands out (or dials) only vetted addresses.
 //! - [`redirect`]: the decision for each redirect hop.
 //! - [`error`]: [`SourceError`] with stable codes, and [`Refusal`].
+//! - [`pg`]: [`Postgres`], which runs a database source's query
+//!   read-only over a connection the guard opened.
 
 pub mod address;
 pub mod cidr;
@@ -99,6 +101,7 @@ pub mod dial;
 pub mod error;
 pub mod guard;
 pub mod literal;
+pub mod pg;
 pub mod policy;
 pub mod redirect;
 pub mod resolve;
@@ -110,6 +113,7 @@ pub use dial::{Connector, TcpConnector};
 pub use error::{Refusal, SourceError};
 pub use guard::Guard;
 pub use literal::parse_host_literal;
+pub use pg::{request_key, PgLimits, Postgres};
 pub use policy::{Policy, PolicyError};
 pub use redirect::{next_hop, Hop, MAX_REDIRECTS};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};
