@@ -1,10 +1,11 @@
 //! # coform-sources
 //!
-//! The outbound guard for data sources. A workspace keeps connections to
-//! REST APIs, GraphQL endpoints and PostgreSQL databases, and the server
-//! dials them on its users' behalf. This crate decides where the server
-//! may go; it knows nothing of HTTP handlers, storage or the protocols
-//! spoken once connected.
+//! The outbound guard for data sources, and the executors that call
+//! them. A workspace keeps connections to REST APIs, GraphQL endpoints
+//! and PostgreSQL databases, and the server dials them on its users'
+//! behalf. This crate decides where the server may go and how a call is
+//! made once there ([`pg`] for PostgreSQL); it knows nothing of HTTP
+//! handlers or storage.
 //!
 //! # Threat model
 //!

@@ -566,9 +566,16 @@ fn db_error(e: tokio_postgres::Error, limit: Duration) -> SourceError {
             message: format!("{} (SQLSTATE {})", db.message(), code.code()),
         };
     }
-    SourceError::Connection {
-        message: e.to_string(),
+    // tokio-postgres says what it was doing; the cause (a refused
+    // certificate, a reset) is in the chain.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
     }
+    SourceError::Connection { message }
 }
 
 /// The cache key of one call: SHA-256, in hex, of the host, port,
@@ -646,6 +653,16 @@ mod tests {
 
     fn map(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
+    }
+
+    /// The calls can run on a multi-threaded runtime (in an axum
+    /// handler): their futures are `Send`. Checked when this compiles.
+    #[allow(dead_code)]
+    fn calls_are_send(pg: &Postgres, c: &Config, p: &Map<String, Value>) {
+        fn send<T: Send>(_: T) {}
+        send(pg.execute(c, p));
+        send(pg.test(c, p));
+        send(pg.schema(c));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use coform_sources::PgLimits;
 use serde_json::{json, Map, Value};
 use support::postgres::{executor, PgServer, WRITER_PASSWORD};
@@ -67,26 +69,44 @@ async fn a_placeholder_inside_quotes_is_refused() {
 #[tokio::test]
 async fn a_slow_query_hits_the_timeout() {
     let pg = PgServer::start().await;
-    let mut source = pg.reader("SELECT pg_sleep(10)");
-    source.timeout_ms = Some(500);
-    let started = std::time::Instant::now();
-    let err = executor(PgLimits::default())
-        .execute(&source, &Map::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "upstream_timeout", "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    // The server cancelled it too: no backend is left sleeping.
-    let client = pg.client("super", support::postgres::SUPER_PASSWORD).await;
-    let sleeping: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(sleeping, 0);
+    let exec = executor(PgLimits::default());
+    let admin = pg.client("super", support::postgres::SUPER_PASSWORD).await;
+    for query in [
+        "SELECT pg_sleep(10)",
+        // Turning the limit off inside the statement is too late: the
+        // timer was armed when it started.
+        "SELECT set_config('statement_timeout', '0', true), pg_sleep(10)",
+    ] {
+        let mut source = pg.reader(query);
+        source.timeout_ms = Some(500);
+        let started = Instant::now();
+        let err = exec.execute(&source, &Map::new()).await.unwrap_err();
+        assert_eq!(err.code(), "upstream_timeout", "{query}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The server stops it too (statement_timeout), rather than
+        // sleeping on after we gave up: within a moment no backend runs
+        // it. Each look is a round trip to the server.
+        let gone = Instant::now();
+        loop {
+            let running: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE query LIKE '%pg_sleep(10)' AND state = 'active' \
+                     AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if running == 0 {
+                break;
+            }
+            assert!(
+                gone.elapsed() < Duration::from_secs(3),
+                "{query} still runs on the server"
+            );
+        }
+    }
 }
 
 #[tokio::test]

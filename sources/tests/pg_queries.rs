@@ -224,3 +224,27 @@ async fn ssl_modes_against_a_server_without_tls() {
         assert_eq!(err.code(), "upstream_unreachable", "{mode}: {err}");
     }
 }
+
+/// Whether the executor's own connection is encrypted, as the server
+/// sees it.
+const OVER_TLS: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+#[tokio::test]
+async fn ssl_modes_against_a_server_with_a_self_signed_certificate() {
+    let pg = PgServer::start_with_tls().await;
+    let exec = executor(PgLimits::default());
+    let mut source = pg.reader(OVER_TLS);
+    for (mode, encrypted) in [("disable", false), ("prefer", true), ("require", true)] {
+        source.ssl_mode = Some(serde_json::from_value(json!(mode)).unwrap());
+        let rows = exec.execute(&source, &Map::new()).await.unwrap();
+        assert_eq!(rows, json!([{ "ssl": encrypted }]), "{mode}");
+    }
+    // No root vouches for the certificate: verify-full refuses it.
+    source.ssl_mode = Some(serde_json::from_value(json!("verify-full")).unwrap());
+    let err = exec.execute(&source, &Map::new()).await.unwrap_err();
+    assert_eq!(err.code(), "upstream_unreachable", "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}

@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -66,9 +66,19 @@ pub struct PgServer {
 }
 
 impl PgServer {
-    /// Starts a server with the roles and tables above.
+    /// Starts a server with the roles and tables above, without TLS.
     pub async fn start() -> PgServer {
-        let server = tokio::task::spawn_blocking(PgServer::start_blocking)
+        PgServer::launch(false).await
+    }
+
+    /// The same, also offering TLS with a fresh self-signed certificate
+    /// for `127.0.0.1` (which no root vouches for).
+    pub async fn start_with_tls() -> PgServer {
+        PgServer::launch(true).await
+    }
+
+    async fn launch(tls: bool) -> PgServer {
+        let server = tokio::task::spawn_blocking(move || PgServer::start_blocking(tls))
             .await
             .expect("starting PostgreSQL panicked");
         let client = server.client(SUPERUSER, SUPER_PASSWORD).await;
@@ -79,7 +89,7 @@ impl PgServer {
         server
     }
 
-    fn start_blocking() -> PgServer {
+    fn start_blocking(tls: bool) -> PgServer {
         let bin = find_bin();
         let run_as = run_as();
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -97,6 +107,20 @@ impl PgServer {
             .status()
             .expect("running cp");
         assert!(copied.success(), "copying the template cluster failed");
+        let mut options = String::from("-c fsync=off");
+        if tls {
+            let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+                .expect("a self-signed certificate");
+            let cert = data.join("server.crt");
+            let key = data.join("server.key");
+            fs::write(&cert, certified.cert.pem()).expect("writing the certificate");
+            fs::write(&key, certified.key_pair.serialize_pem()).expect("writing the key");
+            // The server refuses a key others may read.
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+            give(&cert, run_as);
+            give(&key, run_as);
+            options.push_str(" -c ssl=on");
+        }
         let log = dir.path().join("log");
         // The OS picks a free port; PostgreSQL cannot listen on port 0, so
         // it is released and handed over, and another is tried in the rare
@@ -115,7 +139,7 @@ impl PgServer {
                     .arg("-w")
                     .arg("-o")
                     .arg(format!(
-                        "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off"
+                        "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' {options}"
                     ))
                     .arg("start"),
                 run_as,
