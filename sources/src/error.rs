@@ -106,6 +106,11 @@ pub enum SourceError {
         status: Option<u16>,
         message: String,
     },
+    /// A database source's query cannot be run as written: more than one
+    /// statement, hand-written `$1` parameters, an unclosed quote, or a
+    /// column of a type that has no JSON form. Said before anything runs.
+    #[error("the query cannot be run: {reason}")]
+    InvalidQuery { reason: String },
     /// The database role may write or is a superuser: a source reads only.
     #[error("unsafe role: {reason}")]
     UnsafeRole { reason: String },
@@ -152,6 +157,7 @@ impl SourceError {
             SourceError::RowLimit { .. } => "row_limit",
             SourceError::Upstream { .. } => "upstream_error",
             SourceError::UnsafeRole { .. } => "unsafe_role",
+            SourceError::InvalidQuery { .. } => "invalid_query",
             SourceError::Busy { .. } => "source_busy",
             SourceError::Connection { .. } => "upstream_unreachable",
             SourceError::InvalidResponse { .. } => "invalid_response",

@@ -1,11 +1,13 @@
 //! # coform-sources
 //!
-//! The outbound guard for data sources. A workspace keeps connections to
-//! REST APIs, GraphQL endpoints and PostgreSQL databases, and the server
-//! dials them on its users' behalf. This crate decides where the server
-//! may go, and speaks HTTP to REST and GraphQL sources through that
-//! decision ([`http`]); it knows nothing of the server's HTTP handlers or
-//! of storage.
+//! The outbound guard for data sources, and the executors that call
+//! them. A workspace keeps connections to REST APIs, GraphQL endpoints
+//! and PostgreSQL databases, and the server dials them on its users'
+//! behalf. This crate decides where the server may go and how a call is
+//! made once there ([`http`] for REST and GraphQL, [`pg`] for
+//! PostgreSQL), how their secrets are sealed at rest ([`secrets`]) and how
+//! their answers are cached ([`cache`]); it knows nothing of the server's
+//! HTTP handlers or of storage.
 //!
 //! # Threat model
 //!
@@ -100,6 +102,8 @@
 //!   them only while they go where they went.
 //! - [`cache`]: the [`AnswerCache`] of upstream answers, in memory or in
 //!   a Redis shared by replicas.
+//! - [`pg`]: [`Postgres`], which runs a database source's query
+//!   read-only over a connection the guard opened.
 
 pub mod address;
 pub mod cache;
@@ -110,6 +114,7 @@ pub mod error;
 pub mod guard;
 pub mod http;
 pub mod literal;
+pub mod pg;
 pub mod policy;
 pub mod redirect;
 pub mod resolve;
@@ -122,8 +127,9 @@ pub use config::{AuthType, Config, ConfigError, Kind, Method};
 pub use dial::{Connector, TcpConnector};
 pub use error::{Refusal, SourceError};
 pub use guard::Guard;
-pub use http::{infer_schema, request_key, HttpClient, HttpLimits};
+pub use http::{infer_schema, HttpClient, HttpLimits};
 pub use literal::parse_host_literal;
+pub use pg::{PgLimits, Postgres};
 pub use policy::{Policy, PolicyError};
 pub use redirect::{next_hop, Hop, MAX_REDIRECTS};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};

@@ -246,12 +246,12 @@ async fn the_request_key_changes_with_what_is_sent() {
     let server = TestServer::start().await;
     let cfg = config(json!({"url": server.url("/echo/{{id}}"),
         "authentication": {"type": "bearer", "token": "tok-abc"}}));
-    let a = coform_sources::request_key(Kind::Rest, &cfg, &params(json!({"id": 1}))).unwrap();
-    let b = coform_sources::request_key(Kind::Rest, &cfg, &params(json!({"id": 2}))).unwrap();
+    let a = coform_sources::http::request_key(Kind::Rest, &cfg, &params(json!({"id": 1}))).unwrap();
+    let b = coform_sources::http::request_key(Kind::Rest, &cfg, &params(json!({"id": 2}))).unwrap();
     assert_ne!(a, b);
     assert!(!a.contains("tok-abc"));
     assert_eq!(
         a,
-        coform_sources::request_key(Kind::Rest, &cfg, &params(json!({"id": 1}))).unwrap()
+        coform_sources::http::request_key(Kind::Rest, &cfg, &params(json!({"id": 1}))).unwrap()
     );
 }

@@ -9,6 +9,9 @@
 
 #![allow(dead_code)]
 
+/// A PostgreSQL server of the test's own (initdb + pg_ctl).
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
