@@ -61,6 +61,8 @@ interface Field {
   sourceNote: string | undefined;
 }
 
+const CHOICE = new Set(["select", "radio", "checkbox"]);
+
 /** What a component's data-source bindings give, with the static fallbacks. */
 function useBound(c: Component, info: TypeInfo | undefined): Pick<Field, "choices" | "initial" | "sourceNote"> {
   const optionsBinding = readOptionsBinding(prop(c, info, "optionsSource"));
@@ -80,7 +82,9 @@ function useBound(c: Component, info: TypeInfo | undefined): Pick<Field, "choice
   let initial = prop(c, info, "defaultValue");
   if (defaultAnswer.state === "ok" && defaultBinding) {
     const found = mapDefault(defaultAnswer.data, defaultBinding.path);
-    if (found.found) initial = found.value;
+    // An option's value is text: a number in the answer names the option
+    // it prints as.
+    if (found.found) initial = typeof found.value === "number" && CHOICE.has(c.type) ? String(found.value) : found.value;
   }
   return { choices, initial, sourceNote };
 }
