@@ -3,6 +3,7 @@ import { CoformError } from './errors.js'
 import { memoryStorage, type StoredAuth, type TokenStorage } from './storage.js'
 import type { LoginInput, RegisterInput, SessionInfo, TokenResponse, UpdateMeInput, User } from './types.js'
 import { TemplatesApi, VersionsApi, WorkspacesApi } from './api.js'
+import { DataSourcesApi } from './datasources.js'
 import { TemplateSession, type OpenTemplateOptions, type WebSocketClass } from './session.js'
 
 /** The `fetch` function the client uses (the global one by default). */
@@ -83,6 +84,7 @@ export class CoformClient extends Emitter<ClientEvents> {
   readonly workspaces: WorkspacesApi
   readonly templates: TemplatesApi
   readonly versions: VersionsApi
+  readonly dataSources: DataSourcesApi
   /** @internal */
   readonly WebSocketImpl: WebSocketClass | undefined
 
@@ -110,6 +112,7 @@ export class CoformClient extends Emitter<ClientEvents> {
     this.workspaces = new WorkspacesApi(this)
     this.templates = new TemplatesApi(this)
     this.versions = new VersionsApi(this)
+    this.dataSources = new DataSourcesApi(this)
   }
 
   // ------------------------------------------------------------ session state
@@ -417,8 +420,13 @@ function errorFromResponse (status: number, text: string, method: string, path: 
   try {
     const body = JSON.parse(text) as { error?: { code?: unknown, message?: unknown, details?: unknown } }
     const e = body?.error
-    if (e !== undefined && typeof e.code === 'string') {
-      return new CoformError(status, e.code, typeof e.message === 'string' ? e.message : e.code, e.details ?? null)
+    if (e !== undefined && e !== null && typeof e.code === 'string') {
+      const { code, message, details, ...rest } = e
+      // Some errors carry their data beside the code (`secrets_required`:
+      // `fields`; `invalid_config`: `field`): kept as the details when
+      // there are none.
+      const extra = Object.keys(rest).length > 0 ? rest : null
+      return new CoformError(status, code, typeof message === 'string' ? message : code, details ?? extra)
     }
   } catch {}
   return new CoformError(status, status === 404 ? 'not_found' : 'http_error', `${method} ${path} answered ${status}${text ? `: ${text.slice(0, 200)}` : ''}`)

@@ -5,6 +5,7 @@
  *
  * - `client.ts`: {@link CoformClient}: REST requests, sign-in and token refresh.
  * - `api.ts`: typed helpers for workspaces, templates and versions.
+ * - `datasources.ts`: data sources (REST, GraphQL, PostgreSQL) and calls through them.
  * - `session.ts`: {@link TemplateSession}: a live template (Y.Doc +
  *   y-websocket provider), form operations, presence, saved state, undo.
  * - `model.ts`: the form model inside the Y.Doc and how it is read/written.
@@ -19,6 +20,7 @@
 export { CoformClient } from './client.js'
 export type { CoformClientOptions, ClientEvents, FetchLike, RequestOptions, SignOutReason } from './client.js'
 export { WorkspacesApi, TemplatesApi, VersionsApi } from './api.js'
+export { DataSourcesApi, SECRET_MASK, requiredSecrets, invalidField } from './datasources.js'
 export { TemplateSession, MSG_SAVED, MSG_REJECTED } from './session.js'
 export type {
   ChangeEvent, Cursor, OpenTemplateOptions, Person, PresenceEvent, SaveState, SessionEvents, SessionStatus,

@@ -257,3 +257,298 @@ export interface TemplateFile {
 
 /** One invalid field in a `validation_failed` error's details. */
 export interface FieldError { field: string, message: string }
+
+// ------------------------------------------------------------ data sources
+
+/**
+ * What a data source talks to: an HTTP API answering JSON, a GraphQL
+ * endpoint, or a database (`config.engine`: only `postgresql`).
+ */
+export type DataSourceKind = 'rest' | 'graphql' | 'database'
+
+/** The HTTP method of a REST source (GraphQL always POSTs). */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+/**
+ * How a source proves who it is to the upstream: `bearer` sends
+ * `authentication.token`, `basic` the username and password, `apiKey` a
+ * key named `credentials.name` in a header or query parameter, `oauth2`
+ * fetches a token from `credentials.tokenUrl` (client credentials).
+ */
+export type DataSourceAuthType = 'none' | 'bearer' | 'basic' | 'apiKey' | 'oauth2'
+
+/**
+ * The credentials an authentication type uses; the others stay unset.
+ * The secret ones (`password`, `value`, `clientSecret`) come back from
+ * the server as `••••••` (`SECRET_MASK`), never as they were written.
+ */
+export interface DataSourceCredentials {
+  /** `basic`. */
+  username?: string
+  /** `basic`; secret. */
+  password?: string
+  /** `apiKey`: the header or query parameter that carries the key. */
+  name?: string
+  /** `apiKey`: the key; secret. */
+  value?: string
+  /** `apiKey`: where the key goes (default `header`). */
+  in?: 'header' | 'query'
+  /** `oauth2`: where the token is fetched (guarded like the source's own URL). */
+  tokenUrl?: string
+  /** `oauth2`. */
+  clientId?: string
+  /** `oauth2`; secret. */
+  clientSecret?: string
+  /** `oauth2`, optional. */
+  scope?: string
+}
+
+/** The authentication of a REST or GraphQL source. */
+export interface DataSourceAuthentication {
+  type?: DataSourceAuthType
+  credentials?: DataSourceCredentials
+  /** `bearer`: the token; secret. */
+  token?: string
+}
+
+/** Whether answers are kept, and for how many seconds (at most a day). */
+export interface DataSourceCaching {
+  enabled?: boolean
+  ttl?: number
+}
+
+/** How a PostgreSQL connection uses TLS (`verify-full` checks the certificate and host name). */
+export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-full'
+
+/**
+ * The configuration of a data source. Every field is optional; which
+ * ones a kind uses (and requires) is checked by the server, which answers
+ * `invalid_config` naming the first wrong field. Text fields may hold
+ * `{{name}}` placeholders, filled from the `params` of a call.
+ *
+ * Secrets (a secret header's value, the bearer token, the password, the
+ * API key, the client secret) are write-only: reads show
+ * `••••••` (`SECRET_MASK`) in their place and `credentialsSet` on the source.
+ */
+export interface DataSourceConfig {
+  // REST and GraphQL.
+  /** `http` or `https`. */
+  url?: string
+  /** REST only (default `GET`). */
+  method?: HttpMethod
+  headers?: Record<string, string>
+  /** Names in `headers` whose values are secrets (e.g. a key header). */
+  secretHeaders?: string[]
+  /** REST only: the JSON body sent with POST, PUT or PATCH. */
+  body?: unknown
+  queryParams?: Record<string, string>
+  authentication?: DataSourceAuthentication
+  /** GraphQL: the query document. Database: the SQL (read only; `{{name}}` becomes a bound parameter). */
+  query?: string
+  /** GraphQL: the variables (JSON). */
+  variables?: unknown
+
+  // Database.
+  engine?: 'postgresql'
+  host?: string
+  port?: number
+  database?: string
+  user?: string
+  /** Secret. */
+  password?: string
+  sslMode?: SslMode
+
+  // Every kind.
+  caching?: DataSourceCaching
+  /** Time limit of one call (default 10 000, at most 60 000). */
+  timeoutMs?: number
+  /** Further attempts after a failure that may pass on retry (0 to 3). */
+  retries?: number
+}
+
+/** A connection to an outside source of data, kept by a workspace. */
+export interface DataSource {
+  id: string
+  workspaceId: string
+  name: string
+  type: DataSourceKind
+  /** Secrets replaced by `••••••` (`SECRET_MASK`). */
+  config: DataSourceConfig
+  /** Whether the source keeps any secret. */
+  credentialsSet: boolean
+  /** Bumped by every change of the configuration (cached answers of older versions are not used). */
+  configVersion: number
+  createdBy: string
+  createdAt: number
+  updatedAt: number
+  /** The last call (test, execute or health check), or `null`. */
+  lastUsed: number | null
+  /** `failing` after a failed call, `active` after a successful one. */
+  status: 'untested' | 'active' | 'failing'
+  /** Failed calls so far. */
+  errorCount: number
+  performance: {
+    /** Average duration of a call, in milliseconds. */
+    responseTime: number
+    /** Share of calls that succeeded, 0..1; `null` before the first call. */
+    successRate: number | null
+  }
+  monitoring: {
+    /** The last health check, or `null`. */
+    lastCheck: number | null
+    health: 'unknown' | 'healthy' | 'unhealthy'
+    alerts: string[]
+  }
+}
+
+/** A filter and page of {@link DataSourcesApi.list}. */
+export interface DataSourceQuery {
+  /** The workspace (required). */
+  workspaceId: string
+  /** Text to find in the name. */
+  search?: string
+  /** Only sources of this kind. */
+  type?: DataSourceKind
+  /** 1-based page (default 1). */
+  page?: number
+  /** 1 to 100 (default 20). */
+  pageSize?: number
+}
+
+export interface DataSourcePage {
+  items: DataSource[]
+  total: number
+  page: number
+  pageSize: number
+}
+
+/** A new data source (owner, admin or editor of the workspace). */
+export interface DataSourceInput {
+  workspaceId: string
+  name: string
+  type: DataSourceKind
+  config: DataSourceConfig
+}
+
+/**
+ * Changes to a data source. `config` is merged key by key into the stored
+ * one; a `null` value removes the key. Changing the origin of the URL, the
+ * host, or the authentication type without giving the secrets again is
+ * refused with `secrets_required` (see {@link requiredSecrets}), so that a
+ * stored secret is never sent somewhere new.
+ */
+export interface DataSourceChanges {
+  name?: string
+  config?: ConfigChanges
+}
+
+/** A partial configuration in which `null` removes a key. */
+export type ConfigChanges = { [K in keyof DataSourceConfig]?: DataSourceConfig[K] | null }
+
+/** Values for the `{{name}}` placeholders of a source. */
+export type DataSourceParams = Record<string, string | number | boolean | null>
+
+/**
+ * What {@link DataSourcesApi.test} tries: a configuration not stored yet
+ * (a create body, `name` optional), or a stored source with unsaved
+ * changes applied.
+ */
+export type DataSourceTestInput =
+  | { workspaceId: string, type: DataSourceKind, config: DataSourceConfig, name?: string }
+  | { id: string, config?: ConfigChanges }
+
+/** A test that worked: how long it took and what came back. Failures throw. */
+export interface DataSourceTestResult {
+  ok: true
+  durationMs: number
+  /** The answer (a database: the rows). */
+  sample: unknown
+}
+
+export interface ExecuteOptions {
+  params?: DataSourceParams
+  /**
+   * A template of the workspace whose form binds this source: what lets a
+   * viewer call it.
+   */
+  templateId?: string
+}
+
+/** The answer of {@link DataSourcesApi.execute}. */
+export interface ExecuteResult {
+  data: unknown
+  /** Served from the cache, without calling the upstream. */
+  cached: boolean
+  durationMs: number
+}
+
+/** One column of a database table. */
+export interface SchemaColumn { name: string, type: string, nullable: boolean }
+/** One table (or view) a database source can read. */
+export interface SchemaTable { schema: string, name: string, columns: SchemaColumn[] }
+
+/**
+ * What a source offers: a database its tables (`{ tables }`), GraphQL the
+ * introspected `{ types }`, REST a JSON-schema-like description inferred
+ * from one answer (`type`, `properties`, `items`).
+ */
+export type DataSourceSchema =
+  | { tables: SchemaTable[] }
+  | { types: Array<{ name: string, kind?: string, fields?: Array<{ name: string, type?: unknown }> | null, [k: string]: unknown }> }
+  | InferredSchema
+
+/** A JSON-schema-like description of a JSON value. */
+export interface InferredSchema {
+  type?: string | string[]
+  properties?: Record<string, InferredSchema>
+  items?: InferredSchema
+  [k: string]: unknown
+}
+
+/** The answer of {@link DataSourcesApi.health}: the source was dialled. */
+export interface DataSourceHealth {
+  health: 'healthy' | 'unhealthy'
+  checkedAt: number
+  durationMs: number
+  /** Why it is unhealthy. */
+  error?: { code: string, message: string }
+}
+
+/** The answer of {@link DataSourcesApi.validate}: the configuration checked without dialling. */
+export interface ValidateResult {
+  valid: boolean
+  problems: FieldError[]
+}
+
+/** The body of {@link DataSourcesApi.cache}: drop kept answers, or change the caching. */
+export type CacheChange = { invalidate: true } | { enabled: boolean, ttl?: number }
+
+/**
+ * The codes a data-source call can fail with, besides the usual
+ * `not_found`, `forbidden` and `validation_failed`.
+ */
+export type DataSourceErrorCode =
+  /** The host is, or resolves to, an address the server does not dial. */
+  | 'blocked_address'
+  /** A change of origin, host or authentication type needs the secrets again: `details.fields`. */
+  | 'secrets_required'
+  /** A parameter could not be used where its placeholder stands. */
+  | 'parameter_refused'
+  /** The database role may write or is a superuser. */
+  | 'unsafe_role'
+  | 'upstream_timeout'
+  | 'too_many_redirects'
+  | 'response_too_large'
+  | 'row_limit'
+  /** The upstream answered with an error (HTTP status, GraphQL errors, database error). */
+  | 'upstream_error'
+  /** The configuration is wrong: `details.field` names the field. */
+  | 'invalid_config'
+  | 'invalid_host'
+  | 'unresolvable_host'
+  | 'upstream_unreachable'
+  | 'insecure_redirect'
+  | 'invalid_redirect'
+  | 'unsupported_scheme'
+  | 'source_busy'
+  | 'invalid_response'
