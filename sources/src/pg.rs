@@ -92,7 +92,9 @@ impl Default for PgLimits {
 /// role attributes that reach beyond the database, any write privilege
 /// on any table or view (column privileges included), `CREATE` on the
 /// database or on any schema (`public` included), and membership of the
-/// built-in roles that write files, run programs or write everything.
+/// built-in roles that write everything, run programs on the database
+/// server, or read and write its files (which lie outside the database
+/// the source was given).
 pub const SAFETY: &str = r#"
 SELECT array_remove(ARRAY[
   CASE WHEN r.rolsuper THEN 'is a superuser' END,
@@ -116,7 +118,8 @@ SELECT array_remove(ARRAY[
       ORDER BY 1 LIMIT 10) w),
   (SELECT 'is a member of ' || string_agg(b.rolname, ', ' ORDER BY b.rolname)
      FROM pg_roles b
-    WHERE b.rolname IN ('pg_write_server_files', 'pg_execute_server_program', 'pg_write_all_data')
+    WHERE b.rolname IN ('pg_write_server_files', 'pg_execute_server_program',
+                        'pg_write_all_data', 'pg_read_server_files')
       AND pg_has_role(r.oid, b.oid, 'MEMBER'))
 ], NULL)
 FROM pg_roles r WHERE r.rolname = current_user

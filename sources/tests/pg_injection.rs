@@ -118,7 +118,6 @@ async fn writes_fail_whatever_the_statement() {
         "UPDATE t SET name = 'x' RETURNING id",
         "DELETE FROM t RETURNING id",
         "CREATE TABLE evil (x int)",
-        "COPY t TO PROGRAM 'id'",
         "WITH gone AS (DELETE FROM t RETURNING id) SELECT * FROM gone",
         "SELECT set_config('transaction_read_only', 'off', false)",
     ] {
@@ -127,6 +126,15 @@ async fn writes_fail_whatever_the_statement() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "upstream_error", "{query}: {err}");
+    }
+    // COPY is refused before it reaches the server (which would refuse
+    // TO PROGRAM to this role anyway).
+    for query in ["COPY t TO PROGRAM 'id'", "COPY t FROM PROGRAM 'id'"] {
+        let err = exec
+            .execute(&pg.reader(query), &Map::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_query", "{query}: {err}");
     }
     assert_eq!(pg.rows_in_t().await, 3);
 }

@@ -12,7 +12,8 @@
 //!
 //! The lexer also refuses what would defeat binding: a second statement
 //! after a `;`, and `$1`-style parameters written by hand (they would
-//! collide with the numbers given to placeholders). The server refuses
+//! collide with the numbers given to placeholders); and `COPY`, whose
+//! data does not come back as rows. The server refuses
 //! several statements in a prepared statement too; checking here gives a
 //! clear error before any connection is made.
 
@@ -238,7 +239,50 @@ pub fn rewrite(query: &str) -> Result<Rewritten, SourceError> {
         State::Code | State::LineComment => {}
     }
     sql.push_str(&query[copied.min(query.len())..]);
+    if first_word(query).eq_ignore_ascii_case("copy") {
+        // COPY streams its data outside the row protocol the answer is
+        // read from; a SELECT reads the same rows.
+        return Err(SourceError::InvalidQuery {
+            reason: "COPY is not supported; write a SELECT".into(),
+        });
+    }
     Ok(Rewritten { sql, names })
+}
+
+/// The first word of the statement, after blanks and comments.
+fn first_word(query: &str) -> &str {
+    let mut rest = query;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(after) = trimmed.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if trimmed.starts_with("/*") {
+            let bytes = trimmed.as_bytes();
+            let (mut depth, mut i) = (0u32, 0);
+            while i + 1 < bytes.len() {
+                match &bytes[i..i + 2] {
+                    b"/*" => {
+                        depth += 1;
+                        i += 2;
+                    }
+                    b"*/" => {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            rest = &trimmed[i.min(trimmed.len())..];
+        } else {
+            let end = trimmed
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(trimmed.len());
+            return &trimmed[..end];
+        }
+    }
 }
 
 fn inside_literal(name: &str) -> SourceError {
@@ -379,6 +423,16 @@ mod tests {
         assert_eq!(code("SELECT \"open"), "invalid_query");
         assert_eq!(code("SELECT /* open"), "invalid_query");
         assert_eq!(code("SELECT $q$ open"), "invalid_query");
+    }
+
+    #[test]
+    fn copy_is_refused() {
+        assert_eq!(code("COPY t TO STDOUT"), "invalid_query");
+        assert_eq!(
+            code(" -- x\n /* a /* b */ */ copy (SELECT 1) TO STDOUT"),
+            "invalid_query"
+        );
+        ok("SELECT copy FROM t");
     }
 
     #[test]

@@ -92,10 +92,16 @@ impl PgServer {
     fn start_blocking(tls: bool) -> PgServer {
         let bin = find_bin();
         let run_as = run_as();
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // The build's own scratch directory, unless PostgreSQL runs as
+        // another user, who may not be able to reach into the checkout.
+        let tmp = match run_as {
+            None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+            Some(_) => std::env::temp_dir(),
+        };
+        let tmp = tmp.as_path();
         let template = template(&bin, run_as, tmp);
         let dir = tempfile::Builder::new()
-            .prefix("pg-")
+            .prefix("coform-pg-")
             .tempdir_in(tmp)
             .expect("a temporary directory");
         give(dir.path(), run_as);
@@ -303,21 +309,25 @@ fn run(command: &mut Command, run_as: Option<(u32, u32)>) -> Output {
         .unwrap_or_else(|e| panic!("running {command:?}: {e}"))
 }
 
-/// The template cluster for these binaries, made once per build
-/// directory. Made aside and renamed into place, so that test binaries
+/// The template cluster for these binaries (by path and version), made
+/// once per scratch directory. Made aside and renamed into place, so that test binaries
 /// running at once never see half of one.
 fn template(bin: &Path, run_as: Option<(u32, u32)>, tmp: &Path) -> PathBuf {
-    let name: String = bin
-        .to_string_lossy()
+    let version = Command::new(bin.join("pg_ctl"))
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let name: String = format!("{}-{}", bin.display(), version.trim())
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let template = tmp.join(format!("pg-template{name}"));
+    let template = tmp.join(format!("coform-pg-template{name}"));
     if template.join("PG_VERSION").is_file() {
         return template;
     }
     let work = tempfile::Builder::new()
-        .prefix("pg-initdb-")
+        .prefix("coform-pg-initdb-")
         .tempdir_in(tmp)
         .expect("a temporary directory");
     give(work.path(), run_as);
