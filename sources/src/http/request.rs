@@ -412,15 +412,21 @@ fn encode_pair(key: &str, value: &str) -> String {
 }
 
 /// One path segment: each value is encoded as part of this one segment
-/// (`/` becomes `%2F`), and a value — or a bound segment — that is `.`,
-/// `..` or an absolute URL is refused, since it could only be meant to
+/// (`/` becomes `%2F`), and a value that is or holds a `.` or `..`
+/// segment, a bound segment that is one, or an absolute URL is refused, since it could only be meant to
 /// move the request elsewhere.
 fn bind_segment(segment: &str, params: &Map<String, Value>) -> Result<String, SourceError> {
     let mut last = String::new();
     let bound = render(segment, params, |name, value| {
         last = name.to_owned();
-        if value == "." || value == ".." {
-            return Err(refused(name, "a path segment may not be . or .."));
+        // `..` anywhere among the value's own `/` or `\` parts too: the
+        // slash is encoded, but an upstream or a proxy in front of it may
+        // decode `%2F` and walk up the path.
+        if value.split(['/', '\\']).any(is_dot_segment) {
+            return Err(refused(
+                name,
+                "a path parameter may not be or contain a . or .. segment",
+            ));
         }
         if value.contains("://") || value.starts_with("//") || value.starts_with("\\\\") {
             return Err(refused(
