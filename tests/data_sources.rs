@@ -745,3 +745,99 @@ fn an_allow_list_or_key_that_would_open_too_much_stops_the_server_at_start() {
     .unwrap();
     assert!(config.validate().unwrap_err().contains("--secrets-key"));
 }
+
+/// The PostgreSQL server the sources crate's tests use (initdb + pg_ctl).
+#[path = "../sources/tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+
+#[tokio::test]
+async fn a_postgresql_source_reads_through_the_api_with_a_read_only_role() {
+    let pg = postgres::PgServer::start().await;
+    let w = world().await;
+    let db = |user: &str, password: &str, query: &str| {
+        json!({"engine": "postgresql", "host": "127.0.0.1", "port": pg.port,
+               "database": "postgres", "user": user, "password": password,
+               "sslMode": "disable", "query": query})
+    };
+    // A role that could write is refused by a test, before it is saved.
+    let r =
+        w.s.post(
+            "/api/data-sources/test",
+            Some(&w.owner.access),
+            json!({"workspaceId": w.ws, "type": "database",
+                   "config": db("writer", postgres::WRITER_PASSWORD, "SELECT id FROM t")}),
+        )
+        .await;
+    r.expect_error(422, "unsafe_role");
+    assert!(!r.text.contains(postgres::WRITER_PASSWORD));
+
+    let query = "SELECT id, name FROM t WHERE name = {{name}} OR id = {{id}} ORDER BY id";
+    let id = w
+        .source(
+            "People",
+            "database",
+            db("reader", postgres::READER_PASSWORD, query),
+        )
+        .await;
+    let view = w.get(&id).await;
+    assert_eq!(view["credentialsSet"], true);
+    assert!(!view.to_string().contains(postgres::READER_PASSWORD));
+    let r = w.execute(&id, json!({"name": "ada", "id": 2})).await;
+    let rows = r.expect(200)["data"].clone();
+    assert_eq!(
+        rows,
+        json!([{"id": 1, "name": "ada"}, {"id": 2, "name": "grace"}])
+    );
+    // Injection attempts are values.
+    for (name, id_param) in [
+        (json!("' OR 1=1 --"), json!(0)),
+        (json!("x'; DROP TABLE t; --"), json!(0)),
+    ] {
+        let r = w.execute(&id, json!({"name": name, "id": id_param})).await;
+        assert_eq!(r.expect(200)["data"], json!([]));
+    }
+    w.execute(&id, json!({"name": "ada", "id": "1; DROP TABLE t"}))
+        .await
+        .expect_error(422, "parameter_refused");
+    assert_eq!(pg.rows_in_t().await, 3, "the table is intact");
+    // A write in the query fails in its read-only transaction.
+    let writes = w
+        .source(
+            "Writes",
+            "database",
+            db(
+                "reader",
+                postgres::READER_PASSWORD,
+                "INSERT INTO t (id, name) VALUES (9, 'x') RETURNING id",
+            ),
+        )
+        .await;
+    w.execute(&writes, json!({}))
+        .await
+        .expect_error(424, "upstream_error");
+    assert_eq!(pg.rows_in_t().await, 3);
+    // The schema lists what the role may read, and only that.
+    let schema =
+        w.s.get(
+            &format!("/api/data-sources/{id}/schema"),
+            Some(&w.owner.access),
+        )
+        .await;
+    let tables: Vec<String> = schema.expect(200)["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(tables.contains(&"t".to_owned()), "{tables:?}");
+    assert!(!tables.contains(&"hidden".to_owned()), "{tables:?}");
+    // Health connects (the query has parameters, so it is not run).
+    let health =
+        w.s.get(
+            &format!("/api/data-sources/{id}/health"),
+            Some(&w.owner.access),
+        )
+        .await;
+    assert_eq!(health.expect(200)["health"], "healthy");
+}
