@@ -192,6 +192,12 @@ impl DataSources {
         if let Err(e) = recorded {
             tracing::warn!(source = %source.id, error = %e, "could not record a data source call");
         }
+        if let Err(e) = &outcome {
+            // The message names hosts and limits and is scrubbed of the
+            // source's secrets; the config itself is never logged.
+            tracing::info!(source = %source.id, code = e.code(), error = %e, duration_ms,
+                "data source call failed");
+        }
         let data = outcome.map_err(ExecError::Source)?;
         if let Some(key) = key {
             if let Ok(bytes) = serde_json::to_vec(&data) {

@@ -841,3 +841,119 @@ async fn a_postgresql_source_reads_through_the_api_with_a_read_only_role() {
         .await;
     assert_eq!(health.expect(200)["health"], "healthy");
 }
+
+/// The binary at its most talkative: not one log line carries a secret.
+#[tokio::test]
+async fn no_log_line_carries_a_secret() {
+    let up = Upstream::start().await;
+    let server = support::process::ProcessServer::start_env(
+        &[
+            "--data-source-allow",
+            "127.0.0.1/32",
+            "--log-format",
+            "json",
+        ],
+        &[("COFORM_LOG", "trace")],
+    )
+    .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", server.addr);
+    let call = |method: reqwest::Method, path: String, token: Option<String>, body: Value| {
+        let request = http
+            .request(method, format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        let request = match token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.expect("a request to the binary");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, me) = call(
+        reqwest::Method::POST,
+        "/api/auth/register".into(),
+        None,
+        json!({"email": "log@example.com", "password": support::PASSWORD, "name": "Log"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{me}");
+    let token = me["accessToken"].as_str().unwrap().to_owned();
+    let (_, ws) = call(
+        reqwest::Method::POST,
+        "/api/workspaces".into(),
+        Some(token.clone()),
+        json!({"name": "Logs"}),
+    )
+    .await;
+    let ws = id_of(&ws);
+    let mut ids = Vec::new();
+    for (name, url) in [
+        ("ok", up.url("/echo/ok")),
+        ("denied", up.url("/reflect/401")),
+    ] {
+        let (status, source) = call(
+            reqwest::Method::POST,
+            "/api/data-sources".into(),
+            Some(token.clone()),
+            json!({"workspaceId": ws, "name": name, "type": "rest", "config": {
+                "url": url,
+                "headers": {"Cookie": format!("session={CANARY}")},
+                "authentication": {"type": "basic",
+                    "credentials": {"username": "u", "password": CANARY}}}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{source}");
+        ids.push(id_of(&source));
+    }
+    for id in &ids {
+        call(
+            reqwest::Method::POST,
+            format!("/api/data-sources/{id}/execute"),
+            Some(token.clone()),
+            json!({"params": {}}),
+        )
+        .await;
+        call(
+            reqwest::Method::GET,
+            format!("/api/data-sources/{id}/health"),
+            Some(token.clone()),
+            Value::Null,
+        )
+        .await;
+    }
+    // A change that needs the secrets again, refused.
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        format!("/api/data-sources/{}", ids[0]),
+        Some(token.clone()),
+        json!({"config": {"url": format!("http://localhost:{}/echo", up.addr.port())}}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        up.received()
+            .iter()
+            .any(|r| r.headers.iter().any(|(_, v)| v.contains(CANARY))),
+        "the secret was really sent"
+    );
+    let log = server.stderr();
+    assert!(
+        log.contains("data source call failed") && log.contains("upstream_error"),
+        "the failed call is logged: {log}"
+    );
+    assert!(!log.contains(CANARY), "a log line carries the secret");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("u:{CANARY}"));
+    assert!(
+        !log.contains(&basic),
+        "a log line carries the Basic credential"
+    );
+}

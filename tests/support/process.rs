@@ -20,20 +20,34 @@ pub struct ProcessServer {
     store_url: Option<String>,
     child: Option<tokio::process::Child>,
     args: Vec<String>,
+    /// Extra environment variables of the child (`COFORM_LOG=trace`).
+    envs: Vec<(String, String)>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     dir: tempfile::TempDir,
 }
+
+/// Lines of stderr kept: enough for a whole short test at `trace`.
+const STDERR_LINES: usize = 20_000;
 
 impl ProcessServer {
     /// Spawns `coform serve --bind 127.0.0.1:0 --data-dir DIR ARGS...` and
     /// waits for its listening line.
     pub async fn start(args: &[&str]) -> ProcessServer {
+        Self::start_env(args, &[]).await
+    }
+
+    /// Like [`ProcessServer::start`], with extra environment variables.
+    pub async fn start_env(args: &[&str], envs: &[(&str, &str)]) -> ProcessServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let mut server = ProcessServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             store_url: test_store_url().filter(|_| !args.contains(&"--store")),
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
             dir,
         };
@@ -62,6 +76,7 @@ impl ProcessServer {
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -76,7 +91,7 @@ impl ProcessServer {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut tail = tail.lock().unwrap();
-                if tail.len() >= 200 {
+                if tail.len() >= STDERR_LINES {
                     tail.pop_front();
                 }
                 tail.push_back(line);
@@ -163,7 +178,10 @@ impl Drop for ProcessServer {
             let _ = child.start_kill();
         }
         if std::thread::panicking() {
-            eprintln!("---- coform server stderr (tail) ----\n{}", self.stderr());
+            let all = self.stderr();
+            let lines: Vec<&str> = all.lines().collect();
+            let tail = lines[lines.len().saturating_sub(200)..].join("\n");
+            eprintln!("---- coform server stderr (tail) ----\n{tail}");
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - `ANY /echo/...`: the request as it arrived (method, path, query,
 //!   headers, body), so tests see exactly what was sent;
 //! - `GET /status/{code}`: that status with a short body;
+//! - `GET /reflect/{code}`: that status with the request's headers as the
+//!   body (an upstream that echoes credentials into its errors);
 //! - `GET /redirect?to=URL`: a 302 to `URL`;
 //! - `POST /graphql`: `{"data": {"echo": variables}}`, an introspection
 //!   answer for a query naming `__schema`, `errors` when a variable
@@ -55,6 +57,7 @@ impl Upstream {
             .route("/echo", any(echo))
             .route("/echo/{*rest}", any(echo))
             .route("/status/{code}", get(status))
+            .route("/reflect/{code}", get(reflect))
             .route("/redirect", get(redirect))
             .route("/graphql", post(graphql))
             .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
@@ -145,6 +148,15 @@ async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json
 async fn status(Path(code): Path<u16>) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, format!("upstream says {code}")).into_response()
+}
+
+async fn reflect(Path(code): Path<u16>, headers: HeaderMap) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("")))
+        .collect();
+    (status, text).into_response()
 }
 
 async fn redirect(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
