@@ -176,7 +176,7 @@ describe("data-source bindings", () => {
           label: "Country",
           properties: {
             options: [{ value: "xx", label: "Saved fallback" }],
-            optionsSource: { dataSourceId: sources.countries.id, labelKey: "name", valueKey: "code" },
+            optionsSource: { dataSourceId: sources.countries.id, params: { region: "" }, labelKey: "name", valueKey: "code" },
           },
         },
         mail: {
