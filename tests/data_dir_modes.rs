@@ -52,7 +52,7 @@ async fn the_data_directory_and_its_files_are_private_even_when_they_were_not() 
         .expect("register");
     assert_eq!(resp.status().as_u16(), 201);
     let files = tree(&dir);
-    for name in ["coform.db", "jwt-secret", "outbox"] {
+    for name in ["coform.db", "jwt-secret", "secrets-key", "outbox"] {
         assert!(
             files
                 .iter()
@@ -85,6 +85,7 @@ async fn the_data_directory_and_its_files_are_private_even_when_they_were_not() 
         "coform.db-shm",
         "coform.lock",
         "jwt-secret",
+        "secrets-key",
     ] {
         let path = dir.join(file);
         if path.exists() {

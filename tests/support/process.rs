@@ -78,6 +78,7 @@ impl ProcessServer {
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))
+            .args(self.secrets_key_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,6 +131,21 @@ impl ProcessServer {
             .trim_end_matches('/')
             .parse()
             .unwrap_or_else(|e| panic!("bad address in listening line {line:?}: {e}"));
+    }
+
+    /// `--secrets-key` for a MongoDB store, where it is required, unless
+    /// the test gives its own.
+    fn secrets_key_args(&self) -> Vec<&'static str> {
+        let mongo = self.store_url.is_some()
+            || self
+                .args
+                .windows(2)
+                .any(|w| w[0] == "--store" && w[1].starts_with("mongodb"));
+        if mongo && !self.args.iter().any(|a| a == "--secrets-key") {
+            vec!["--secrets-key", super::server::SECRETS_KEY]
+        } else {
+            Vec::new()
+        }
     }
 
     /// The last lines the server wrote to stderr.

@@ -14,6 +14,10 @@ use super::{poll, test_store_url, within, TIMEOUT};
 /// tests can forge tokens.
 pub const JWT_SECRET: &str = "coform-api-tests-secret-0123456789abcdef";
 
+/// The data-source sealing key of every server on a MongoDB store, where
+/// it is required (32 bytes of 0x2a, base64).
+pub const SECRETS_KEY: &str = "test:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
 type Tweak = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
 /// An in-process server. Dropping it cancels the server and removes the
@@ -85,6 +89,7 @@ impl Server {
         };
         if let Some(url) = &self.store_url {
             config.store = coform::config::StoreKind::MongoDb(url.clone());
+            config.secrets_key = Some(SECRETS_KEY.into());
         }
         (self.tweak)(&mut config);
         config
