@@ -227,9 +227,13 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
-/** A `coform serve` process on its own port and data directory. */
+/**
+ * A `coform serve` process on its own port and data directory; `args` are
+ * added to its command line (e.g. `--data-source-allow 127.0.0.1/32`).
+ */
 export class Server {
-  constructor() {
+  constructor(args = []) {
+    this.args = args;
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "coform-e2e-"));
     dataDirs.add(this.dataDir);
     this.port = 0;
@@ -248,7 +252,7 @@ export class Server {
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith("COFORM_") || k.startsWith("COFORM_LOG")),
     );
-    const args = ["serve", "--auth", "on", "--bind", "127.0.0.1:0", "--data-dir", this.dataDir];
+    const args = ["serve", "--auth", "on", "--bind", "127.0.0.1:0", "--data-dir", this.dataDir, ...this.args];
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     this.child = child;
     children.add(child);
@@ -383,10 +387,11 @@ let emails = 0;
  * with its helpers and open one browser context per person.
  */
 export class Harness {
-  static async start() {
+  /** `serverArgs`: more arguments for `coform serve` (see `Server`). */
+  static async start({ serverArgs = [] } = {}) {
     announceVersions();
     const h = new Harness();
-    h.server = await new Server().start();
+    h.server = await new Server(serverArgs).start();
     try {
       h.browser = await chromium.launch({
         executablePath: findChromium(),
