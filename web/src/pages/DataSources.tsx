@@ -261,6 +261,7 @@ function SourceCard(props: {
   }
 
   async function health() {
+    if (busy.value) return;
     busy.value = true;
     done.value = "";
     failure.value = null;
@@ -281,6 +282,7 @@ function SourceCard(props: {
   }
 
   async function clearCache() {
+    if (busy.value) return;
     busy.value = true;
     done.value = "";
     failure.value = null;
@@ -343,10 +345,10 @@ function SourceCard(props: {
             label="Schema"
             subject={ds.name}
           />
-          <button type="button" class="secondary" onClick={health} disabled={busy.value}>
+          <button type="button" class="secondary" onClick={health} aria-disabled={busy.value}>
             Check health<span class="visually-hidden"> of {ds.name}</span>
           </button>
-          <button type="button" class="secondary" onClick={clearCache} disabled={busy.value}>
+          <button type="button" class="secondary" onClick={clearCache} aria-disabled={busy.value}>
             Clear cache<span class="visually-hidden"> of {ds.name}</span>
           </button>
           <ConfirmButton
@@ -532,6 +534,7 @@ function SourceForm(props: {
 
   async function submit(e: Event) {
     e.preventDefault();
+    if (busy.value) return;
     error.value = null;
     invalid.value = {};
     let config;
@@ -786,16 +789,16 @@ function SourceForm(props: {
 
       <fieldset>
         <legend>Caching and limits</legend>
+        <div class="field check">
+          <input
+            id={`${p}-caching`}
+            type="checkbox"
+            checked={d.cachingEnabled}
+            onChange={(e) => set("cachingEnabled", e.currentTarget.checked)}
+          />
+          <label for={`${p}-caching`}>Keep answers in a cache</label>
+        </div>
         <div class="ds-grid">
-          <div class="field check">
-            <input
-              id={`${p}-caching`}
-              type="checkbox"
-              checked={d.cachingEnabled}
-              onChange={(e) => set("cachingEnabled", e.currentTarget.checked)}
-            />
-            <label for={`${p}-caching`}>Keep answers in a cache</label>
-          </div>
           <Input
             {...f("ttl")}
             label="Cache time (seconds)"
@@ -817,7 +820,7 @@ function SourceForm(props: {
       </fieldset>
 
       <div class="actions">
-        <button type="submit" disabled={busy.value}>
+        <button type="submit" aria-disabled={busy.value}>
           {stored ? "Save changes" : "Create data source"}
         </button>
         <button type="button" class="secondary" onClick={props.onCancel}>
@@ -977,6 +980,11 @@ function Rows(props: {
                   <label for={valueId}>
                     Value<span class="visually-hidden"> of {noun} {n}</span>
                   </label>
+                  {kept && (
+                    <p id={hintId} class="hint">
+                      Set — leave blank to keep it.
+                    </p>
+                  )}
                   <input
                     {...({
                       id: valueId,
@@ -989,11 +997,6 @@ function Rows(props: {
                       onInput: (e: { currentTarget: { value: string } }) => change(i, { value: e.currentTarget.value }),
                     } as JSX.IntrinsicElements["input"])}
                   />
-                  {kept && (
-                    <p id={hintId} class="hint">
-                      Set — leave blank to keep it.
-                    </p>
-                  )}
                   {why && (
                     <p id={valueId + "-error"} class="field-error">
                       {why}
@@ -1061,6 +1064,7 @@ function TestPanel(props: { source: DataSource; onTested: () => void; close: () 
 
   async function run(e: Event) {
     e.preventDefault();
+    if (busy.value) return;
     busy.value = true;
     result.value = null;
     error.value = null;
@@ -1095,7 +1099,7 @@ function TestPanel(props: { source: DataSource; onTested: () => void; close: () 
         hint={<p class="hint">Values for the {"{{name}}"} placeholders of the source.</p>}
       />
       <div class="actions">
-        <button type="submit" disabled={busy.value}>
+        <button type="submit" aria-disabled={busy.value}>
           Run test
         </button>
         <button type="button" class="secondary" onClick={props.close}>
@@ -1140,7 +1144,7 @@ function SchemaPanel(props: { source: DataSource; close: () => void }) {
       {schema.error.value !== null && <CallError error={schema.error.value} title="The schema could not be read." />}
       {s && <SchemaView schema={s} />}
       <div class="actions">
-        <button type="button" class="secondary" onClick={schema.reload} disabled={schema.loading.value}>
+        <button type="button" class="secondary" onClick={() => !schema.loading.value && schema.reload()} aria-disabled={schema.loading.value}>
           Reload<span class="visually-hidden"> schema of {ds.name}</span>
         </button>
         <button type="button" class="secondary" onClick={props.close}>
