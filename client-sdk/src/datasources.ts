@@ -111,9 +111,12 @@ export function requiredSecrets (err: unknown): string[] {
   return Array.isArray(fields) ? fields.filter((f): f is string => typeof f === 'string') : []
 }
 
-/** The configuration field an `invalid_config` error names, or `null`. */
+/**
+ * The field an `invalid_config` error names, or the first field of a
+ * `validation_failed` one (`config.url`, `name`, ...); `null` for others.
+ */
 export function invalidField (err: unknown): string | null {
-  if (!(err instanceof CoformError) || err.code !== 'invalid_config') return null
+  if (!(err instanceof CoformError) || (err.code !== 'invalid_config' && err.code !== 'validation_failed')) return null
   const d = err.details
   // `{ field }`, or the `[{ field, message }]` of a validation error.
   const field = (Array.isArray(d) ? d[0] : d as { field?: unknown } | null)?.field

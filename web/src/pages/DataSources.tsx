@@ -22,7 +22,7 @@ import {
 } from "@coform/sdk";
 import { ConfirmButton, ErrorAlert, Field, Page, SelectField, Time, useResource } from "../components";
 import { Link } from "../router";
-import { client, CoformError, describe } from "../client";
+import { client, CoformError, describe, fieldErrors } from "../client";
 import { atLeast } from "./roles";
 import { WorkspaceGate } from "./WorkspaceGate";
 import {
@@ -495,6 +495,7 @@ const INPUT_OF: Record<string, keyof Draft> = {
 /** The input id of a configuration field, if the form shows it. */
 function inputId(prefix: string, path: string, d: Draft): string | null {
   const key = INPUT_OF[path] ?? INPUT_OF[path.replace(/^config\./, "")];
+  if (!key && /^(?:config\.)?url\.password$/.test(path)) return `${prefix}-url`;
   if (key) return `${prefix}-${key}`;
   const header = /^(?:config\.)?headers\.(.+)$/.exec(path);
   if (header) {
@@ -564,8 +565,11 @@ function SourceForm(props: {
       if (missing.length > 0) {
         mark(Object.fromEntries(missing.map((f) => [f, "Enter this again: the change needs it."])));
       } else {
+        // Every field a validation error lists, or the one invalid_config names.
+        const listed = fieldErrors(err);
         const field = invalidField(err);
-        if (field) mark({ [field]: describe(err) });
+        if (listed.length > 0) mark(Object.fromEntries(listed.map((x) => [x.field, x.message])));
+        else if (field) mark({ [field]: describe(err) });
       }
     } finally {
       busy.value = false;

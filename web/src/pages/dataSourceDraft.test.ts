@@ -161,6 +161,43 @@ describe("editing a stored source", () => {
   });
 });
 
+describe("what the server merges", () => {
+  it("sends a body or variables whole, since the server replaces them", () => {
+    const caching = { enabled: false, ttl: 300 };
+    const stored = source({ config: { url: "https://x.example/", method: "POST", body: { a: 1, b: { c: 2 } }, caching } });
+    const d = { ...draftOf(stored), body: '{"b": {"c": 3}}' };
+    expect(changesFrom(stored.config, configOf(d, stored.config))).toEqual({ body: { b: { c: 3 } } });
+    const g = source({ type: "graphql", config: { url: "https://g.example/", query: "{ a }", variables: { n: 1, m: 2 }, caching } });
+    expect(changesFrom(g.config, configOf({ ...draftOf(g), variables: '{"n": 1}' }, g.config))).toEqual({ variables: { n: 1 } });
+    expect(changesFrom(g.config, configOf({ ...draftOf(g), variables: "" }, g.config))).toEqual({ variables: null });
+  });
+
+  it("keeps a header the server always masks without naming it secret", () => {
+    // No method: the server's default (GET) is not written in by the form.
+    const stored = source({
+      config: { url: "https://x.example/", headers: { Authorization: SECRET_MASK, Accept: "a/b" }, caching: { enabled: false, ttl: 300 } },
+    });
+    const d = draftOf(stored);
+    expect(d.headers).toEqual([
+      { name: "Authorization", value: "", secret: false },
+      { name: "Accept", value: "a/b", secret: false },
+    ]);
+    expect(storedSecrets(stored.config).has("headers.Authorization")).toBe(true);
+    expect(changesFrom(stored.config, configOf(d, stored.config))).toEqual({});
+    const replaced = { ...d, headers: d.headers.map((h) => (h.name === "Authorization" ? { ...h, value: "Basic eA==" } : h)) };
+    expect(changesFrom(stored.config, configOf(replaced, stored.config))).toEqual({ headers: { Authorization: "Basic eA==" } });
+  });
+
+  it("leaves the server's defaults unset when an edited source left them so", () => {
+    const db = source({
+      type: "database",
+      config: { engine: "postgresql", host: "db", database: "shop", user: "r", query: "select 1", caching: { enabled: false, ttl: 300 } },
+    });
+    expect(changesFrom(db.config, configOf(draftOf(db), db.config))).toEqual({});
+    expect(changesFrom(db.config, configOf({ ...draftOf(db), sslMode: "require" }, db.config))).toEqual({ sslMode: "require" });
+  });
+});
+
 describe("small helpers", () => {
   it("reads test parameters as numbers, booleans and null where they look like them", () => {
     expect(

@@ -99,6 +99,7 @@ const SECRET_LABELS: Record<string, string> = {
   "authentication.credentials.value": "API key",
   "authentication.credentials.clientSecret": "Client secret",
   password: "Database password",
+  "url.password": "Password in the URL",
 };
 
 /** What the form calls a configuration field a server error names. */
@@ -154,12 +155,15 @@ export function draftOf(ds: DataSource): Draft {
   const c = ds.config;
   const a = c.authentication ?? {};
   const cr = a.credentials ?? {};
-  const secret = new Set(c.secretHeaders ?? []);
+  const secret = new Set((c.secretHeaders ?? []).map((h) => h.toLowerCase()));
+  // A masked value is a kept secret, whether the header is named in
+  // secretHeaders or is one the server always keeps secret (Authorization).
   const rows = (m: Record<string, string> | undefined, secrets?: Set<string>): Row[] =>
-    Object.entries(m ?? {}).map(([name, value]) => {
-      const isSecret = secrets?.has(name) ?? false;
-      return { name, value: isSecret ? "" : value, secret: isSecret };
-    });
+    Object.entries(m ?? {}).map(([name, value]) => ({
+      name,
+      value: value === SECRET_MASK ? "" : value,
+      secret: secrets?.has(name.toLowerCase()) ?? false,
+    }));
   return {
     ...emptyDraft(ds.type),
     name: ds.name,
@@ -199,7 +203,7 @@ export function storedSecrets(c: DataSourceConfig | undefined): Set<string> {
   if (a?.credentials?.value) set.add("authentication.credentials.value");
   if (a?.credentials?.clientSecret) set.add("authentication.credentials.clientSecret");
   if (c.password) set.add("password");
-  for (const h of c.secretHeaders ?? []) if (c.headers?.[h] !== undefined) set.add("headers." + h);
+  for (const [h, v] of Object.entries(c.headers ?? {})) if (v === SECRET_MASK) set.add("headers." + h);
   return set;
 }
 
@@ -251,13 +255,18 @@ function map(rows: Row[], keep: (r: Row) => string | undefined): Record<string, 
  */
 export function configOf(d: Draft, stored?: DataSourceConfig): DataSourceConfig {
   const kept = storedSecrets(stored);
+  // A field an edited source leaves to the server's default stays unset
+  // while the form shows that default, so that opening and saving the form
+  // changes nothing.
+  const unlessDefault = <T>(value: T, fallback: T, was: unknown): T | undefined =>
+    stored && was === undefined && value === fallback ? undefined : value;
   const secret = (value: string, path: string): string | undefined =>
     value !== "" ? value : kept.has(path) ? SECRET_MASK : undefined;
   const c: DataSourceConfig = {};
   if (d.type === "rest" || d.type === "graphql") {
     if (d.url.trim()) c.url = d.url.trim();
-    if (d.type === "rest") c.method = d.method;
-    c.headers = map(d.headers, (r) => (r.secret ? secret(r.value, "headers." + r.name.trim()) : r.value));
+    if (d.type === "rest") c.method = unlessDefault(d.method, "GET", stored?.method);
+    c.headers = map(d.headers, (r) => secret(r.value, "headers." + r.name.trim()));
     const secretHeaders = d.headers.filter((r) => r.secret && r.name.trim()).map((r) => r.name.trim());
     if (secretHeaders.length > 0) c.secretHeaders = secretHeaders;
     c.queryParams = map(d.queryParams, (r) => r.value);
@@ -277,7 +286,7 @@ export function configOf(d: Draft, stored?: DataSourceConfig): DataSourceConfig 
       if (d.authType === "apiKey") {
         credentials.name = d.keyName || undefined;
         credentials.value = secret(d.keyValue, "authentication.credentials.value");
-        credentials.in = d.keyIn;
+        credentials.in = unlessDefault(d.keyIn, "header", stored?.authentication?.credentials?.in);
       }
       if (d.authType === "oauth2") {
         credentials.tokenUrl = d.tokenUrl.trim() || undefined;
@@ -290,11 +299,11 @@ export function configOf(d: Draft, stored?: DataSourceConfig): DataSourceConfig 
   } else {
     c.engine = "postgresql";
     if (d.host.trim()) c.host = d.host.trim();
-    c.port = integer(d.port, "port", "The port");
+    c.port = unlessDefault(integer(d.port, "port", "The port"), 5432, stored?.port);
     if (d.database.trim()) c.database = d.database.trim();
     if (d.user.trim()) c.user = d.user.trim();
     c.password = secret(d.dbPassword, "password");
-    c.sslMode = d.sslMode;
+    c.sslMode = unlessDefault(d.sslMode, "prefer", stored?.sslMode);
     if (d.query.trim()) c.query = d.query;
   }
   c.caching = { enabled: d.cachingEnabled, ttl: integer(d.ttl, "caching.ttl", "The cache time") ?? 300 };
@@ -330,14 +339,31 @@ function equal(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/** Values the server replaces whole rather than merging: JSON documents of their own. */
+const WHOLE = new Set(["body", "variables"]);
+
 /**
  * The changes that turn `from` into `to`, as the server merges them: key
  * by key into objects, `null` for a key that is gone, an array or a value
- * as a whole. Nothing for what is equal, so a kept secret (SECRET_MASK on
- * both sides) is never sent.
+ * as a whole (and `body` and `variables`, documents of their own, whole).
+ * Nothing for what is equal, so a kept secret (SECRET_MASK on both sides)
+ * is never sent.
  */
 export function changesFrom(from: DataSourceConfig, to: DataSourceConfig): ConfigChanges {
-  return (diff(from, to) ?? {}) as ConfigChanges;
+  const out: Record<string, unknown> = {};
+  const a = from as Record<string, unknown>;
+  const b = to as Record<string, unknown>;
+  for (const k of Object.keys(a)) if (!(k in b)) out[k] = null;
+  for (const [k, v] of Object.entries(b)) {
+    if (!(k in a)) out[k] = v;
+    else if (WHOLE.has(k)) {
+      if (!equal(a[k], v)) out[k] = v;
+    } else {
+      const d = diff(a[k], v);
+      if (d !== undefined) out[k] = d;
+    }
+  }
+  return out as ConfigChanges;
 }
 
 function diff(a: unknown, b: unknown): unknown {
