@@ -25,13 +25,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve(Config),
+    /// Re-seal every data source's secrets under the first key of
+    /// `--secrets-key` (list the old key after it), then exit. Run it
+    /// after adding a new key in front; drop the old key afterwards.
+    RotateSecrets(Config),
 }
 
 impl Cli {
     /// The server configuration, whichever way it was given.
     pub fn into_config(self) -> Config {
         match self.command {
-            Some(Command::Serve(config)) => config,
+            Some(Command::Serve(config)) | Some(Command::RotateSecrets(config)) => config,
             None => self.serve,
         }
     }
@@ -162,6 +166,19 @@ pub struct Config {
     /// Log format (also `COFORM_LOG_FORMAT=json`). Levels: `COFORM_LOG`.
     #[arg(long, env = "COFORM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Address ranges data sources may reach besides public addresses
+    /// (`10.20.0.0/16,192.168.5.7/32`): by default loopback, private,
+    /// link-local and other inward ranges are refused. Cloud metadata
+    /// addresses and Coform's own port stay refused whatever this says;
+    /// a range containing a metadata address stops the server at start.
+    #[arg(long, env = "COFORM_DATA_SOURCE_ALLOW", value_delimiter = ',')]
+    pub data_source_allow: Vec<coform_sources::Cidr>,
+    /// Keys sealing data-source secrets at rest: `id:base64key[,id:base64key…]`
+    /// (32-byte keys); the first seals, every one opens. Generated into
+    /// the data directory when absent (embedded store); required with
+    /// `--store mongodb://` so that every replica opens the same secrets.
+    #[arg(long, env = "COFORM_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
     #[command(flatten)]
     pub limits: LimitsConfig,
     #[command(flatten)]
@@ -333,6 +350,20 @@ impl Config {
                     .into(),
             );
         }
+        if matches!(self.store, StoreKind::MongoDb(_)) && self.secrets_key.is_none() {
+            return Err(
+                "--secrets-key is required with --store mongodb://: every replica must open the \
+                 data sources' secrets with the same keys"
+                    .into(),
+            );
+        }
+        if let Some(spec) = &self.secrets_key {
+            coform_sources::secrets::Keyring::parse(spec)
+                .map_err(|e| format!("--secrets-key: {e}"))?;
+        }
+        coform_sources::Policy::new()
+            .allow(self.data_source_allow.iter().copied())
+            .map_err(|e| format!("--data-source-allow: {e}"))?;
         for origin in &self.cors_origins {
             if !(origin.starts_with("https://") || origin.starts_with("http://"))
                 || origin.ends_with('/')

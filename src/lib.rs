@@ -11,6 +11,9 @@
 //!   e-mail verification, password reset).
 //! - [`auth`]: passwords, tokens, rate limits, e-mail.
 //! - [`config`]: the one `clap` configuration, with `COFORM_*` fallbacks.
+//! - [`datasources`]: how data-source calls are made: secrets opened for
+//!   the call only, every dial through the outbound guard, the answer
+//!   cache, per-source concurrency and usage figures.
 //! - [`server`]: [`server::start`] builds the app state and serves it;
 //!   [`server::RunningServer::shutdown`] runs the shutdown sequence.
 //! - [`ws`]: `GET /collab/{doc}`: upgrade, the reader and writer of one
@@ -27,6 +30,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod datasources;
 pub mod error;
 pub mod http;
 pub mod server;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use coform::config::Cli;
+use coform::config::{Cli, Command};
 use coform::{server, telemetry};
 
 fn main() -> ExitCode {
@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    let config = Cli::parse().into_config();
+    let cli = Cli::parse();
+    let rotate = matches!(cli.command, Some(Command::RotateSecrets(_)));
+    let config = cli.into_config();
     telemetry::init(config.log_format);
     if let Err(e) = config.validate() {
         eprintln!("coform: {e}");
@@ -31,6 +33,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if rotate {
+        return runtime.block_on(async move {
+            match server::rotate_secrets(&config).await {
+                Ok(count) => {
+                    println!("re-sealed the secrets of {count} data sources");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("coform: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        });
+    }
     runtime.block_on(async move {
         let server = match server::start(config).await {
             Ok(s) => s,

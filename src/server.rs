@@ -20,7 +20,7 @@ use axum::Router;
 use coform_collab::{Metrics, Registry};
 use coform_storage::embedded::EmbeddedStore;
 use coform_storage::memory::MemoryStore;
-use coform_storage::{AccountStore, DocStore, VersionStore};
+use coform_storage::{AccountStore, DataSourceStore, DocStore, VersionStore};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     /// Template versions and usage figures (same store as `accounts`).
     pub versions: Arc<dyn VersionStore>,
+    /// Data sources: their store, sealing keys, outbound guard and cache.
+    pub sources: crate::datasources::DataSources,
     pub auth: Arc<AuthService>,
     pub config: Arc<Config>,
     /// One permit per open WebSocket, taken before the upgrade, so the
@@ -117,34 +119,7 @@ pub struct RunningServer {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     config.validate().map_err(anyhow::Error::msg)?;
-    type Stores = (
-        Arc<dyn DocStore>,
-        Arc<dyn AccountStore>,
-        Arc<dyn VersionStore>,
-    );
-    let (store, accounts, versions): Stores = match &config.store {
-        StoreKind::Embedded => {
-            let dir = config.data_dir.clone();
-            let durability = config.durability;
-            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, durability))
-                .await?
-                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-            let store = Arc::new(store);
-            (store.clone(), store.clone(), store)
-        }
-        StoreKind::MongoDb(url) => {
-            let store = coform_storage::mongo::MongoStore::connect(url)
-                .await
-                .context("connecting to MongoDB (--store)")?;
-            let store = Arc::new(store);
-            (store.clone(), store.clone(), store)
-        }
-        StoreKind::Memory => {
-            tracing::warn!("memory store: documents and accounts are lost when the process exits");
-            let store = Arc::new(MemoryStore::new());
-            (store.clone(), store.clone(), store)
-        }
-    };
+    let (store, accounts, versions, source_store) = open_stores(&config).await?;
     let metrics = Arc::new(Metrics::default());
     let registry = match &config.redis {
         Some(url) => Registry::with_redis(store, metrics, config.room_config(), url)
@@ -156,10 +131,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     let auth = Arc::new(auth_service(&config, addr).await?);
+    let sources = data_sources(&config, source_store, addr).await?;
     let state = AppState {
         registry,
         accounts,
         versions,
+        sources,
         auth,
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config),
@@ -191,6 +168,148 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     };
     tracing::info!(%addr, store = store_name, redis = state.config.redis.is_some(), "coform started");
     Ok(RunningServer { addr, state, serve })
+}
+
+/// Every store the server uses, all backed by the one `--store`.
+pub type Stores = (
+    Arc<dyn DocStore>,
+    Arc<dyn AccountStore>,
+    Arc<dyn VersionStore>,
+    Arc<dyn DataSourceStore>,
+);
+
+/// Opens the store of `--store`.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    Ok(match &config.store {
+        StoreKind::Embedded => {
+            let dir = config.data_dir.clone();
+            let durability = config.durability;
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, durability))
+                .await?
+                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+            let store = Arc::new(store);
+            (store.clone(), store.clone(), store.clone(), store)
+        }
+        StoreKind::MongoDb(url) => {
+            let store = coform_storage::mongo::MongoStore::connect(url)
+                .await
+                .context("connecting to MongoDB (--store)")?;
+            let store = Arc::new(store);
+            (store.clone(), store.clone(), store.clone(), store)
+        }
+        StoreKind::Memory => {
+            tracing::warn!("memory store: documents and accounts are lost when the process exits");
+            let store = Arc::new(MemoryStore::new());
+            (store.clone(), store.clone(), store.clone(), store)
+        }
+    })
+}
+
+/// The data-source service: the sealing keys (`--secrets-key`, or kept
+/// in the data directory), the outbound guard (the allow-list, with
+/// Coform's own address refused) and the answer cache.
+async fn data_sources(
+    config: &Config,
+    store: Arc<dyn DataSourceStore>,
+    addr: SocketAddr,
+) -> anyhow::Result<crate::datasources::DataSources> {
+    let keys = secrets_keyring(config).await?;
+    let policy = coform_sources::Policy::new()
+        .allow(config.data_source_allow.iter().copied())
+        .map_err(|e| anyhow::anyhow!("--data-source-allow: {e}"))?
+        .refuse_own([addr]);
+    let guard = coform_sources::Guard::system(policy);
+    crate::datasources::DataSources::new(store, keys, guard, config.redis.as_deref())
+        .await
+        .context("starting data sources")
+}
+
+/// The keys of `--secrets-key`; without it, the key kept in the data
+/// directory (embedded store; created once, owner-only) or, for the
+/// memory store, a key that lives as long as the process.
+pub async fn secrets_keyring(config: &Config) -> anyhow::Result<coform_sources::secrets::Keyring> {
+    use coform_sources::secrets::Keyring;
+    if let Some(spec) = &config.secrets_key {
+        return Keyring::parse(spec).map_err(|e| anyhow::anyhow!("--secrets-key: {e}"));
+    }
+    match config.store {
+        StoreKind::Embedded => {
+            let path = config.data_dir.join("secrets-key");
+            match tokio::fs::read_to_string(&path).await {
+                Ok(spec) => {
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                            .await?;
+                    }
+                    return Keyring::parse(spec.trim())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            }
+            let (keys, spec) = Keyring::generate("k1");
+            write_private(&config.data_dir, "secrets-key", spec.as_bytes()).await?;
+            Ok(keys)
+        }
+        StoreKind::Memory => Ok(Keyring::generate("k1").0),
+        StoreKind::MongoDb(_) => anyhow::bail!("--secrets-key is required with --store mongodb://"),
+    }
+}
+
+/// Writes `name` in `dir` readable by the owner only, atomically.
+async fn write_private(dir: &std::path::Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    let tmp = dir.join(format!("{name}.tmp"));
+    tokio::fs::write(&tmp, bytes).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).await?;
+    }
+    tokio::fs::rename(&tmp, dir.join(name)).await?;
+    Ok(())
+}
+
+/// `coform rotate-secrets`: re-seals every data source's secrets under
+/// the first key of `--secrets-key`. Answers how many sources were
+/// re-sealed. A source changed meanwhile is read again.
+pub async fn rotate_secrets(config: &Config) -> anyhow::Result<u64> {
+    let (store, _, _, sources) = open_stores(config).await?;
+    let keys = secrets_keyring(config).await?;
+    let mut after: Option<String> = None;
+    let mut resealed = 0;
+    loop {
+        let page = sources.data_sources_after(after.as_deref(), 100).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for mut source in page {
+            loop {
+                let stored: serde_json::Value = serde_json::from_str(&source.config)?;
+                let sealed = coform_sources::secrets::reseal(
+                    &keys,
+                    &stored,
+                    &source.workspace_id,
+                    &source.id,
+                )
+                .map_err(|e| anyhow::anyhow!("data source {}: {e}", source.id))?;
+                if sources
+                    .reseal_data_source(&source.id, &sealed.to_string(), source.config_version)
+                    .await?
+                {
+                    resealed += 1;
+                    break;
+                }
+                match sources.data_source(&source.id).await? {
+                    Some(fresh) => source = fresh,
+                    None => break,
+                }
+            }
+        }
+    }
+    store.close().await;
+    Ok(resealed)
 }
 
 /// The login throttle of `--login-*`, with a fixed limit per client

@@ -6,13 +6,15 @@
 //! 2xx, a member whose role is too low gets 403, and anyone outside the
 //! workspace gets 404 — never 403, so nobody can probe for others' data.
 //! Every case runs against freshly created workspaces, and a refused
-//! request must leave them exactly as they were.
+//! request must leave them exactly as they were. Data sources answer from
+//! an upstream on 127.0.0.1 (`support::upstream`).
 
 mod support;
 
 use std::fmt;
 
 use serde_json::{json, Value};
+use support::upstream::Upstream;
 use support::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,10 +49,13 @@ struct People {
 }
 
 /// One workspace made for one case: its owner, an editor (Dave), a
-/// template of the owner's, and a backup of it.
+/// data source, a template of the owner's whose form binds it, and a
+/// backup of it.
 struct World {
     ws: String,
     tpl: String,
+    src: String,
+    upstream: String,
     owner_id: String,
     dave_id: String,
     erin_email: String,
@@ -91,6 +96,19 @@ PUT template listing                 | editor | 200 | PUT /api/templates/{tpl} |
 PUT template content                 | editor | 200 | PUT /api/templates/{tpl} | {"content": {"meta": {"title": "changed"}}}
 DELETE another's template            | admin  | 204 | DELETE /api/templates/{tpl}
 POST template session                | viewer | 200 | POST /api/templates/{tpl}/session
+list data sources                    | viewer | 200 | GET /api/data-sources?workspaceId={ws}
+GET data source                      | viewer | 200 | GET /api/data-sources/{src}
+create a data source                 | editor | 201 | POST /api/data-sources | {"workspaceId": "{ws}", "name": "New", "type": "rest", "config": {"url": "{upstream}/countries"}}
+PUT data source                      | editor | 200 | PUT /api/data-sources/{src} | {"name": "Renamed", "config": {"timeoutMs": 3000}}
+DELETE data source                   | editor | 204 | DELETE /api/data-sources/{src}
+test a saved data source             | editor | 200 | POST /api/data-sources/test | {"id": "{src}"}
+test an unsaved data source          | editor | 200 | POST /api/data-sources/test | {"workspaceId": "{ws}", "type": "rest", "config": {"url": "{upstream}/countries"}}
+execute a data source                | editor | 200 | POST /api/data-sources/{src}/execute | {"params": {}}
+execute for a form that binds it     | viewer | 200 | POST /api/data-sources/{src}/execute | {"templateId": "{tpl}"}
+data source schema                   | editor | 200 | GET /api/data-sources/{src}/schema
+validate a data source               | editor | 200 | POST /api/data-sources/{src}/validate
+data source health                   | editor | 200 | GET /api/data-sources/{src}/health
+data source cache                    | editor | 200 | POST /api/data-sources/{src}/cache | {"invalidate": true}
 "#;
 
 struct Case {
@@ -110,6 +128,8 @@ impl Case {
         let fill = |text: &str| {
             text.replace("{ws}", &w.ws)
                 .replace("{tpl}", &w.tpl)
+                .replace("{src}", &w.src)
+                .replace("{upstream}", &w.upstream)
                 .replace("{dave}", &w.dave_id)
                 .replace("{owner}", &w.owner_id)
                 .replace("{me}", &me.id)
@@ -176,14 +196,15 @@ struct Snapshot {
     template: Value,
     templates: Value,
     invitations: Value,
+    sources: Value,
 }
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "workspace={} template={} templates={} invitations={}",
-            self.workspace, self.template, self.templates, self.invitations
+            "workspace={} template={} templates={} invitations={} sources={}",
+            self.workspace, self.template, self.templates, self.invitations, self.sources
         )
     }
 }
@@ -196,7 +217,19 @@ async fn snapshot(s: &Server, owner: &Account, w: &World) -> Snapshot {
         template: get(format!("/api/templates/{}", w.tpl)).await,
         templates: get(format!("/api/templates?workspaceId={}", w.ws)).await,
         invitations: get(format!("/api/workspaces/{}/invitations", w.ws)).await,
+        sources: get(format!("/api/data-sources?workspaceId={}", w.ws)).await,
     }
+}
+
+/// The server, opened to its upstream on 127.0.0.1 (data sources), and
+/// the upstream.
+async fn servers() -> (Server, Upstream) {
+    let up = Upstream::start().await;
+    let s = Server::start_with(|c| {
+        c.data_source_allow = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    (s, up)
 }
 
 async fn people(s: &Server) -> People {
@@ -215,8 +248,24 @@ async fn people(s: &Server) -> People {
 /// A fresh workspace of `owner` with Dave as editor, Carol in `carol`'s
 /// role (if any), an invitation of [`INVITED`], and a template of the
 /// owner's.
-async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> World {
+async fn world(
+    s: &Server,
+    up: &Upstream,
+    p: &People,
+    owner: &Account,
+    carol: Option<Role>,
+) -> World {
     let ws = s.create_workspace(&owner.access, "Workspace").await;
+    let src = id_of(
+        s.post(
+            "/api/data-sources",
+            Some(&owner.access),
+            json!({"workspaceId": ws, "name": "Countries", "type": "rest",
+                   "config": {"url": up.url("/countries")}}),
+        )
+        .await
+        .expect(201),
+    );
     s.invite(&owner.access, &ws, INVITED, "viewer")
         .await
         .expect(202);
@@ -231,7 +280,10 @@ async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> 
             &owner.access,
             &ws,
             "Form",
-            Some(json!({"meta": {"title": "original"}, "components": {"c1": {"id": "c1"}}})),
+            Some(json!({"meta": {"title": "original"}, "components": {"c1": {
+                "id": "c1", "type": "select", "label": "Country",
+                "properties": {"options": [{"label": "None", "value": "none"}],
+                               "optionsSource": {"dataSourceId": src, "labelKey": "name", "valueKey": "code"}}}}})),
         )
         .await,
     );
@@ -239,6 +291,8 @@ async fn world(s: &Server, p: &People, owner: &Account, carol: Option<Role>) -> 
     World {
         ws,
         tpl,
+        src,
+        upstream: up.url(""),
         owner_id: owner.id.clone(),
         dave_id: p.dave.id.clone(),
         erin_email: p.erin.email.clone(),
@@ -270,12 +324,12 @@ fn check(who: &str, case: &Case, expected: u16, r: &Resp) -> Option<String> {
 /// Runs every case with Carol in `role` of workspace A (none: not a
 /// member), plus the cross-workspace requests, and reports every mismatch.
 async fn run_matrix(role: Option<Role>) {
-    let s = Server::start().await;
+    let (s, up) = servers().await;
     let p = people(&s).await;
     let mut failures = Vec::new();
     for case in cases() {
-        let a = world(&s, &p, &p.alice, role).await;
-        let b = world(&s, &p, &p.bob, None).await;
+        let a = world(&s, &up, &p, &p.alice, role).await;
+        let b = world(&s, &up, &p, &p.bob, None).await;
         let (before_a, before_b) = (
             snapshot(&s, &p.alice, &a).await,
             snapshot(&s, &p.bob, &b).await,
@@ -321,8 +375,8 @@ async fn run_matrix(role: Option<Role>) {
     }
 
     // The WebSocket: any member may open a template; outsiders get 404.
-    let a = world(&s, &p, &p.alice, role).await;
-    let b = world(&s, &p, &p.bob, None).await;
+    let a = world(&s, &up, &p, &p.alice, role).await;
+    let b = world(&s, &up, &p, &p.bob, None).await;
     let ws_status = |tpl: String, token: String| {
         let addr = s.addr;
         async move {
@@ -389,9 +443,9 @@ matrix_tests! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_without_a_token_get_401_everywhere() {
-    let s = Server::start().await;
+    let (s, up) = servers().await;
     let p = people(&s).await;
-    let w = world(&s, &p, &p.alice, None).await;
+    let w = world(&s, &up, &p, &p.alice, None).await;
     let before = snapshot(&s, &p.alice, &w).await;
     let mut failures = Vec::new();
     for case in cases() {
@@ -423,10 +477,10 @@ async fn requests_without_a_token_get_401_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn listings_show_only_the_callers_workspaces_and_templates() {
-    let s = Server::start().await;
+    let (s, up) = servers().await;
     let p = people(&s).await;
-    let a = world(&s, &p, &p.alice, Some(Role::Viewer)).await;
-    let b = world(&s, &p, &p.bob, None).await;
+    let a = world(&s, &up, &p, &p.alice, Some(Role::Viewer)).await;
+    let b = world(&s, &up, &p, &p.bob, None).await;
     let ids = |r: &Resp, key: Option<&str>| -> Vec<String> {
         let list = match key {
             Some(k) => &r.json[k],
@@ -464,9 +518,9 @@ async fn listings_show_only_the_callers_workspaces_and_templates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_editor_deletes_own_templates_but_not_once_demoted_to_viewer() {
-    let s = Server::start().await;
+    let (s, up) = servers().await;
     let p = people(&s).await;
-    let a = world(&s, &p, &p.alice, Some(Role::Editor)).await;
+    let a = world(&s, &up, &p, &p.alice, Some(Role::Editor)).await;
     let mine = id_of(
         &s.create_template(&p.carol.access, &a.ws, "Mine", None)
             .await,

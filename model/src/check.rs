@@ -37,6 +37,9 @@ pub(crate) enum Check {
     Default,
     /// A list of at most `.0` strings of at most `.1` characters.
     List(usize, usize),
+    /// A data-source binding; `true` for options (with `labelKey` and
+    /// `valueKey`), `false` for a default value.
+    Source(bool),
 }
 
 impl Check {
@@ -62,6 +65,8 @@ impl Check {
             FieldKind::Accept => Check::Accept(max(l.max_length)),
             FieldKind::List => Check::List(max(l.max_items), max(l.item_max_length)),
             FieldKind::OptionValue => Check::Default,
+            FieldKind::OptionsSource => Check::Source(true),
+            FieldKind::DefaultSource => Check::Source(false),
         }
     }
 }
@@ -265,6 +270,7 @@ fn check_value(
             }
         },
         Check::Default => check_default(errs, path, v, kind, comp),
+        Check::Source(options) => check_source(errs, path, v, *options),
     }
 }
 
@@ -330,6 +336,104 @@ fn check_options(errs: &mut Errors, path: &str, v: &Value) {
             check_text(errs, &join(&at, "label"), label, MAX_LABEL_CHARS);
         }
     }
+}
+
+/// A data-source binding: `{dataSourceId, params, path}`, with
+/// `labelKey` and `valueKey` when it gives `options`. Whether the source
+/// exists, and is in the template's workspace, is the server's to say
+/// when the binding is executed: a document names it, nothing more.
+fn check_source(errs: &mut Errors, path: &str, v: &Value, options: bool) {
+    let Some(o) = v.as_object() else {
+        errs.add(
+            path,
+            format!("must be a data-source binding object, not {}", type_name(v)),
+        );
+        return;
+    };
+    let keys: &[&str] = if options {
+        &["dataSourceId", "params", "path", "labelKey", "valueKey"]
+    } else {
+        &["dataSourceId", "params", "path"]
+    };
+    for (key, value) in sorted(o) {
+        let at = join(path, key);
+        match key.as_str() {
+            "dataSourceId" => match value.as_str() {
+                Some(id)
+                    if !id.is_empty()
+                        && id.chars().count() <= MAX_DATA_SOURCE_ID_CHARS
+                        && !id.chars().any(|c| c.is_control() || c.is_whitespace()) => {}
+                Some(_) => errs.add(
+                    at,
+                    format!(
+                        "must be a data source's id: 1 to {MAX_DATA_SOURCE_ID_CHARS} characters without spaces"
+                    ),
+                ),
+                None => errs.add(at, format!("must be a string, not {}", type_name(value))),
+            },
+            "params" => check_params(errs, &at, value),
+            "path" | "labelKey" | "valueKey" if keys.contains(&key.as_str()) => {
+                check_text(errs, &at, value, MAX_SOURCE_PATH_CHARS);
+                if value.as_str().is_some_and(|p| !is_dot_path(p)) {
+                    errs.add(
+                        at,
+                        "must be keys separated by single dots (`data.items`)",
+                    );
+                }
+            }
+            _ => errs.add(
+                at,
+                format!("unknown key: a binding has only {}", keys.join(", ")),
+            ),
+        }
+    }
+    if !o.contains_key("dataSourceId") {
+        errs.add(join(path, "dataSourceId"), "is required");
+    }
+}
+
+/// A binding's `params`: placeholder name → literal value.
+fn check_params(errs: &mut Errors, path: &str, v: &Value) {
+    let Some(map) = v.as_object() else {
+        errs.add(
+            path,
+            format!("must be an object of strings, not {}", type_name(v)),
+        );
+        return;
+    };
+    if map.len() > MAX_SOURCE_PARAMS {
+        errs.add(
+            path,
+            format!("must have at most {MAX_SOURCE_PARAMS} parameters"),
+        );
+        return;
+    }
+    for (name, value) in sorted(map) {
+        let at = join(path, name);
+        if !is_param_name(name) {
+            errs.add(
+                &at,
+                format!(
+                    "must be a parameter name: 1 to {MAX_SOURCE_PARAM_NAME_CHARS} letters, digits, _, - or ."
+                ),
+            );
+        }
+        check_text(errs, &at, value, MAX_SOURCE_PARAM_VALUE_CHARS);
+    }
+}
+
+/// What [`PARAM_NAME_PATTERN`] accepts.
+pub(crate) fn is_param_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SOURCE_PARAM_NAME_CHARS
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// What [`SOURCE_PATH_PATTERN`] accepts: non-empty keys separated by
+/// single dots.
+pub(crate) fn is_dot_path(s: &str) -> bool {
+    s.split('.').all(|key| !key.is_empty())
 }
 
 /// Option values of a component (for checking `defaultValue`).

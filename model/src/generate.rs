@@ -383,6 +383,10 @@ fn kind_text(f: &Field) -> String {
             l.item_max_length.unwrap_or_default()
         ),
         FieldKind::OptionValue => "option value(s)".into(),
+        FieldKind::OptionsSource => {
+            "binding `{dataSourceId, params, path, labelKey, valueKey}`".into()
+        }
+        FieldKind::DefaultSource => "binding `{dataSourceId, params, path}`".into(),
     }
 }
 

@@ -24,12 +24,14 @@
 //!   path; per-type checks come from the catalog (`check`), the rules a
 //!   schema cannot state are written beside it.
 //! - [`strict`]: JSON text read refusing duplicate keys.
+//! - [`bindings`]: the data sources a form binds ([`bound_sources`]).
 //! - [`read`]: lenient reading into the typed model, and display order.
 //! - [`diff`](mod@diff): what changed between two contents.
 //! - [`json`]: equality and depth of JSON values without recursion.
 //! - [`generate`]: the SDK's TypeScript types and the format reference,
 //!   generated from the schema (tests fail if the committed copies drift).
 
+pub mod bindings;
 pub mod check;
 pub mod diff;
 pub mod generate;
@@ -41,6 +43,7 @@ pub mod strict;
 pub mod types;
 pub mod validate;
 
+pub use bindings::bound_sources;
 pub use check::is_date;
 pub use diff::{diff, Changed, Diff, Moved, Place};
 pub use json::{json_depth, json_eq, MAX_READ_DEPTH};

@@ -69,9 +69,25 @@ pub const MAX_CUSTOM_STYLES: usize = 100;
 pub const MAX_CSS_NAME_CHARS: usize = 100;
 pub const MAX_STYLE_VALUE_CHARS: usize = 1_000;
 
+/// Most characters of a bound data source's id (`dataSourceId`).
+pub const MAX_DATA_SOURCE_ID_CHARS: usize = 64;
+/// Most parameters of one binding, characters of a parameter's name and
+/// of its value.
+pub const MAX_SOURCE_PARAMS: usize = 20;
+pub const MAX_SOURCE_PARAM_NAME_CHARS: usize = 64;
+pub const MAX_SOURCE_PARAM_VALUE_CHARS: usize = 1_000;
+/// Most characters of a binding's `path`, `labelKey` and `valueKey`.
+pub const MAX_SOURCE_PATH_CHARS: usize = 200;
+
 /// A component id: no whitespace, no control characters.
 pub const ID_PATTERN: &str = r"^[^\s\x00-\x1f\x7f-\x9f]+$";
 /// A fractional index: visible ASCII characters.
 pub const INDEX_PATTERN: &str = r"^[!-~]+$";
 /// A CSS property name.
 pub const CSS_NAME_PATTERN: &str = r"^[A-Za-z0-9-]+$";
+/// A parameter's name: what a data source's `{{name}}` placeholders may
+/// name (letters, digits, `_`, `-`, `.`).
+pub const PARAM_NAME_PATTERN: &str = r"^[A-Za-z0-9_.-]+$";
+/// A dot path into a data source's answer (`data.items`, `rows.0.name`):
+/// non-empty keys separated by single dots.
+pub const SOURCE_PATH_PATTERN: &str = r"^[^.]+(\.[^.]+)*$";

@@ -80,6 +80,21 @@ fn value(g: &mut Gen, field: &Field) -> Value {
             json!((0..n).map(|_| g.text(10)).collect::<Vec<_>>())
         }
         FieldKind::OptionValue => Value::Null,
+        FieldKind::OptionsSource | FieldKind::DefaultSource => {
+            let mut b = json!({"dataSourceId": format!("ds{}", g.below(5))});
+            // Empty params are written as absent: generate some or none.
+            if g.chance(50) {
+                b["params"] = json!({"q": g.text(30), "api.v": "2"});
+            }
+            if g.chance(50) {
+                b["path"] = json!(["data.items", "rows", "a.0.b"][g.below(3) as usize]);
+            }
+            if field.kind == FieldKind::OptionsSource && g.chance(50) {
+                b["labelKey"] = json!("name.common");
+                b["valueKey"] = json!("code");
+            }
+            b
+        }
     }
 }
 
@@ -222,6 +237,34 @@ fn the_schema_refuses_what_the_validator_refuses_for_reasons_a_schema_can_state(
         ("/components/s/properties/layout", json!("horizontal")),
         ("/components/t/index", json!("has space")),
         ("/meta/tags", json!(vec!["a"; 21])),
+        (
+            "/components/s/properties/optionsSource",
+            json!({"dataSourceId": "d", "url": "http://x"}),
+        ),
+        (
+            "/components/s/properties/optionsSource",
+            json!({"path": "items"}),
+        ),
+        (
+            "/components/s/properties/optionsSource",
+            json!({"dataSourceId": "x".repeat(65)}),
+        ),
+        (
+            "/components/s/properties/optionsSource",
+            json!({"dataSourceId": "d", "params": {"a b": "x"}}),
+        ),
+        (
+            "/components/s/properties/optionsSource",
+            json!({"dataSourceId": "d", "path": "a..b"}),
+        ),
+        (
+            "/components/t/properties/defaultSource",
+            json!({"dataSourceId": "d", "valueKey": "code"}),
+        ),
+        (
+            "/components/t/properties/optionsSource",
+            json!({"dataSourceId": "d"}),
+        ),
     ];
     for (pointer, value) in mutations {
         let mut doc = base.clone();

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::Deserialize;
 use serde_json::{json, Map as JsonMap, Value};
 
 use crate::check::{as_int, as_number, is_date};
@@ -45,6 +46,10 @@ fn fits(field: &Field, v: &Value) -> bool {
                 || v.is_boolean()
                 || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
         }
+        // A binding reads when its shape is the type's (the limits aside),
+        // so that one odd binding never costs the component the rest.
+        FieldKind::OptionsSource => OptionsSource::deserialize(v).is_ok(),
+        FieldKind::DefaultSource => DefaultSource::deserialize(v).is_ok(),
     }
 }
 

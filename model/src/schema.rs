@@ -118,6 +118,12 @@ pub enum FieldKind {
     List,
     /// One option value, or several (a choice type's default value).
     OptionValue,
+    /// Options read from a data source: `{dataSourceId, params, path,
+    /// labelKey, valueKey}` ([`crate::OptionsSource`]).
+    OptionsSource,
+    /// A default value read from a data source: `{dataSourceId, params,
+    /// path}` ([`crate::DefaultSource`]).
+    DefaultSource,
 }
 
 /// Limits of a field (absent: none).
@@ -301,7 +307,15 @@ fn field(root: &Value, name: &str, schema: &Value, required: bool) -> Field {
                 .collect()
         })
         .unwrap_or_default();
-    let kind = if target.get("anyOf").is_some() {
+    let def = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"));
+    let kind = if def == Some("OptionsSource") {
+        FieldKind::OptionsSource
+    } else if def == Some("DefaultSource") {
+        FieldKind::DefaultSource
+    } else if target.get("anyOf").is_some() {
         FieldKind::OptionValue
     } else if target["format"] == "date" {
         FieldKind::Date

@@ -491,3 +491,250 @@ fn dates_and_accept_lists() {
         assert!(!is_accept(bad), "{bad}");
     }
 }
+
+/// `good()` with a select whose options, and an e-mail input whose
+/// default, come from data sources.
+fn bound() -> Value {
+    let mut doc = good();
+    let c = &mut doc["components"];
+    c["color"]["properties"]["optionsSource"] = json!({
+        "dataSourceId": "ds_countries", "params": {"region": "europe", "api.version": "2"},
+        "path": "data.items", "labelKey": "name.common", "valueKey": "code"});
+    c["mail"]["properties"]["defaultSource"] = json!({
+        "dataSourceId": "ds_me", "path": "user.email"});
+    c["size"]["properties"]["optionsSource"] = json!({"dataSourceId": "ds_countries"});
+    doc
+}
+
+#[test]
+fn bindings_to_data_sources_are_valid_and_round_trip() {
+    let doc = bound();
+    assert_eq!(errors(&doc), vec![]);
+    let form = parse(&doc).unwrap();
+    let source = form.components["color"].kind.options_source().unwrap();
+    assert_eq!(source.data_source_id, "ds_countries");
+    assert_eq!(source.params["api.version"], "2");
+    assert_eq!(source.path.as_deref(), Some("data.items"));
+    assert_eq!(source.label_key.as_deref(), Some("name.common"));
+    assert_eq!(source.value_key.as_deref(), Some("code"));
+    let default = form.components["mail"].kind.default_source().unwrap();
+    assert_eq!(default.path.as_deref(), Some("user.email"));
+    assert!(default.params.is_empty());
+    // Written back, the bindings are as they were (absent params stay absent).
+    let back = serde_json::to_value(&form).unwrap();
+    assert_eq!(
+        back["components"]["color"]["properties"]["optionsSource"],
+        doc["components"]["color"]["properties"]["optionsSource"]
+    );
+    assert_eq!(
+        back["components"]["size"]["properties"]["optionsSource"],
+        json!({"dataSourceId": "ds_countries"})
+    );
+    assert_eq!(serde_json::from_value::<Form>(back).unwrap(), form);
+    // The catalog offers them in their groups, with their own kinds.
+    let select = catalog().get("select").unwrap();
+    let options = select.property("optionsSource").unwrap();
+    assert_eq!(
+        (options.kind.clone(), options.group.as_str()),
+        (schema::FieldKind::OptionsSource, "options")
+    );
+    for t in catalog().types.iter() {
+        let default = t.property("defaultSource");
+        assert_eq!(default.is_some(), t.input, "{}", t.name);
+        if let Some(d) = default {
+            assert_eq!(
+                (d.kind.clone(), d.group.as_str()),
+                (schema::FieldKind::DefaultSource, "data")
+            );
+        }
+        let has = t.property("optionsSource").is_some();
+        assert_eq!(
+            has,
+            ["select", "radio", "checkbox"].contains(&t.name.as_str())
+        );
+    }
+}
+
+#[test]
+fn bad_bindings_are_refused_at_their_field() {
+    let cases: &[(&str, Value, &str, &str)] = &[
+        (
+            "color",
+            json!("ds_countries"),
+            "properties.optionsSource",
+            "binding object",
+        ),
+        (
+            "color",
+            json!({"path": "items"}),
+            "properties.optionsSource.dataSourceId",
+            "is required",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": ""}),
+            "properties.optionsSource.dataSourceId",
+            "1 to 64",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "x".repeat(65)}),
+            "properties.optionsSource.dataSourceId",
+            "1 to 64",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "a b"}),
+            "properties.optionsSource.dataSourceId",
+            "without spaces",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": 7}),
+            "properties.optionsSource.dataSourceId",
+            "must be a string",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "url": "http://x"}),
+            "properties.optionsSource.url",
+            "unknown key",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "params": []}),
+            "properties.optionsSource.params",
+            "object of strings",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "params": {"n": 1}}),
+            "properties.optionsSource.params.n",
+            "must be a string",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "params": {"a b": "x"}}),
+            "properties.optionsSource.params.a b",
+            "parameter name",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "params": {"n": "x".repeat(1001)}}),
+            "properties.optionsSource.params.n",
+            "at most 1000",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "path": "data..items"}),
+            "properties.optionsSource.path",
+            "single dots",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "labelKey": ".name"}),
+            "properties.optionsSource.labelKey",
+            "single dots",
+        ),
+        (
+            "color",
+            json!({"dataSourceId": "d", "valueKey": "x".repeat(201)}),
+            "properties.optionsSource.valueKey",
+            "at most 200",
+        ),
+        (
+            "mail",
+            json!({"dataSourceId": "d", "labelKey": "name"}),
+            "properties.defaultSource.labelKey",
+            "unknown key",
+        ),
+        (
+            "mail",
+            json!({"dataSourceId": "d", "path": ""}),
+            "properties.defaultSource.path",
+            "single dots",
+        ),
+    ];
+    for (id, value, at, says) in cases {
+        let mut doc = good();
+        let key = at.split('.').nth(1).unwrap();
+        doc["components"][id]["properties"][key] = value.clone();
+        let path = format!("components.{id}.{at}");
+        assert_messages(&doc, &[(path.as_str(), says)]);
+    }
+    let mut too_many = good();
+    let params: JsonMap<String, Value> = (0..21).map(|i| (format!("p{i}"), json!("v"))).collect();
+    too_many["components"]["color"]["properties"]["optionsSource"] =
+        json!({"dataSourceId": "d", "params": params});
+    assert_messages(
+        &too_many,
+        &[(
+            "components.color.properties.optionsSource.params",
+            "at most 20",
+        )],
+    );
+    // Options are bound only where there are options; defaults only on inputs.
+    let mut misplaced = good();
+    misplaced["components"]["mail"]["properties"]["optionsSource"] = json!({"dataSourceId": "d"});
+    misplaced["components"]["go"]["properties"]["defaultSource"] = json!({"dataSourceId": "d"});
+    assert_errors_at(
+        &misplaced,
+        &[
+            "components.mail.properties.optionsSource",
+            "components.go.properties.defaultSource",
+        ],
+    );
+    // A bound select still needs its static options: they are the fallback.
+    let mut no_fallback = bound();
+    no_fallback["components"]["color"]["properties"]["options"] = json!([]);
+    no_fallback["components"]["color"]["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("defaultValue");
+    assert_messages(
+        &no_fallback,
+        &[("components.color.properties.options", "at least one option")],
+    );
+}
+
+#[test]
+fn a_damaged_binding_reads_as_absent_and_costs_nothing_else() {
+    let mut doc = bound();
+    doc["components"]["color"]["properties"]["optionsSource"] =
+        json!({"dataSourceId": "d", "evil": true});
+    doc["components"]["mail"]["properties"]["defaultSource"] = json!({"params": {}});
+    let form = Form::read(&doc);
+    let color = &form.components["color"].kind;
+    assert_eq!(color.options_source(), None);
+    let Kind::Select { properties, .. } = color else {
+        panic!("color is a select")
+    };
+    assert_eq!(
+        properties.options.len(),
+        2,
+        "the rest of the properties are kept"
+    );
+    assert_eq!(properties.multiple, Some(true));
+    assert_eq!(form.components["mail"].kind.default_source(), None);
+}
+
+#[test]
+fn bound_sources_lists_every_source_a_form_binds_once() {
+    let form = parse(&bound()).unwrap();
+    assert_eq!(
+        bound_sources(&form),
+        BTreeSet::from(["ds_countries".to_owned(), "ds_me".to_owned()])
+    );
+    assert!(bound_sources(&parse(&good()).unwrap()).is_empty());
+    // A hidden field in a section binds as well: its default is submitted.
+    let mut doc = bound();
+    doc["components"]["age"]["properties"]["hidden"] = json!(true);
+    doc["components"]["age"]["properties"]["defaultSource"] = json!({"dataSourceId": "ds_age"});
+    doc["components"]["tos"]["properties"]["defaultSource"] = json!({"dataSourceId": "ds_tos"});
+    let ids = bound_sources(&parse(&doc).unwrap());
+    assert_eq!(ids.len(), 4);
+    assert!(ids.contains("ds_age") && ids.contains("ds_tos"));
+    // What a lenient read drops is not bound.
+    doc["components"]["age"]["properties"]["defaultSource"] = json!({"dataSourceId": 5});
+    assert!(!bound_sources(&Form::read(&doc)).contains("ds_age"));
+}

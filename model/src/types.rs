@@ -131,6 +131,74 @@ pub struct Choice {
     pub label: String,
 }
 
+/// A component's options read from a data source of the workspace: the
+/// source is executed with `params`, the array at `path` in its answer
+/// becomes the options (each item's `valueKey` and `labelKey`). The
+/// static `options` stay the fallback shown while the source cannot be
+/// reached, so a bound form never shows an empty list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "Options from a data source")]
+pub struct OptionsSource {
+    /// The data source's id (in the template's workspace).
+    #[schemars(length(min = 1, max = MAX_DATA_SOURCE_ID_CHARS), regex(pattern = ID_PATTERN), title = "Data source")]
+    pub data_source_id: String,
+    /// Literal values for the source's `{{name}}` placeholders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(
+        title = "Parameters",
+        extend(
+            "maxProperties" = MAX_SOURCE_PARAMS,
+            "propertyNames" = {"pattern": PARAM_NAME_PATTERN, "minLength": 1, "maxLength": MAX_SOURCE_PARAM_NAME_CHARS},
+            "additionalProperties" = {"type": "string", "maxLength": MAX_SOURCE_PARAM_VALUE_CHARS}
+        )
+    )]
+    pub params: BTreeMap<String, String>,
+    /// Dot path to the array in the answer (`data.items`); the answer
+    /// itself when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SOURCE_PATH_CHARS), regex(pattern = SOURCE_PATH_PATTERN), title = "Path to the list")]
+    pub path: Option<String>,
+    /// Key (or dot path) of each item shown as the option's label; the
+    /// value when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SOURCE_PATH_CHARS), regex(pattern = SOURCE_PATH_PATTERN), title = "Label key")]
+    pub label_key: Option<String>,
+    /// Key (or dot path) of each item submitted as the option's value;
+    /// the item itself (a string or number) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SOURCE_PATH_CHARS), regex(pattern = SOURCE_PATH_PATTERN), title = "Value key")]
+    pub value_key: Option<String>,
+}
+
+/// An input's default value read from a data source of the workspace: the
+/// value at `path` in the answer of the source executed with `params`.
+/// The static `defaultValue`, if any, is the fallback.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "Default from a data source")]
+pub struct DefaultSource {
+    /// The data source's id (in the template's workspace).
+    #[schemars(length(min = 1, max = MAX_DATA_SOURCE_ID_CHARS), regex(pattern = ID_PATTERN), title = "Data source")]
+    pub data_source_id: String,
+    /// Literal values for the source's `{{name}}` placeholders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(
+        title = "Parameters",
+        extend(
+            "maxProperties" = MAX_SOURCE_PARAMS,
+            "propertyNames" = {"pattern": PARAM_NAME_PATTERN, "minLength": 1, "maxLength": MAX_SOURCE_PARAM_NAME_CHARS},
+            "additionalProperties" = {"type": "string", "maxLength": MAX_SOURCE_PARAM_VALUE_CHARS}
+        )
+    )]
+    pub params: BTreeMap<String, String>,
+    /// Dot path to the value in the answer (`data.user.email`); the
+    /// answer itself when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SOURCE_PATH_CHARS), regex(pattern = SOURCE_PATH_PATTERN), title = "Path to the value")]
+    pub path: Option<String>,
+}
+
 /// A date `YYYY-MM-DD` naming a real day.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -219,6 +287,11 @@ macro_rules! input_properties {
                 #[serde(default, skip_serializing_if = "Option::is_none")]
                 #[schemars(title = "Hidden", extend("x-group" = "behaviour", "default" = false))]
                 pub hidden: Option<bool>,
+                /// Reads the default value from a data source (the static
+                /// default is the fallback).
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                #[schemars(title = "Default from a data source", extend("x-group" = "data"))]
+                pub default_source: Option<DefaultSource>,
             ] { $($own)* }
         }
     };
@@ -339,6 +412,11 @@ input_properties! {
         /// At least one, with distinct values.
         #[schemars(length(min = 1, max = MAX_OPTIONS), title = "Options", extend("x-group" = "options"))]
         pub options: Vec<Choice>,
+        /// Reads the options from a data source (the static `options` are
+        /// the fallback).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(title = "Options from a data source", extend("x-group" = "options"))]
+        pub options_source: Option<OptionsSource>,
         /// Several options may be chosen.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(title = "Multiple", extend("x-group" = "options", "default" = false))]
@@ -356,6 +434,11 @@ input_properties! {
         /// At least one, with distinct values.
         #[schemars(length(min = 1, max = MAX_OPTIONS), title = "Options", extend("x-group" = "options"))]
         pub options: Vec<Choice>,
+        /// Reads the options from a data source (the static `options` are
+        /// the fallback).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(title = "Options from a data source", extend("x-group" = "options"))]
+        pub options_source: Option<OptionsSource>,
         /// An option's value.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(title = "Default value", extend("x-group" = "data"))]
@@ -374,6 +457,11 @@ input_properties! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = MAX_OPTIONS), title = "Options", extend("x-group" = "options"))]
         pub options: Vec<Choice>,
+        /// Reads the options from a data source (the static `options` are
+        /// the fallback).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(title = "Options from a data source", extend("x-group" = "options"))]
+        pub options_source: Option<OptionsSource>,
         /// A single box: checked or not; a group: the values checked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(title = "Default value", extend("x-group" = "data"))]

@@ -356,7 +356,10 @@ impl Config {
                     .ok_or_else(|| ConfigError::new("url", "is required"))?;
                 check_text("url", url)?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ConfigError::new("url", "must start with http:// or https://"));
+                    return Err(ConfigError::new(
+                        "url",
+                        "must start with http:// or https://",
+                    ));
                 }
                 if kind == Kind::Graphql {
                     if self.method.is_some() {
@@ -379,11 +382,17 @@ impl Config {
                         }
                     }
                 } else if self.query.is_some() || self.variables.is_some() {
-                    let field = if self.query.is_some() { "query" } else { "variables" };
+                    let field = if self.query.is_some() {
+                        "query"
+                    } else {
+                        "variables"
+                    };
                     return Err(ConfigError::new(field, "is not used by a rest source"));
                 }
-                for (what, map) in [("headers", &self.headers), ("queryParams", &self.query_params)]
-                {
+                for (what, map) in [
+                    ("headers", &self.headers),
+                    ("queryParams", &self.query_params),
+                ] {
                     if map.len() > bounds::MAX_ENTRIES {
                         return Err(ConfigError::new(
                             what,
@@ -502,7 +511,12 @@ fn check_auth(auth: &Authentication) -> Result<(), ConfigError> {
             need("credentials.name", &creds.name)?;
             need("credentials.value", &creds.value)?;
             if creds.placement != Some(KeyPlacement::Query)
-                && !creds.name.as_deref().unwrap_or("").bytes().all(is_token_byte)
+                && !creds
+                    .name
+                    .as_deref()
+                    .unwrap_or("")
+                    .bytes()
+                    .all(is_token_byte)
             {
                 return Err(ConfigError::new(
                     "authentication.credentials.name",

@@ -106,6 +106,11 @@ pub enum SourceError {
         status: Option<u16>,
         message: String,
     },
+    /// A database source's query cannot be run as written: more than one
+    /// statement, hand-written `$1` parameters, an unclosed quote, or a
+    /// column of a type that has no JSON form. Said before anything runs.
+    #[error("the query cannot be run: {reason}")]
+    InvalidQuery { reason: String },
     /// The database role may write or is a superuser: a source reads only.
     #[error("unsafe role: {reason}")]
     UnsafeRole { reason: String },
@@ -118,6 +123,20 @@ pub enum SourceError {
     /// The answer could not be read (not JSON, broken encoding).
     #[error("the answer could not be read: {message}")]
     InvalidResponse { message: String },
+    /// The source's configuration does not suit the call (checked with
+    /// [`Config::check`](crate::Config::check) before anything is sent).
+    /// `field` is the JSON path; the message never quotes a value.
+    #[error("invalid configuration: {field}: {message}")]
+    InvalidConfig { field: String, message: String },
+}
+
+impl From<crate::config::ConfigError> for SourceError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        SourceError::InvalidConfig {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 impl SourceError {
@@ -138,9 +157,11 @@ impl SourceError {
             SourceError::RowLimit { .. } => "row_limit",
             SourceError::Upstream { .. } => "upstream_error",
             SourceError::UnsafeRole { .. } => "unsafe_role",
+            SourceError::InvalidQuery { .. } => "invalid_query",
             SourceError::Busy { .. } => "source_busy",
             SourceError::Connection { .. } => "upstream_unreachable",
             SourceError::InvalidResponse { .. } => "invalid_response",
+            SourceError::InvalidConfig { .. } => "invalid_config",
         }
     }
 

@@ -1,10 +1,13 @@
 //! # coform-sources
 //!
-//! The outbound guard for data sources. A workspace keeps connections to
-//! REST APIs, GraphQL endpoints and PostgreSQL databases, and the server
-//! dials them on its users' behalf. This crate decides where the server
-//! may go; it knows nothing of HTTP handlers, storage or the protocols
-//! spoken once connected.
+//! The outbound guard for data sources, and the executors that call
+//! them. A workspace keeps connections to REST APIs, GraphQL endpoints
+//! and PostgreSQL databases, and the server dials them on its users'
+//! behalf. This crate decides where the server may go and how a call is
+//! made once there ([`http`] for REST and GraphQL, [`pg`] for
+//! PostgreSQL), how their secrets are sealed at rest ([`secrets`]) and how
+//! their answers are cached ([`cache`]); it knows nothing of the server's
+//! HTTP handlers or of storage.
 //!
 //! # Threat model
 //!
@@ -90,26 +93,47 @@
 //! - [`guard`]: [`Guard`], which resolves once, judges every answer and
 //!   hands out (or dials) only vetted addresses.
 //! - [`redirect`]: the decision for each redirect hop.
+//! - [`http`]: [`HttpClient`], which calls REST and GraphQL sources
+//!   through the guard: parameters bound as values, redirects re-vetted,
+//!   the whole call under the source's timeout and a size limit.
 //! - [`error`]: [`SourceError`] with stable codes, and [`Refusal`].
+//! - [`secrets`]: sealing a source's secrets at rest under a rotating
+//!   [`Keyring`], masking them for display, and the edit rule that keeps
+//!   them only while they go where they went.
+//! - [`cache`]: the [`AnswerCache`] of upstream answers, in memory or in
+//!   a Redis shared by replicas.
+//! - [`pg`]: [`Postgres`], which runs a database source's query
+//!   read-only over a connection the guard opened.
 
 pub mod address;
+pub mod cache;
 pub mod cidr;
 pub mod config;
 pub mod dial;
 pub mod error;
 pub mod guard;
+pub mod http;
 pub mod literal;
+pub mod pg;
 pub mod policy;
 pub mod redirect;
 pub mod resolve;
+pub mod secrets;
 
 pub use address::{classify, Reason, METADATA};
+pub use cache::{cache_key, source_prefix, AnswerCache, MemoryCache, RedisCache};
 pub use cidr::{Cidr, CidrError};
 pub use config::{AuthType, Config, ConfigError, Kind, Method};
 pub use dial::{Connector, TcpConnector};
 pub use error::{Refusal, SourceError};
 pub use guard::Guard;
+pub use http::{infer_schema, HttpClient, HttpLimits};
 pub use literal::parse_host_literal;
+pub use pg::{PgLimits, Postgres};
 pub use policy::{Policy, PolicyError};
 pub use redirect::{next_hop, Hop, MAX_REDIRECTS};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};
+pub use secrets::{
+    masked_config, merge_config, open_config, reseal, seal_config, secret_paths, Aad, Keyring,
+    KeyringError, MergeError, SealError, Sealed, MASK,
+};

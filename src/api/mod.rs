@@ -1,4 +1,5 @@
-//! The REST API under `/api`: accounts, workspaces, templates.
+//! The REST API under `/api`: accounts, workspaces, templates, data
+//! sources.
 //!
 //! Every route is declared with `utoipa` so the OpenAPI 3.1 document at
 //! `/api/openapi.json` is generated from the same code that serves it.
@@ -22,6 +23,8 @@
 //! - [`transfer`]: template files: export, import into a template or as
 //!   a new one (format in `docs/TEMPLATE_FORMAT.md`).
 //! - [`preview`]: a template as an accessible, script-free HTML page.
+//! - [`datasources`]: `/api/data-sources/*`: a workspace's connections to
+//!   REST, GraphQL and PostgreSQL, tested, executed and inspected.
 //! - [`schema`]: the form model's JSON Schema and component catalog.
 //! - [`stats`]: per-template usage figures (views, edits, editors).
 //! - [`access`]: who may do what: membership lookups that answer 404
@@ -29,6 +32,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod datasources;
 pub mod extract;
 pub mod preview;
 pub mod problems;
@@ -62,6 +66,7 @@ pub const MAX_BACKUP_BODY: usize = 64 << 20;
         (name = "auth", description = "Accounts, tokens and sessions"),
         (name = "workspaces", description = "Workspaces and their members"),
         (name = "templates", description = "Form templates"),
+        (name = "data-sources", description = "Connections to REST APIs, GraphQL endpoints and PostgreSQL databases that forms bind to"),
         (name = "schema", description = "The form model: JSON Schema and component catalog")
     )
 )]
@@ -142,6 +147,18 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(transfer::import_new))
         .routes(routes!(preview::preview))
         .routes(routes!(stats::analytics))
+        .routes(routes!(datasources::list, datasources::create))
+        .routes(routes!(datasources::test))
+        .routes(routes!(
+            datasources::get,
+            datasources::update,
+            datasources::delete
+        ))
+        .routes(routes!(datasources::execute))
+        .routes(routes!(datasources::schema))
+        .routes(routes!(datasources::validate))
+        .routes(routes!(datasources::health))
+        .routes(routes!(datasources::cache))
         .routes(routes!(schema::template))
         .routes(routes!(schema::components))
         .layer(DefaultBodyLimit::max(MAX_BODY))

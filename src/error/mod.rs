@@ -143,6 +143,10 @@ pub enum ApiError {
     /// unreachable. The message must not carry the failure's details.
     #[error("{0}")]
     Unavailable(String),
+    /// [`Code::SecretsRequired`]: these secret fields of a data source
+    /// must be sent again (`details.fields`).
+    #[error("the source's origin or authentication type changes: send its secrets again ({})", .0.join(", "))]
+    SecretsRequired(Vec<String>),
     /// [`Code::Internal`]: a failure of ours; details go to the log, never
     /// to the client.
     #[error("internal error")]
@@ -171,6 +175,7 @@ impl ApiError {
             ApiError::RateLimited(_) => Code::RateLimited,
             ApiError::TooManyConnections => Code::TooManyConnections,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::SecretsRequired(_) => Code::SecretsRequired,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -232,6 +237,39 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A data source call that was refused or failed: each error of the
+/// outbound guard and of the call has its entry. Messages name hosts and
+/// limits, never URLs or secrets.
+impl From<coform_sources::SourceError> for ApiError {
+    fn from(e: coform_sources::SourceError) -> Self {
+        use coform_sources::SourceError as S;
+        if let S::InvalidConfig { field, message } = e {
+            return ApiError::field(&format!("config.{field}"), message);
+        }
+        let code = match &e {
+            S::Refused(_) => Code::BlockedAddress,
+            S::InvalidHost { .. } => Code::InvalidHost,
+            S::UnsupportedScheme { .. } => Code::UnsupportedScheme,
+            S::Unresolvable { .. } | S::NoAddress { .. } => Code::UnresolvableHost,
+            S::Unreachable { .. } | S::Connection { .. } => Code::UpstreamUnreachable,
+            S::TooManyRedirects { .. } => Code::TooManyRedirects,
+            S::InsecureRedirect { .. } => Code::InsecureRedirect,
+            S::InvalidRedirect { .. } => Code::InvalidRedirect,
+            S::ParameterRefused { .. } => Code::ParameterRefused,
+            S::UpstreamTimeout { .. } => Code::UpstreamTimeout,
+            S::ResponseTooLarge { .. } => Code::ResponseTooLarge,
+            S::RowLimit { .. } => Code::RowLimit,
+            S::Upstream { .. } => Code::UpstreamError,
+            S::UnsafeRole { .. } => Code::UnsafeRole,
+            S::InvalidQuery { .. } => Code::InvalidQuery,
+            S::Busy { .. } => Code::SourceBusy,
+            S::InvalidResponse { .. } => Code::InvalidResponse,
+            S::InvalidConfig { .. } => Code::ValidationFailed,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
 /// A room failure: a refused edit is the client's (400); a room that is
 /// closing is 503; the store's failures map as above; the rest are ours.
 impl From<CollabError> for ApiError {
@@ -259,6 +297,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited(s) => {
                 serde_json::json!({ "retryAfter": s })
             }
+            ApiError::SecretsRequired(fields) => serde_json::json!({ "fields": fields }),
             _ => serde_json::Value::Null,
         };
         let code = self.code();

@@ -253,7 +253,8 @@ pub trait AccountStore: Send + Sync + 'static {
     /// new e-mail is taken, `NotFound` if the user is gone.
     async fn update_user(&self, user: &User) -> Result<()>;
     /// Deletes the user, their sessions, tokens and memberships, and every
-    /// workspace where they were the only member (with its templates).
+    /// workspace where they were the only member (with its templates and
+    /// data sources).
     /// Fails with `Constraint("last_owner")` if they are the last owner of
     /// a workspace that has other members. Returns the ids of the
     /// templates deleted, so their documents can be removed too.
@@ -303,8 +304,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn workspaces_for_user(&self, user_id: &str) -> Result<Vec<(Workspace, Role)>>;
     /// Replaces name, description, settings, updated_at. `NotFound` if gone.
     async fn update_workspace(&self, workspace: &Workspace) -> Result<()>;
-    /// Deletes the workspace, its members, invitations and templates;
-    /// returns the template ids. `NotFound` if gone.
+    /// Deletes the workspace, its members, invitations, templates and
+    /// data sources; returns the template ids. `NotFound` if gone.
     async fn delete_workspace(&self, id: &str) -> Result<Vec<String>>;
     async fn members(&self, workspace_id: &str) -> Result<Vec<Member>>;
     async fn member_role(&self, workspace_id: &str, user_id: &str) -> Result<Option<Role>>;

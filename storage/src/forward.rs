@@ -1,10 +1,11 @@
 //! Implementing a store trait by forwarding each call to inherent methods.
 //!
-//! A backend writes its account and version operations as inherent
-//! methods (so they can live in several files), and one of the macros
-//! below implements [`crate::AccountStore`] or [`crate::VersionStore`]
-//! with them. A store that keeps these records in another store (the
-//! memory backend) forwards to that one the same way.
+//! A backend writes its account, version and data-source operations as
+//! inherent methods (so they can live in several files), and one of the
+//! macros below implements [`crate::AccountStore`],
+//! [`crate::VersionStore`] or [`crate::DataSourceStore`] with them. A
+//! store that keeps these records in another store (the memory backend)
+//! forwards to that one the same way.
 
 /// Implements trait `$tr` for `$store`: every listed method calls the
 /// inherent method of the same name of `$target` on `$via`, an expression
@@ -92,6 +93,39 @@ macro_rules! forward_version_store {
             ) -> ();
             fn template_stats(template_id: &str) -> $crate::versions::TemplateStats;
             fn delete_template_history(template_id: &str) -> ();
+        }
+    };
+}
+
+/// [`forward_store`] with every method of [`crate::DataSourceStore`].
+macro_rules! forward_data_source_store {
+    ($store:ty => $target:ty, |$s:ident| $via:expr) => {
+        forward_store! { $crate::datasources::DataSourceStore, $store => $target, |$s| $via;
+            fn create_data_source(source: &$crate::datasources::DataSource) -> ();
+            fn data_source(id: &str) -> Option<$crate::datasources::DataSource>;
+            fn list_data_sources(query: &$crate::datasources::DataSourceQuery)
+                -> (Vec<$crate::datasources::DataSource>, u64);
+            fn update_data_source(
+                source: &$crate::datasources::DataSource,
+                expected_version: u64
+            ) -> bool;
+            fn delete_data_source(id: &str) -> bool;
+            fn record_call(
+                id: &str,
+                ok: bool,
+                duration_ms: u64,
+                error: Option<&str>,
+                at: $crate::accounts::Millis
+            ) -> ();
+            fn record_health(
+                id: &str,
+                health: &str,
+                alerts: &[String],
+                at: $crate::accounts::Millis
+            ) -> ();
+            fn data_sources_after(after: Option<&str>, limit: u64)
+                -> Vec<$crate::datasources::DataSource>;
+            fn reseal_data_source(id: &str, config: &str, expected_version: u64) -> bool;
         }
     };
 }

@@ -14,27 +14,30 @@
 //!   invitations and template listings, and the [`AccountStore`] trait.
 //! - [`versions`]: saved versions of templates and their usage figures,
 //!   and the [`VersionStore`] trait.
+//! - [`datasources`]: a workspace's data sources (opaque, already sealed
+//!   configurations) and their usage figures, and the [`DataSourceStore`]
+//!   trait.
 //! - [`rules`]: the account rules every backend applies, written once as
 //!   pure functions (last owner, leaving a workspace, refresh-token
 //!   rotation and reuse, e-mail keys, search folding, integer range).
-//! - `forward`: macros that implement [`AccountStore`] and
-//!   [`VersionStore`] by calling a backend's inherent methods.
+//! - `forward`: macros that implement [`AccountStore`], [`VersionStore`]
+//!   and [`DataSourceStore`] by calling a backend's inherent methods.
 //! - One folder per backend:
 //!   - [`embedded`] (`embedded/`): the default backend, SQLite in WAL mode
 //!     under the data directory with one writer thread that
 //!     group-commits appends. `mod.rs` opens it and runs the threads;
-//!     `schema`, `docs`, `sql`, `users`, `workspaces`, `versions` hold
-//!     the tables, the document store, query helpers and the account and
-//!     version operations.
+//!     `schema`, `docs`, `sql`, `users`, `workspaces`, `versions`,
+//!     `datasources` hold the tables, the document store, query helpers
+//!     and the account, version and data-source operations.
 //!   - [`mongo`] (`mongo/`): MongoDB, for several replicas sharing one
 //!     store (single-document atomic operations only: no transactions, no
 //!     change streams). `mod.rs` connects and holds document and chunk
 //!     helpers; `docs`, `accounts` (collections, codecs, guarded
-//!     updates), `users`, `workspaces`, `versions`.
+//!     updates), `users`, `workspaces`, `versions`, `datasources`.
 //!   - [`memory`] (`memory/`): a volatile backend that keeps nothing
 //!     across restarts; it exists to measure what durability costs, never
-//!     for real data. Its accounts and versions are the embedded store's
-//!     code on a SQLite database in memory.
+//!     for real data. Its accounts, versions and data sources are the
+//!     embedded store's code on a SQLite database in memory.
 //! - `testing` (feature `testing`): a throwaway SecantusDB server for
 //!   tests of the MongoDB backend, and `testing::fixtures`, records the
 //!   tests of every crate can build on.
@@ -53,6 +56,7 @@
 mod forward;
 
 pub mod accounts;
+pub mod datasources;
 pub mod doc;
 pub mod embedded;
 pub mod error;
@@ -68,6 +72,7 @@ pub use accounts::{
     AccountStore, Invitation, Member, Millis, RefreshOutcome, Role, Session, Template,
     TemplateQuery, TokenKind, UsedToken, User, UserToken, Workspace,
 };
+pub use datasources::{DataSource, DataSourceQuery, DataSourceStore};
 pub use doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 pub use error::StoreError;
 pub use versions::{NewVersion, TemplateStats, Version, VersionInfo, VersionStore};

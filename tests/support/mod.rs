@@ -6,6 +6,7 @@
 //! - [`stores`]: the stores the suite starts (SecantusDB through the
 //!   storage crate, a `redis-server` of its own);
 //! - [`http`]: requests, answers and their assertions, `/metrics`;
+//! - [`upstream`]: an HTTP and GraphQL server for data-source tests;
 //! - [`accounts`]: accounts, mails, workspaces and templates, forged tokens;
 //! - [`fixtures`]: the set-ups many tests share;
 //! - [`ws`] and [`ws_reader`]: the y-websocket client, which fails on any
@@ -26,6 +27,7 @@ pub mod http;
 pub mod process;
 pub mod server;
 pub mod stores;
+pub mod upstream;
 pub mod ws;
 pub mod ws_reader;
 

@@ -14,7 +14,11 @@ export type FieldKind =
   | "options"
   | "accept"
   | "list"
-  | "optionValue";
+  | "optionValue"
+  /** Options read from a data source: `{dataSourceId, params, path, labelKey, valueKey}`. */
+  | "optionsSource"
+  /** A default value read from a data source: `{dataSourceId, params, path}`. */
+  | "defaultSource";
 
 export interface FieldLimits {
   minLength?: number;

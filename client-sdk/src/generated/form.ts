@@ -34,6 +34,8 @@ export interface InputPropertiesCommon {
   readOnly?: boolean
   /** Hidden */
   hidden?: boolean
+  /** Default from a data source: Reads the default value from a data source (the static default is the fallback). */
+  defaultSource?: DefaultSource
 }
 
 /** Template-wide fields. Keys beyond these are kept as they are (any JSON nested at most 16 levels). */
@@ -73,6 +75,16 @@ export interface TextProperties extends InputPropertiesCommon {
   defaultValue?: string
   /** Autocomplete: A browser autofill hint (`name`, `email`, `tel`, ...). */
   autocomplete?: string
+}
+
+/** Default from a data source: An input's default value read from a data source of the workspace: the value at `path` in the answer of the source executed with `params`. The static `defaultValue`, if any, is the fallback. */
+export interface DefaultSource {
+  /** Data source: The data source's id (in the template's workspace). */
+  dataSourceId: string
+  /** Parameters: Literal values for the source's `{{name}}` placeholders. */
+  params?: Record<string, string>
+  /** Path to the value: Dot path to the value in the answer (`data.user.email`); the answer itself when absent. */
+  path?: string
 }
 
 /** Validation rules of free-text inputs. */
@@ -143,6 +155,8 @@ export interface SelectProperties extends InputPropertiesCommon {
   placeholder?: string
   /** Options: At least one, with distinct values. */
   options: Array<Choice>
+  /** Options from a data source: Reads the options from a data source (the static `options` are the fallback). */
+  optionsSource?: OptionsSource
   /** Multiple: Several options may be chosen. */
   multiple?: boolean
   /** Default value: An option's value; an array of them when `multiple`. */
@@ -155,6 +169,20 @@ export interface Choice {
   value: string
   /** What is shown; the value when absent. */
   label?: string
+}
+
+/** Options from a data source: A component's options read from a data source of the workspace: the source is executed with `params`, the array at `path` in its answer becomes the options (each item's `valueKey` and `labelKey`). The static `options` stay the fallback shown while the source cannot be reached, so a bound form never shows an empty list. */
+export interface OptionsSource {
+  /** Data source: The data source's id (in the template's workspace). */
+  dataSourceId: string
+  /** Parameters: Literal values for the source's `{{name}}` placeholders. */
+  params?: Record<string, string>
+  /** Path to the list: Dot path to the array in the answer (`data.items`); the answer itself when absent. */
+  path?: string
+  /** Label key: Key (or dot path) of each item shown as the option's label; the value when absent. */
+  labelKey?: string
+  /** Value key: Key (or dot path) of each item submitted as the option's value; the item itself (a string or number) when absent. */
+  valueKey?: string
 }
 
 /** A select's default: one option value, or several when `multiple`. */
@@ -176,6 +204,8 @@ export interface InputValidation {
 export interface RadioProperties extends InputPropertiesCommon {
   /** Options: At least one, with distinct values. */
   options: Array<Choice>
+  /** Options from a data source: Reads the options from a data source (the static `options` are the fallback). */
+  optionsSource?: OptionsSource
   /** Default value: An option's value. */
   defaultValue?: string
   /** Layout */
@@ -189,6 +219,8 @@ export type Layout = "vertical" | "horizontal"
 export interface CheckboxProperties extends InputPropertiesCommon {
   /** Options: Distinct values; none for a single box. */
   options?: Array<Choice>
+  /** Options from a data source: Reads the options from a data source (the static `options` are the fallback). */
+  optionsSource?: OptionsSource
   /** Default value: A single box: checked or not; a group: the values checked. */
   defaultValue?: Checked
   /** Layout */

@@ -18,7 +18,8 @@
 //! process from opening the same data directory.
 //!
 //! [`EmbeddedStore::open_in_memory`] runs the same code on a database in
-//! memory (the accounts and versions of the memory backend).
+//! memory (the accounts, versions and data sources of the memory
+//! backend).
 //!
 //! # Files
 //!
@@ -29,7 +30,8 @@
 //! - `users`: users, sessions and one-time tokens;
 //! - `workspaces`: workspaces, members, invitations and template listings
 //!   (with `users`, the [`crate::AccountStore`]);
-//! - `versions`: the [`crate::VersionStore`].
+//! - `versions`: the [`crate::VersionStore`];
+//! - `datasources`: the [`crate::DataSourceStore`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,7 @@ use crate::lease::LocalLeases;
 use crate::Durability;
 use schema::raise_high_water;
 
+mod datasources;
 mod docs;
 mod schema;
 #[macro_use]
@@ -57,6 +60,7 @@ mod workspaces;
 
 forward_account_store!(EmbeddedStore => EmbeddedStore, |s| s);
 forward_version_store!(EmbeddedStore => EmbeddedStore, |s| s);
+forward_data_source_store!(EmbeddedStore => EmbeddedStore, |s| s);
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "coform.db";

@@ -15,6 +15,7 @@ pub(super) fn create(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(DOC_SCHEMA)?;
     create_account_tables(conn)?;
     conn.execute_batch(VERSIONS_SCHEMA)?;
+    conn.execute_batch(DATA_SOURCES_SCHEMA)?;
     Ok(())
 }
 
@@ -191,6 +192,41 @@ CREATE TABLE IF NOT EXISTS template_editors (
     user_id     TEXT NOT NULL,
     PRIMARY KEY (template_id, user_id)
 ) WITHOUT ROWID;
+";
+
+/// The table of data sources. A database from before data sources gains
+/// it (empty) when it is opened: every table is created only if missing.
+///
+/// `name_folded` is the name folded like template searches
+/// ([`crate::rules::fold`]); unique per workspace, it makes names unique
+/// case-insensitively, and lists are ordered by it. `alerts` is a JSON
+/// array of strings. There is no foreign key to `workspaces` (no table
+/// here has one): deleting a workspace deletes its sources in the same
+/// transaction (`sql::purge_workspace`).
+const DATA_SOURCES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS data_sources (
+    id                TEXT PRIMARY KEY,
+    workspace_id      TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    name_folded       TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    config            TEXT NOT NULL,
+    config_version    INTEGER NOT NULL,
+    created_by        TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    last_used         INTEGER,
+    call_count        INTEGER NOT NULL,
+    error_count       INTEGER NOT NULL,
+    total_duration_ms INTEGER NOT NULL,
+    last_error        TEXT,
+    status            TEXT NOT NULL,
+    last_check        INTEGER,
+    health            TEXT NOT NULL,
+    alerts            TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS data_sources_by_name
+    ON data_sources(workspace_id, name_folded);
 ";
 
 /// Raises the stored high-water mark to `highest` (never lowers it).

@@ -346,8 +346,8 @@ pub(super) fn check_owner_change(
     rules::check_owner_change(current, new_role, owners as usize)
 }
 
-/// Deletes a workspace's templates, members and row; returns the template
-/// ids.
+/// Deletes a workspace's templates, members, invitations, data sources
+/// and row; returns the template ids.
 pub(super) fn purge_workspace(conn: &Connection, id: &str) -> Result<Vec<String>> {
     let templates = query_all(
         conn,
@@ -359,6 +359,7 @@ pub(super) fn purge_workspace(conn: &Connection, id: &str) -> Result<Vec<String>
         "DELETE FROM templates WHERE workspace_id = ?1",
         "DELETE FROM members WHERE workspace_id = ?1",
         "DELETE FROM invitations WHERE workspace_id = ?1",
+        "DELETE FROM data_sources WHERE workspace_id = ?1",
         "DELETE FROM workspaces WHERE id = ?1",
     ] {
         exec(conn, sql, params![id])?;

@@ -3,8 +3,8 @@
 //!
 //! Its [`DocStore`] answers `append` without any I/O or SQL, which makes
 //! it the baseline for measuring what durable storage costs. Accounts,
-//! versions and usage figures are the embedded store's, on a SQLite
-//! database in memory ([`EmbeddedStore::open_in_memory`]): one
+//! versions, data sources and usage figures are the embedded store's, on
+//! a SQLite database in memory ([`EmbeddedStore::open_in_memory`]): one
 //! implementation of their rules, whichever backend runs.
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,7 +31,7 @@ pub struct MemoryStore {
     docs: Mutex<HashMap<String, DocData>>,
     leases: LocalLeases,
     next_id: AtomicU64,
-    /// Accounts, versions and usage figures.
+    /// Accounts, versions, data sources and usage figures.
     records: EmbeddedStore,
 }
 
@@ -60,6 +60,7 @@ impl Default for MemoryStore {
 
 forward_account_store!(MemoryStore => EmbeddedStore, |s| &s.records);
 forward_version_store!(MemoryStore => EmbeddedStore, |s| &s.records);
+forward_data_source_store!(MemoryStore => EmbeddedStore, |s| &s.records);
 
 #[async_trait]
 impl DocStore for MemoryStore {

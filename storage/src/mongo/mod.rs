@@ -54,7 +54,8 @@
 //! - `docs`: the [`DocStore`] (with its crash and race tests);
 //! - `accounts`: account collections, codecs and guarded updates; `users`
 //!   and `workspaces`: the [`crate::AccountStore`] operations on them;
-//! - `versions`: the [`crate::VersionStore`].
+//! - `versions`: the [`crate::VersionStore`];
+//! - `datasources`: the [`crate::DataSourceStore`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -70,6 +71,7 @@ use crate::doc::EntryId;
 use crate::error::{Result, StoreError};
 
 mod accounts;
+mod datasources;
 mod docs;
 mod users;
 mod versions;
@@ -77,6 +79,7 @@ mod workspaces;
 
 forward_account_store!(MongoStore => MongoStore, |s| s);
 forward_version_store!(MongoStore => MongoStore, |s| s);
+forward_data_source_store!(MongoStore => MongoStore, |s| s);
 
 /// Database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "coform";
@@ -105,6 +108,8 @@ pub(crate) const VERSIONS: &str = "template_versions";
 pub(crate) const VERSION_CHUNKS: &str = "template_version_chunks";
 pub(crate) const STATS: &str = "template_stats";
 pub(crate) const EDITORS: &str = "template_editors";
+pub(crate) const DATA_SOURCES: &str = "data_sources";
+pub(crate) const DATA_SOURCES_BY_NAME: &str = "data_sources_by_name";
 
 /// Ids per `$in` list when deleting log entries.
 const DELETE_BATCH: usize = 10_000;
@@ -113,8 +118,8 @@ const LOAD_ATTEMPTS: usize = 8;
 /// Attempts of an optimistic (version-guarded) update under contention.
 pub(crate) const CAS_ATTEMPTS: usize = 200;
 
-/// MongoDB-backed store ([`DocStore`], [`crate::AccountStore`] and
-/// [`crate::VersionStore`]).
+/// MongoDB-backed store ([`DocStore`], [`crate::AccountStore`],
+/// [`crate::VersionStore`] and [`crate::DataSourceStore`]).
 /// Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct MongoStore {
@@ -186,7 +191,7 @@ impl MongoStore {
     }
 
     /// Creates the indexes of every collection (documents, accounts,
-    /// versions); a no-op for those that exist.
+    /// versions, data sources); a no-op for those that exist.
     async fn create_indexes(&self) -> Result<()> {
         for (coll, keys, name, unique) in INDEXES {
             let mut spec = Document::new();
@@ -211,7 +216,7 @@ impl MongoStore {
 /// are field names separated by spaces, `-` before one sorting it
 /// descending.
 #[rustfmt::skip]
-const INDEXES: [(&str, &str, &str, bool); 16] = [
+const INDEXES: [(&str, &str, &str, bool); 17] = [
     (DOC_LOG,             "doc id",                 "log_by_doc_id",            true),
     (DOC_LOG_CHUNKS,      "doc id n",               "log_chunks_by_entry",      true),
     (DOC_SNAPSHOT_CHUNKS, "doc set n",              "snapshot_chunks_by_set",   true),
@@ -228,6 +233,7 @@ const INDEXES: [(&str, &str, &str, bool); 16] = [
     (VERSIONS,            "template number",        "versions_by_template",     true),
     (VERSION_CHUNKS,      "template set n",         "version_chunks_by_set",    true),
     (EDITORS,             "template user",          "editors_by_template",      true),
+    (DATA_SOURCES,        "workspaceId nameFolded", DATA_SOURCES_BY_NAME,       true),
 ];
 
 // ---------------------------------------------------------------- helpers

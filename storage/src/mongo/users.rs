@@ -75,7 +75,8 @@ impl MongoStore {
             workspaces.push(get_str(&w, "_id", "workspace")?);
         }
         // 2. Leave each (guarded, re-checked on the current state); a
-        //    workspace left without members goes, with its templates.
+        //    workspace left without members goes, with its templates and
+        //    data sources.
         let mut templates = Vec::new();
         for w in &workspaces {
             let deleted = self
@@ -88,6 +89,7 @@ impl MongoStore {
                 })
                 .await?;
             if deleted == Some(true) {
+                self.purge_data_sources(w).await?;
                 templates.extend(self.purge_templates(w).await?);
             }
         }

@@ -82,8 +82,8 @@ impl MongoStore {
     pub(crate) async fn delete_workspace(&self, id: &str) -> Result<Vec<String>> {
         self.check_open()?;
         // The workspace (and with it every membership) first, then its
-        // templates: a template created meanwhile finds no workspace and
-        // removes itself.
+        // templates and data sources: one created meanwhile finds no
+        // workspace and removes itself.
         if self.delete_by_id(WORKSPACES, id).await? == 0 {
             return Err(not_found("workspace"));
         }
@@ -91,6 +91,7 @@ impl MongoStore {
             .delete_many(doc! { "workspaceId": id })
             .await
             .map_err(db_err)?;
+        self.purge_data_sources(id).await?;
         self.purge_templates(id).await
     }
 

@@ -1,10 +1,11 @@
-//! Records for tests: one user, workspace or template with every field
-//! filled in, and the setup most version tests start from.
+//! Records for tests: one user, workspace, template or data source with
+//! every field filled in, and the setup most version tests start from.
 
 use bytes::Bytes;
 use serde_json::json;
 
 use crate::accounts::{AccountStore, Millis, Template, User, Workspace};
+use crate::datasources::{DataSource, HEALTH_UNKNOWN, STATUS_UNTESTED};
 use crate::doc::{EntryId, Snapshot};
 
 /// The time the fixtures are created at.
@@ -58,6 +59,31 @@ pub fn template(id: &str, workspace_id: &str, updated_at: Millis) -> Template {
         created_at: NOW,
         updated_at,
         version: 1,
+    }
+}
+
+/// A new REST data source `id` named `name` in `workspace_id` (by `u1`,
+/// at [`NOW`]): configuration version 1, no usage, never checked.
+pub fn data_source(id: &str, workspace_id: &str, name: &str) -> DataSource {
+    DataSource {
+        id: id.into(),
+        workspace_id: workspace_id.into(),
+        name: name.into(),
+        kind: "rest".into(),
+        config: format!(r#"{{"baseUrl":"http://127.0.0.1:9/{id}"}}"#),
+        config_version: 1,
+        created_by: "u1".into(),
+        created_at: NOW,
+        updated_at: NOW,
+        last_used: None,
+        call_count: 0,
+        error_count: 0,
+        total_duration_ms: 0,
+        last_error: None,
+        status: STATUS_UNTESTED.into(),
+        last_check: None,
+        health: HEALTH_UNKNOWN.into(),
+        alerts: Vec::new(),
     }
 }
 

@@ -11,7 +11,9 @@ import { isCoformError } from "@coform/sdk";
 import { client, CoformError } from "../client";
 import { ErrorAlert, Page } from "../components";
 import { Link } from "../router";
+import { SourcesContext } from "../form/sources";
 import { catalog, catalogError, loadCatalog } from "../schema";
+import { sourceRunner } from "../sources";
 import { Canvas } from "./Canvas";
 import { Outline } from "./Outline";
 import { Palette } from "./Palette";
@@ -106,12 +108,12 @@ export function Editor(props: { id: string }) {
       </div>
       <ErrorAlert error={error.value ?? catalogError.value} />
       {!s && !error.value && <p aria-live="polite">Opening the template…</p>}
-      {s && <Workbench store={s} templateId={props.id} />}
+      {s && <Workbench store={s} templateId={props.id} workspaceId={known.value?.workspaceId ?? null} />}
     </Page>
   );
 }
 
-function Workbench(props: { store: EditorStore; templateId: string }) {
+function Workbench(props: { store: EditorStore; templateId: string; workspaceId: string | null }) {
   const { store } = props;
   const root = useRef<HTMLDivElement>(null);
   const ended = store.ended.value;
@@ -176,14 +178,20 @@ function Workbench(props: { store: EditorStore; templateId: string }) {
           You have view only access: you can see this template and who is here, but not change it.
         </p>
       )}
-      <div class={readOnly ? "panes read-only" : "panes"}>
-        {!readOnly && <Palette store={store} catalog={catalog.value} />}
-        <Canvas store={store} catalog={catalog.value} />
-        <div class="side">
-          <Properties store={store} catalog={catalog.value} />
-          <Outline store={store} />
+      <SourcesContext.Provider value={sourceRunner(props.templateId)}>
+        <div class={readOnly ? "panes read-only" : "panes"}>
+          {!readOnly && <Palette store={store} catalog={catalog.value} />}
+          <Canvas store={store} catalog={catalog.value} />
+          <div class="side">
+            <Properties
+              store={store}
+              catalog={catalog.value}
+              place={{ templateId: props.templateId, workspaceId: props.workspaceId }}
+            />
+            <Outline store={store} />
+          </div>
         </div>
-      </div>
+      </SourcesContext.Provider>
       <Toast />
     </div>
   );

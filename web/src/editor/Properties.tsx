@@ -7,6 +7,7 @@ import { useEffect, useRef } from "preact/hooks";
 import type { Component, ComponentPatch } from "@coform/sdk";
 import type { JSX, TargetedEvent } from "preact";
 import { typeInfo, type Catalog, type FieldInfo } from "../schema";
+import { BindingField } from "./Bindings";
 import { deleteWithUndo } from "./Canvas";
 import { focusItem } from "./focus";
 import { moveChoices, problemsOf, stepMove } from "./model";
@@ -26,8 +27,15 @@ const GROUP_ORDER = ["basic", "options", "data", "layout", "behaviour", "validat
 /** Fields whose text is long enough for a text area. */
 const LONG_TEXT = new Set(["text", "description", "customValidation", "helpText"]);
 
-export function Properties(props: { store: EditorStore; catalog: Catalog | null }) {
-  const { store, catalog } = props;
+/** Where the template lives: data-source bindings list and call its workspace's sources. */
+export interface Place {
+  templateId: string;
+  /** Unknown while offline before the template was ever loaded. */
+  workspaceId: string | null;
+}
+
+export function Properties(props: { store: EditorStore; catalog: Catalog | null; place: Place }) {
+  const { store, catalog, place } = props;
   const id = store.selection.value;
   const sig = id === null ? undefined : store.byId.get(id);
   return (
@@ -36,14 +44,14 @@ export function Properties(props: { store: EditorStore; catalog: Catalog | null 
       {sig === undefined || id === null ? (
         <p class="muted">Select a component on the canvas to see and change its properties.</p>
       ) : (
-        <Panel key={id} store={store} catalog={catalog} id={id} component={sig.value} />
+        <Panel key={id} store={store} catalog={catalog} id={id} component={sig.value} place={place} />
       )}
     </section>
   );
 }
 
-function Panel(props: { store: EditorStore; catalog: Catalog | null; id: string; component: Component }) {
-  const { store, catalog, id, component: c } = props;
+function Panel(props: { store: EditorStore; catalog: Catalog | null; id: string; component: Component; place: Place }) {
+  const { store, catalog, id, component: c, place } = props;
   const info = typeInfo(catalog, c.type);
   const readOnly = store.readOnly.value;
   const problems = useComputed(() => problemsOf(store.problems.value, id));
@@ -96,6 +104,7 @@ function Panel(props: { store: EditorStore; catalog: Catalog | null; id: string;
               where={where}
               value={(where === "properties" ? c.properties : c.validation)[f.name]}
               disabled={readOnly}
+              place={place}
               errors={found.get(`${where}.${f.name}`)}
               onValue={(v) => store.update(id, { [where]: { [f.name]: v } } as ComponentPatch)}
             />
@@ -249,6 +258,7 @@ function PropField(props: {
   where: "properties" | "validation";
   value: unknown;
   disabled: boolean;
+  place: Place;
   errors?: string[];
   onValue: (v: unknown) => void;
 }) {
@@ -322,6 +332,18 @@ function PropField(props: {
       );
     case "options":
       return <OptionsField {...common} value={value} onValue={props.onValue} />;
+    case "optionsSource":
+    case "defaultSource":
+      return (
+        <BindingField
+          {...common}
+          options={f.kind === "optionsSource"}
+          value={value}
+          workspaceId={props.place.workspaceId}
+          templateId={props.place.templateId}
+          onValue={props.onValue}
+        />
+      );
     case "list":
       return (
         <TextInput

@@ -5,6 +5,8 @@ import type { Component } from "@coform/sdk";
 import { Fragment, type ComponentChildren, type JSX } from "preact";
 import { useState } from "preact/hooks";
 import type { TypeInfo } from "../schema";
+import { mapDefault, mapOptions, readDefaultBinding, readOptionsBinding } from "./binding";
+import { useSourceAnswer } from "./sources";
 import {
   bound,
   chosen,
@@ -51,9 +53,43 @@ interface Field {
   disabled: boolean;
   readOnly: boolean;
   interactive: boolean;
+  /** The options shown: from the bound data source, else the static ones. */
+  choices: Option[];
+  /** The default value: from the bound data source, else the static one. */
+  initial: unknown;
+  /** Why a bound source's options are not shown, if they are not. */
+  sourceNote: string | undefined;
 }
 
-function field(props: ControlProps): Field {
+const CHOICE = new Set(["select", "radio", "checkbox"]);
+
+/** What a component's data-source bindings give, with the static fallbacks. */
+function useBound(c: Component, info: TypeInfo | undefined): Pick<Field, "choices" | "initial" | "sourceNote"> {
+  const optionsBinding = readOptionsBinding(prop(c, info, "optionsSource"));
+  const defaultBinding = readDefaultBinding(prop(c, info, "defaultSource"));
+  const optionsAnswer = useSourceAnswer(optionsBinding);
+  const defaultAnswer = useSourceAnswer(defaultBinding);
+  let choices = options(prop(c, info, "options"));
+  let sourceNote: string | undefined;
+  if (optionsAnswer.state === "ok" && optionsBinding) {
+    const mapped = mapOptions(optionsAnswer.data, optionsBinding);
+    if (mapped.ok) choices = mapped.options;
+    else sourceNote = `Options could not be read from the data source (${mapped.problem.message}); showing the saved options.`;
+  } else if (optionsAnswer.state === "failed") {
+    const code = (optionsAnswer.error as { code?: unknown } | null)?.code;
+    sourceNote = `Options could not be loaded from the data source${typeof code === "string" ? ` (${code})` : ""}; showing the saved options.`;
+  }
+  let initial = prop(c, info, "defaultValue");
+  if (defaultAnswer.state === "ok" && defaultBinding) {
+    const found = mapDefault(defaultAnswer.data, defaultBinding.path);
+    // An option's value is text: a number in the answer names the option
+    // it prints as.
+    if (found.found) initial = typeof found.value === "number" && CHOICE.has(c.type) ? String(found.value) : found.value;
+  }
+  return { choices, initial, sourceNote };
+}
+
+function field(props: ControlProps, sourced: Pick<Field, "choices" | "initial" | "sourceNote">): Field {
   const { component: c, info, interactive } = props;
   const id = domId(props.idPrefix, c.id);
   const help = text(prop(c, info, "helpText"));
@@ -69,6 +105,7 @@ function field(props: ControlProps): Field {
     disabled: flag(prop(c, info, "disabled")),
     readOnly: flag(prop(c, info, "readOnly")),
     interactive,
+    ...sourced,
   };
 }
 
@@ -113,13 +150,18 @@ function Help(props: { f: Field }) {
   ) : null;
 }
 
+/** Why a bound source's options are not shown (the static ones are). */
+function SourceNote(props: { f: Field }) {
+  return props.f.sourceNote ? <p class="form-help form-source-note">{props.f.sourceNote}</p> : null;
+}
+
 /** One-line inputs: text, e-mail, phone, number and date. */
 function LineInput(props: { f: Field; type: "text" | "email" | "tel" | "number" | "date" }) {
   const { f, type } = props;
   const { c, info } = f;
   const ranged = type === "number" || type === "date";
   const lengths = !ranged;
-  const initial = prop(c, info, "defaultValue");
+  const initial = f.initial;
   // The rules bound what is accepted; the properties bound what the
   // control offers. The stricter source, the rule, wins.
   const limit = (k: "min" | "max") => bound(rule(c, info, k)) ?? bound(prop(c, info, k));
@@ -161,7 +203,7 @@ function TextArea(props: { f: Field }) {
         class="form-input"
         rows={rows}
         readOnly={f.readOnly}
-        defaultValue={text(prop(c, info, "defaultValue"))}
+        defaultValue={text(f.initial)}
         placeholder={text(prop(c, info, "placeholder"))}
         minLength={num(rule(c, info, "minLength"))}
         maxLength={num(rule(c, info, "maxLength"))}
@@ -175,7 +217,7 @@ function Select(props: { f: Field; choices: Option[] }) {
   const { f, choices } = props;
   const { c, info } = f;
   const multiple = flag(prop(c, info, "multiple"));
-  const initial = chosen(prop(c, info, "defaultValue"));
+  const initial = chosen(f.initial);
   return (
     <div class="form-field">
       <Label f={f} />
@@ -191,6 +233,7 @@ function Select(props: { f: Field; choices: Option[] }) {
           </option>
         ))}
       </select>
+      <SourceNote f={f} />
       <Help f={f} />
     </div>
   );
@@ -200,7 +243,7 @@ function Select(props: { f: Field; choices: Option[] }) {
 function ChoiceGroup(props: { f: Field; choices: Option[]; kind: "radio" | "checkbox" }) {
   const { f, choices, kind } = props;
   const { c, info } = f;
-  const initial = chosen(prop(c, info, "defaultValue"));
+  const initial = chosen(f.initial);
   const horizontal = prop(c, info, "layout") === "horizontal";
   const radio = kind === "radio";
   return (
@@ -241,6 +284,7 @@ function ChoiceGroup(props: { f: Field; choices: Option[]; kind: "radio" | "chec
           })}
         </div>
       )}
+      <SourceNote f={f} />
       <Help f={f} />
     </fieldset>
   );
@@ -255,7 +299,7 @@ function SingleCheckbox(props: { f: Field }) {
         {...common(f)}
         type="checkbox"
         value="on"
-        defaultChecked={prop(f.c, f.info, "defaultValue") === true}
+        defaultChecked={f.initial === true}
       />
       <Label f={f} />
       <Help f={f} />
@@ -397,7 +441,7 @@ function Unknown(props: { f: Field }) {
 
 function Body(props: { f: Field }) {
   const { f } = props;
-  const choices = () => options(prop(f.c, f.info, "options"));
+  const choices = () => f.choices;
   switch (f.c.type) {
     case "text":
       return <LineInput f={f} type="text" />;
@@ -438,7 +482,7 @@ function Body(props: { f: Field }) {
  * editors can still find it.
  */
 export function Control(props: ControlProps) {
-  const f = field(props);
+  const f = field(props, useBound(props.component, props.info));
   const hidden = flag(prop(f.c, f.info, "hidden"));
   if (hidden && props.interactive) return null;
   if (f.c.type === "section") {

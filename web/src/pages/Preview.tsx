@@ -6,9 +6,11 @@ import { useEffect } from "preact/hooks";
 import { client } from "../client";
 import { ErrorAlert, Page } from "../components";
 import { FormView } from "../form/FormView";
+import { SourcesContext } from "../form/sources";
 import { text } from "../form/values";
 import { Link } from "../router";
 import { catalog, loadCatalog } from "../schema";
+import { sourceRunner } from "../sources";
 import "./preview.css";
 
 type Width = "desktop" | "phone";
@@ -108,7 +110,9 @@ export function Preview(props: { id: string }) {
         ) : (
           <div class={"preview-frame is-" + width.value}>
             {description.value && <p class="preview-description">{description.value}</p>}
-            <FormView components={list} catalog={catalog.value} interactive={true} idPrefix="preview" />
+            <SourcesContext.Provider value={sourceRunner(id)}>
+              <FormView components={list} catalog={catalog.value} interactive={true} idPrefix="preview" />
+            </SourcesContext.Provider>
           </div>
         )}
       </div>
