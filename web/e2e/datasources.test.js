@@ -234,30 +234,31 @@ describe("the data sources page", () => {
       await expectText(failed, /^The test failed\.\s*upstream_error: /, "the failed test's alert");
       assert.equal(await sample.count(), 0, "the sample of the passed test is still shown");
 
-      // The card shows the figures the server keeps.
-      let restNow;
-      await waitUntil(
-        async () => {
-          [restNow] = await restSources(ed, ws.id);
-          const errors = await customers.locator("dt", { hasText: "Errors" }).locator("xpath=following-sibling::dd").textContent();
-          return errors.trim() === String(restNow.errorCount);
-        },
-        "the card's error count to be the server's",
-        { detail: () => restNow },
-      );
-      assert.ok(restNow.errorCount >= 1, `the server counted ${restNow.errorCount} errors after a failed test`);
-      await expectText(customers.getByText(/^Status: /), new RegExp(`^Status: ${restNow.status}$`, "i"), "the status badge");
+      // Tests are not counted; calls are. Two calls (one fails), then the
+      // health check: the card shows the figures the server keeps.
+      await h.api(ed, "POST", `/api/data-sources/${stored.id}/execute`, { params: { city: "Bergen" } }, 200);
+      const refused = await h.request(ed, "POST", `/api/data-sources/${stored.id}/execute`, { params: { city: "nowhere" } });
+      assert.equal(refused.body?.error?.code, "upstream_error", `a failing call: ${JSON.stringify(refused)}`);
+      await customers.getByRole("button", { name: "Check health of Customers", exact: true }).click();
+      await expectText(customers.getByRole("status"), /^Customers is healthy: it answered in \d+ ms\.$/, "the health check");
+      await expectVisible(customers.getByText("Healthy", { exact: true }), "the health badge");
+      const [figures] = await restSources(ed, ws.id);
+      assert.equal(figures.errorCount, 1, `the server's error count: ${JSON.stringify(figures)}`);
+      assert.equal(figures.performance.successRate, 0.5);
+      assert.notEqual(figures.lastUsed, null);
+      const figure = (term) => customers.locator("dt", { hasText: term }).locator("xpath=following-sibling::dd");
+      await expectText(figure("Errors"), "1", "the card's error count");
+      await expectText(figure("Success rate"), "50%", "the card's success rate");
+      await expectText(figure("Average response"), `${Math.round(figures.performance.responseTime)} ms`, "the card's response time");
+      await expectText(figure("Last used"), /\d/, "the card's last use");
+      await expectText(customers.getByText(/^Status: /), new RegExp(`^Status: ${figures.status}$`, "i"), "the status badge");
 
-      // Escape closes the panel and gives the focus back to its button.
+      // The panel is still open: Escape closes it and gives the focus back to its button.
       await testPanel.getByLabel("Value of parameter 1", { exact: true }).focus();
       await page.keyboard.press("Escape");
       await expectCount(testPanel, 0, "the test panel after Escape");
       await expectFocusedButton(page, "Test Customers", "after closing the test panel");
 
-      // Health: dialled now, and the badge follows.
-      await customers.getByRole("button", { name: "Check health of Customers", exact: true }).click();
-      await expectText(customers.getByRole("status"), /^Customers is healthy: it answered in \d+ ms\.$/, "the health check");
-      await expectVisible(customers.getByText("Healthy", { exact: true }), "the health badge");
       await customers.getByRole("button", { name: "Clear cache of Customers", exact: true }).click();
       await expectText(customers.getByRole("status"), "The cached answers of Customers were cleared.", "clearing the cache");
       await screenshot(page, "datasources-list");

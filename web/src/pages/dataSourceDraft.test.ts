@@ -143,6 +143,11 @@ describe("editing a stored source", () => {
   it("sends nothing when nothing changed, and never a kept secret", () => {
     const d = draftOf(stored);
     expect(changesFrom(stored.config, configOf(d, stored.config))).toEqual({});
+    // As the server shows a bearer token: with empty credentials.
+    const bearer = source({
+      config: { url: "https://x.example/", method: "GET", authentication: { type: "bearer", credentials: {}, token: SECRET_MASK }, caching: { enabled: false, ttl: 300 } },
+    });
+    expect(changesFrom(bearer.config, configOf(draftOf(bearer), bearer.config))).toEqual({});
     const renamed = { ...d, url: "https://crm.example/v2" };
     expect(changesFrom(stored.config, configOf(renamed, stored.config))).toEqual({ url: "https://crm.example/v2" });
   });

@@ -351,8 +351,10 @@ const WHOLE = new Set(["body", "variables"]);
  */
 export function changesFrom(from: DataSourceConfig, to: DataSourceConfig): ConfigChanges {
   const out: Record<string, unknown> = {};
-  const a = from as Record<string, unknown>;
-  const b = to as Record<string, unknown>;
+  // An empty object is as good as none (the server shows
+  // `credentials: {}` for a bearer token).
+  const a = prune(from) as Record<string, unknown>;
+  const b = prune(to) as Record<string, unknown>;
   for (const k of Object.keys(a)) if (!(k in b)) out[k] = null;
   for (const [k, v] of Object.entries(b)) {
     if (!(k in a)) out[k] = v;
