@@ -78,7 +78,12 @@ export class DataSourcesApi {
     return this.client.request('POST', this.#at(id, 'execute'), { body: options })
   }
 
-  /** What the source offers: tables and columns, GraphQL types, or the shape of a REST answer. */
+  /**
+   * What the source offers: tables and columns, GraphQL types, or the
+   * shape of a REST answer. A REST source is called without parameters
+   * for it, so one whose placeholders need values throws
+   * `parameter_refused`.
+   */
   schema (id: string): Promise<DataSourceSchema> {
     return this.client.request('GET', this.#at(id, 'schema'))
   }

@@ -1146,6 +1146,12 @@ function SchemaPanel(props: { source: DataSource; close: () => void }) {
       </h4>
       {schema.loading.value && <p role="status">Loading the schema…</p>}
       {schema.error.value !== null && <CallError error={schema.error.value} title="The schema could not be read." />}
+      {schema.error.value instanceof CoformError && schema.error.value.code === "parameter_refused" && (
+        <p class="hint">
+          The schema is read from an answer to a call without parameters, which this source cannot make. Test it
+          with parameters to see what it answers.
+        </p>
+      )}
       {s && <SchemaView schema={s} />}
       <div class="actions">
         <button type="button" class="secondary" onClick={() => !schema.loading.value && schema.reload()} aria-disabled={schema.loading.value}>
