@@ -78,7 +78,12 @@ export class DataSourcesApi {
     return this.client.request('POST', this.#at(id, 'execute'), { body: options })
   }
 
-  /** What the source offers: tables and columns, GraphQL types, or the shape of a REST answer. */
+  /**
+   * What the source offers: tables and columns, GraphQL types, or the
+   * shape of a REST answer. A REST source is called without parameters
+   * for it, so one whose placeholders need values throws
+   * `parameter_refused`.
+   */
   schema (id: string): Promise<DataSourceSchema> {
     return this.client.request('GET', this.#at(id, 'schema'))
   }
@@ -111,9 +116,12 @@ export function requiredSecrets (err: unknown): string[] {
   return Array.isArray(fields) ? fields.filter((f): f is string => typeof f === 'string') : []
 }
 
-/** The configuration field an `invalid_config` error names, or `null`. */
+/**
+ * The field an `invalid_config` error names, or the first field of a
+ * `validation_failed` one (`config.url`, `name`, ...); `null` for others.
+ */
 export function invalidField (err: unknown): string | null {
-  if (!(err instanceof CoformError) || err.code !== 'invalid_config') return null
+  if (!(err instanceof CoformError) || (err.code !== 'invalid_config' && err.code !== 'validation_failed')) return null
   const d = err.details
   // `{ field }`, or the `[{ field, message }]` of a validation error.
   const field = (Array.isArray(d) ? d[0] : d as { field?: unknown } | null)?.field

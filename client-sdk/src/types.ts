@@ -510,6 +510,8 @@ export interface DataSourceHealth {
   health: 'healthy' | 'unhealthy'
   checkedAt: number
   durationMs: number
+  /** What the server's monitoring says of the source now. */
+  alerts?: string[]
   /** Why it is unhealthy. */
   error?: { code: string, message: string }
 }
@@ -542,7 +544,7 @@ export type DataSourceErrorCode =
   | 'row_limit'
   /** The upstream answered with an error (HTTP status, GraphQL errors, database error). */
   | 'upstream_error'
-  /** The configuration is wrong: `details.field` names the field. */
+  /** The configuration is wrong: `details.field` names the field (see `invalidField`). */
   | 'invalid_config'
   | 'invalid_host'
   | 'unresolvable_host'

@@ -170,14 +170,15 @@ describe('data sources: errors', () => {
     })
   })
 
-  test('invalid_config names its field; other errors name none', async () => {
+  test('invalid_config and validation_failed name their field; other errors name none', async () => {
     const c = refuse({ code: 'invalid_config', message: 'url: not http or https', field: 'url', details: null })
     const err = await c.dataSources.create({ workspaceId: 'w', name: 'x', type: 'rest', config: { url: 'ftp://x' } })
       .then(() => null, (e: unknown) => e)
     assert.ok(err instanceof CoformError)
     assert.equal(invalidField(err), 'url')
     assert.deepEqual(requiredSecrets(err), [])
-    assert.equal(invalidField(new CoformError(422, 'validation_failed', 'm', [{ field: 'name', message: 'empty' }])), null)
+    assert.equal(invalidField(new CoformError(422, 'validation_failed', 'm', [{ field: 'config.url', message: 'bad' }])), 'config.url')
+    assert.equal(invalidField(new CoformError(400, 'blocked_address', 'm', { field: 'url' })), null)
     assert.equal(invalidField(new Error('x')), null)
   })
 

@@ -27,6 +27,7 @@ function MembersPage(props: { id: string }) {
         <nav aria-label="Workspace" class="crumbs">
           <Link href="/">All workspaces</Link>
           <Link href={"/workspaces/" + encodeURIComponent(w.id)}>Templates of {w.name}</Link>
+          <Link href={"/workspaces/" + encodeURIComponent(w.id) + "/data-sources"}>Data sources</Link>
         </nav>
         {!admin && (
           <p class="muted">Admins and owners add members and change roles. You can see who is here.</p>

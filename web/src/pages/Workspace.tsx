@@ -33,6 +33,7 @@ function WorkspacePage(props: { id: string }) {
         <nav aria-label="Workspace" class="crumbs">
           <Link href="/">All workspaces</Link>
           <Link href={"/workspaces/" + encodeURIComponent(w.id) + "/members"}>Members</Link>
+          <Link href={"/workspaces/" + encodeURIComponent(w.id) + "/data-sources"}>Data sources</Link>
         </nav>
         <div class="ws-summary">
           <p>
