@@ -80,12 +80,13 @@ export class DataSourcesApi {
 
   /**
    * What the source offers: tables and columns, GraphQL types, or the
-   * shape of a REST answer. A REST source is called without parameters
-   * for it, so one whose placeholders need values throws
-   * `parameter_refused`.
+   * shape of a REST answer, read from a sample call made with `params`
+   * (a REST source whose placeholders get no value throws
+   * `parameter_refused`).
    */
-  schema (id: string): Promise<DataSourceSchema> {
-    return this.client.request('GET', this.#at(id, 'schema'))
+  schema (id: string, params?: DataSourceParams): Promise<DataSourceSchema> {
+    const query = params && Object.keys(params).length > 0 ? { params: JSON.stringify(params) } : undefined
+    return this.client.request('GET', this.#at(id, 'schema'), query ? { query } : undefined)
   }
 
   /** Checks the stored configuration and its literal hosts, without dialling. */

@@ -602,17 +602,37 @@ pub fn binds(content: &Value, source_id: &str) -> bool {
     })
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaQuery {
+    /// A JSON object of parameters, for a REST source whose sample call
+    /// needs them (`?params={"region":"europe"}`, URL-encoded).
+    pub params: Option<String>,
+}
+
 /// What a source answers with: inferred from a sample (REST), the
 /// introspected types (GraphQL), or the tables and columns its role may
 /// read (PostgreSQL). Editors.
 #[utoipa::path(get, path = "/api/data-sources/{id}/schema", tag = "data-sources", security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = String, Path), SchemaQuery),
     responses((status = 200, body = Object), (status = 401), (status = 403), (status = 404), (status = 422), (status = 424)))]
-pub async fn schema(Authed(state, me): Authed, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn schema(
+    Authed(state, me): Authed,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<SchemaQuery>,
+) -> ApiResult<Json<Value>> {
     let (source, role) = source_role(&state, &id, &me.user.id).await?;
     require(role, Role::Editor, "reading a data source's schema")?;
+    let params = match q.params.as_deref() {
+        None | Some("") => Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ApiError::field("params", "must be a JSON object")),
+        },
+    };
+    check_params(&params)?;
     let schema = service(&state)
-        .schema(&source, &Map::new())
+        .schema(&source, &params)
         .await
         .map_err(exec_error)?;
     Ok(Json(schema))
