@@ -474,6 +474,18 @@ async fn parameters_are_values_never_code() {
         .received()
         .iter()
         .all(|r| !r.headers.iter().any(|(k, _)| k == "x-injected")));
+    // The schema is read from a sample call, which needs its parameters.
+    let schema = format!("/api/data-sources/{id}/schema");
+    w.s.get(&schema, Some(&w.owner.access))
+        .await
+        .expect_error(422, "parameter_refused");
+    let params = r#"{"id":"7","q":"x","trace":"t","count":2}"#;
+    let with = format!("{schema}?params={}", params.replace('"', "%22"));
+    let r = w.s.get(&with, Some(&w.owner.access)).await;
+    assert!(r.expect(200).to_string().contains("body"), "{}", r.text);
+    w.s.get(&format!("{schema}?params=[1]"), Some(&w.owner.access))
+        .await
+        .expect_error(422, "validation_failed");
 }
 
 #[tokio::test]
