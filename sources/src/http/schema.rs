@@ -34,7 +34,11 @@ pub fn infer_schema(sample: &Value) -> Value {
                 .iter()
                 .map(|(key, value)| (key.clone(), infer_schema(value)))
                 .collect();
-            let required: Vec<Value> = fields.keys().map(|k| Value::String(k.clone())).collect();
+            // Sorted: the order of a JSON object's keys depends on how
+            // serde_json was built (sorted, or as read), a list's does not.
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            let required: Vec<Value> = keys.into_iter().map(|k| Value::String(k.clone())).collect();
             json!({"type": "object", "properties": properties, "required": required})
         }
     }
