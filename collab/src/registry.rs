@@ -538,6 +538,9 @@ mod tests {
         async fn delete(&self, _: &str) -> coform_storage::error::Result<()> {
             down()
         }
+        async fn tombstone(&self, _: &str) -> coform_storage::error::Result<()> {
+            down()
+        }
         async fn try_lease(
             &self,
             _: &str,
