@@ -126,6 +126,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .map_err(|e| anyhow::anyhow!("--redis: {e}"))?,
         None => Registry::new(store, metrics, config.room_config()),
     };
+    // With accounts, a replica that may have missed access changes on the
+    // bus asks the records again about every open connection.
+    if config.auth == crate::config::AuthMode::On {
+        registry.set_access_check(Arc::new(api::access::LiveAccess {
+            accounts: accounts.clone(),
+        }));
+    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;

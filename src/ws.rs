@@ -86,6 +86,8 @@ pub async fn upgrade(
     }
     validate_doc_name(&doc)?;
     let acks = matches!(params.acks.as_deref(), Some("1" | "true"));
+    // Read before the check: see `connection`.
+    let epoch = state.registry.access_epoch();
     let access = match state.config.auth {
         AuthMode::Off => Access {
             identity: None,
@@ -106,7 +108,7 @@ pub async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let tracker = state.tracker.clone();
-            tracker.track_future(connection(socket, doc, state, permit, access, acks))
+            tracker.track_future(connection(socket, doc, state, permit, access, acks, epoch))
         })
         .into_response())
 }
@@ -185,6 +187,7 @@ async fn connection(
     _permit: OwnedSemaphorePermit,
     access: Access,
     acks: bool,
+    epoch: u64,
 ) {
     let metrics = state.registry.metrics().clone();
     metrics.connections.fetch_add(1, Relaxed);
@@ -199,6 +202,12 @@ async fn connection(
             tracing::warn!(doc, error = %e, "join failed");
             let reason = if state.registry.is_shutting_down() {
                 CloseReason::ShuttingDown
+            } else if matches!(
+                e,
+                coform_collab::CollabError::Store(coform_storage::StoreError::Deleted(_))
+            ) {
+                // Deleted meanwhile (its template is gone): not coming back.
+                CloseReason::Forbidden
             } else {
                 CloseReason::Unavailable
             };
@@ -206,6 +215,12 @@ async fn connection(
             return;
         }
     };
+    // An access change applied (here, or heard from another replica)
+    // between the check and the join found no socket of ours to act on:
+    // the room asks the records again about its connections.
+    if state.registry.access_epoch() != epoch {
+        state.registry.recheck_doc(&doc).await;
+    }
     let writer = tokio::spawn(write_loop(sink, peer.clone(), state.config.write_coalesce));
     read_loop(stream, &room, &peer, &state).await;
     room.leave(peer.id).await;

@@ -179,12 +179,17 @@ async fn workspaces_are_created_listed_read_updated_and_deleted() {
         .expect_error(404, "not_found");
     let list = s.get("/api/workspaces", Some(&ada.access)).await;
     assert_eq!(list.expect(200).as_array().unwrap().len(), 2);
-    // Its document is gone from the store too.
-    let stored = s.state().registry.store().load(&tpl).await.unwrap();
-    assert!(
-        stored.snapshot.is_none() && stored.log.is_empty(),
+    // Its document is gone from the store too, for good (a tombstone).
+    let store = s.state().registry.store();
+    assert_eq!(
+        store.stats(&tpl).await.unwrap(),
+        Default::default(),
         "the deleted template's document is still stored"
     );
+    assert!(matches!(
+        store.load(&tpl).await,
+        Err(coform_storage::StoreError::Deleted(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1273,9 +1278,13 @@ async fn deleting_a_template_closes_its_sockets_with_4403() {
     other.set_key("meta", "still", "here").await;
     other.round_trip().await;
     assert!(other.state().ended.is_none());
-    // The document is gone from the store.
-    let stored = s.state().registry.store().load(&id).await.unwrap();
-    assert!(stored.snapshot.is_none() && stored.log.is_empty());
+    // The document is gone from the store, for good (a tombstone).
+    let store = s.state().registry.store();
+    assert_eq!(store.stats(&id).await.unwrap(), Default::default());
+    assert!(matches!(
+        store.load(&id).await,
+        Err(coform_storage::StoreError::Deleted(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -25,6 +25,42 @@
 //! its id; once that replica's key is gone, every room removes its states
 //! and tells its clients, so a dead replica leaves no ghosts.
 //!
+//! # Access changes
+//!
+//! Access changes reach connections on every replica through one more
+//! channel, `coform:access`, which every replica subscribes to whenever
+//! its subscription is up (whatever documents it has loaded: an event may
+//! name many documents, or none but a user). It carries [`AccessEvent`]s
+//! as the kinds [`BusKind::Evict`], [`BusKind::SetAccess`] and
+//! [`BusKind::EndSessions`], numbered per sender like a document's
+//! messages. A replica applies each to its own rooms: evict a document
+//! (4403), make a user's connections read-only or close them (4403),
+//! close the connections of ended sessions (4401).
+//!
+//! A replica may miss access events exactly as it may miss updates, and
+//! then re-checks instead of healing: every open connection's grant is
+//! asked again of the server's [`crate::access::AccessCheck`] (membership
+//! and role, template, session) and tightened to what it says. It does so
+//! after its subscription (re)connects, when the access channel's sequence
+//! skips, and on a heal hint there (a publisher whose access message was
+//! dropped sends one once Redis answers). A re-check only takes rights
+//! away: restoring one late is harmless, keeping one is not, and a grant
+//! read before a concurrent change must not undo it.
+//!
+//! What stops a deleted template's log from coming back is not the bus
+//! but the store's tombstone ([`coform_storage::DocStore::tombstone`]),
+//! written before the eviction is published: a replica that has not heard
+//! of the deletion yet cannot store another update of it.
+//!
+//! # Wire format
+//!
+//! Every message is `[version = 1, kind, id length, replica id, seq (u64
+//! little endian), payload]`. Kinds: 1 update, 2 awareness, 3 query
+//! awareness, 4 heal (document channels, and heal on the access channel),
+//! 5 evict, 6 set access, 7 end sessions (access channel; payloads in
+//! [`AccessEvent::encode`]). A replica ignores kinds it does not know, so
+//! new kinds need no new version.
+//!
 //! While Redis is down, each replica keeps serving its own clients; the
 //! status is visible through [`Bus::is_connected`] (and `/readyz`).
 
@@ -41,10 +77,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::AccessEvent;
 use crate::registry::Shared;
 
 const VERSION: u8 = 1;
 const CHANNEL_PREFIX: &str = "coform:doc:";
+/// The channel of access changes, shared by every replica.
+const ACCESS_CHANNEL: &str = "coform:access";
 const REPLICA_PREFIX: &str = "coform:replica:";
 /// How often a replica refreshes its liveness key, and its TTL.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -62,7 +101,14 @@ pub enum BusKind {
     /// "Send me your clients' presence for this document."
     QueryAwareness,
     /// "I may have failed to publish updates of this document: heal it."
+    /// On the access channel: "re-check your connections' grants".
     Heal,
+    /// Access channel: close a document's connections and unload it.
+    Evict,
+    /// Access channel: a user's right on some documents changed.
+    SetAccess,
+    /// Access channel: a user's sign-in sessions ended.
+    EndSessions,
 }
 
 impl BusKind {
@@ -72,6 +118,9 @@ impl BusKind {
             BusKind::Awareness => 2,
             BusKind::QueryAwareness => 3,
             BusKind::Heal => 4,
+            BusKind::Evict => 5,
+            BusKind::SetAccess => 6,
+            BusKind::EndSessions => 7,
         }
     }
 
@@ -81,6 +130,9 @@ impl BusKind {
             2 => BusKind::Awareness,
             3 => BusKind::QueryAwareness,
             4 => BusKind::Heal,
+            5 => BusKind::Evict,
+            6 => BusKind::SetAccess,
+            7 => BusKind::EndSessions,
             _ => return None,
         })
     }
@@ -132,8 +184,24 @@ enum Control {
     Unsubscribe(Arc<str>),
 }
 
+/// Where a message goes: a document's channel or the access channel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Topic {
+    Doc(Arc<str>),
+    Access,
+}
+
+impl Topic {
+    fn channel(&self) -> String {
+        match self {
+            Topic::Doc(doc) => channel(doc),
+            Topic::Access => ACCESS_CHANNEL.to_owned(),
+        }
+    }
+}
+
 struct Outgoing {
-    doc: Arc<str>,
+    topic: Topic,
     kind: BusKind,
     payload: Bytes,
 }
@@ -145,8 +213,9 @@ pub struct Bus {
     control: mpsc::UnboundedSender<Control>,
     /// True while the subscription connection is up.
     connected: Arc<AtomicBool>,
-    /// Documents whose publish was dropped (outbox full): hinted later.
-    dropped: Arc<parking_lot::Mutex<HashSet<Arc<str>>>>,
+    /// Topics whose publish was dropped (outbox full, Redis down): a heal
+    /// hint goes there later.
+    dropped: Arc<parking_lot::Mutex<HashSet<Topic>>>,
 }
 
 impl Bus {
@@ -219,13 +288,30 @@ impl Bus {
     /// outbox is full, the document is remembered and a heal hint is sent
     /// instead once there is room.
     pub(crate) fn publish(&self, doc: &Arc<str>, kind: BusKind, payload: Bytes) {
+        self.send(Topic::Doc(doc.clone()), kind, payload);
+    }
+
+    /// Queues an access change for the access channel; like
+    /// [`Bus::publish`], a dropped one is followed by a heal hint there,
+    /// on which every other replica re-checks its connections.
+    pub(crate) fn publish_access(&self, event: AccessEvent) {
+        for part in event.split() {
+            let (kind, payload) = part.encode();
+            self.send(Topic::Access, kind, payload);
+        }
+    }
+
+    fn send(&self, topic: Topic, kind: BusKind, payload: Bytes) {
         let msg = Outgoing {
-            doc: doc.clone(),
+            topic,
             kind,
             payload,
         };
-        if self.outbox.try_send(msg).is_err() {
-            self.dropped.lock().insert(doc.clone());
+        if let Err(e) = self.outbox.try_send(msg) {
+            let msg = match e {
+                mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
+            };
+            self.dropped.lock().insert(msg.topic);
         }
     }
 }
@@ -241,10 +327,10 @@ async fn publisher(
     client: redis::Client,
     replica: Arc<str>,
     mut outbox: mpsc::Receiver<Outgoing>,
-    dropped: Arc<parking_lot::Mutex<HashSet<Arc<str>>>>,
+    dropped: Arc<parking_lot::Mutex<HashSet<Topic>>>,
     shutdown: CancellationToken,
 ) {
-    let mut seqs: HashMap<Arc<str>, u64> = HashMap::new();
+    let mut seqs: HashMap<Topic, u64> = HashMap::new();
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     loop {
         let msg = tokio::select! {
@@ -255,11 +341,11 @@ async fn publisher(
         while let Ok(m) = outbox.try_recv() {
             batch.push(m);
         }
-        // Hints for documents whose messages were dropped earlier.
-        let hinted: Vec<Arc<str>> = dropped.lock().iter().cloned().collect();
-        for doc in hinted {
+        // Hints for topics whose messages were dropped earlier.
+        let hinted: Vec<Topic> = dropped.lock().iter().cloned().collect();
+        for topic in hinted {
             batch.push(Outgoing {
-                doc,
+                topic,
                 kind: BusKind::Heal,
                 payload: Bytes::new(),
             });
@@ -274,7 +360,7 @@ async fn publisher(
         if let Some(c) = conn.as_mut() {
             let mut pipe = redis::pipe();
             for m in &batch {
-                let seq = seqs.entry(m.doc.clone()).or_insert(0);
+                let seq = seqs.entry(m.topic.clone()).or_insert(0);
                 *seq += 1;
                 let raw = BusMessage {
                     kind: m.kind.clone(),
@@ -283,7 +369,7 @@ async fn publisher(
                     payload: m.payload.clone(),
                 }
                 .encode();
-                pipe.publish(channel(&m.doc), raw.as_ref()).ignore();
+                pipe.publish(m.topic.channel(), raw.as_ref()).ignore();
             }
             let sent: Result<Result<(), _>, _> =
                 tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async(c)).await;
@@ -292,11 +378,11 @@ async fn publisher(
         {
             let mut d = dropped.lock();
             if failed {
-                d.extend(batch.into_iter().map(|m| m.doc));
+                d.extend(batch.into_iter().map(|m| m.topic));
             } else {
                 for m in &batch {
                     if m.kind == BusKind::Heal {
-                        d.remove(&m.doc);
+                        d.remove(&m.topic);
                     }
                 }
             }
@@ -311,8 +397,9 @@ async fn publisher(
     }
 }
 
-/// Keeps one subscription connection with every wanted channel, hands
-/// messages to rooms, and heals every loaded room after a reconnect.
+/// Keeps one subscription connection with the access channel and every
+/// wanted document channel, hands messages to rooms, and after a
+/// reconnect heals every loaded room and re-checks every connection.
 #[allow(clippy::too_many_arguments)]
 async fn subscriber(
     client: redis::Client,
@@ -325,6 +412,8 @@ async fn subscriber(
 ) {
     let mut wanted: HashSet<Arc<str>> = HashSet::new();
     let mut last_seq: HashMap<(Arc<str>, Arc<str>), u64> = HashMap::new();
+    // Last access-channel sequence number seen per replica.
+    let mut access_seq: HashMap<Arc<str>, u64> = HashMap::new();
     let mut first = true;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -348,7 +437,7 @@ async fn subscriber(
         while let Ok(c) = control.try_recv() {
             apply_control(&mut wanted, c);
         }
-        let mut ok = true;
+        let mut ok = sink.subscribe(ACCESS_CHANNEL).await.is_ok();
         for doc in &wanted {
             ok &= sink.subscribe(channel(doc)).await.is_ok();
         }
@@ -364,6 +453,12 @@ async fn subscriber(
             }
             last_seq.clear();
         }
+        // Access events published while this replica was not listening
+        // (cut off, or not yet connected) are lost: ask again instead.
+        if let Some(shared) = shared.upgrade() {
+            shared.recheck_all().await;
+        }
+        access_seq.clear();
         first = false;
         loop {
             tokio::select! {
@@ -384,6 +479,10 @@ async fn subscriber(
                 }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
+                    if msg.get_channel_name() == ACCESS_CHANNEL {
+                        on_access(&msg, &replica, &mut access_seq, &shared).await;
+                        continue;
+                    }
                     let Some(doc) = msg.get_channel_name().strip_prefix(CHANNEL_PREFIX) else { continue };
                     let Some(m) = BusMessage::decode(msg.get_payload_bytes()) else { continue };
                     if m.replica == replica {
@@ -407,6 +506,37 @@ async fn subscriber(
         }
         connected.store(false, Ordering::Relaxed);
         tracing::warn!("bus connection lost; serving local clients only until it returns");
+    }
+}
+
+/// Handles one message of the access channel: applies its event to this
+/// replica's rooms, or re-checks every connection when something may have
+/// been missed (a sequence gap, a heal hint, a message it cannot read).
+async fn on_access(
+    msg: &redis::Msg,
+    replica: &Arc<str>,
+    access_seq: &mut HashMap<Arc<str>, u64>,
+    shared: &Weak<Shared>,
+) {
+    let Some(m) = BusMessage::decode(msg.get_payload_bytes()) else {
+        return;
+    };
+    if m.replica == *replica {
+        return;
+    }
+    let expected = access_seq.get(&m.replica).map(|s| s + 1);
+    access_seq.insert(m.replica.clone(), m.seq);
+    let gap = expected.is_some_and(|e| e != m.seq);
+    let Some(shared) = shared.upgrade() else {
+        return;
+    };
+    let event = AccessEvent::decode(&m.kind, &m.payload);
+    if gap || event.is_none() {
+        tracing::info!(replica = %m.replica, gap, "access changes may have been missed; re-checking connections");
+        shared.recheck_all().await;
+    }
+    if let Some(event) = event {
+        shared.apply_access(&event).await;
     }
 }
 
@@ -502,5 +632,18 @@ mod tests {
             "unknown kind"
         );
         assert_eq!(BusMessage::decode(&[1, 1, 5, b'a']), None, "truncated");
+    }
+
+    #[test]
+    fn access_kinds_round_trip_in_the_same_envelope() {
+        for kind in [BusKind::Evict, BusKind::SetAccess, BusKind::EndSessions] {
+            let m = BusMessage {
+                kind,
+                replica: "r1".into(),
+                seq: 1,
+                payload: Bytes::from_static(b"p"),
+            };
+            assert_eq!(BusMessage::decode(&m.encode()), Some(m));
+        }
     }
 }

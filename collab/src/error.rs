@@ -41,6 +41,7 @@ impl CollabError {
                 StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
                 StoreError::NotFound(s) => StoreError::NotFound(s.clone()),
                 StoreError::Constraint(c) => StoreError::Constraint(c),
+                StoreError::Deleted(s) => StoreError::Deleted(s.clone()),
             }),
             CollabError::CorruptDocument { doc, detail } => CollabError::CorruptDocument {
                 doc: doc.clone(),

@@ -24,7 +24,11 @@
 //! - [`content`]: a template document as JSON, and JSON applied back as a
 //!   minimal CRDT edit (used by the REST API).
 //! - [`bus`]: fan-out to other replicas through Redis pub/sub, with
-//!   healing from the store after gaps and replica heartbeats.
+//!   healing from the store after gaps, replica heartbeats, and the
+//!   access channel that carries access changes to every replica.
+//! - [`access`]: access changes on live connections ([`AccessEvent`])
+//!   and the server's [`AccessCheck`], asked again after a replica may
+//!   have missed some.
 //! - [`compaction`]: merging a document's snapshot and log into a new
 //!   snapshot, deleting exactly the merged entries.
 //! - [`metrics`]: counters and histograms rendered as Prometheus text.
@@ -37,6 +41,7 @@
 //! when that returns sends them on. Anything a client has seen survives a
 //! crash.
 
+pub mod access;
 pub mod bus;
 pub mod compaction;
 pub mod content;
@@ -49,6 +54,7 @@ pub mod protocol;
 pub mod registry;
 pub mod room;
 
+pub use access::{AccessCheck, AccessEvent, Grant};
 pub use error::{CloseReason, CollabError};
 pub use metrics::Metrics;
 pub use peer::{Identity, Peer, PeerId, SessionSet};

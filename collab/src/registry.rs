@@ -9,6 +9,11 @@
 //! Every room shares one [`Shared`] context: the store, metrics, config,
 //! the shutdown token and the task tracker that shutdown waits on. A
 //! fan-out bus for other replicas plugs in here, beside the store.
+//!
+//! Access changes ([`Registry::set_access`], [`Registry::end_sessions`],
+//! [`Registry::evict`]) act on this replica's rooms at once and are
+//! published on the bus, so every other replica applies them to its own
+//! (see [`crate::bus`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{AccessCheck, AccessEvent};
 use crate::bus::{Bus, BusKind, BusMessage};
 use crate::compaction::{self, Compacted};
 use crate::error::CloseReason;
@@ -91,6 +97,15 @@ pub(crate) struct Shared {
     pub(crate) bus: Option<Bus>,
     /// Edits stored per document, not yet taken.
     edits: DashMap<Arc<str>, EditCount>,
+    /// The server's answer to "what may this connection do now?", asked
+    /// when access events may have been missed. Set once, after the
+    /// server's account store is open; unset, nothing is re-checked.
+    pub(crate) access_check: std::sync::OnceLock<Arc<dyn AccessCheck>>,
+    /// Counts access changes applied here (and re-checks begun): a
+    /// connection authorized before a change but joined after it cannot
+    /// have been reached by it, and asks for a re-check of its room (see
+    /// [`Registry::access_epoch`]).
+    access_epoch: AtomicU64,
 }
 
 /// A name for this process, unique across replicas and restarts.
@@ -145,6 +160,72 @@ impl Shared {
                 payload: Default::default(),
             };
             let _ = handle.tx.send(Command::Remote(heal)).await;
+        }
+    }
+
+    /// Applies an access change to this replica's rooms. An eviction is
+    /// only started here (the caller does not wait for the room to go).
+    pub(crate) async fn apply_access(&self, event: &AccessEvent) {
+        self.access_epoch.fetch_add(1, Ordering::SeqCst);
+        match event {
+            AccessEvent::Evict { doc, reason } => {
+                let handle = self.rooms.get(&**doc).map(|h| h.clone());
+                if let Some(handle) = handle {
+                    let (reply, _) = oneshot::channel();
+                    let reason = reason.clone();
+                    let _ = handle.tx.send(Command::Evict { reason, reply }).await;
+                }
+            }
+            AccessEvent::SetAccess {
+                docs,
+                user,
+                readonly,
+            } => {
+                for doc in docs {
+                    let handle = self.rooms.get(&**doc).map(|h| h.clone());
+                    if let Some(handle) = handle {
+                        let cmd = Command::Access {
+                            user: user.clone(),
+                            readonly: *readonly,
+                        };
+                        let _ = handle.tx.send(cmd).await;
+                    }
+                }
+            }
+            AccessEvent::EndSessions { user, sessions } => {
+                let handles: Vec<RoomHandle> = self
+                    .rooms
+                    .iter()
+                    .filter(|h| h.stats.users.lock().contains_key(user))
+                    .map(|h| h.clone())
+                    .collect();
+                for handle in handles {
+                    let cmd = Command::EndSessions {
+                        user: user.clone(),
+                        sessions: sessions.clone(),
+                    };
+                    let _ = handle.tx.send(cmd).await;
+                }
+            }
+        }
+    }
+
+    /// Makes every loaded room with authenticated connections ask the
+    /// [`AccessCheck`] about each of them and tighten what it says (after
+    /// access events may have been missed).
+    pub(crate) async fn recheck_all(&self) {
+        if self.access_check.get().is_none() {
+            return;
+        }
+        self.access_epoch.fetch_add(1, Ordering::SeqCst);
+        let handles: Vec<RoomHandle> = self
+            .rooms
+            .iter()
+            .filter(|h| !h.stats.users.lock().is_empty())
+            .map(|h| h.clone())
+            .collect();
+        for handle in handles {
+            let _ = handle.tx.send(Command::Recheck).await;
         }
     }
 
@@ -237,9 +318,44 @@ impl Registry {
                 holder: process_id(),
                 bus,
                 edits: DashMap::new(),
+                access_check: std::sync::OnceLock::new(),
+                access_epoch: AtomicU64::new(0),
             }
         });
         Registry { shared }
+    }
+
+    /// Plugs in the server's [`AccessCheck`], asked about open connections
+    /// whenever this replica may have missed access changes on the bus.
+    /// Only the first call counts.
+    pub fn set_access_check(&self, check: Arc<dyn AccessCheck>) {
+        let _ = self.shared.access_check.set(check);
+    }
+
+    /// Re-checks every open connection with the [`AccessCheck`] now (what
+    /// a replica does after its bus reconnects).
+    pub async fn recheck_access(&self) {
+        self.shared.recheck_all().await;
+    }
+
+    /// The number of access changes applied here so far. A connection
+    /// reads it before it checks its access and again once it joined: if
+    /// it moved, a change may have passed between the two unseen, and
+    /// [`Registry::recheck_doc`] settles it.
+    pub fn access_epoch(&self) -> u64 {
+        self.shared.access_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Re-checks the open connections of one loaded document with the
+    /// [`AccessCheck`].
+    pub async fn recheck_doc(&self, doc: &str) {
+        if self.shared.access_check.get().is_none() {
+            return;
+        }
+        let handle = self.shared.rooms.get(doc).map(|h| h.clone());
+        if let Some(handle) = handle {
+            let _ = handle.tx.send(Command::Recheck).await;
+        }
     }
 
     /// `None` on a single node; otherwise whether Redis is reachable.
@@ -389,43 +505,59 @@ impl Registry {
             })
     }
 
-    /// Changes a user's access to a loaded document at once: `None` closes
-    /// their connections (4403), `Some(readonly)` sets their write right.
+    /// Changes a user's access to a document at once, here and on every
+    /// other replica: `None` closes their connections (4403),
+    /// `Some(readonly)` sets their write right.
     pub async fn set_access(&self, doc: &str, user: &str, readonly: Option<bool>) {
-        let handle = self.shared.rooms.get(doc).map(|h| h.clone());
-        if let Some(handle) = handle {
-            let cmd = Command::Access {
-                user: Arc::from(user),
-                readonly,
-            };
-            let _ = handle.tx.send(cmd).await;
-        }
+        self.set_access_in(&[doc], user, readonly).await;
+    }
+
+    /// [`Registry::set_access`] on several documents (e.g. every template
+    /// of a workspace) with as few bus messages as possible.
+    pub async fn set_access_in<S: AsRef<str>>(
+        &self,
+        docs: &[S],
+        user: &str,
+        readonly: Option<bool>,
+    ) {
+        self.act(AccessEvent::SetAccess {
+            docs: docs.iter().map(|d| Arc::from(d.as_ref())).collect(),
+            user: Arc::from(user),
+            readonly,
+        })
+        .await;
     }
 
     /// Closes the connections of `user` opened with one of `sessions`, on
-    /// every document loaded here, at once (with
+    /// every document, here and on every other replica, at once (with
     /// [`CloseReason::SessionEnded`]).
     pub async fn end_sessions(&self, user: &str, sessions: SessionSet) {
-        let handles: Vec<RoomHandle> = self
-            .shared
-            .rooms
-            .iter()
-            .filter(|h| h.stats.users.lock().contains_key(user))
-            .map(|h| h.clone())
-            .collect();
-        let user: Arc<str> = Arc::from(user);
-        for handle in handles {
-            let cmd = Command::EndSessions {
-                user: user.clone(),
-                sessions: sessions.clone(),
-            };
-            let _ = handle.tx.send(cmd).await;
+        self.act(AccessEvent::EndSessions {
+            user: Arc::from(user),
+            sessions,
+        })
+        .await;
+    }
+
+    /// Publishes an access change to the other replicas and applies it
+    /// here.
+    async fn act(&self, event: AccessEvent) {
+        if let Some(bus) = &self.shared.bus {
+            bus.publish_access(event.clone());
         }
+        self.shared.apply_access(&event).await;
     }
 
     /// Closes every connection of the document with `reason` and unloads
-    /// its room; returns when the room is gone.
+    /// its room, here and on every other replica; returns when the room
+    /// here is gone (the others' go as soon as they hear of it).
     pub async fn evict(&self, doc: &str, reason: CloseReason) {
+        if let Some(bus) = &self.shared.bus {
+            bus.publish_access(AccessEvent::Evict {
+                doc: Arc::from(doc),
+                reason: reason.clone(),
+            });
+        }
         let handle = self.shared.rooms.get(doc).map(|h| h.clone());
         if let Some(handle) = handle {
             let (reply, done) = oneshot::channel();
@@ -538,6 +670,9 @@ mod tests {
         async fn delete(&self, _: &str) -> coform_storage::error::Result<()> {
             down()
         }
+        async fn tombstone(&self, _: &str) -> coform_storage::error::Result<()> {
+            down()
+        }
         async fn try_lease(
             &self,
             _: &str,
@@ -598,5 +733,103 @@ mod tests {
             .read("doc", |_| -> () { panic!("a bug in a read") })
             .await;
         assert!(matches!(read, Err(CollabError::Panicked(_))), "{read:?}");
+    }
+
+    fn identity(user: &str, session: &str) -> crate::Identity {
+        crate::Identity {
+            user_id: user.into(),
+            name: user.into(),
+            color: "#000".into(),
+            session: Some(session.into()),
+        }
+    }
+
+    /// Answers from a table, as the server's records would.
+    struct Records(Vec<(&'static str, &'static str, crate::Grant)>);
+
+    #[async_trait::async_trait]
+    impl crate::AccessCheck for Records {
+        async fn check(&self, _: &str, who: &crate::Identity) -> Result<crate::Grant, String> {
+            let found = self
+                .0
+                .iter()
+                .find(|(u, s, _)| **u == *who.user_id && who.session.as_deref() == Some(*s));
+            Ok(found.map_or(crate::Grant::Edit, |(_, _, g)| *g))
+        }
+    }
+
+    fn writable_update() -> bytes::Bytes {
+        use yrs::{Text, Transact};
+        let doc = yrs::Doc::with_client_id(9);
+        let text = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, "late");
+        crate::protocol::encode_update(&txn.encode_update_v1())
+    }
+
+    /// A re-check (what a replica does after missing bus messages) closes
+    /// or downgrades exactly what the records no longer allow, and never
+    /// grants more.
+    #[tokio::test]
+    async fn a_recheck_takes_away_what_the_records_no_longer_allow() {
+        use crate::Grant::*;
+        let registry = registry(Arc::new(MemoryStore::new()));
+        registry.set_access_check(Arc::new(Records(vec![
+            ("gone", "s", Revoked),
+            ("ended", "old", SessionEnded),
+            ("demoted", "s", View),
+            ("viewer", "s", Edit),
+        ])));
+        let limits = Limits::default();
+        let peer = |user, session, readonly| {
+            Arc::new(Peer::with_identity(
+                &limits,
+                Some(identity(user, session)),
+                readonly,
+            ))
+        };
+        let gone = peer("gone", "s", false);
+        let ended = peer("ended", "old", false);
+        let kept = peer("ended", "new", false);
+        let demoted = peer("demoted", "s", false);
+        let viewer = peer("viewer", "s", true);
+        for p in [&gone, &ended, &kept, &demoted, &viewer] {
+            registry.join("doc", p.clone()).await.unwrap();
+        }
+        registry.recheck_access().await;
+        assert_eq!(gone.wait_closed().await, CloseReason::Forbidden);
+        assert_eq!(ended.wait_closed().await, CloseReason::SessionEnded);
+        // The verdicts arrive together: once one is applied, all are.
+        assert_eq!(kept.closed(), None);
+        assert!(demoted.is_readonly());
+        assert!(viewer.is_readonly(), "a re-check never grants a right");
+    }
+
+    /// A room whose document was deleted for good (by another replica that
+    /// has not told this one yet) refuses its peers' next update: the
+    /// store keeps nothing and the peers are closed with 4403.
+    #[tokio::test]
+    async fn an_update_of_a_tombstoned_document_closes_its_room_with_4403() {
+        let store = Arc::new(MemoryStore::new());
+        let registry = registry(store.clone());
+        let peer = Arc::new(Peer::new(&Limits::default()));
+        let room = registry.join("doc", peer.clone()).await.unwrap();
+        store.tombstone("doc").await.unwrap();
+        let frame = writable_update();
+        let msgs = crate::protocol::decode_frame(&frame, &Limits::default()).unwrap();
+        assert!(room.frame(peer.id, msgs).await);
+        assert_eq!(peer.wait_closed().await, CloseReason::Forbidden);
+        assert!(matches!(
+            store.load("doc").await,
+            Err(StoreError::Deleted(_))
+        ));
+        // Joining again is refused the same way.
+        let again = Arc::new(Peer::new(&Limits::default()));
+        let joined = registry.join("doc", again).await;
+        assert!(
+            matches!(joined, Err(CollabError::Store(StoreError::Deleted(_)))),
+            "{:?}",
+            joined.err()
+        );
     }
 }

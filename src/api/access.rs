@@ -4,8 +4,10 @@
 //! is not a member gets 404 for a resource that exists, exactly as for one
 //! that does not; a member whose role is too low gets 403.
 
-use coform_collab::SessionSet;
-use coform_storage::{Role, Template, Workspace};
+use std::sync::Arc;
+
+use coform_collab::{AccessCheck, Grant, Identity, SessionSet};
+use coform_storage::{AccountStore, Role, Template, Workspace};
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -69,7 +71,7 @@ pub fn require(role: Role, needed: Role, action: &str) -> Result<(), ApiError> {
 }
 
 /// Applies a member's new role (or removal) to their open connections on
-/// every template of the workspace, at once.
+/// every template of the workspace, at once, on every replica.
 pub async fn apply_live(
     state: &AppState,
     workspace_id: &str,
@@ -83,29 +85,71 @@ pub async fn apply_live(
     };
     let (templates, _) = state.accounts.list_templates(&query).await?;
     let readonly = role.map(|r| !r.can_edit());
-    for t in templates {
-        state.registry.set_access(&t.id, user_id, readonly).await;
-    }
+    let ids: Vec<&str> = templates.iter().map(|t| t.id.as_str()).collect();
+    state.registry.set_access_in(&ids, user_id, readonly).await;
     Ok(())
 }
 
-/// Closes, at once, the open connections of `user_id` opened with one of
-/// `sessions` (close code 4401): ending a session ends its sockets, not
-/// only its tokens.
+/// Closes, at once and on every replica, the open connections of
+/// `user_id` opened with one of `sessions` (close code 4401): ending a
+/// session ends its sockets, not only its tokens.
 pub async fn end_sessions(state: &AppState, user_id: &str, sessions: SessionSet) {
     state.registry.end_sessions(user_id, sessions).await;
 }
 
-/// Removes templates' documents: closes their sockets with 4403 and
-/// deletes their stored state, versions and usage figures.
+/// Removes templates' documents for good: tombstones and deletes their
+/// stored state, closes their sockets on every replica with 4403, and
+/// deletes their versions and usage figures.
+///
+/// The tombstone comes first: from then on the store refuses every
+/// update of the document, so a replica that has not heard of the
+/// deletion yet cannot bring its log back (its room closes with 4403 at
+/// its next append), and an eviction message lost on the bus loses
+/// nothing but time.
 pub async fn drop_documents(state: &AppState, template_ids: &[String]) -> Result<(), ApiError> {
     for id in template_ids {
+        state.registry.store().tombstone(id).await?;
         state
             .registry
             .evict(id, coform_collab::CloseReason::Forbidden)
             .await;
-        state.registry.store().delete(id).await?;
         state.versions.delete_template_history(id).await?;
     }
     Ok(())
+}
+
+/// The server's [`AccessCheck`]: what an open connection may do now, read
+/// from the account records. Asked by a replica that may have missed
+/// access changes on the bus (see `coform_collab::bus`).
+pub struct LiveAccess {
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+#[async_trait::async_trait]
+impl AccessCheck for LiveAccess {
+    async fn check(&self, doc: &str, who: &Identity) -> Result<Grant, String> {
+        let failed = |e: coform_storage::StoreError| e.to_string();
+        if let Some(sid) = &who.session {
+            let session = self.accounts.session(sid).await.map_err(failed)?;
+            let live = session.is_some_and(|s| {
+                !s.revoked && s.expires_at > crate::auth::now_ms() && *s.user_id == *who.user_id
+            });
+            if !live {
+                return Ok(Grant::SessionEnded);
+            }
+        }
+        let Some(template) = self.accounts.template(doc).await.map_err(failed)? else {
+            return Ok(Grant::Revoked);
+        };
+        let role = self
+            .accounts
+            .member_role(&template.workspace_id, &who.user_id)
+            .await
+            .map_err(failed)?;
+        Ok(match role {
+            None => Grant::Revoked,
+            Some(r) if r.can_edit() => Grant::Edit,
+            Some(_) => Grant::View,
+        })
+    }
 }

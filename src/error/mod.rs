@@ -218,6 +218,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(Code::Conflict, format!("already exists: {what}"))
             }
             StoreError::NotFound(_) => ApiError::NotFound("resource"),
+            StoreError::Deleted(_) => ApiError::NotFound("template"),
             StoreError::Constraint("last_owner") => {
                 ApiError::new(Code::LastOwner, "a workspace must keep at least one owner")
             }

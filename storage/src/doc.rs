@@ -81,8 +81,22 @@ pub trait DocStore: Send + Sync + 'static {
     /// changing nothing, when another writer replaced it first.
     async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool>;
 
-    /// Removes the document: snapshot, log and lease.
+    /// Removes the document: snapshot, log and lease. A later append
+    /// starts it afresh (see [`DocStore::tombstone`] for deleting it for
+    /// good).
     async fn delete(&self, doc: &str) -> Result<()>;
+
+    /// Deletes the document for good: records a tombstone, then removes
+    /// its snapshot, log and lease. From then on `load`, `append` and
+    /// `replace_snapshot` of it fail with [`crate::StoreError::Deleted`].
+    ///
+    /// The refusal is atomic with respect to appends: an append either
+    /// commits before the tombstone (and its entries are removed with the
+    /// rest) or fails, never leaving a log without its document behind.
+    /// That is what keeps a deleted template deleted while a replica
+    /// that has not heard of the deletion yet still serves its clients.
+    /// Tombstones are never removed (document ids are random).
+    async fn tombstone(&self, doc: &str) -> Result<()>;
 
     /// Takes the compaction lease on `doc` for `holder` for `ttl`, unless
     /// another holder has an unexpired one. Returns whether it was taken.

@@ -25,6 +25,11 @@ pub enum StoreError {
     /// stable code (e.g. `last_owner`).
     #[error("constraint violated: {0}")]
     Constraint(&'static str),
+    /// The document was deleted for good (its template is gone, see
+    /// [`crate::DocStore::tombstone`]): nothing may be stored for it, and
+    /// there is nothing to load.
+    #[error("document `{0}` was deleted")]
+    Deleted(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

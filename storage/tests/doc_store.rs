@@ -24,6 +24,8 @@ suite!(
     replace_snapshot_is_a_compare_and_swap,
     replace_snapshot_deletes_exactly_the_covered_entries,
     delete_removes_everything_and_frees_the_lease,
+    a_tombstoned_document_stays_deleted,
+    appends_racing_a_tombstone_leave_no_log_behind,
     stats_count_log_and_snapshot,
     lease_excludes_other_holders,
     lease_expires,
@@ -173,6 +175,68 @@ async fn delete_removes_everything_and_frees_the_lease(s: Store) {
         .replace_snapshot("d", snapshot(b("new"), Vec::new(), 1))
         .await
         .unwrap());
+}
+
+/// A document deleted for good refuses every later write and load, and
+/// nothing of it is left; other documents are untouched.
+async fn a_tombstoned_document_stays_deleted(s: Store) {
+    let ids = s.append("d", vec![b("a"), b("b")]).await.unwrap();
+    assert!(s
+        .replace_snapshot("d", snapshot(b("ab"), ids.clone(), 1))
+        .await
+        .unwrap());
+    s.append("d", vec![b("c")]).await.unwrap();
+    s.append("other", vec![b("x")]).await.unwrap();
+    s.tombstone("d").await.unwrap();
+
+    fn deleted<T>(r: &Result<T, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Deleted(d)) if d == "d")
+    }
+    let appended = s.append("d", vec![b("late")]).await;
+    assert!(
+        deleted(&appended),
+        "append after the tombstone: {appended:?}"
+    );
+    let loaded = s.load("d").await.map(|_| ());
+    assert!(deleted(&loaded), "load after the tombstone: {loaded:?}");
+    let replaced = s.replace_snapshot("d", snapshot(b("z"), vec![], 2)).await;
+    assert!(
+        deleted(&replaced),
+        "snapshot after the tombstone: {replaced:?}"
+    );
+    assert_eq!(s.stats("d").await.unwrap(), DocStats::default());
+    // Burying twice is fine; the neighbour is untouched.
+    s.tombstone("d").await.unwrap();
+    s.tombstone("never-existed").await.unwrap();
+    assert!(deleted(&s.append("d", vec![b("again")]).await));
+    assert_eq!(datas(&s.load("other").await.unwrap()), [b"x"]);
+}
+
+/// Appends running while the document is deleted for good either commit
+/// before it (and go with it) or fail: no log of it survives.
+async fn appends_racing_a_tombstone_leave_no_log_behind(s: Store) {
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    match s.append("d", vec![b(&format!("{t}-{i}"))]).await {
+                        Ok(_) => {}
+                        Err(StoreError::Deleted(_)) => return,
+                        Err(e) => panic!("append failed: {e}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    s.append("d", vec![b("first")]).await.unwrap();
+    s.tombstone("d").await.unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(s.stats("d").await.unwrap(), DocStats::default());
+    assert!(matches!(s.load("d").await, Err(StoreError::Deleted(_))));
 }
 
 async fn stats_count_log_and_snapshot(s: Store) {

@@ -1,4 +1,5 @@
-//! The `coform` binary as a child process (authentication off).
+//! The `coform` binary as a child process (authentication off, unless
+//! started with [`ProcessServer::start_auth`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ pub struct ProcessServer {
     args: Vec<String>,
     /// Extra environment variables of the child (`COFORM_LOG=trace`).
     envs: Vec<(String, String)>,
+    /// Authentication on: `--auth off` is not passed.
+    auth: bool,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     dir: tempfile::TempDir,
 }
@@ -38,6 +41,20 @@ impl ProcessServer {
 
     /// Like [`ProcessServer::start`], with extra environment variables.
     pub async fn start_env(args: &[&str], envs: &[(&str, &str)]) -> ProcessServer {
+        Self::launch(args, envs, false).await
+    }
+
+    /// Authentication on, signing and accepting tokens with
+    /// [`super::JWT_SECRET`] (like the in-process [`super::Server`], so
+    /// both accept each other's tokens): the replica of a cluster with
+    /// accounts. `args` must name a shared `--store` (MongoDB).
+    pub async fn start_auth(args: &[&str]) -> ProcessServer {
+        let mut all = vec!["--jwt-secret", super::JWT_SECRET];
+        all.extend_from_slice(args);
+        Self::launch(&all, &[], true).await
+    }
+
+    async fn launch(args: &[&str], envs: &[(&str, &str)], auth: bool) -> ProcessServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let mut server = ProcessServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -48,6 +65,7 @@ impl ProcessServer {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            auth,
             stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
             dir,
         };
@@ -70,7 +88,11 @@ impl ProcessServer {
         assert!(self.child.is_none(), "server process already running");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_coform"));
         cmd.arg("serve")
-            .args(["--auth", "off"])
+            .args(if self.auth {
+                &[][..]
+            } else {
+                &["--auth", "off"][..]
+            })
             .arg("--bind")
             .arg("127.0.0.1:0")
             .arg("--data-dir")

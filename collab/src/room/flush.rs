@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use coform_storage::StoreError;
 
 use super::{Pending, Room};
 use crate::bus::BusKind;
@@ -42,6 +43,21 @@ impl Room {
                     }
                     if let Some(ack) = p.ack {
                         let _ = ack.send(Ok(()));
+                    }
+                }
+            }
+            Err(StoreError::Deleted(_)) => {
+                // Deleted for good, maybe by another replica whose
+                // eviction has not arrived yet: the tombstone refused
+                // these updates, and the room closes its peers with 4403.
+                tracing::info!(doc = %self.name, "the document was deleted; closing its room");
+                self.failed = true;
+                self.deleted = true;
+                for p in pending {
+                    if let Some(ack) = p.ack {
+                        let _ = ack.send(Err(CollabError::Store(StoreError::Deleted(
+                            self.name.to_string(),
+                        ))));
                     }
                 }
             }

@@ -82,9 +82,16 @@ pub(super) async fn load(
             shared.forget(name, generation);
             // Every waiting join and edit learns why: a store that is
             // down (retry later) or a damaged document (ours to fix).
+            // A document deleted for good is not coming back: 4403.
+            let reason = match &e {
+                CollabError::Store(coform_storage::StoreError::Deleted(_)) => {
+                    CloseReason::Forbidden
+                }
+                _ => CloseReason::Unavailable,
+            };
             for cmd in deferred {
                 match cmd {
-                    Command::Join { peer, .. } => peer.close(CloseReason::Unavailable),
+                    Command::Join { peer, .. } => peer.close(reason.clone()),
                     Command::Edit { reply, .. } => {
                         let _ = reply.send(Err(e.duplicate()));
                     }
@@ -123,6 +130,10 @@ impl Room {
             Err(e) => {
                 tracing::error!(doc = %self.name, error = %e, "cannot reload room");
                 self.failed = true;
+                self.deleted = matches!(
+                    e,
+                    CollabError::Store(coform_storage::StoreError::Deleted(_))
+                );
             }
         }
     }

@@ -53,10 +53,11 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use yrs::Doc;
 
+use crate::access::Grant;
 use crate::bus::{BusKind, BusMessage};
 use crate::compaction::Compacted;
 use crate::error::{CloseReason, CollabError};
-use crate::peer::{Peer, PeerId, SessionSet};
+use crate::peer::{Identity, Peer, PeerId, SessionSet};
 use crate::presence::Presence;
 use crate::protocol::{self, Inbound};
 use crate::registry::Shared;
@@ -116,6 +117,11 @@ pub(crate) enum Command {
         reason: CloseReason,
         reply: oneshot::Sender<()>,
     },
+    /// Access events may have been missed: ask the server's access check
+    /// about every connected identity (in the background).
+    Recheck,
+    /// The answers of a re-check, to apply.
+    Verdicts(Vec<(Identity, Grant)>),
 }
 
 /// Live figures of a room, readable without asking its task.
@@ -185,6 +191,8 @@ enum Exit {
     Idle,
     Shutdown,
     Failed,
+    /// The store refused the document: it was deleted for good.
+    Deleted,
     Evicted(CloseReason, oneshot::Sender<()>),
 }
 
@@ -210,6 +218,9 @@ pub(crate) struct Room {
     /// Set when the doc must be rebuilt from the store (after a panic).
     reload: bool,
     failed: bool,
+    /// Set with `failed` when the store said the document was deleted for
+    /// good: peers are closed with 4403, not told to retry.
+    deleted: bool,
     /// Lets background work report back without keeping the room alive.
     me: mpsc::WeakSender<Command>,
     stats: Arc<RoomStats>,
@@ -264,6 +275,7 @@ impl Room {
             idle_since: Some(Instant::now()),
             reload: false,
             failed: false,
+            deleted: false,
             me,
             stats,
             acks: HashMap::new(),
@@ -334,7 +346,11 @@ impl Room {
     async fn end_turn(&mut self) -> Option<Exit> {
         self.settle().await;
         if self.failed {
-            return Some(Exit::Failed);
+            return Some(if self.deleted {
+                Exit::Deleted
+            } else {
+                Exit::Failed
+            });
         }
         self.send_acks();
         if let Some((reason, reply)) = self.evicted.take() {
@@ -396,6 +412,8 @@ impl Room {
             Command::Access { user, readonly } => self.set_access(user, readonly),
             Command::EndSessions { user, sessions } => self.end_sessions(user, sessions),
             Command::Evict { reason, reply } => self.evicted = Some((reason, reply)),
+            Command::Recheck => self.recheck(),
+            Command::Verdicts(verdicts) => self.apply_verdicts(verdicts),
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
                 if let Some(removal) = self.presence.remove_replica(&replica) {

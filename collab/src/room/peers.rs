@@ -9,10 +9,11 @@ use tokio::sync::oneshot;
 use yrs::sync::awareness::AwarenessUpdate;
 use yrs::{ReadTxn, Transact};
 
-use super::Room;
+use super::{Command, Room};
+use crate::access::Grant;
 use crate::bus::BusKind;
 use crate::error::{CloseReason, CollabError};
-use crate::peer::{Peer, PeerId, SessionSet};
+use crate::peer::{Identity, Peer, PeerId, SessionSet};
 use crate::protocol;
 
 impl Room {
@@ -86,6 +87,62 @@ impl Room {
                 .fetch_add(1, Relaxed);
             self.peers[&id].close(CloseReason::SessionEnded);
             self.remove_peers(vec![id]);
+        }
+    }
+
+    /// Asks the server's access check about every identity connected here,
+    /// in the background (the room keeps serving meanwhile); the answers
+    /// come back as [`Command::Verdicts`].
+    pub(super) fn recheck(&mut self) {
+        let Some(check) = self.shared.access_check.get().cloned() else {
+            return;
+        };
+        let mut who: Vec<Identity> = Vec::new();
+        for identity in self.peers.values().filter_map(|p| p.identity.as_ref()) {
+            let known = who
+                .iter()
+                .any(|w| w.user_id == identity.user_id && w.session == identity.session);
+            if !known {
+                who.push(identity.clone());
+            }
+        }
+        if who.is_empty() {
+            return;
+        }
+        let doc = self.name.clone();
+        let me = self.me.clone();
+        self.shared.tracker.spawn(async move {
+            let mut verdicts = Vec::with_capacity(who.len());
+            for identity in who {
+                match check.check(&doc, &identity).await {
+                    Ok(grant) => verdicts.push((identity, grant)),
+                    Err(e) => {
+                        tracing::warn!(doc = %doc, user = %identity.user_id, error = %e,
+                            "cannot re-check a connection's access; keeping it for now");
+                    }
+                }
+            }
+            if let Some(tx) = me.upgrade() {
+                let _ = tx.send(Command::Verdicts(verdicts)).await;
+            }
+        });
+    }
+
+    /// Applies a re-check's answers. They only take rights away: an
+    /// answer may predate an access change applied since (which it must
+    /// not undo), and a right restored late is harmless where one kept is
+    /// not — the client gets it back when it reconnects.
+    pub(super) fn apply_verdicts(&mut self, verdicts: Vec<(Identity, Grant)>) {
+        for (who, grant) in verdicts {
+            match grant {
+                Grant::Edit => {}
+                Grant::View => self.set_access(who.user_id, Some(true)),
+                Grant::Revoked => self.set_access(who.user_id, None),
+                Grant::SessionEnded => match who.session {
+                    Some(session) => self.end_sessions(who.user_id, SessionSet::One(session)),
+                    None => self.set_access(who.user_id, None),
+                },
+            }
         }
     }
 

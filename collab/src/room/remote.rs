@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 
+use coform_storage::StoreError;
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, Transact, Update};
 
@@ -66,6 +67,8 @@ impl Room {
                 }
             }
             BusKind::Heal => self.heal().await,
+            // Access changes travel on the access channel, never here.
+            BusKind::Evict | BusKind::SetAccess | BusKind::EndSessions => {}
         }
     }
 
@@ -75,6 +78,12 @@ impl Room {
         self.flush().await;
         let stored = match self.shared.store.load(&self.name).await {
             Ok(stored) => stored,
+            Err(StoreError::Deleted(_)) => {
+                tracing::info!(doc = %self.name, "heal: the document was deleted; closing its room");
+                self.failed = true;
+                self.deleted = true;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(doc = %self.name, error = %e, "heal: cannot read the store");
                 return;

@@ -65,12 +65,14 @@ impl Room {
                 | Command::Read(_)
                 | Command::Access { .. }
                 | Command::Remote(_)
-                | Command::ReplicaGone(_) => {}
+                | Command::ReplicaGone(_)
+                | Command::Recheck
+                | Command::Verdicts(_) => {}
             }
         }
         // Updates applied but never stored were never sent either; their
         // senders still hold them and resend after reconnecting.
-        if !matches!(exit, Exit::Failed) {
+        if !matches!(exit, Exit::Failed | Exit::Deleted) {
             self.flush().await;
         }
         // Idle unload and shutdown fold the log into the snapshot, so the
@@ -80,6 +82,7 @@ impl Room {
         let (reason, evicted) = match exit {
             Exit::Shutdown => (CloseReason::ShuttingDown, None),
             Exit::Idle | Exit::Failed => (CloseReason::Unavailable, None),
+            Exit::Deleted => (CloseReason::Forbidden, None),
             Exit::Evicted(reason, reply) => (reason, Some(reply)),
         };
         for peer in self.peers.values() {

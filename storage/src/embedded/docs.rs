@@ -11,6 +11,26 @@ use super::{EmbeddedStore, IdCounter};
 use crate::doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 use crate::error::{Result, StoreError};
 
+/// Fails with [`StoreError::Deleted`] if `doc` has a tombstone. Run in
+/// the same transaction as the write it guards: the single writer makes
+/// the check and the write one step.
+fn refuse_deleted(conn: &Connection, doc: &str) -> Result<()> {
+    let deleted = conn
+        .prepare_cached("SELECT 1 FROM doc_tombstone WHERE doc = ?1")?
+        .exists(params![doc])?;
+    if deleted {
+        return Err(StoreError::Deleted(doc.to_owned()));
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Writes snapshot `seq` if the current one is `seq - 1`, deleting the
 /// entries it covers. Returns whether it was written.
 fn write_snapshot(
@@ -19,6 +39,7 @@ fn write_snapshot(
     doc: &str,
     snapshot: &Snapshot,
 ) -> Result<bool> {
+    refuse_deleted(conn, doc)?;
     let current: i64 = conn
         .prepare_cached("SELECT seq FROM doc_snapshot WHERE doc = ?1")?
         .query_row(params![doc], |r| r.get(0))
@@ -29,10 +50,7 @@ fn write_snapshot(
     if current as u64 + 1 != snapshot.seq {
         return Ok(false);
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO doc_snapshot (doc, data, covered, seq, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -103,6 +121,7 @@ impl DocStore for EmbeddedStore {
             // committing in between would leave an old snapshot and a log
             // without the entries the new snapshot folded in.
             let tx = conn.unchecked_transaction()?;
+            refuse_deleted(&tx, &doc)?;
             let snapshot = tx
                 .prepare_cached("SELECT data, covered, seq FROM doc_snapshot WHERE doc = ?1")?
                 .query_row(params![doc], |r| {
@@ -158,6 +177,7 @@ impl DocStore for EmbeddedStore {
         let doc = doc.to_owned();
         let counter = self.inner.ids.clone();
         self.write(move |conn| {
+            refuse_deleted(conn, &doc)?;
             let mut stmt =
                 conn.prepare_cached("INSERT INTO doc_log (doc, id, data) VALUES (?1, ?2, ?3)")?;
             let mut ids = Vec::with_capacity(updates.len());
@@ -182,6 +202,27 @@ impl DocStore for EmbeddedStore {
         let doc_owned = doc.to_owned();
         let ids = self.inner.ids.clone();
         self.write(move |conn| {
+            ids.record(conn)?;
+            conn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc_owned])?;
+            conn.execute(
+                "DELETE FROM doc_snapshot WHERE doc = ?1",
+                params![doc_owned],
+            )?;
+            Ok(())
+        })
+        .await?;
+        self.inner.leases.forget(doc);
+        Ok(())
+    }
+
+    async fn tombstone(&self, doc: &str) -> Result<()> {
+        let doc_owned = doc.to_owned();
+        let ids = self.inner.ids.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO doc_tombstone (doc, deleted_at) VALUES (?1, ?2)",
+                params![doc_owned, now_ms()],
+            )?;
             ids.record(conn)?;
             conn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc_owned])?;
             conn.execute(

@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS doc_snapshot (
     seq        INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS doc_tombstone (
+    doc        TEXT PRIMARY KEY,
+    deleted_at INTEGER NOT NULL
+);
 ";
 
 /// Tables of the account records .

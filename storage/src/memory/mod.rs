@@ -7,7 +7,7 @@
 //! a SQLite database in memory ([`EmbeddedStore::open_in_memory`]): one
 //! implementation of their rules, whichever backend runs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -17,8 +17,25 @@ use parking_lot::Mutex;
 
 use crate::doc::{DocStats, DocStore, EntryId, LogEntry, Snapshot, StoredDoc};
 use crate::embedded::EmbeddedStore;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::lease::LocalLeases;
+
+/// Every document, and the tombstones of those deleted for good, under
+/// one lock: an append and a tombstone never interleave.
+#[derive(Default)]
+struct Docs {
+    live: HashMap<String, DocData>,
+    tombstones: HashSet<String>,
+}
+
+impl Docs {
+    fn refuse_deleted(&self, doc: &str) -> Result<()> {
+        if self.tombstones.contains(doc) {
+            return Err(StoreError::Deleted(doc.to_owned()));
+        }
+        Ok(())
+    }
+}
 
 #[derive(Default)]
 struct DocData {
@@ -28,7 +45,7 @@ struct DocData {
 
 /// In-memory store; see the module docs.
 pub struct MemoryStore {
-    docs: Mutex<HashMap<String, DocData>>,
+    docs: Mutex<Docs>,
     leases: LocalLeases,
     next_id: AtomicU64,
     /// Accounts, versions, data sources and usage figures.
@@ -66,7 +83,8 @@ forward_data_source_store!(MemoryStore => EmbeddedStore, |s| &s.records);
 impl DocStore for MemoryStore {
     async fn load(&self, doc: &str) -> Result<StoredDoc> {
         let docs = self.docs.lock();
-        let Some(d) = docs.get(doc) else {
+        docs.refuse_deleted(doc)?;
+        let Some(d) = docs.live.get(doc) else {
             return Ok(StoredDoc::default());
         };
         Ok(StoredDoc {
@@ -84,7 +102,8 @@ impl DocStore for MemoryStore {
 
     async fn append(&self, doc: &str, updates: Vec<Bytes>) -> Result<Vec<EntryId>> {
         let mut docs = self.docs.lock();
-        let d = docs.entry(doc.to_owned()).or_default();
+        docs.refuse_deleted(doc)?;
+        let d = docs.live.entry(doc.to_owned()).or_default();
         Ok(updates
             .into_iter()
             .map(|u| {
@@ -97,7 +116,8 @@ impl DocStore for MemoryStore {
 
     async fn replace_snapshot(&self, doc: &str, snapshot: Snapshot) -> Result<bool> {
         let mut docs = self.docs.lock();
-        let d = docs.entry(doc.to_owned()).or_default();
+        docs.refuse_deleted(doc)?;
+        let d = docs.live.entry(doc.to_owned()).or_default();
         let current = d.snapshot.as_ref().map_or(0, |s| s.seq);
         if current + 1 != snapshot.seq {
             return Ok(false);
@@ -110,7 +130,17 @@ impl DocStore for MemoryStore {
     }
 
     async fn delete(&self, doc: &str) -> Result<()> {
-        self.docs.lock().remove(doc);
+        self.docs.lock().live.remove(doc);
+        self.leases.forget(doc);
+        Ok(())
+    }
+
+    async fn tombstone(&self, doc: &str) -> Result<()> {
+        {
+            let mut docs = self.docs.lock();
+            docs.tombstones.insert(doc.to_owned());
+            docs.live.remove(doc);
+        }
         self.leases.forget(doc);
         Ok(())
     }
@@ -126,11 +156,14 @@ impl DocStore for MemoryStore {
 
     async fn stats(&self, doc: &str) -> Result<DocStats> {
         let docs = self.docs.lock();
-        Ok(docs.get(doc).map_or_else(DocStats::default, |d| DocStats {
-            log_entries: d.log.len() as u64,
-            log_bytes: d.log.values().map(|b| b.len() as u64).sum(),
-            snapshot_bytes: d.snapshot.as_ref().map_or(0, |s| s.data.len() as u64),
-        }))
+        Ok(docs
+            .live
+            .get(doc)
+            .map_or_else(DocStats::default, |d| DocStats {
+                log_entries: d.log.len() as u64,
+                log_bytes: d.log.values().map(|b| b.len() as u64).sum(),
+                snapshot_bytes: d.snapshot.as_ref().map_or(0, |s| s.data.len() as u64),
+            }))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -198,8 +198,12 @@ impl MongoStore {
     async fn reserve_ids(&self, doc: &str, n: i64) -> Result<Document> {
         let counters = self.coll(DOC_COUNTERS);
         for _ in 0..2 {
+            // Only a live counter: a tombstoned one refuses every append.
             let counter = counters
-                .find_one_and_update(doc! { "_id": doc }, doc! { "$inc": { "next": n } })
+                .find_one_and_update(
+                    doc! { "_id": doc, "deleted": { "$exists": false } },
+                    doc! { "$inc": { "next": n } },
+                )
                 .return_document(ReturnDocument::After)
                 .await
                 .map_err(db_err)?;
@@ -208,13 +212,36 @@ impl MongoStore {
             }
             match counters.insert_one(doc! { "_id": doc, "next": 0i64 }).await {
                 Ok(_) => {}
-                Err(e) if is_duplicate(&e) => {}
+                Err(e) if is_duplicate(&e) => {
+                    if self.is_tombstoned(doc).await? {
+                        return Err(StoreError::Deleted(doc.to_owned()));
+                    }
+                }
                 Err(e) => return Err(db_err(e)),
             }
         }
         Err(StoreError::Unavailable(format!(
             "could not reserve log ids for `{doc}`"
         )))
+    }
+
+    /// Whether `doc` was deleted for good (its counter holds `deleted`).
+    async fn is_tombstoned(&self, doc: &str) -> Result<bool> {
+        let found = self
+            .coll(DOC_COUNTERS)
+            .find_one(doc! { "_id": doc, "deleted": { "$exists": true } })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(db_err)?;
+        Ok(found.is_some())
+    }
+
+    /// [`StoreError::Deleted`] if `doc` has a tombstone.
+    async fn refuse_deleted(&self, doc: &str) -> Result<()> {
+        if self.is_tombstoned(doc).await? {
+            return Err(StoreError::Deleted(doc.to_owned()));
+        }
+        Ok(())
     }
 
     /// Step 1 of a replacement: the header document for `snapshot`, its
@@ -270,6 +297,7 @@ impl MongoStore {
 #[async_trait]
 impl DocStore for MongoStore {
     async fn load(&self, doc: &str) -> Result<StoredDoc> {
+        self.refuse_deleted(doc).await?;
         for _ in 0..LOAD_ATTEMPTS {
             if let Attempt::Done(loaded) = self.load_once(doc).await? {
                 return Ok(loaded);
@@ -310,6 +338,15 @@ impl DocStore for MongoStore {
             .ordered(true)
             .await
             .map_err(db_err)?;
+        // The ids were reserved before any tombstone, but a tombstone may
+        // have been written since, and its deletion may have run before
+        // these entries landed. Looking again closes the race: either the
+        // tombstone came after this look (and its deletion, after it,
+        // removes these entries) or this look sees it and takes them back.
+        if self.is_tombstoned(doc).await? {
+            self.delete_entries(doc, &ids).await?;
+            return Err(StoreError::Deleted(doc.to_owned()));
+        }
         Ok(ids)
     }
 
@@ -318,6 +355,7 @@ impl DocStore for MongoStore {
         if snapshot.seq == 0 || i64::try_from(snapshot.seq).is_err() {
             return Ok(false);
         }
+        self.refuse_deleted(doc).await?;
         // Cheap early exit for a compactor that already lost.
         let current = self.header(doc).await?.map_or(0, |h| h.seq);
         if current + 1 != snapshot.seq as i64 {
@@ -337,6 +375,12 @@ impl DocStore for MongoStore {
                 tracing::warn!(doc, error = %e, "could not delete a losing snapshot's chunks");
             }
             return Ok(false);
+        }
+        // A tombstone written meanwhile: take the snapshot back (the same
+        // look-again as in `append`).
+        if self.is_tombstoned(doc).await? {
+            self.delete(doc).await?;
+            return Err(StoreError::Deleted(doc.to_owned()));
         }
         // Committed. What follows is clean-up: a failure leaves garbage that
         // loading skips and later compactions remove, so it is not an error.
@@ -371,6 +415,22 @@ impl DocStore for MongoStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn tombstone(&self, doc: &str) -> Result<()> {
+        self.check_open()?;
+        // The tombstone first, on the counter every append goes through:
+        // from here on no append reserves ids, and any that reserved
+        // before takes its entries back (see `append`).
+        self.coll(DOC_COUNTERS)
+            .update_one(
+                doc! { "_id": doc },
+                doc! { "$set": { "deleted": now_millis() } },
+            )
+            .upsert(true)
+            .await
+            .map_err(db_err)?;
+        self.delete(doc).await
     }
 
     async fn try_lease(&self, doc: &str, holder: &str, ttl: Duration) -> Result<bool> {

@@ -11,10 +11,13 @@
 //!
 //! # Documents
 //!
-//! - `doc_counters` `{_id: doc, next}`: the last log entry id handed out
-//!   for a document, taken with `$inc` (upsert). Kept when a document is
-//!   deleted, so an id is never reused: a compaction that read entries of
-//!   a deleted document can never delete entries of its successor.
+//! - `doc_counters` `{_id: doc, next, deleted?}`: the last log entry id
+//!   handed out for a document, taken with `$inc` (upsert). Kept when a
+//!   document is deleted, so an id is never reused: a compaction that read
+//!   entries of a deleted document can never delete entries of its
+//!   successor. `deleted` (ms) is the tombstone of a document deleted for
+//!   good: no append reserves ids past it, and an append or snapshot that
+//!   raced with it looks again after writing and takes its write back.
 //! - `doc_log` `{doc, id, len, data | parts}`: one update-log entry. An
 //!   update larger than [`INLINE_MAX`] lives in `doc_log_chunks`
 //!   `{doc, id, n, data}` (written first; the entry is the commit point).
