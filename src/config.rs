@@ -97,8 +97,9 @@ pub struct Config {
     /// (volatile, for measurements) or a `mongodb://` URL (several replicas).
     #[arg(long, env = "COFORM_STORE", default_value = "embedded", value_parser = parse_store, hide_env_values = true)]
     pub store: StoreKind,
-    /// Redis URL for fan-out between replicas (`redis://host:6379`). Absent:
-    /// a single node with local fan-out.
+    /// Redis URL for fan-out between replicas (`redis://host:6379`); the
+    /// replicas also share their rate limits and login backoffs there.
+    /// Absent: a single node with local fan-out and limits.
     #[arg(long, env = "COFORM_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
     /// Embedded store durability: `full` fsyncs every group commit (survives

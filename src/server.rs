@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::mailer::{Mailer, OutboxMailer, SmtpMailer};
-use crate::auth::ratelimit::{Backoff, Limit, LoginLimits, RateLimiter};
+use crate::auth::ratelimit::{Backoff, Limit, LoginLimits, RateLimiter, RedisLimits};
 use crate::auth::{jwt, AuthService};
 use crate::config::{Config, StoreKind};
 use crate::error::ApiError;
@@ -354,12 +354,20 @@ async fn auth_service(config: &Config, addr: SocketAddr) -> anyhow::Result<AuthS
         Some(url) => Arc::new(SmtpMailer::new(url, &config.mail_from).context("configuring SMTP")?),
         None => Arc::new(OutboxMailer::new(config.data_dir.join("outbox"))),
     };
+    // With replicas, attempts count on all of them together.
+    let limiter = match &config.redis {
+        Some(url) => RateLimiter::shared(
+            Arc::new(RedisLimits::new(url).map_err(|e| anyhow::anyhow!("--redis: {e}"))?),
+            &secret,
+        ),
+        None => RateLimiter::in_process(&secret),
+    };
     Ok(AuthService {
         keys: jwt::Keys::new(&secret),
         access_ttl: config.access_token_ttl,
         refresh_ttl: config.refresh_token_ttl,
         doc_ttl: config.doc_token_ttl,
-        limiter: RateLimiter::default(),
+        limiter,
         login_limits: login_limits(&config.login),
         mailer,
         public_url: config.public_url.clone().unwrap_or_else(|| {

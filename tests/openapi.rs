@@ -46,6 +46,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/templates/{id}/import"),
     ("post", "/api/templates/import"),
     ("get", "/api/templates/{id}/preview"),
+    ("get", "/api/public/templates/{id}/preview"),
     ("get", "/api/templates/{id}/analytics"),
     ("get", "/api/data-sources"),
     ("post", "/api/data-sources"),
@@ -101,4 +102,11 @@ async fn every_endpoint_is_in_the_openapi_document() {
         me["security"].is_array(),
         "GET /api/auth/me has no security requirement"
     );
+    // ...and the public preview of a template needs none.
+    let public = &paths["/api/public/templates/{id}/preview"]["get"];
+    assert!(
+        public["security"].is_null(),
+        "the public preview asks for a login: {public}"
+    );
+    assert!(public["responses"]["404"].is_object(), "{public}");
 }

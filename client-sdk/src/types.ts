@@ -131,6 +131,8 @@ export interface Template {
   name: string
   description: string
   tags: string[]
+  /** Anyone with the id may read the preview page without an account
+   * (`GET /api/public/templates/{id}/preview`); nothing else is opened. */
   isPublic: boolean
   createdBy: string
   createdAt: number
@@ -165,6 +167,8 @@ export interface CreateTemplateInput {
   name: string
   description?: string
   tags?: string[]
+  /** Anyone with the id may read the preview page without an account
+   * (`GET /api/public/templates/{id}/preview`); nothing else is opened. */
   isPublic?: boolean
   content?: Partial<TemplateContent>
 }
@@ -173,6 +177,8 @@ export interface UpdateTemplateInput {
   name?: string
   description?: string
   tags?: string[]
+  /** Anyone with the id may read the preview page without an account
+   * (`GET /api/public/templates/{id}/preview`); nothing else is opened. */
   isPublic?: boolean
   /** Applied as a minimal CRDT edit: live editors keep their own changes. */
   content?: Partial<TemplateContent>

@@ -22,7 +22,8 @@
 //!   restore as a forward edit, diffs.
 //! - [`transfer`]: template files: export, import into a template or as
 //!   a new one (format in `docs/TEMPLATE_FORMAT.md`).
-//! - [`preview`]: a template as an accessible, script-free HTML page.
+//! - [`preview`]: a template as an accessible, script-free HTML page, for
+//!   members, and for anyone when the template is public.
 //! - [`datasources`]: `/api/data-sources/*`: a workspace's connections to
 //!   REST, GraphQL and PostgreSQL, tested, executed and inspected.
 //! - [`schema`]: the form model's JSON Schema and component catalog.
@@ -146,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(transfer::import_into))
         .routes(routes!(transfer::import_new))
         .routes(routes!(preview::preview))
+        .routes(routes!(preview::public_preview))
         .routes(routes!(stats::analytics))
         .routes(routes!(datasources::list, datasources::create))
         .routes(routes!(datasources::test))

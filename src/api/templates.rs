@@ -34,6 +34,8 @@ pub struct TemplateView {
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
+    /// Anyone with the id may read the preview page, without an account,
+    /// at `/api/public/templates/{id}/preview`; nothing else is opened.
     pub is_public: bool,
     #[serde(default)]
     pub created_by: String,
@@ -101,6 +103,8 @@ pub struct CreateTemplate {
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
+    /// Anyone with the id may read the preview page, without an account,
+    /// at `/api/public/templates/{id}/preview`; nothing else is opened.
     pub is_public: bool,
     #[schema(value_type = Object)]
     pub content: Option<serde_json::Value>,
@@ -112,6 +116,8 @@ pub struct UpdateTemplate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// Anyone with the id may read the preview page, without an account,
+    /// at `/api/public/templates/{id}/preview`; nothing else is opened.
     pub is_public: Option<bool>,
     #[schema(value_type = Object)]
     pub content: Option<serde_json::Value>,

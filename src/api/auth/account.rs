@@ -128,7 +128,8 @@ pub async fn register(
         &state,
         format!("register:ip:{}", client.ip),
         REGISTER_PER_IP,
-    )?;
+    )
+    .await?;
     let now = now_ms();
     let id = secret::new_id();
     let color = COLORS[usize::from(id.as_bytes()[0]) % COLORS.len()].to_owned();
@@ -331,7 +332,8 @@ async fn confirm_password(state: &AppState, user: &User, given: String) -> Resul
         state,
         format!("password-check:acct:{}", user.id),
         PASSWORD_CHECKS_PER_ACCOUNT,
-    )?;
+    )
+    .await?;
     if !password::verify(given, user.password_hash.clone()).await {
         return Err(ApiError::InvalidCredentials);
     }

@@ -32,11 +32,18 @@ use crate::server::AppState;
 
 pub use checks::{check_description, check_name, check_object, normalize_email, update_listing};
 
-fn limited(state: &AppState, key: String, limit: Limit) -> Result<(), ApiError> {
-    state.auth.limiter.hit(&key, limit).map_err(retry_after)
+/// Counts one request against `limit` under `key`, on every replica
+/// together when they share Redis; 429 when over it.
+async fn limited(state: &AppState, key: String, limit: Limit) -> Result<(), ApiError> {
+    state
+        .auth
+        .limiter
+        .hit(&key, limit)
+        .await
+        .map_err(retry_after)
 }
 
 /// 429 with the wait in whole seconds, rounded up (at least 1).
-fn retry_after(wait: Duration) -> ApiError {
+pub(crate) fn retry_after(wait: Duration) -> ApiError {
     ApiError::RateLimited(wait.as_millis().div_ceil(1000).max(1) as u64)
 }

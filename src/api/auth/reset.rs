@@ -52,15 +52,17 @@ pub async fn forgot_password(
     ApiJson(req): ApiJson<ForgotRequest>,
 ) -> Result<StatusCode, ApiError> {
     let email = req.email.trim().to_lowercase();
-    // Hashed: keys stay short whatever was typed.
-    let address = secret::hash_token(&email);
-    limited(&state, format!("reset:ip:{}", client.ip), RESET_PER_IP)?;
+    // Hashed: keys stay short whatever was typed, and no counter store
+    // (Redis with replicas) holds the address.
+    let address = state.auth.limiter.email_key(&email);
+    limited(&state, format!("reset:ip:{}", client.ip), RESET_PER_IP).await?;
     limited(
         &state,
         format!("reset:src-addr:{}:{address}", client.ip),
         RESET_PER_SOURCE_AND_ADDRESS,
-    )?;
-    limited(&state, format!("reset:addr:{address}"), RESET_PER_ADDRESS)?;
+    )
+    .await?;
+    limited(&state, format!("reset:addr:{address}"), RESET_PER_ADDRESS).await?;
     if let Some(user) = state.accounts.user_by_email(&email).await? {
         send_link(&state, &user, TokenKind::ResetPassword, &user.email).await?;
     }
@@ -76,7 +78,7 @@ pub async fn reset_password(
     client: ClientInfo,
     ApiJson(req): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    limited(&state, format!("reset-use:ip:{}", client.ip), RESET_PER_IP)?;
+    limited(&state, format!("reset-use:ip:{}", client.ip), RESET_PER_IP).await?;
     // Checked before the token is used up; again below against the e-mail.
     check_password("password", &req.password, "")?;
     let hash = secret::hash_token(&req.token);

@@ -129,19 +129,20 @@ pub async fn login(
     let limits = &state.auth.login_limits;
     limiter
         .login_check(limits, &email, &client.ip)
+        .await
         .map_err(retry_after)?;
     let found = state.accounts.user_by_email(&email).await?;
     let Some(mut user) = found else {
         // Same work as for a real account: timing does not reveal it.
         password::verify(req.password, password::dummy_hash().await.to_owned()).await;
-        limiter.login_failed(limits, &email, &client.ip);
+        limiter.login_failed(limits, &email, &client.ip).await;
         return Err(ApiError::InvalidCredentials);
     };
     if !password::verify(req.password, user.password_hash.clone()).await {
-        limiter.login_failed(limits, &email, &client.ip);
+        limiter.login_failed(limits, &email, &client.ip).await;
         return Err(ApiError::InvalidCredentials);
     }
-    limiter.login_succeeded(&email, &client.ip);
+    limiter.login_succeeded(&email, &client.ip).await;
     user.last_login = Some(now_ms());
     state.accounts.update_user(&user).await?;
     Ok(Json(start_session(&state, &user, &client).await?))

@@ -116,7 +116,8 @@ pub async fn resend_verification(Authed(state, me): Authed) -> ApiResult<StatusC
         &state,
         format!("verify-resend:acct:{}", me.user.id),
         VERIFY_RESEND_PER_ACCOUNT,
-    )?;
+    )
+    .await?;
     send_link(&state, &me.user, TokenKind::VerifyEmail, &me.user.email).await?;
     Ok(StatusCode::ACCEPTED)
 }

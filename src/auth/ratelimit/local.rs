@@ -1,34 +1,15 @@
-//! Rate limits and login backoff, keyed by strings (`"register:ip:1.2.3.4"`).
+//! [`InProcess`]: the counters of one process, in two maps.
 //!
-//! In memory: each replica limits on its own. Every public method is one
-//! atomic step on one key — count in a window and check it, read a window,
-//! read a backoff, record a failure, forget a key — and takes no clock or
-//! in-process type from its caller, so a store shared by the replicas
-//! (Redis: `INCR` + `PEXPIRE` for windows, a short script for a backoff)
-//! can take this one's place without changing the handlers.
-//!
-//! # Logins
-//!
-//! [`RateLimiter::login_check`] and friends keep three counters per attempt,
-//! all keyed by the e-mail string as typed (lower-cased), whether or not an
-//! account has it — so the answers never tell which addresses have
-//! accounts:
-//!
-//! 1. per source (client IP), any address: a fixed window;
-//! 2. per source *and* address: an exponential backoff. After
-//!    `free_failures` failed attempts that source must wait `base`, then
-//!    twice as long after each further failure, up to `max`; a successful
-//!    login resets it. Another source (the owner on their own network) is
-//!    not affected, so nobody can lock an owner out from one place;
-//! 3. per address, all sources together: a loose window on failures, the
-//!    last guard against guessing spread over many sources. The trade-off:
-//!    an attacker with enough sources can still make logins to one address
-//!    wait until the window ends (sessions already open are untouched); a
-//!    lower budget stops distributed guessing sooner but is easier to hit.
+//! Windows and backoffs are measured on this process's monotonic clock;
+//! stale entries are swept as the maps grow, so a flood of distinct keys
+//! costs bounded memory.
 
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use dashmap::DashMap;
+
+use super::{Backoff, Limit, LimitStore, Unavailable, Verdict};
 
 /// Entries kept before stale ones are swept.
 const SWEEP_AT: usize = 100_000;
@@ -36,55 +17,9 @@ const SWEEP_AT: usize = 100_000;
 /// Fixed windows and backoffs per key; stale entries are swept as the maps
 /// grow.
 #[derive(Default)]
-pub struct RateLimiter {
+pub struct InProcess {
     windows: DashMap<String, (Instant, u32)>,
     backoffs: DashMap<String, BackoffState>,
-}
-
-/// A limit: at most `max` events per `window`.
-#[derive(Clone, Copy, Debug)]
-pub struct Limit {
-    pub max: u32,
-    pub window: Duration,
-}
-
-impl Limit {
-    /// At most `max` per hour.
-    pub const fn per_hour(max: u32) -> Limit {
-        Limit {
-            max,
-            window: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// Exponential backoff after repeated failures of one key.
-#[derive(Clone, Copy, Debug)]
-pub struct Backoff {
-    /// Failures allowed before the first wait.
-    pub free_failures: u32,
-    /// The first wait; each further failure doubles it.
-    pub base: Duration,
-    /// The longest wait.
-    pub max: Duration,
-    /// Failures are forgotten this long after the last one.
-    pub forget_after: Duration,
-}
-
-impl Backoff {
-    /// The wait imposed after `failures` failures.
-    fn wait(&self, failures: u32) -> Duration {
-        let Some(extra) = failures.checked_sub(self.free_failures) else {
-            return Duration::ZERO;
-        };
-        if failures == 0 {
-            return Duration::ZERO;
-        }
-        self.base
-            .checked_mul(1u32.checked_shl(extra.min(31)).unwrap_or(u32::MAX))
-            .unwrap_or(self.max)
-            .min(self.max)
-    }
 }
 
 /// Failures of one key and until when it must wait.
@@ -95,18 +30,7 @@ struct BackoffState {
     blocked_until: Instant,
 }
 
-/// How logins are throttled (see the module documentation).
-#[derive(Clone, Copy, Debug)]
-pub struct LoginLimits {
-    /// Attempts from one source, any address.
-    pub per_source: Limit,
-    /// Backoff of one source at one address.
-    pub backoff: Backoff,
-    /// Failed attempts at one address from all sources together.
-    pub per_address_failures: Limit,
-}
-
-impl RateLimiter {
+impl InProcess {
     /// Counts one event for `key`. `Err(retry_after)` when over the limit
     /// (the event is not counted then).
     pub fn hit(&self, key: &str, limit: Limit) -> Result<(), Duration> {
@@ -165,6 +89,11 @@ impl RateLimiter {
         self.backoffs.remove(key);
     }
 
+    /// Forgets the failures of `key`: its backoff starts over.
+    pub fn backoff_clear(&self, key: &str) {
+        self.backoffs.remove(key);
+    }
+
     /// `Err(wait)` while `key` is backed off.
     pub fn backoff_wait(&self, key: &str) -> Result<(), Duration> {
         self.backoff_wait_at(key, Instant::now())
@@ -220,48 +149,36 @@ impl RateLimiter {
             self.backoffs.retain(|_, s| s.blocked_until > now);
         }
     }
-
-    // ---- logins
-
-    /// Whether a login to `email` from `source` may be tried now;
-    /// `Err(retry_after)` if not. Counts the attempt against the source.
-    /// The answer depends on the e-mail string only, never on whether an
-    /// account has it.
-    pub fn login_check(
-        &self,
-        limits: &LoginLimits,
-        email: &str,
-        source: &str,
-    ) -> Result<(), Duration> {
-        self.hit(&format!("login:src:{source}"), limits.per_source)?;
-        self.backoff_wait(&pair_key(email, source))?;
-        self.check(&address_key(email), limits.per_address_failures)
-    }
-
-    /// Records a failed login (wrong password, or no such account).
-    pub fn login_failed(&self, limits: &LoginLimits, email: &str, source: &str) {
-        self.backoff_failure(&pair_key(email, source), limits.backoff);
-        self.count(&address_key(email), limits.per_address_failures);
-    }
-
-    /// Records a successful login: the source's backoff at this address
-    /// starts over.
-    pub fn login_succeeded(&self, email: &str, source: &str) {
-        self.backoffs.remove(&pair_key(email, source));
-    }
 }
 
-/// Key of one source at one address. The address is hashed: keys stay
-/// short whatever was typed, and the maps hold no addresses.
-fn pair_key(email: &str, source: &str) -> String {
-    format!(
-        "login:pair:{source}:{}",
-        crate::auth::secret::hash_token(email)
-    )
-}
+/// Never unavailable: the fallback of every shared store.
+#[async_trait]
+impl LimitStore for InProcess {
+    async fn hit(&self, key: &str, limit: Limit) -> Result<Verdict, Unavailable> {
+        Ok(InProcess::hit(self, key, limit))
+    }
 
-fn address_key(email: &str) -> String {
-    format!("login:addr:{}", crate::auth::secret::hash_token(email))
+    async fn check(&self, key: &str, limit: Limit) -> Result<Verdict, Unavailable> {
+        Ok(InProcess::check(self, key, limit))
+    }
+
+    async fn count(&self, key: &str, limit: Limit) -> Result<(), Unavailable> {
+        InProcess::count(self, key, limit);
+        Ok(())
+    }
+
+    async fn backoff_wait(&self, key: &str) -> Result<Verdict, Unavailable> {
+        Ok(InProcess::backoff_wait(self, key))
+    }
+
+    async fn backoff_failure(&self, key: &str, policy: Backoff) -> Result<Duration, Unavailable> {
+        Ok(InProcess::backoff_failure(self, key, policy))
+    }
+
+    async fn backoff_clear(&self, key: &str) -> Result<(), Unavailable> {
+        InProcess::backoff_clear(self, key);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -282,7 +199,7 @@ mod tests {
 
     #[test]
     fn limits_per_key() {
-        let rl = RateLimiter::default();
+        let rl = InProcess::default();
         let limit = TWO_PER_MINUTE;
         assert!(rl.hit("a", limit).is_ok());
         assert!(rl.hit("a", limit).is_ok());
@@ -295,7 +212,7 @@ mod tests {
 
     #[test]
     fn check_reads_and_count_counts_past_the_limit() {
-        let rl = RateLimiter::default();
+        let rl = InProcess::default();
         let limit = TWO_PER_MINUTE;
         let t0 = Instant::now();
         assert!(rl.check_at("a", limit, t0).is_ok());
@@ -317,18 +234,8 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_after_the_free_failures_up_to_the_cap() {
-        let waits: Vec<u64> = (1..=16).map(|f| POLICY.wait(f).as_secs()).collect();
-        assert_eq!(
-            waits,
-            [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
-        );
-        assert_eq!(POLICY.wait(u32::MAX), POLICY.max);
-    }
-
-    #[test]
     fn a_backed_off_key_waits_and_others_do_not() {
-        let rl = RateLimiter::default();
+        let rl = InProcess::default();
         let t0 = Instant::now();
         for i in 0..4 {
             assert_eq!(
@@ -358,40 +265,5 @@ mod tests {
         // A day without failures: forgotten.
         let later = t1 + POLICY.forget_after;
         assert_eq!(rl.backoff_failure_at("a", POLICY, later), Duration::ZERO);
-    }
-
-    #[test]
-    fn logins_back_off_per_source_and_address() {
-        let rl = RateLimiter::default();
-        let limits = LoginLimits {
-            per_source: Limit {
-                max: 1000,
-                window: Duration::from_secs(300),
-            },
-            backoff: POLICY,
-            per_address_failures: Limit {
-                max: 12,
-                window: Duration::from_secs(300),
-            },
-        };
-        for _ in 0..5 {
-            rl.login_check(&limits, "ada@x.io", "10.0.0.1").unwrap();
-            rl.login_failed(&limits, "ada@x.io", "10.0.0.1");
-        }
-        assert!(rl.login_check(&limits, "ada@x.io", "10.0.0.1").is_err());
-        // Another source, or another address from the same source: free.
-        rl.login_check(&limits, "ada@x.io", "10.0.0.2").unwrap();
-        rl.login_check(&limits, "bob@x.io", "10.0.0.1").unwrap();
-        // A success resets the source's backoff at that address only.
-        rl.login_succeeded("ada@x.io", "10.0.0.2");
-        assert!(rl.login_check(&limits, "ada@x.io", "10.0.0.1").is_err());
-        rl.login_succeeded("ada@x.io", "10.0.0.1");
-        rl.login_check(&limits, "ada@x.io", "10.0.0.1").unwrap();
-        // Failures from many sources add up to the address's budget.
-        for i in 0..7 {
-            rl.login_failed(&limits, "ada@x.io", &format!("10.0.1.{i}"));
-        }
-        assert!(rl.login_check(&limits, "ada@x.io", "10.0.9.9").is_err());
-        rl.login_check(&limits, "bob@x.io", "10.0.9.9").unwrap();
     }
 }
