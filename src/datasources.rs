@@ -147,7 +147,7 @@ impl DataSources {
         params: &Map<String, Value>,
     ) -> Result<Answer, ExecError> {
         let started = Instant::now();
-        let kind = kind_of(source)?;
+        let kind = kind_of(source).map_err(ExecError::Internal)?;
         let config = self.open(source).map_err(ExecError::Internal)?;
         let key = if config.caching.enabled {
             let request = match kind {
@@ -219,7 +219,7 @@ impl DataSources {
         source: &DataSource,
         params: &Map<String, Value>,
     ) -> Result<Value, ExecError> {
-        let kind = kind_of(source)?;
+        let kind = kind_of(source).map_err(ExecError::Internal)?;
         let config = self.open(source).map_err(ExecError::Internal)?;
         let _permit = self.permit(&source.id)?;
         let answer = match kind {
@@ -233,7 +233,7 @@ impl DataSources {
     /// otherwise a connection to its host through the guard. Recorded
     /// with the alerts the source's figures raise.
     pub async fn health(&self, source: &DataSource) -> Result<Health, ExecError> {
-        let kind = kind_of(source)?;
+        let kind = kind_of(source).map_err(ExecError::Internal)?;
         let config = self.open(source).map_err(ExecError::Internal)?;
         let started = Instant::now();
         let outcome = if needs_params(&config) {
@@ -271,23 +271,10 @@ impl DataSources {
 
     /// Connects to the source's host through the guard and hangs up.
     async fn reach(&self, kind: Kind, config: &SourceConfig) -> Result<(), SourceError> {
-        let (host, port) = match kind {
-            Kind::Database => (
-                config.host.clone().unwrap_or_default(),
-                config.port.unwrap_or(5432),
-            ),
-            Kind::Rest | Kind::Graphql => {
-                let url =
-                    url::Url::parse(config.url.as_deref().unwrap_or_default()).map_err(|e| {
-                        SourceError::InvalidRedirect {
-                            reason: format!("the URL does not parse: {e}"),
-                        }
-                    })?;
-                let host = url.host_str().unwrap_or_default();
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                (host.to_owned(), url.port_or_known_default().unwrap_or(443))
-            }
-        };
+        let (host, port) = endpoint(kind, config).ok_or_else(|| SourceError::InvalidHost {
+            host: String::new(),
+            reason: "the source names no host",
+        })?;
         let connector = TcpConnector {
             timeout: config.timeout(),
         };
@@ -296,40 +283,17 @@ impl DataSources {
 
     /// Checks a literal host against the guard without a lookup or a
     /// dial: a name is judged when it is dialled.
-    pub fn check_literal_host(&self, config: &SourceConfig) -> Result<(), SourceError> {
-        let (host, port) = if let Some(url) = &config.url {
-            let Ok(url) = url::Url::parse(url) else {
-                return Ok(());
-            };
-            let host = url.host_str().unwrap_or_default().to_owned();
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            (host, url.port_or_known_default().unwrap_or(443))
-        } else if let Some(host) = &config.host {
-            (host.clone(), config.port.unwrap_or(5432))
-        } else {
-            return Ok(());
-        };
-        if let Some(ip) = coform_sources::parse_host_literal(&host) {
-            self.guard
-                .policy()
-                .check(&host, std::net::SocketAddr::new(ip, port))?;
-        }
-        let oauth_url = config
+    pub fn check_literal_host(&self, kind: Kind, config: &SourceConfig) -> Result<(), SourceError> {
+        let token_url = config
             .authentication
             .as_ref()
-            .and_then(|auth| auth.credentials.token_url.as_deref());
-        if let Some(Ok(url)) = oauth_url.map(url::Url::parse) {
-            if let Some(host) = url.host_str() {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                if let Some(ip) = coform_sources::parse_host_literal(host) {
-                    let port = url.port_or_known_default().unwrap_or(443);
-                    self.guard
-                        .policy()
-                        .check(host, std::net::SocketAddr::new(ip, port))?;
-                }
+            .and_then(|auth| auth.credentials.token_url.as_deref())
+            .and_then(url_endpoint);
+        for (host, port) in endpoint(kind, config).into_iter().chain(token_url) {
+            if let Some(ip) = coform_sources::parse_host_literal(&host) {
+                self.guard
+                    .policy()
+                    .check(&host, std::net::SocketAddr::new(ip, port))?;
             }
         }
         Ok(())
@@ -372,13 +336,28 @@ pub enum ExecError {
     Internal(anyhow::Error),
 }
 
-fn kind_of(source: &DataSource) -> Result<Kind, ExecError> {
-    serde_json::from_value(Value::String(source.kind.clone())).map_err(|_| {
-        ExecError::Internal(anyhow::anyhow!(
-            "data source {} has an unknown kind",
-            source.id
-        ))
-    })
+/// The kind a stored source names; an unknown one is damaged data.
+pub fn kind_of(source: &DataSource) -> Result<Kind, anyhow::Error> {
+    serde_json::from_value(Value::String(source.kind.clone()))
+        .map_err(|_| anyhow::anyhow!("data source {} has an unknown kind", source.id))
+}
+
+/// The host and port a source dials first: its URL's, or its database's.
+fn endpoint(kind: Kind, config: &SourceConfig) -> Option<(String, u16)> {
+    match kind {
+        Kind::Database => Some((config.host.clone()?, config.port.unwrap_or(5432))),
+        Kind::Rest | Kind::Graphql => url_endpoint(config.url.as_deref()?),
+    }
+}
+
+/// The host (without IPv6 brackets) and port of an http(s) URL.
+fn url_endpoint(url: &str) -> Option<(String, u16)> {
+    let url = url::Url::parse(url).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some((host.to_owned(), url.port_or_known_default()?))
 }
 
 /// Whether the source's request holds placeholders.

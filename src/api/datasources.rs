@@ -27,7 +27,6 @@ use crate::datasources::{DataSources, ExecError};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::server::AppState;
 
-const MAX_PAGE_SIZE: u64 = 100;
 /// Most parameters one call may bind.
 const MAX_PARAMS: usize = 50;
 
@@ -80,10 +79,9 @@ pub struct Monitoring {
     pub alerts: Vec<String>,
 }
 
-fn view(sources: &DataSources, source: &DataSource) -> ApiResult<DataSourceView> {
+fn view(source: &DataSource) -> ApiResult<DataSourceView> {
     let stored: Value = serde_json::from_str(&source.config).map_err(ApiError::internal)?;
     let (config, credentials_set) = coform_sources::secrets::masked_config(&stored);
-    let _ = sources;
     let calls = source.call_count;
     Ok(DataSourceView {
         id: source.id.clone(),
@@ -280,7 +278,7 @@ fn check_config(sources: &DataSources, kind: Kind, config: &SourceConfig) -> Api
     config
         .check(kind)
         .map_err(|e| ApiError::field(&format!("config.{}", e.field), e.message))?;
-    sources.check_literal_host(config)?;
+    sources.check_literal_host(kind, config)?;
     Ok(())
 }
 
@@ -309,17 +307,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<DataSourcePage>> {
     workspace_role(&state, &q.workspace_id, &me.user.id).await?;
-    let page = q.page.unwrap_or(1);
-    let page_size = q.page_size.unwrap_or(20);
-    if page == 0 || page > 1_000_000 {
-        return Err(ApiError::field("page", "must be between 1 and 1000000"));
-    }
-    if page_size == 0 || page_size > MAX_PAGE_SIZE {
-        return Err(ApiError::field(
-            "pageSize",
-            format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        ));
-    }
+    let (page, page_size) = super::paging(q.page, q.page_size)?;
     if let Some(kind) = &q.kind {
         if serde_json::from_value::<Kind>(Value::String(kind.clone())).is_err() {
             return Err(ApiError::field("type", "must be rest, graphql or database"));
@@ -349,10 +337,7 @@ pub async fn list(
     let sources = service(&state);
     let (items, total) = sources.store.list_data_sources(&query).await?;
     Ok(Json(DataSourcePage {
-        items: items
-            .iter()
-            .map(|s| view(sources, s))
-            .collect::<ApiResult<_>>()?,
+        items: items.iter().map(view).collect::<ApiResult<_>>()?,
         total,
         page,
         page_size,
@@ -395,7 +380,7 @@ pub async fn create(
         alerts: Vec::new(),
     };
     sources.store.create_data_source(&source).await?;
-    Ok((StatusCode::CREATED, Json(view(sources, &source)?)))
+    Ok((StatusCode::CREATED, Json(view(&source)?)))
 }
 
 /// One data source (any member; secrets masked).
@@ -406,7 +391,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DataSourceView>> {
     let (source, _) = source_role(&state, &id, &me.user.id).await?;
-    Ok(Json(view(service(&state), &source)?))
+    Ok(Json(view(&source)?))
 }
 
 /// Change a data source's name or configuration (editor). The
@@ -433,7 +418,7 @@ pub async fn update(
     }
     save(sources, &mut source).await?;
     sources.invalidate(&source).await;
-    Ok(Json(view(sources, &source)?))
+    Ok(Json(view(&source)?))
 }
 
 /// The source's clear config with `changes` merged and checked.
@@ -454,7 +439,7 @@ fn merged(sources: &DataSources, source: &DataSource, changes: &Value) -> ApiRes
 }
 
 fn kind(source: &DataSource) -> ApiResult<Kind> {
-    serde_json::from_value(Value::String(source.kind.clone())).map_err(ApiError::internal)
+    crate::datasources::kind_of(source).map_err(ApiError::Internal)
 }
 
 /// Stores a changed source: the config version is compared and bumped,
@@ -663,7 +648,7 @@ pub async fn validate(
             if let Err(e) = config.check(kind(&source)?) {
                 problems.push(FieldError::new(format!("config.{}", e.field), e.message));
             }
-            if let Err(e) = sources.check_literal_host(&config) {
+            if let Err(e) = sources.check_literal_host(kind(&source)?, &config) {
                 problems.push(FieldError::new(
                     if config.url.is_some() {
                         "config.url"
@@ -741,7 +726,7 @@ pub async fn cache(
         }
     }
     sources.invalidate(&source).await;
-    Ok(Json(view(sources, &source)?))
+    Ok(Json(view(&source)?))
 }
 
 #[cfg(test)]

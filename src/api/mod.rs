@@ -54,6 +54,30 @@ use utoipa_axum::routes;
 
 use crate::server::AppState;
 
+/// Most items one page of a listing holds.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The page and page size of a listing (defaults 1 and 20), or 422 naming
+/// the one out of range.
+pub fn paging(
+    page: Option<u64>,
+    page_size: Option<u64>,
+) -> Result<(u64, u64), crate::error::ApiError> {
+    use crate::error::ApiError;
+    let page = page.unwrap_or(1);
+    let page_size = page_size.unwrap_or(20);
+    if page == 0 || page > 1_000_000 {
+        return Err(ApiError::field("page", "must be between 1 and 1000000"));
+    }
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(ApiError::field(
+            "pageSize",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    Ok((page, page_size))
+}
+
 /// Largest JSON body accepted by most routes.
 pub const MAX_BODY: usize = 1 << 20;
 /// Largest workspace backup accepted by restore.

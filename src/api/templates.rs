@@ -21,7 +21,6 @@ use crate::error::{ApiError, ApiResult, FieldError, FieldErrors};
 use crate::server::AppState;
 
 const MAX_TAGS: usize = 20;
-const MAX_PAGE_SIZE: u64 = 100;
 
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -202,17 +201,7 @@ pub async fn list(
     Authed(state, me): Authed,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<TemplatePage>> {
-    let page = q.page.unwrap_or(1);
-    let page_size = q.page_size.unwrap_or(20);
-    if page == 0 || page > 1_000_000 {
-        return Err(ApiError::field("page", "must be between 1 and 1000000"));
-    }
-    if page_size == 0 || page_size > MAX_PAGE_SIZE {
-        return Err(ApiError::field(
-            "pageSize",
-            format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        ));
-    }
+    let (page, page_size) = super::paging(q.page, q.page_size)?;
     for (field, value) in [("q", &q.q), ("tag", &q.tag)] {
         if value
             .as_deref()
