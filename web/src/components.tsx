@@ -296,3 +296,36 @@ export function Time(props: { ms: number }) {
   const d = new Date(props.ms);
   return <time dateTime={d.toISOString()}>{TIME.format(d)}</time>;
 }
+
+/**
+ * "Previous" and "Next" when a listing does not fit on one page. At either
+ * end the button stays focusable (aria-disabled, not disabled), so that
+ * keyboard focus is not lost when the last page is reached.
+ */
+export function Pager(props: {
+  page: { page: number; total: number; pageSize: number };
+  /** Names the listing for screen readers: "Template pages". */
+  label: string;
+  go: (page: number) => void;
+  busy: boolean;
+}) {
+  const { page, total, pageSize } = props.page;
+  const pages = Math.ceil(total / pageSize);
+  if (pages <= 1) return null;
+  const to = (p: number) => () => {
+    if (p >= 1 && p <= pages && !props.busy) props.go(p);
+  };
+  return (
+    <nav aria-label={props.label} class="pager">
+      <button type="button" class="secondary" aria-disabled={page <= 1} onClick={to(page - 1)}>
+        Previous
+      </button>
+      <span aria-hidden="true">
+        Page {page} of {pages}
+      </span>
+      <button type="button" class="secondary" aria-disabled={page >= pages} onClick={to(page + 1)}>
+        Next
+      </button>
+    </nav>
+  );
+}

@@ -20,7 +20,7 @@ import {
   type SchemaTable,
   type WorkspaceDetail,
 } from "@coform/sdk";
-import { ConfirmButton, ErrorAlert, Field, Page, SelectField, Time, useResource } from "../components";
+import { ConfirmButton, ErrorAlert, Field, Page, Pager, SelectField, Time, useResource } from "../components";
 import { Link } from "../router";
 import { client, CoformError, describe, fieldErrors } from "../client";
 import { atLeast } from "./roles";
@@ -173,7 +173,7 @@ function SourceList(props: { workspace: WorkspaceDetail; canManage: boolean; ref
           ))}
         </ul>
       )}
-      {result && <Pager page={result} go={(p) => (page.value = p)} busy={list.loading.value} />}
+      {result && <Pager page={result} label="Data source pages" go={(p) => (page.value = p)} busy={list.loading.value} />}
     </section>
   );
 }
@@ -186,29 +186,6 @@ function countText(result: DataSourcePage | null, filtered: string, loading: boo
   const pages = Math.ceil(result.total / result.pageSize);
   const found = filtered ? `${noun} ${result.total === 1 ? "matches" : "match"}` : noun;
   return pages > 1 ? `${found}, page ${result.page} of ${pages}.` : `${found}.`;
-}
-
-/** "Previous" and "Next" when the sources do not fit on one page (aria-disabled at the ends keeps focus). */
-function Pager(props: { page: DataSourcePage; go: (page: number) => void; busy: boolean }) {
-  const { page, total, pageSize } = props.page;
-  const pages = Math.ceil(total / pageSize);
-  if (pages <= 1) return null;
-  const to = (p: number) => () => {
-    if (p >= 1 && p <= pages && !props.busy) props.go(p);
-  };
-  return (
-    <nav aria-label="Data source pages" class="pager">
-      <button type="button" class="secondary" aria-disabled={page <= 1} onClick={to(page - 1)}>
-        Previous
-      </button>
-      <span aria-hidden="true">
-        Page {page} of {pages}
-      </span>
-      <button type="button" class="secondary" aria-disabled={page >= pages} onClick={to(page + 1)}>
-        Next
-      </button>
-    </nav>
-  );
 }
 
 const STATUS_LABEL: Record<DataSource["status"], string> = {

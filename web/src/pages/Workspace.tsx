@@ -1,7 +1,7 @@
 import { useSignal, type Signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { Template, TemplatePage, WorkspaceDetail } from "@coform/sdk";
-import { ConfirmButton, ErrorAlert, Field, FormCard, Page, Time, useResource } from "../components";
+import { ConfirmButton, ErrorAlert, Field, FormCard, Page, Pager, Time, useResource } from "../components";
 import { Link, navigate } from "../router";
 import { client, user } from "../client";
 import { atLeast, roleLabel } from "./roles";
@@ -218,7 +218,7 @@ function Templates(props: { workspace: WorkspaceDetail; refresh: number }) {
           ))}
         </ul>
       )}
-      {result && <Pager page={result} go={(p) => (page.value = p)} busy={list.loading.value} />}
+      {result && <Pager page={result} label="Template pages" go={(p) => (page.value = p)} busy={list.loading.value} />}
     </section>
   );
 }
@@ -232,33 +232,6 @@ function countText(result: TemplatePage | null, query: string, loading: boolean)
   const found = query ? `${noun} ${one ? "matches" : "match"} “${query}”` : noun;
   const pages = Math.ceil(result.total / result.pageSize);
   return pages > 1 ? `${found}, page ${result.page} of ${pages}.` : `${found}.`;
-}
-
-/**
- * "Previous" and "Next" when the results do not fit on one page. At either
- * end the button stays focusable (aria-disabled, not disabled), so that
- * keyboard focus is not lost when the last page is reached.
- */
-function Pager(props: { page: TemplatePage; go: (page: number) => void; busy: boolean }) {
-  const { page, total, pageSize } = props.page;
-  const pages = Math.ceil(total / pageSize);
-  if (pages <= 1) return null;
-  const to = (p: number) => () => {
-    if (p >= 1 && p <= pages && !props.busy) props.go(p);
-  };
-  return (
-    <nav aria-label="Template pages" class="pager">
-      <button type="button" class="secondary" aria-disabled={page <= 1} onClick={to(page - 1)}>
-        Previous
-      </button>
-      <span aria-hidden="true">
-        Page {page} of {pages}
-      </span>
-      <button type="button" class="secondary" aria-disabled={page >= pages} onClick={to(page + 1)}>
-        Next
-      </button>
-    </nav>
-  );
 }
 
 function TemplateRow(props: {
