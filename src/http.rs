@@ -14,20 +14,28 @@ pub async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the server accepts connections and its store answers.
-/// With replicas, it also says whether Redis is reachable; while it is not,
-/// the replica still serves its own clients, so it stays ready (200) and
-/// reports `"redis": "down"`.
+/// How long `/readyz` waits for the store: a store that is down, stalled
+/// or cut off answers 503 this quickly, not after the driver's timeouts.
+const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: the server accepts connections and its store answers
+/// (and, for the embedded store after a failed write, can write again)
+/// within [`READY_STORE_TIMEOUT`]; 503 otherwise. With replicas, it also
+/// says whether Redis is reachable; while it is not, the replica still
+/// stores and serves its own clients, so it stays ready (200) with
+/// `"status": "degraded"` and `"redis": "down"`.
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if state.registry.is_shutting_down() {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
-    state
-        .registry
-        .store()
-        .ping()
-        .await
-        .map_err(|e| ApiError::store_unavailable(&e))?;
+    match tokio::time::timeout(READY_STORE_TIMEOUT, state.registry.store().ping()).await {
+        Ok(answer) => answer.map_err(|e| ApiError::store_unavailable(&e))?,
+        Err(_) => {
+            return Err(ApiError::store_unavailable(&format!(
+                "the store did not answer a ping within {READY_STORE_TIMEOUT:?}"
+            )))
+        }
+    }
     let redis = match state.registry.bus_connected() {
         None => "off",
         Some(true) => "up",

@@ -19,9 +19,12 @@
 //! When it is missing, [`MongoServer::start`] panics with the command that
 //! installs it: tests of the MongoDB backend fail, they are never skipped.
 //!
-//! Every server runs with `--storage-path :memory:` on a free loopback
-//! port, and is stopped by its own PID: when its [`MongoServer`] is
-//! dropped, or for [`MongoServer::shared`] when the test process exits.
+//! Every server runs on a free loopback port, with `--storage-path
+//! :memory:` unless it is started with [`MongoServer::start_persistent`]
+//! (a data directory that survives [`MongoServer::kill9`] and
+//! [`MongoServer::restart`], for crash tests). It is stopped by its own
+//! PID: when its [`MongoServer`] is dropped, or for
+//! [`MongoServer::shared`] when the test process exits.
 //! As a last resort (a test process killed outright), the child gets
 //! SIGTERM from the kernel when its parent dies (Linux).
 
@@ -56,6 +59,10 @@ pub struct MongoServer {
     pub url: String,
     pub port: u16,
     child: Child,
+    /// `--storage-path`: `:memory:` or a data directory.
+    storage: String,
+    /// The child was killed and reaped: its PID is no longer ours.
+    reaped: bool,
 }
 
 impl MongoServer {
@@ -66,6 +73,17 @@ impl MongoServer {
     /// If the binary is missing (the message says how to install it) or
     /// the server does not come up.
     pub fn start() -> MongoServer {
+        Self::start_on(":memory:")
+    }
+
+    /// Like [`MongoServer::start`], keeping its data in `dir` and syncing
+    /// its log on every commit, so a SIGKILL loses nothing it acknowledged
+    /// (what a journaled `mongod` promises for `j: true` writes).
+    pub fn start_persistent(dir: &Path) -> MongoServer {
+        Self::start_on(&dir.to_string_lossy())
+    }
+
+    fn start_on(storage: &str) -> MongoServer {
         let binary = find_binary().unwrap_or_else(|| {
             panic!(
                 "SecantusDB (`{BINARY}`) is needed for the MongoDB backend tests but was not \
@@ -74,7 +92,14 @@ impl MongoServer {
         });
         let mut last_error = String::new();
         for _ in 0..START_TRIES {
-            match try_start(&binary) {
+            let port = match free_port() {
+                Ok(port) => port,
+                Err(e) => {
+                    last_error = format!("no free port: {e}");
+                    continue;
+                }
+            };
+            match try_start(&binary, port, storage) {
                 Ok(server) => return server,
                 // Most likely the port was taken between probe and bind.
                 Err(e) => last_error = e,
@@ -116,10 +141,61 @@ impl MongoServer {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// SIGKILL, then reaps the process: a crash, with no chance to flush.
+    pub fn kill9(&mut self) {
+        assert!(!self.reaped, "SecantusDB is not running");
+        // SAFETY: signals our own child, not yet reaped.
+        let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+
+    /// Sends `signal` (e.g. SIGSTOP, SIGCONT) to the running server.
+    pub fn signal(&self, signal: i32) {
+        assert!(!self.reaped, "SecantusDB is not running");
+        // SAFETY: signals our own child, not yet reaped.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Starts the server again after [`MongoServer::kill9`], on the same
+    /// port and storage path, and waits until it answers `ping`.
+    pub fn restart(&mut self) {
+        assert!(self.reaped, "SecantusDB is still running");
+        let binary = find_binary().expect("SecantusDB binary vanished");
+        let mut last_error = String::new();
+        // The old process's port may take a moment to be free again.
+        for _ in 0..START_TRIES {
+            match try_start(&binary, self.port, &self.storage) {
+                Ok(mut server) => {
+                    std::mem::swap(&mut self.child, &mut server.child);
+                    self.reaped = false;
+                    // `server` now holds the reaped child: nothing to stop.
+                    server.reaped = true;
+                    return;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        panic!(
+            "SecantusDB did not restart on port {}: {last_error}",
+            self.port
+        );
+    }
 }
 
 impl Drop for MongoServer {
     fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        // A stopped process gets SIGTERM only once it runs again.
+        // SAFETY: signals our own child, not yet reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGCONT);
+        }
         stop_pid(self.child.id() as i32);
         let _ = self.child.wait();
     }
@@ -206,8 +282,7 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn try_start(binary: &Path) -> Result<MongoServer, String> {
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+fn try_start(binary: &Path, port: u16, storage: &str) -> Result<MongoServer, String> {
     let log = std::env::temp_dir().join(format!("{}.log", unique_database_name()));
     let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let log_err = log_file
@@ -215,7 +290,8 @@ fn try_start(binary: &Path) -> Result<MongoServer, String> {
         .map_err(|e| format!("{}: {e}", log.display()))?;
     let mut cmd = Command::new(binary);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--storage-path", ":memory:", "--log-level", "WARNING"])
+        .args(["--storage-path", storage, "--log-level", "WARNING"])
+        .args((storage != ":memory:").then_some("--sync-on-commit"))
         // A secantusd.toml in the working directory must not apply.
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::null())
@@ -226,6 +302,8 @@ fn try_start(binary: &Path) -> Result<MongoServer, String> {
         url: format!("mongodb://127.0.0.1:{port}"),
         port,
         child,
+        storage: storage.to_owned(),
+        reaped: false,
     };
     let deadline = Instant::now() + START_DEADLINE;
     let outcome = loop {

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +27,9 @@ pub struct ProcessServer {
     auth: bool,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     dir: tempfile::TempDir,
+    /// A data dir the test provides (e.g. a size-limited filesystem),
+    /// used instead of `dir`.
+    data_dir: Option<PathBuf>,
 }
 
 /// Lines of stderr kept: enough for a whole short test at `trace`.
@@ -41,7 +44,13 @@ impl ProcessServer {
 
     /// Like [`ProcessServer::start`], with extra environment variables.
     pub async fn start_env(args: &[&str], envs: &[(&str, &str)]) -> ProcessServer {
-        Self::launch(args, envs, false).await
+        Self::launch(args, envs, false, None).await
+    }
+
+    /// Like [`ProcessServer::start`], on the data dir `dir` of the test's
+    /// own (kept across restarts, never removed by this server).
+    pub async fn start_in(dir: &Path, args: &[&str]) -> ProcessServer {
+        Self::launch(args, &[], false, Some(dir.to_path_buf())).await
     }
 
     /// Authentication on, signing and accepting tokens with
@@ -51,10 +60,15 @@ impl ProcessServer {
     pub async fn start_auth(args: &[&str]) -> ProcessServer {
         let mut all = vec!["--jwt-secret", super::JWT_SECRET];
         all.extend_from_slice(args);
-        Self::launch(&all, &[], true).await
+        Self::launch(&all, &[], true, None).await
     }
 
-    async fn launch(args: &[&str], envs: &[(&str, &str)], auth: bool) -> ProcessServer {
+    async fn launch(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        auth: bool,
+        data_dir: Option<PathBuf>,
+    ) -> ProcessServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let mut server = ProcessServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -68,13 +82,14 @@ impl ProcessServer {
             auth,
             stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
             dir,
+            data_dir,
         };
         server.spawn().await;
         server
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        self.data_dir.as_deref().unwrap_or(self.dir.path())
     }
 
     pub fn pid(&self) -> u32 {
@@ -96,7 +111,7 @@ impl ProcessServer {
             .arg("--bind")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
-            .arg(self.dir.path())
+            .arg(self.data_dir())
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))

@@ -41,6 +41,8 @@ pub struct ConnectOpts {
     pub recv_buffer: Option<u32>,
     /// Do not send the initial SyncStep1.
     pub no_initial_step1: bool,
+    /// Ask for durable acknowledgements (`acks=1`): see `ConnState::saved`.
+    pub acks: bool,
 }
 
 impl ConnectOpts {
@@ -75,6 +77,16 @@ pub fn ws_url(addr: SocketAddr, room: &str, token: Option<&str>) -> String {
     match token {
         Some(t) => format!("ws://{addr}/collab/{room}?token={}", url_encode(t)),
         None => format!("ws://{addr}/collab/{room}"),
+    }
+}
+
+/// [`ws_url`] with the query the options ask for.
+fn opts_url(addr: SocketAddr, room: &str, opts: &ConnectOpts) -> String {
+    let url = ws_url(addr, room, opts.token.as_deref());
+    match (opts.acks, opts.token.is_some()) {
+        (false, _) => url,
+        (true, true) => format!("{url}&acks=1"),
+        (true, false) => format!("{url}?acks=1"),
     }
 }
 
@@ -221,7 +233,7 @@ impl WsClient {
         opts: ConnectOpts,
     ) -> Result<WsClient, Refusal> {
         use tokio_tungstenite::tungstenite::Error;
-        let url = ws_url(addr, room, opts.token.as_deref());
+        let url = opts_url(addr, room, &opts);
         let ws = match open_socket(&url, addr, opts.recv_buffer).await {
             Ok(ws) => ws,
             Err(Error::Http(resp)) => {
@@ -235,12 +247,53 @@ impl WsClient {
             }
             Err(e) => panic!("{name}: websocket handshake with {room} failed: {e}"),
         };
+        Ok(Self::over(ws, addr, room, name, doc, opts).await)
+    }
+
+    /// Like [`WsClient::try_connect`], for a client that expects the
+    /// server to be unreachable at times (a reconnecting provider): any
+    /// failure to connect (refused, reset, an HTTP answer, no answer
+    /// within `timeout`) is an `Err` describing it, not a panic.
+    pub async fn dial(
+        addr: SocketAddr,
+        room: &str,
+        name: &str,
+        doc: Doc,
+        opts: ConnectOpts,
+        timeout: Duration,
+    ) -> Result<WsClient, String> {
+        let url = opts_url(addr, room, &opts);
+        let open = async {
+            let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+            let (ws, _resp) = tokio_tungstenite::client_async(url.as_str(), tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<Ws, String>(ws)
+        };
+        let ws = tokio::time::timeout(timeout, open)
+            .await
+            .map_err(|_| format!("no websocket handshake within {timeout:?}"))??;
+        Ok(Self::over(ws, addr, room, name, doc, opts).await)
+    }
+
+    /// Starts the client on an open websocket (sending SyncStep1 unless
+    /// told not to; a failed send shows as the connection's end).
+    async fn over(
+        ws: Ws,
+        addr: SocketAddr,
+        room: &str,
+        name: &str,
+        doc: Doc,
+        opts: ConnectOpts,
+    ) -> WsClient {
         let (sink, stream) = ws.split();
         let sink = Arc::new(tokio::sync::Mutex::new(sink));
         let (events, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             state: Mutex::new(ConnState::default()),
             events,
+            acks: opts.acks,
         });
         let (paused, paused_rx) = watch::channel(false);
         let reader = tokio::spawn(read_loop(
@@ -262,9 +315,13 @@ impl WsClient {
             reader,
         };
         if !client.opts.no_initial_step1 {
-            client.send_step1().await.expect("send SyncStep1");
+            if let Err(e) = client.send_step1().await {
+                client
+                    .shared
+                    .end(Ended::Dropped(format!("send SyncStep1: {e}")));
+            }
         }
-        Ok(client)
+        client
     }
 
     /// Reconnects to `addr` keeping this client's document and token;
@@ -326,8 +383,23 @@ impl WsClient {
 
     /// Sends a sync update (message type 0, subtype 2).
     pub async fn try_send_update(&self, update: Vec<u8>) -> Result<(), String> {
-        self.send_msg(&Message::Sync(SyncMessage::Update(update)))
+        self.try_send_counted(update).await.map(|_| ())
+    }
+
+    /// Sends a sync update and returns its number among this connection's
+    /// update messages (what a durable acknowledgement counts).
+    pub async fn try_send_counted(&self, update: Vec<u8>) -> Result<u64, String> {
+        let frame = encode_msg(&Message::Sync(SyncMessage::Update(update)));
+        let mut sink = self.sink.lock().await;
+        let mut number = 0;
+        self.shared.update(|s| {
+            s.updates_sent += 1;
+            number = s.updates_sent;
+        });
+        sink.send(WsMessage::binary(frame))
             .await
+            .map_err(|e| e.to_string())?;
+        Ok(number)
     }
 
     /// Like [`WsClient::try_send_update`], panicking if the send fails.

@@ -51,6 +51,12 @@ pub struct ConnState {
     /// documentation); any entry fails the test.
     pub protocol_errors: Vec<String>,
     pub ended: Option<Ended>,
+    /// Update messages sent (SyncStep2 answers and updates), numbered in
+    /// the order the server counts them for durable acknowledgements.
+    pub updates_sent: u64,
+    /// The latest durable acknowledgement `[100, n]`: the first `n` update
+    /// messages sent are stored (only asked for with `ConnectOpts::acks`).
+    pub saved: u64,
 }
 
 impl ConnState {
@@ -65,6 +71,9 @@ impl ConnState {
 pub(super) struct Shared {
     pub(super) state: Mutex<ConnState>,
     pub(super) events: watch::Sender<u64>,
+    /// The client asked for durable acknowledgements (`?acks=1`); without
+    /// it, one is a protocol error like any unexpected message.
+    pub(super) acks: bool,
 }
 
 impl Shared {
@@ -142,10 +151,30 @@ pub(super) async fn read_loop(
     }
 }
 
+/// Coform's durable acknowledgement `[100, n]` (sent on its own frame).
+const MSG_SAVED: u8 = 100;
+
 /// The messages of one binary frame (normally one; several are accepted).
 /// A frame that is empty or does not decode to the end is a protocol
-/// error.
+/// error. An acknowledgement, when asked for, is recorded here.
 fn decode_frame(data: &[u8], shared: &Shared) -> Vec<Message> {
+    if shared.acks && data.first() == Some(&MSG_SAVED) {
+        use yrs::encoding::read::Read;
+        let mut cursor = Cursor::new(&data[1..]);
+        match cursor.read_var::<u64>() {
+            Ok(n) if cursor.next == cursor.buf.len() => shared.update(|s| {
+                if n < s.saved || n > s.updates_sent {
+                    s.protocol_errors.push(format!(
+                        "an acknowledgement of {n} updates after {} of {} sent",
+                        s.saved, s.updates_sent
+                    ));
+                }
+                s.saved = s.saved.max(n);
+            }),
+            _ => shared.protocol_error(format!("a malformed acknowledgement {data:?}")),
+        }
+        return Vec::new();
+    }
     let mut msgs = Vec::new();
     let mut decoder = DecoderV1::new(Cursor::new(data));
     for msg in MessageReader::new(&mut decoder) {
@@ -174,7 +203,11 @@ async fn handle_message(
             // Answer with what the server is missing, as y-websocket does.
             let diff = doc.transact().encode_state_as_update_v1(&sv);
             let reply = encode_msg(&Message::Sync(SyncMessage::SyncStep2(diff)));
-            let _ = sink.lock().await.send(WsMessage::binary(reply)).await;
+            let mut sink = sink.lock().await;
+            // Counted under the sink's lock: numbers follow the send order.
+            shared.update(|s| s.updates_sent += 1);
+            let _ = sink.send(WsMessage::binary(reply)).await;
+            drop(sink);
             shared.update(|s| s.step1_received += 1);
         }
         Message::Sync(SyncMessage::SyncStep2(update)) => {

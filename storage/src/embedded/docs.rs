@@ -267,10 +267,13 @@ impl DocStore for EmbeddedStore {
         .await
     }
 
+    /// Reads; and after a failed write (a full disk, say), also checks
+    /// that the store can write again (`write_health`).
     async fn ping(&self) -> Result<()> {
         if self.inner.writer.lock().is_none() {
             return Err(StoreError::Closed);
         }
+        self.write_health().await?;
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
@@ -289,6 +292,39 @@ mod tests {
     use crate::embedded::{DB_FILE, WAL_RESTART_FRAMES};
     use crate::testing::fixtures::{at_once, b, snapshot};
     use crate::Durability;
+
+    /// Probe rows written so far.
+    async fn probes(store: &EmbeddedStore) -> i64 {
+        store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COALESCE(MAX(value), 0) FROM store_meta WHERE key = 'write_probe'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_write_ping_proves_the_store_writes_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Durability::Full).unwrap();
+        store.ping().await.unwrap();
+        assert_eq!(probes(&store).await, 0, "a healthy store's ping only reads");
+
+        let failed: Result<()> = store
+            .write(|_| Err(StoreError::Unavailable("disk I/O error".into())))
+            .await;
+        assert!(failed.is_err());
+        // The failure is remembered: the next ping writes a probe row
+        // (there is space here, so it succeeds) and clears it.
+        store.ping().await.unwrap();
+        assert_eq!(probes(&store).await, 1);
+        store.ping().await.unwrap();
+        assert_eq!(probes(&store).await, 1, "healthy again: no more probes");
+    }
 
     #[tokio::test]
     async fn a_snapshot_deletes_exactly_the_entries_it_covers() {

@@ -119,6 +119,16 @@ struct Inner {
     leases: LocalLeases,
     /// Log entry ids.
     ids: Arc<IdCounter>,
+    /// Batches the writer thread failed to write (disk full, I/O error).
+    /// Reads alone would say "ready" on a full disk, so after a failure
+    /// `ping` checks that the store can write again (see
+    /// [`EmbeddedStore::write_health`]).
+    write_failures: Arc<AtomicU64>,
+    /// `write_failures` as it was when `ping` last found the store
+    /// healthy: the store is failing while the two differ. Only `ping`
+    /// moves it, so a small write that slips into the space a failed one
+    /// left does not make a full disk look healthy.
+    failures_cleared: AtomicU64,
     /// Held for the life of the store: the `flock` on `coform.lock`
     /// (none for a database in memory).
     _lock: Option<File>,
@@ -247,9 +257,11 @@ impl EmbeddedStore {
             Arc::new(IdCounter::open(&c)?)
         };
         let (tx, rx) = std_mpsc::channel();
+        let write_failures = Arc::new(AtomicU64::new(0));
+        let failing = write_failures.clone();
         let thread = std::thread::Builder::new()
             .name("coform-store-writer".into())
-            .spawn(move || writer_loop(&conn, rx))
+            .spawn(move || writer_loop(&conn, rx, &failing))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
@@ -259,9 +271,45 @@ impl EmbeddedStore {
                 readers,
                 leases: LocalLeases::default(),
                 ids,
+                write_failures,
+                failures_cleared: AtomicU64::new(0),
                 _lock: lock,
             }),
         })
+    }
+
+    /// After a failed write: fails unless the data dir's filesystem has
+    /// [`MIN_FREE_AFTER_FAILURE`] bytes free and a probe row can be
+    /// written; then the store counts as healthy again. Without a failure
+    /// since the last healthy check it does nothing.
+    pub(crate) async fn write_health(&self) -> Result<()> {
+        let failures = self.inner.write_failures.load(Ordering::Acquire);
+        if failures == self.inner.failures_cleared.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Readers::Pool { path, .. } = &self.inner.readers {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            if let Some(free) = free_bytes(dir) {
+                if free < MIN_FREE_AFTER_FAILURE {
+                    return Err(StoreError::Unavailable(format!(
+                        "a write failed and the data dir has only {free} bytes free"
+                    )));
+                }
+            }
+        }
+        self.write(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO store_meta (key, value) VALUES (?1, 1)
+                 ON CONFLICT(key) DO UPDATE SET value = value + 1",
+            )?
+            .execute(params![WRITE_PROBE])?;
+            Ok(())
+        })
+        .await?;
+        self.inner
+            .failures_cleared
+            .fetch_max(failures, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Stops the writer after it has committed everything queued so far.
@@ -330,6 +378,24 @@ impl EmbeddedStore {
     }
 }
 
+/// `store_meta` key of the row [`EmbeddedStore::write_health`] writes.
+const WRITE_PROBE: &str = "write_probe";
+
+/// Free space a store whose write failed needs before it counts as
+/// healthy again: room for the WAL to grow to [`WAL_RESTART_FRAMES`]
+/// pages (4 KiB each) before it restarts.
+const MIN_FREE_AFTER_FAILURE: u64 = 4 * 1024 * 1024;
+
+/// Bytes available to this process on the filesystem holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct we own from a valid C string.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -378,14 +444,26 @@ const WAL_RESTART_FRAMES: i64 = 1000;
 /// store closes, so the writer's own checkpoints (see
 /// [`WAL_RESTART_FRAMES`]) find little left to copy.
 fn checkpoint_loop(conn: Connection, stop: std_mpsc::Receiver<()>) {
+    // A full disk fails every checkpoint until space is freed: say so once
+    // (and when it works again), not four times a second.
+    let mut failing = false;
     loop {
         let last = !matches!(
             stop.recv_timeout(CHECKPOINT_EVERY),
             Err(std_mpsc::RecvTimeoutError::Timeout)
         );
         let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        match result {
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying quietly");
+            }
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed again"),
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("WAL checkpoints work again");
+            }
+            Ok(_) => {}
         }
         if last {
             return;
@@ -396,7 +474,11 @@ fn checkpoint_loop(conn: Connection, stop: std_mpsc::Receiver<()>) {
 /// The writer thread: take every job waiting, run them in one
 /// transaction, commit once, answer each. Ends when every sender is gone
 /// and the queue is empty.
-fn writer_loop(conn: &Mutex<Connection>, rx: std_mpsc::Receiver<Box<dyn WriteJob>>) {
+fn writer_loop(
+    conn: &Mutex<Connection>,
+    rx: std_mpsc::Receiver<Box<dyn WriteJob>>,
+    failures: &AtomicU64,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -405,12 +487,24 @@ fn writer_loop(conn: &Mutex<Connection>, rx: std_mpsc::Receiver<Box<dyn WriteJob
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn.lock(), batch);
+        commit_batch(&mut conn.lock(), batch, failures);
     }
 }
 
-fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+/// Commits one batch and answers its jobs; counts in `failures` a batch
+/// that could not be written (a job or the commit failed with an
+/// I/O-level error such as a full disk).
+fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>, failures: &AtomicU64) {
     let results = run_batch(conn, &mut batch);
+    let failed = match &results {
+        Ok(results) => results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::Unavailable(_)))),
+        Err(_) => true,
+    };
+    if failed {
+        failures.fetch_add(1, Ordering::AcqRel);
+    }
     match results {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
