@@ -68,8 +68,8 @@ pub async fn metrics(
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::telemetry::metrics::CONTENT_TYPE,
         )],
-        state.registry.metrics().render(),
+        state.exporter.render(),
     ))
 }

@@ -30,7 +30,8 @@ use crate::auth::ratelimit::{Backoff, Limit, LoginLimits, RateLimiter, RedisLimi
 use crate::auth::{jwt, AuthService};
 use crate::config::{Config, StoreKind};
 use crate::error::ApiError;
-use crate::{api, http, web, ws};
+use crate::telemetry::metrics::{Exporter, HttpMetrics};
+use crate::{api, http, telemetry, web, ws};
 
 /// Shared by every handler (`Router::with_state`). Cheap to clone.
 #[derive(Clone)]
@@ -51,11 +52,17 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every connection task; shutdown waits for them.
     pub tracker: TaskTracker,
+    /// HTTP request counts and durations (recorded by a middleware).
+    pub http_metrics: HttpMetrics,
+    /// What `/metrics` encodes: the relay's metrics, `http_metrics` and
+    /// gauges read at scrape time.
+    pub exporter: Arc<Exporter>,
 }
 
 /// The HTTP router with every route.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
+    let http_metrics = state.http_metrics.clone();
     Router::new()
         .route("/collab/{doc}", get(ws::upgrade))
         .route("/healthz", get(http::healthz))
@@ -67,6 +74,14 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors)
         .layer(axum::middleware::map_response(security_headers))
+        // Outermost last: the id is settled first, the span opened with
+        // it, then the request is counted by its matched route.
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            telemetry::metrics::record,
+        ))
+        .layer(telemetry::request::trace_layer())
+        .layer(axum::middleware::from_fn(telemetry::request::assign_id))
 }
 
 /// Headers every response carries unless its handler chose its own: no
@@ -139,8 +154,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let auth = Arc::new(auth_service(&config, addr).await?);
     let sources = data_sources(&config, source_store, addr).await?;
+    let http_metrics = HttpMetrics::default();
+    let exporter = Arc::new(Exporter::new(&registry, &http_metrics));
     let state = AppState {
         registry,
+        http_metrics,
+        exporter,
         accounts,
         versions,
         sources,

@@ -18,9 +18,10 @@
 //! see it at once: the reader stops, the writer abandons any blocked write
 //! and sends the close frame.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tracing::Instrument;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -101,6 +102,10 @@ pub async fn upgrade(
         .try_acquire_owned()
         .map_err(|_| ApiError::TooManyConnections)?;
     let max = state.config.limits.max_frame_bytes;
+    // A child of the upgrade request's span: the connection's log lines
+    // carry the request id and the document for as long as it lives.
+    let span =
+        tracing::info_span!("ws", doc = %doc, user = access.identity.as_ref().map(|i| &*i.user_id));
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -108,7 +113,9 @@ pub async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let tracker = state.tracker.clone();
-            tracker.track_future(connection(socket, doc, state, permit, access, acks, epoch))
+            tracker.track_future(
+                connection(socket, doc, state, permit, access, acks, epoch).instrument(span),
+            )
         })
         .into_response())
 }
@@ -176,7 +183,7 @@ struct ConnectionGuard(Arc<coform_collab::Metrics>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Relaxed);
+        self.0.connections.dec();
     }
 }
 
@@ -190,7 +197,7 @@ async fn connection(
     epoch: u64,
 ) {
     let metrics = state.registry.metrics().clone();
-    metrics.connections.fetch_add(1, Relaxed);
+    metrics.connections.inc();
     let _guard = ConnectionGuard(metrics);
     let limits = &state.registry.config().limits;
     let peer = Peer::with_identity(limits, access.identity, access.readonly).with_acks(acks);
@@ -249,7 +256,7 @@ async fn read_loop(
             Ok(None) => return,
             Ok(Some(Err(e))) => {
                 if is_capacity_error(e) {
-                    metrics.peers_closed_bad_input.fetch_add(1, Relaxed);
+                    metrics.peers_closed_bad_input.inc();
                     peer.close(CloseReason::FrameTooBig);
                 }
                 return;
@@ -258,7 +265,7 @@ async fn read_loop(
         };
         match msg {
             Message::Binary(data) => {
-                metrics.bytes_in.fetch_add(data.len() as u64, Relaxed);
+                metrics.bytes_in.inc_by(data.len() as u64);
                 pace.wait().await;
                 match protocol::decode_frame(&data, &state.registry.config().limits) {
                     Ok(messages) if messages.is_empty() => {}
@@ -269,10 +276,10 @@ async fn read_loop(
                         }
                     }
                     Err(e) => {
-                        metrics.peers_closed_bad_input.fetch_add(1, Relaxed);
+                        metrics.peers_closed_bad_input.inc();
                         tracing::info!(doc = room.name(), peer = peer.id, error = %e, "bad frame");
                         if matches!(e, protocol::FrameError::TooDeep(_)) {
-                            metrics.updates_refused_nesting.fetch_add(1, Relaxed);
+                            metrics.updates_refused_nesting.inc();
                         }
                         peer.close(if e.is_policy() {
                             CloseReason::Policy(e.to_string())
@@ -284,7 +291,7 @@ async fn read_loop(
                 }
             }
             Message::Text(_) => {
-                metrics.peers_closed_bad_input.fetch_add(1, Relaxed);
+                metrics.peers_closed_bad_input.inc();
                 peer.close(CloseReason::TextFrame);
                 return;
             }

@@ -8,7 +8,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{http_get, map_keys, within, MongoServer, ProcessServer, Redis, WsClient, TIMEOUT};
+use support::{
+    http_get, map_keys, metrics, wait_metric, within, MongoServer, ProcessServer, Redis, WsClient,
+    TIMEOUT,
+};
 
 async fn replica(store: &str, redis: &Redis) -> ProcessServer {
     ProcessServer::start(&[
@@ -135,6 +138,7 @@ async fn replicas_converge_after_redis_restarts_mid_editing() {
     let (r1, _r2, a, b) = two_replicas(&store, &redis).await;
     a.set_key("components", "before", "1").await;
     b.wait_has_key("components", "before").await;
+    assert_eq!(metrics(r1.addr).await.get("coform_redis_connected"), 1.0);
 
     redis.stop();
     // Each replica keeps serving its own clients while Redis is down.
@@ -148,6 +152,8 @@ async fn replicas_converge_after_redis_restarts_mid_editing() {
         }
     })
     .await;
+    // The gauge the Redis alert watches says so too.
+    assert_eq!(metrics(r1.addr).await.get("coform_redis_connected"), 0.0);
     for i in 0..20 {
         a.set_key("components", &format!("during-a{i}"), "x").await;
         b.set_key("components", &format!("during-b{i}"), "y").await;
@@ -160,6 +166,7 @@ async fn replicas_converge_after_redis_restarts_mid_editing() {
     }
     a.set_key("components", "after", "1").await;
     b.wait_has_key("components", "after").await;
+    wait_metric(r1.addr, "coform_redis_connected", TIMEOUT, |v| v == 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

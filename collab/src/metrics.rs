@@ -1,220 +1,182 @@
-//! Process-wide counters, rendered in the Prometheus text format.
+//! Process-wide metrics, exported through `prometheus-client`.
 //!
-//! Plain atomics: updating a counter on the hot path is one relaxed
-//! `fetch_add`, and no lock is ever taken.
+//! Counters and gauges are `prometheus-client`'s atomic types and the
+//! latency histogram is a fixed set of atomic buckets, so updating any of
+//! them on the relay's hot path is a relaxed atomic add: no lock is taken.
+//! [`Metrics::register`] adds them to the registry the server encodes at
+//! `/metrics`.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 12] = [
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+
+/// Upper bounds (seconds) of the store and load latency buckets.
+pub const STORE_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
 
-/// A fixed-bucket latency histogram.
-#[derive(Default)]
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    overflow: AtomicU64,
+/// A fixed-bucket latency histogram of atomics. Clones share the counts.
+#[derive(Clone, Debug)]
+pub struct Histogram(Arc<Buckets>);
+
+#[derive(Debug)]
+struct Buckets {
+    bounds: &'static [f64],
+    /// One count per bound, then one for observations above the last.
+    counts: Box<[AtomicU64]>,
     sum_nanos: AtomicU64,
 }
 
 impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        match BUCKETS.iter().position(|b| secs <= *b) {
-            Some(i) => self.counts[i].fetch_add(1, Relaxed),
-            None => self.overflow.fetch_add(1, Relaxed),
-        };
-        self.sum_nanos.fetch_add(d.as_nanos() as u64, Relaxed);
+    /// A histogram with these (ascending) upper bounds in seconds.
+    pub fn new(bounds: &'static [f64]) -> Self {
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Histogram(Arc::new(Buckets {
+            bounds,
+            counts,
+            sum_nanos: AtomicU64::new(0),
+        }))
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += self.counts[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.overflow.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.sum_nanos.load(Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+    pub fn observe(&self, d: Duration) {
+        let b = &self.0;
+        let secs = d.as_secs_f64();
+        let i = b
+            .bounds
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(b.bounds.len());
+        b.counts[i].fetch_add(1, Relaxed);
+        b.sum_nanos
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.0.counts.iter().map(|c| c.load(Relaxed)).sum()
     }
 }
 
-/// Every metric Coform exports. One instance per process, shared by `Arc`.
-#[derive(Default)]
-pub struct Metrics {
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(STORE_BUCKETS)
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let b = &self.0;
+        // Read the counts first: a concurrent observation then lands in
+        // the sum at worst, never in `count` without its bucket.
+        let mut buckets: Vec<(f64, u64)> = b
+            .bounds
+            .iter()
+            .zip(b.counts.iter())
+            .map(|(bound, c)| (*bound, c.load(Relaxed)))
+            .collect();
+        buckets.push((f64::INFINITY, b.counts[b.bounds.len()].load(Relaxed)));
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = b.sum_nanos.load(Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// Declares [`Metrics`]: each field with its exported name and help, so
+/// the struct and its registration cannot drift apart.
+macro_rules! metrics {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty = $name:literal, $help:literal;)*) => {
+        /// Every relay metric. One instance per process, shared by `Arc`.
+        #[derive(Default, Debug)]
+        pub struct Metrics {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        impl Metrics {
+            /// Adds every metric to `registry` (clones share the values).
+            pub fn register(&self, registry: &mut Registry) {
+                $(registry.register($name, $help, self.$field.clone());)*
+            }
+        }
+    };
+}
+
+metrics! {
     /// Open WebSocket connections.
-    pub connections: AtomicI64,
+    connections: Gauge = "coform_connections", "Open WebSocket connections.";
     /// Rooms (documents) held in memory.
-    pub rooms_loaded: AtomicI64,
+    rooms_loaded: Gauge = "coform_rooms_loaded", "Documents held in memory.";
     /// Document updates accepted from peers (stored and broadcast).
-    pub updates_in: AtomicU64,
+    updates_in: Counter = "coform_updates_in", "Document updates accepted from peers.";
     /// Update deliveries to peers (one per recipient).
-    pub updates_out: AtomicU64,
+    updates_out: Counter = "coform_updates_out", "Update deliveries to peers.";
     /// Bytes of inbound frames.
-    pub bytes_in: AtomicU64,
+    bytes_in: Counter = "coform_bytes_in", "Bytes received in WebSocket frames.";
     /// Bytes queued to peers.
-    pub bytes_out: AtomicU64,
+    bytes_out: Counter = "coform_bytes_out", "Bytes queued to peers.";
     /// Awareness messages received.
-    pub awareness_in: AtomicU64,
-    /// Store append latency (one observation per group of updates).
-    pub store_append: Histogram,
-    /// Time to load a document from the store into a room.
-    pub room_load: Histogram,
+    awareness_in: Counter = "coform_awareness_in", "Awareness messages received.";
     /// Completed compactions.
-    pub compactions: AtomicU64,
+    compactions: Counter = "coform_compactions", "Completed compactions.";
     /// Failed compactions (retried at the next trigger).
-    pub compaction_failures: AtomicU64,
+    compaction_failures: Counter = "coform_compaction_failures", "Failed compactions.";
     /// Peers closed because their outbound queue overflowed.
-    pub peers_closed_lag: AtomicU64,
+    peers_closed_lag: Counter = "coform_peers_closed_lag", "Peers closed for a full outbound queue.";
     /// Peers closed for a bad or oversized frame or update.
-    pub peers_closed_bad_input: AtomicU64,
+    peers_closed_bad_input: Counter =
+        "coform_peers_closed_bad_input", "Peers closed for bad or oversized input.";
     /// Store append failures (the room closes its peers; they resync).
-    pub store_failures: AtomicU64,
+    store_failures: Counter = "coform_store_failures", "Failed store appends.";
     /// Updates whose application panicked inside yrs; the room reloaded.
-    pub update_panics: AtomicU64,
+    update_panics: Counter =
+        "coform_update_panics", "Updates that panicked inside the CRDT library.";
     /// Document updates sent by read-only peers (viewers), dropped.
-    pub readonly_updates_dropped: AtomicU64,
+    readonly_updates_dropped: Counter =
+        "coform_readonly_updates_dropped", "Document updates from read-only peers, dropped.";
     /// Updates refused for nesting deeper than the limit (at the door, or
     /// once applied; the room then rebuilt from the store).
-    pub updates_refused_nesting: AtomicU64,
+    updates_refused_nesting: Counter =
+        "coform_updates_refused_nesting", "Document updates refused for nesting too deeply.";
     /// Presence states not relayed because their room's presence was full.
-    pub awareness_refused: AtomicU64,
+    awareness_refused: Counter = "coform_awareness_refused",
+        "Presence states not relayed because their document's presence was full.";
     /// Documents stored before the nesting limit, cut back when loaded.
-    pub documents_repaired: AtomicU64,
+    documents_repaired: Counter =
+        "coform_documents_repaired", "Documents cut back to the nesting limit when loaded.";
     /// Connections closed because their sign-in session ended.
-    pub peers_closed_session: AtomicU64,
-}
-
-impl Metrics {
-    /// Renders every metric in the Prometheus text exposition format.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let gauges: [(&str, &str, i64); 2] = [
-            (
-                "coform_connections",
-                "Open WebSocket connections.",
-                self.connections.load(Relaxed),
-            ),
-            (
-                "coform_rooms_loaded",
-                "Documents held in memory.",
-                self.rooms_loaded.load(Relaxed),
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
-        let counters: [(&str, &str, &AtomicU64); 16] = [
-            (
-                "coform_updates_in_total",
-                "Document updates accepted from peers.",
-                &self.updates_in,
-            ),
-            (
-                "coform_updates_out_total",
-                "Update deliveries to peers.",
-                &self.updates_out,
-            ),
-            (
-                "coform_bytes_in_total",
-                "Bytes received in WebSocket frames.",
-                &self.bytes_in,
-            ),
-            (
-                "coform_bytes_out_total",
-                "Bytes queued to peers.",
-                &self.bytes_out,
-            ),
-            (
-                "coform_awareness_in_total",
-                "Awareness messages received.",
-                &self.awareness_in,
-            ),
-            (
-                "coform_compactions_total",
-                "Completed compactions.",
-                &self.compactions,
-            ),
-            (
-                "coform_compaction_failures_total",
-                "Failed compactions.",
-                &self.compaction_failures,
-            ),
-            (
-                "coform_peers_closed_lag_total",
-                "Peers closed for a full outbound queue.",
-                &self.peers_closed_lag,
-            ),
-            (
-                "coform_peers_closed_bad_input_total",
-                "Peers closed for bad or oversized input.",
-                &self.peers_closed_bad_input,
-            ),
-            (
-                "coform_store_failures_total",
-                "Failed store appends.",
-                &self.store_failures,
-            ),
-            (
-                "coform_update_panics_total",
-                "Updates that panicked inside the CRDT library.",
-                &self.update_panics,
-            ),
-            (
-                "coform_readonly_updates_dropped_total",
-                "Document updates from read-only peers, dropped.",
-                &self.readonly_updates_dropped,
-            ),
-            (
-                "coform_updates_refused_nesting_total",
-                "Document updates refused for nesting too deeply.",
-                &self.updates_refused_nesting,
-            ),
-            (
-                "coform_awareness_refused_total",
-                "Presence states not relayed because their document's presence was full.",
-                &self.awareness_refused,
-            ),
-            (
-                "coform_documents_repaired_total",
-                "Documents cut back to the nesting limit when loaded.",
-                &self.documents_repaired,
-            ),
-            (
-                "coform_peers_closed_session_total",
-                "Connections closed because their sign-in session ended.",
-                &self.peers_closed_session,
-            ),
-        ];
-        for (name, help, v) in counters {
-            let v = v.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        }
-        self.store_append.render(
-            &mut out,
-            "coform_store_append_seconds",
-            "Latency of store appends (one per group commit of a room).",
-        );
-        self.room_load.render(
-            &mut out,
-            "coform_room_load_seconds",
-            "Time to load a document from the store.",
-        );
-        out
-    }
+    peers_closed_session: Counter =
+        "coform_peers_closed_session", "Connections closed because their sign-in session ended.";
+    /// Store append latency (one observation per group of updates).
+    store_append: Histogram = "coform_store_append_seconds",
+        "Latency of store appends (one per group commit of a room).";
+    /// Time to load a document from the store into a room.
+    room_load: Histogram = "coform_room_load_seconds", "Time to load a document from the store.";
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(m: &Metrics) -> String {
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
+        out
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {
@@ -222,10 +184,31 @@ mod tests {
         m.store_append.observe(Duration::from_micros(50));
         m.store_append.observe(Duration::from_millis(3));
         m.store_append.observe(Duration::from_secs(10));
-        let text = m.render();
-        assert!(text.contains("coform_store_append_seconds_bucket{le=\"0.0001\"} 1"));
-        assert!(text.contains("coform_store_append_seconds_bucket{le=\"0.005\"} 2"));
-        assert!(text.contains("coform_store_append_seconds_bucket{le=\"+Inf\"} 3"));
-        assert!(text.contains("coform_store_append_seconds_count 3"));
+        let text = render(&m);
+        assert!(text.contains("coform_store_append_seconds_bucket{le=\"0.0001\"} 1\n"));
+        assert!(text.contains("coform_store_append_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("coform_store_append_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("coform_store_append_seconds_count 3\n"));
+        assert_eq!(m.store_append.count(), 3);
+    }
+
+    #[test]
+    fn counters_keep_their_exported_names() {
+        let m = Metrics::default();
+        m.updates_in.inc_by(7);
+        m.connections.inc();
+        m.connections.inc();
+        m.connections.dec();
+        let text = render(&m);
+        assert!(
+            text.contains("# TYPE coform_updates_in_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("\ncoform_updates_in_total 7\n"), "{text}");
+        assert!(text.contains("\ncoform_connections 1\n"), "{text}");
+        assert!(
+            text.contains("# TYPE coform_room_load_seconds histogram\n"),
+            "{text}"
+        );
     }
 }

@@ -252,7 +252,7 @@ impl Shared {
         let result = compaction::compact(&self.store, name, &self.holder).await;
         match &result {
             Ok(Some(c)) => {
-                self.metrics.compactions.fetch_add(1, Ordering::Relaxed);
+                self.metrics.compactions.inc();
                 tracing::debug!(
                     doc = name,
                     merged = c.merged_entries,
@@ -262,9 +262,7 @@ impl Shared {
             }
             Ok(None) => {}
             Err(_) => {
-                self.metrics
-                    .compaction_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.compaction_failures.inc();
             }
         }
         result

@@ -243,9 +243,11 @@ impl Metrics {
             // name{labels} value [timestamp]  or  name value [timestamp]
             let (name, labels, rest) = match line.find('{') {
                 Some(open) => {
-                    let close = line[open..]
-                        .find('}')
-                        .map(|c| open + c)
+                    // Label values may hold `}` (route templates): the
+                    // value after the labels never does.
+                    let close = line
+                        .rfind('}')
+                        .filter(|c| *c > open)
                         .unwrap_or_else(|| panic!("bad metrics line: {line}"));
                     (&line[..open], &line[open + 1..close], &line[close + 1..])
                 }

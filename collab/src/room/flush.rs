@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use coform_storage::StoreError;
+use tracing::Instrument;
 
 use super::{Pending, Room};
 use crate::bus::BusKind;
@@ -26,11 +27,18 @@ impl Room {
         let payloads: Vec<Bytes> = pending.iter().map(|p| p.payload.clone()).collect();
         let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
         let started = Instant::now();
-        match self.shared.store.append(&self.name, payloads).await {
+        let span = tracing::debug_span!("store.append", doc = %self.name, updates = payloads.len());
+        match self
+            .shared
+            .store
+            .append(&self.name, payloads)
+            .instrument(span)
+            .await
+        {
             Ok(ids) => {
                 let metrics = &self.shared.metrics;
                 metrics.store_append.observe(started.elapsed());
-                metrics.updates_in.fetch_add(ids.len() as u64, Relaxed);
+                metrics.updates_in.inc_by(ids.len() as u64);
                 self.log_entries += ids.len() as u64;
                 self.log_bytes += bytes;
                 let now = now_ms();
@@ -62,7 +70,7 @@ impl Room {
                 }
             }
             Err(e) => {
-                self.shared.metrics.store_failures.fetch_add(1, Relaxed);
+                self.shared.metrics.store_failures.inc();
                 tracing::error!(doc = %self.name, error = %e, "store append failed; closing room");
                 self.failed = true;
                 for p in pending {
@@ -103,7 +111,7 @@ impl Room {
         };
         let len = msg.len() as u64;
         if p.reply(msg) {
-            self.shared.metrics.bytes_out.fetch_add(len, Relaxed);
+            self.shared.metrics.bytes_out.inc_by(len);
         } else {
             self.remove_peers(vec![peer]);
         }
@@ -126,11 +134,9 @@ impl Room {
         }
         let metrics = &self.shared.metrics;
         if msg.first() == Some(&(protocol::MSG_SYNC as u8)) {
-            metrics.updates_out.fetch_add(sent, Relaxed);
+            metrics.updates_out.inc_by(sent);
         }
-        metrics
-            .bytes_out
-            .fetch_add(sent * msg.len() as u64, Relaxed);
+        metrics.bytes_out.inc_by(sent * msg.len() as u64);
         if !lagging.is_empty() {
             self.remove_peers(lagging);
         }

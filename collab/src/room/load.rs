@@ -3,12 +3,12 @@
 //! nesting limit, and rebuilding after an update had to be taken back.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use coform_storage::StoredDoc;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 use yrs::Doc;
 
 use super::{Command, Room};
@@ -41,7 +41,9 @@ pub(super) async fn load(
     rx: &mut mpsc::Receiver<Command>,
 ) -> Option<Loaded> {
     let loaded = tokio::select! {
-        r = shared.store.load(name) => r.map_err(CollabError::from),
+        r = shared.store.load(name).instrument(tracing::debug_span!("store.load", doc = %name)) => {
+            r.map_err(CollabError::from)
+        }
         _ = shared.shutdown.cancelled() => Err(CollabError::ShuttingDown),
     };
     let mut deferred = Vec::new();
@@ -158,7 +160,7 @@ async fn persist_repair(
         nesting::MAX_NESTING
     );
     let stored = shared.store_repaired(name, &doc, &stored).await?;
-    shared.metrics.documents_repaired.fetch_add(1, Relaxed);
+    shared.metrics.documents_repaired.inc();
     if let Some(bus) = &shared.bus {
         for level in repair {
             bus.publish(name, BusKind::Update, Bytes::from(level));

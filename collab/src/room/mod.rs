@@ -44,7 +44,6 @@ mod unload;
 mod update;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -255,7 +254,7 @@ impl Room {
             return;
         };
         shared.metrics.room_load.observe(started.elapsed());
-        shared.metrics.rooms_loaded.fetch_add(1, Relaxed);
+        shared.metrics.rooms_loaded.inc();
         let snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len());
         let presence = Presence::new(&shared.config.limits);
         let mut room = Room {

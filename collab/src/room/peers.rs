@@ -1,7 +1,6 @@
 //! The room's peers: joining, access and session changes, presence
 //! messages, and removing peers together with their presence.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -81,10 +80,7 @@ impl Room {
             .map(|p| p.id)
             .collect();
         for id in ended {
-            self.shared
-                .metrics
-                .peers_closed_session
-                .fetch_add(1, Relaxed);
+            self.shared.metrics.peers_closed_session.inc();
             self.peers[&id].close(CloseReason::SessionEnded);
             self.remove_peers(vec![id]);
         }
@@ -154,7 +150,7 @@ impl Room {
         update: AwarenessUpdate,
         frame: Option<Bytes>,
     ) {
-        self.shared.metrics.awareness_in.fetch_add(1, Relaxed);
+        self.shared.metrics.awareness_in.inc();
         let identity = self.peers.get(&peer).and_then(|p| p.identity.clone());
         let applied = match self.presence.apply(peer, identity.as_ref(), &update) {
             Ok(applied) => applied,
@@ -167,7 +163,7 @@ impl Room {
             self.shared
                 .metrics
                 .awareness_refused
-                .fetch_add(applied.refused as u64, Relaxed);
+                .inc_by(applied.refused as u64);
         }
         if let Some(bounce) = applied.bounce {
             self.send_to(peer, protocol::encode_awareness(&bounce));
@@ -200,7 +196,7 @@ impl Room {
                 }
             }
             if peer.closed() == Some(CloseReason::Lagging) {
-                self.shared.metrics.peers_closed_lag.fetch_add(1, Relaxed);
+                self.shared.metrics.peers_closed_lag.inc();
                 tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
             }
             if let Some(removal) = self.presence.remove_peer(id) {

@@ -4,6 +4,7 @@
 use std::panic::AssertUnwindSafe;
 
 use coform_storage::StoreError;
+use tracing::Instrument;
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, Transact, Update};
 
@@ -76,7 +77,8 @@ impl Room {
     /// every stored update (idempotent) and sends local peers the difference.
     async fn heal(&mut self) {
         self.flush().await;
-        let stored = match self.shared.store.load(&self.name).await {
+        let span = tracing::debug_span!("store.load", doc = %self.name, reason = "heal");
+        let stored = match self.shared.store.load(&self.name).instrument(span).await {
             Ok(stored) => stored,
             Err(StoreError::Deleted(_)) => {
                 tracing::info!(doc = %self.name, "heal: the document was deleted; closing its room");

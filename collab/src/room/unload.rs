@@ -1,8 +1,6 @@
 //! Compaction while the room is loaded, and the end of a room: leaving
 //! the registry, closing peers, and folding its log into a snapshot.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use tokio::sync::mpsc;
 
 use super::{Command, Exit, Room};
@@ -89,7 +87,7 @@ impl Room {
             peer.close(reason.clone());
         }
         self.stats.users.lock().clear();
-        self.shared.metrics.rooms_loaded.fetch_sub(1, Relaxed);
+        self.shared.metrics.rooms_loaded.dec();
         if compact && self.log_entries > 0 {
             let shared = self.shared.clone();
             let name = self.name.clone();

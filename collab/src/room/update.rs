@@ -2,7 +2,6 @@
 //! the room's `Doc` and kept pending until stored, or refused.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -31,7 +30,7 @@ impl Room {
                 return;
             }
             Err(_) => {
-                self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                self.shared.metrics.update_panics.inc();
                 tracing::error!(doc = %self.name, "a server-side edit panicked; reloading room");
                 self.reload = true;
                 let _ = reply.send(Err(CollabError::Panicked("an edit of the document".into())));
@@ -72,10 +71,7 @@ impl Room {
             Inbound::Update(update) => {
                 if self.peers.get(&peer).is_some_and(|p| p.is_readonly()) {
                     // Viewers' edits are never applied, stored or relayed.
-                    self.shared
-                        .metrics
-                        .readonly_updates_dropped
-                        .fetch_add(1, Relaxed);
+                    self.shared.metrics.readonly_updates_dropped.inc();
                     return;
                 }
                 self.apply(peer, update)
@@ -124,10 +120,7 @@ impl Room {
                 // Applied, but it must not stay: the store never gets it,
                 // and the document is rebuilt from the store before anyone
                 // sees or builds on it.
-                self.shared
-                    .metrics
-                    .updates_refused_nesting
-                    .fetch_add(1, Relaxed);
+                self.shared.metrics.updates_refused_nesting.inc();
                 self.reload = true;
                 self.reject(peer, CloseReason::Policy(e.to_string()));
                 return;
@@ -143,7 +136,7 @@ impl Room {
             Err(_) => {
                 // The doc may be half-modified: rebuild it from the store
                 // (which has every update but this one) after this turn.
-                self.shared.metrics.update_panics.fetch_add(1, Relaxed);
+                self.shared.metrics.update_panics.inc();
                 tracing::error!(doc = %self.name, peer, "update panicked while applying; reloading room");
                 self.reload = true;
                 self.reject(
@@ -164,10 +157,7 @@ impl Room {
     }
 
     pub(super) fn reject(&mut self, peer: PeerId, reason: CloseReason) {
-        self.shared
-            .metrics
-            .peers_closed_bad_input
-            .fetch_add(1, Relaxed);
+        self.shared.metrics.peers_closed_bad_input.inc();
         tracing::info!(doc = %self.name, peer, ?reason, "closing peer for bad input");
         if let Some(p) = self.peers.get(&peer) {
             p.close(reason);

@@ -1,5 +1,13 @@
-//! Logging: `tracing` to stderr, text or JSON lines. The level filter
-//! comes from `COFORM_LOG` (e.g. `info`, `coform_collab=debug`).
+//! Logging, request ids and spans, and metrics.
+//!
+//! Logs are `tracing` events to stderr, text or JSON lines; the level
+//! filter comes from `COFORM_LOG` (e.g. `info`, `coform_collab=debug`).
+//! Each line written while answering a request names the request's span
+//! (id, method, route): see [`request`]. [`metrics`] is what `/metrics`
+//! exports.
+
+pub mod metrics;
+pub mod request;
 
 use std::io::IsTerminal;
 
