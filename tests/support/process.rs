@@ -54,8 +54,30 @@ impl ProcessServer {
         Self::launch(&all, &[], true).await
     }
 
+    /// Authentication on, with no secret given: like a single node in
+    /// production, the server generates its token secret and its secrets
+    /// key into its data dir.
+    pub async fn start_single(args: &[&str]) -> ProcessServer {
+        Self::launch(args, &[], true).await
+    }
+
+    /// Like [`ProcessServer::start_single`], on the data dir `dir` (one
+    /// filled beforehand, e.g. by a restore), which it then owns.
+    pub async fn start_single_in(dir: tempfile::TempDir, args: &[&str]) -> ProcessServer {
+        Self::launch_in(dir, args, &[], true).await
+    }
+
     async fn launch(args: &[&str], envs: &[(&str, &str)], auth: bool) -> ProcessServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
+        Self::launch_in(dir, args, envs, auth).await
+    }
+
+    async fn launch_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        auth: bool,
+    ) -> ProcessServer {
         let mut server = ProcessServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             store_url: test_store_url().filter(|_| !args.contains(&"--store")),
