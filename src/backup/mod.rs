@@ -360,6 +360,8 @@ pub fn restore(args: &RestoreArgs) -> anyhow::Result<RestoreReport> {
     }
     fs::rename(&staged_db, target.join(DB_FILE))
         .with_context(|| format!("moving the database into {}", target.display()))?;
+    // What the server would do at start anyway: the data is its user's.
+    restrict(target, 0o700)?;
     sync_dir(target)?;
     created.keep();
     drop(lock);
