@@ -141,10 +141,11 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let what = format!("{path}");
-        let resp = within(TIMEOUT, &what, req.send()).await.expect("request");
+        let resp = within(TIMEOUT, path, req.send())
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let status = resp.status().as_u16();
-        let text = within(TIMEOUT, &what, resp.text()).await.unwrap();
+        let text = within(TIMEOUT, path, resp.text()).await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
