@@ -734,6 +734,18 @@ async fn bad_backups_and_bad_targets_are_refused_and_change_nothing() {
     )
     .await;
     assert!(!absent.exists());
+    refused(
+        &[
+            "backup",
+            "--data-dir",
+            data,
+            "--out",
+            path(&absent.join("x.backup")),
+        ],
+        "does not exist",
+    )
+    .await;
+    assert!(!absent.exists());
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -122,6 +122,13 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<BackupReport> {
     };
 
     let dir = parent_dir(out);
+    if !dir.is_dir() {
+        bail!(
+            "--out {}: the directory {} does not exist",
+            out.display(),
+            dir.display()
+        );
+    }
     let name = out
         .file_name()
         .with_context(|| format!("--out {} names no file", out.display()))?
