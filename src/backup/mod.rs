@@ -26,6 +26,9 @@
 //! server may hold it (the store's lock). Only then are files renamed
 //! into place.
 //!
+//! # Layout
+//!
+//! - this file: the two commands and what they report;
 //! - [`format`]: the file layout, its writer and its checking reader.
 
 pub mod format;
