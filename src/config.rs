@@ -29,16 +29,73 @@ pub enum Command {
     /// `--secrets-key` (list the old key after it), then exit. Run it
     /// after adding a new key in front; drop the old key afterwards.
     RotateSecrets(Config),
+    /// Write a consistent copy of the embedded store's data directory
+    /// into one file, while the server runs. With a MongoDB store, use
+    /// mongodump instead (see docs/OPERATIONS.md).
+    Backup(BackupArgs),
+    /// Put a backup file's database (and secrets key) into a data
+    /// directory, after checking the whole file. The server must be
+    /// stopped.
+    Restore(RestoreArgs),
 }
 
 impl Cli {
-    /// The server configuration, whichever way it was given.
+    /// The server configuration, whichever way it was given (`backup` and
+    /// `restore` take none: for them, the defaults).
     pub fn into_config(self) -> Config {
         match self.command {
             Some(Command::Serve(config)) | Some(Command::RotateSecrets(config)) => config,
-            None => self.serve,
+            Some(Command::Backup(_)) | Some(Command::Restore(_)) | None => self.serve,
         }
     }
+}
+
+/// `coform backup`.
+#[derive(Args, Clone, Debug)]
+pub struct BackupArgs {
+    /// Data directory of the server to back up (it may be running).
+    #[arg(long, env = "COFORM_DATA_DIR", default_value = "./coform-data")]
+    pub data_dir: PathBuf,
+    /// The server's store: only `embedded` can be backed up this way.
+    #[arg(long, env = "COFORM_STORE", default_value = "embedded", value_parser = parse_store, hide_env_values = true)]
+    pub store: StoreKind,
+    /// File to write (created owner-only; written whole, then renamed into
+    /// place).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace `--out` if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Put the data directory's secrets key into the backup too. Off by
+    /// default: whoever holds a backup with its key can open every data
+    /// source's passwords and tokens, so keep the key apart (a secret
+    /// manager) unless the backup is stored as safely as the key itself.
+    #[arg(long)]
+    pub include_secrets_key: bool,
+}
+
+/// `coform restore`.
+#[derive(Args, Clone, Debug)]
+pub struct RestoreArgs {
+    /// Data directory to restore into (created if missing). The server on
+    /// it must be stopped.
+    #[arg(long, env = "COFORM_DATA_DIR", default_value = "./coform-data")]
+    pub data_dir: PathBuf,
+    /// The server's store: only `embedded` can be restored this way.
+    #[arg(long, env = "COFORM_STORE", default_value = "embedded", value_parser = parse_store, hide_env_values = true)]
+    pub store: StoreKind,
+    /// The backup file to restore.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Restore into a data directory that is not empty, replacing its
+    /// database (and its secrets key, when one is restored).
+    #[arg(long)]
+    pub force: bool,
+    /// A file holding the secrets key (`id:base64key[,...]`, the content
+    /// of a data directory's `secrets-key`) for a backup made without it.
+    /// It is checked against the backup's data sources and installed.
+    #[arg(long)]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 /// Which store keeps the documents and accounts.

@@ -10,6 +10,8 @@
 //!   module per resource (`/api/auth/*` split by job: accounts, sessions,
 //!   e-mail verification, password reset).
 //! - [`auth`]: passwords, tokens, rate limits, e-mail.
+//! - [`backup`]: `coform backup` and `coform restore` (the embedded
+//!   store's data directory in one checked file, and back).
 //! - [`config`]: the one `clap` configuration, with `COFORM_*` fallbacks.
 //! - [`datasources`]: how data-source calls are made: secrets opened for
 //!   the call only, every dial through the outbound guard, the answer
@@ -29,6 +31,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod datasources;
 pub mod error;

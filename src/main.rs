@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use coform::config::{Cli, Command};
-use coform::{server, telemetry};
+use coform::{backup, server, telemetry};
 
 fn main() -> ExitCode {
     // Files the server creates (the embedded database and its WAL, mails
@@ -16,6 +16,18 @@ fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
+    // Backup and restore work on files only: no server, no runtime.
+    match &cli.command {
+        Some(Command::Backup(args)) => {
+            telemetry::init(coform::config::LogFormat::Text);
+            return report(backup::backup(args));
+        }
+        Some(Command::Restore(args)) => {
+            telemetry::init(coform::config::LogFormat::Text);
+            return report(backup::restore(args));
+        }
+        _ => {}
+    }
     let rotate = matches!(cli.command, Some(Command::RotateSecrets(_)));
     let config = cli.into_config();
     telemetry::init(config.log_format);
@@ -63,6 +75,20 @@ fn main() -> ExitCode {
         server.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Prints what a command did, or why it failed.
+fn report<T: std::fmt::Display>(result: anyhow::Result<T>) -> ExitCode {
+    match result {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("coform: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn wait_for_signal() {

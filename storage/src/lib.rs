@@ -28,7 +28,9 @@
 //!     group-commits appends. `mod.rs` opens it and runs the threads;
 //!     `schema`, `docs`, `sql`, `users`, `workspaces`, `versions`,
 //!     `datasources` hold the tables, the document store, query helpers
-//!     and the account, version and data-source operations.
+//!     and the account, version and data-source operations; `backup`
+//!     takes consistent copies beside a running server and checks a copy
+//!     before a restore uses it.
 //!   - [`mongo`] (`mongo/`): MongoDB, for several replicas sharing one
 //!     store (single-document atomic operations only: no transactions, no
 //!     change streams). `mod.rs` connects and holds document and chunk

@@ -63,6 +63,19 @@ impl ProcessServer {
         Self::launch(&all, &[], true, None).await
     }
 
+    /// Authentication on, with no secret given: like a single node in
+    /// production, the server generates its token secret and its secrets
+    /// key into its data dir.
+    pub async fn start_single(args: &[&str]) -> ProcessServer {
+        Self::launch(args, &[], true, None).await
+    }
+
+    /// Like [`ProcessServer::start_single`], on the data dir `dir` (one
+    /// filled beforehand, e.g. by a restore), which it then owns.
+    pub async fn start_single_in(dir: tempfile::TempDir, args: &[&str]) -> ProcessServer {
+        Self::launch_in(dir, args, &[], true, None).await
+    }
+
     async fn launch(
         args: &[&str],
         envs: &[(&str, &str)],
@@ -70,6 +83,16 @@ impl ProcessServer {
         data_dir: Option<PathBuf>,
     ) -> ProcessServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
+        Self::launch_in(dir, args, envs, auth, data_dir).await
+    }
+
+    async fn launch_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        auth: bool,
+        data_dir: Option<PathBuf>,
+    ) -> ProcessServer {
         let mut server = ProcessServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             store_url: test_store_url().filter(|_| !args.contains(&"--store")),

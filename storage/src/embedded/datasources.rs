@@ -311,3 +311,14 @@ impl EmbeddedStore {
         .await
     }
 }
+
+/// Every data source of the database on `conn`, by id (for checking a
+/// restored database before it is put in place).
+pub(super) fn all_data_sources(conn: &rusqlite::Connection) -> Result<Vec<DataSource>> {
+    query_all(
+        conn,
+        concat!("SELECT ", source_cols!(), " FROM data_sources ORDER BY id"),
+        [],
+        source_row,
+    )
+}

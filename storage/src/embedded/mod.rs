@@ -31,7 +31,9 @@
 //! - `workspaces`: workspaces, members, invitations and template listings
 //!   (with `users`, the [`crate::AccountStore`]);
 //! - `versions`: the [`crate::VersionStore`];
-//! - `datasources`: the [`crate::DataSourceStore`].
+//! - `datasources`: the [`crate::DataSourceStore`];
+//! - [`backup`]: consistent copies of the database taken beside a running
+//!   server, and the checks a copy passes before a restore uses it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,7 @@ use crate::lease::LocalLeases;
 use crate::Durability;
 use schema::raise_high_water;
 
+pub mod backup;
 mod datasources;
 mod docs;
 mod schema;
@@ -412,7 +415,10 @@ pub fn restrict(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| StoreError::Unavailable(format!("cannot restrict {}: {e}", path.display())))
 }
 
-fn lock_data_dir(dir: &Path) -> Result<File> {
+/// Takes the data dir's lock (`coform.lock`, `flock`, not waiting): the
+/// one a server holds while it runs. Held until the file is dropped.
+/// Fails with [`StoreError::Unavailable`] while another process holds it.
+pub fn lock_data_dir(dir: &Path) -> Result<File> {
     use std::os::fd::AsRawFd;
     let path = dir.join(LOCK_FILE);
     let file = File::options()
