@@ -146,6 +146,14 @@ async fn http_requests_are_counted_by_route_template_and_status() {
     assert!(m
         .raw
         .contains("# TYPE coform_http_request_duration_seconds histogram"));
+    // The figures a soak run watches stay flat.
+    for name in [
+        "coform_tasks",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(m.get(name) > 0.0, "{name}:\n{}", m.raw);
+    }
     // Without --redis there is no bus to report on.
     assert!(!m.has("coform_redis_connected"), "{}", m.raw);
     assert_eq!(

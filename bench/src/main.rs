@@ -11,6 +11,7 @@ mod proto;
 mod replicas;
 mod report;
 mod server;
+mod soak;
 mod sustained;
 mod ws;
 
@@ -107,6 +108,11 @@ enum Scenario {
     /// A small fanout against coform; exits 0 only if every update was
     /// delivered and every room converged (for CI).
     Smoke,
+    /// A long run of churn (clients joining random documents, editing and
+    /// leaving; rooms loading and unloading; REST requests) sampling the
+    /// server's memory, descriptors, tasks, rooms and connections: all
+    /// must be back at rest afterwards and memory flat under load.
+    Soak(SoakArgs),
     /// Print side-by-side tables from a file of earlier results (JSON lines).
     Report {
         /// The file the runs' JSON lines were appended to.
@@ -186,6 +192,31 @@ impl SustainedArgs {
             knobs: self.knobs.clone(),
         }
     }
+}
+
+#[derive(Args, Debug, Clone)]
+struct SoakArgs {
+    /// Seconds of churn.
+    #[arg(long, default_value_t = 1800.0)]
+    duration: f64,
+    /// Documents the clients pick from at random.
+    #[arg(long, default_value_t = 200)]
+    docs: usize,
+    /// Clients at a time, each joining, editing and leaving in a loop.
+    #[arg(long, default_value_t = 40)]
+    workers: usize,
+    /// Edits per visit.
+    #[arg(long, default_value_t = 5)]
+    edits: usize,
+    /// Seconds between two samples of the server's figures.
+    #[arg(long, default_value_t = 10.0)]
+    sample: f64,
+    /// REST requests per second.
+    #[arg(long, default_value_t = 20.0)]
+    rest_per_s: f64,
+    /// Write every sample to this file as a JSON line.
+    #[arg(long)]
+    samples_out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -631,6 +662,7 @@ async fn run_once(
         }
         Scenario::Report { .. } => bail!("report is not a measurement"),
         Scenario::Sustained(_) => bail!("sustained measures fanout steps"),
+        Scenario::Soak(_) => bail!("soak is one long run"),
         Scenario::Coldload(a) => {
             let _ = c;
             let p = coldload::Params {
@@ -667,6 +699,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::Smoke => "smoke",
         Scenario::Replicas(_) => "replicas",
         Scenario::Sustained(_) => "sustained",
+        Scenario::Soak(_) => "soak",
         Scenario::Report { .. } => "report",
     }
 }
@@ -744,6 +777,22 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
     let mut out = base.as_object().cloned().unwrap_or_default();
     let ok = if let Scenario::Sustained(a) = &cli.scenario {
         let (fields, ok) = sustained::run(&cli.common, a, &s).await?;
+        out.extend(fields);
+        ok
+    } else if let Scenario::Soak(a) = &cli.scenario {
+        if cli.common.server != Kind::Coform {
+            bail!("soak reads coform's /metrics: use --server coform");
+        }
+        let p = soak::Params {
+            duration: Duration::from_secs_f64(a.duration),
+            docs: a.docs,
+            workers: a.workers,
+            edits: a.edits,
+            sample: Duration::from_secs_f64(a.sample),
+            rest_per_s: a.rest_per_s,
+            samples_out: a.samples_out.clone(),
+        };
+        let (fields, ok) = soak::run(&s.spec, &p).await?;
         out.extend(fields);
         ok
     } else if let Scenario::DurabilityCost(_) = &cli.scenario {
@@ -834,6 +883,10 @@ fn params_json(s: &Scenario) -> Value {
         }),
         Scenario::Coldload(a) => json!({ "edits": a.edits, "joiners": a.joiners }),
         Scenario::Sustained(a) => sustained_json(a),
+        Scenario::Soak(a) => json!({
+            "duration": a.duration, "docs": a.docs, "workers": a.workers, "edits": a.edits,
+            "sample": a.sample, "rest_per_s": a.rest_per_s,
+        }),
         Scenario::Report { .. } => Value::Null,
     }
 }

@@ -273,7 +273,7 @@ pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
     addr.parse().ok()
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");

@@ -113,20 +113,83 @@ impl std::fmt::Debug for LiveGauges {
     }
 }
 
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> std::fmt::Result {
+    let gauge = ConstGauge::new(value);
+    let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+    gauge.encode(metric)
+}
+
 impl Collector for LiveGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         // Only a replica configured with Redis has a bus to report on.
         if let Some(connected) = self.registry.bus_connected() {
-            let gauge = ConstGauge::new(i64::from(connected));
-            let metric = encoder.encode_descriptor(
+            gauge(
+                &mut encoder,
                 "coform_redis_connected",
                 "1 while this replica's Redis bus is connected, 0 while it is not.",
-                None,
-                gauge.metric_type(),
+                i64::from(connected),
             )?;
-            gauge.encode(metric)?;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let tasks = runtime.metrics().num_alive_tasks();
+            gauge(
+                &mut encoder,
+                "coform_tasks",
+                "Tasks alive on the async runtime (connections, rooms, timers).",
+                i64::try_from(tasks).unwrap_or(i64::MAX),
+            )?;
+        }
+        let process = process_figures();
+        if let Some(rss) = process.resident_bytes {
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory of the process.",
+                rss,
+            )?;
+        }
+        if let Some(fds) = process.open_fds {
+            gauge(
+                &mut encoder,
+                "process_open_fds",
+                "Open file descriptors (sockets, database files).",
+                fds,
+            )?;
         }
         Ok(())
+    }
+}
+
+#[derive(Default)]
+struct ProcessFigures {
+    resident_bytes: Option<i64>,
+    open_fds: Option<i64>,
+}
+
+/// The process's resident memory and open descriptors, from `/proc` where
+/// there is one (nothing elsewhere).
+fn process_figures() -> ProcessFigures {
+    let resident_bytes = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
+        .map(|pages| pages * page_size());
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|dir| i64::try_from(dir.count()).unwrap_or(i64::MAX));
+    ProcessFigures {
+        resident_bytes,
+        open_fds,
+    }
+}
+
+fn page_size() -> i64 {
+    // SAFETY: sysconf reads a constant of the system and has no
+    // preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        i64::from(size)
+    } else {
+        4096
     }
 }
 

@@ -1,0 +1,287 @@
+//! `soak`: a long run of churn — clients connecting to random documents,
+//! editing and leaving, documents loading and unloading, REST requests —
+//! sampling the server's memory, descriptors, tasks, rooms and connections
+//! from its `/metrics` as it goes. Afterwards, once every client has left
+//! and every room has unloaded, the server must be back where it started:
+//! no connection, room, task or descriptor left behind, and memory under
+//! load no higher at the end than at the start.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+
+use crate::client::{open_synced, Target};
+use crate::proto;
+use crate::server::{http_get, Spec};
+use crate::ws::{new_rng, next_rand};
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub duration: Duration,
+    pub docs: usize,
+    pub workers: usize,
+    pub edits: usize,
+    pub sample: Duration,
+    pub rest_per_s: f64,
+    /// Where each sample is written as a JSON line, if anywhere.
+    pub samples_out: Option<PathBuf>,
+}
+
+/// Idle read connections the embedded store may keep (its `READ_POOL`).
+const READ_POOL: usize = 4;
+
+/// What is sampled, all from the server's `/metrics`.
+const FIGURES: [(&str, &str); 5] = [
+    ("rss_bytes", "process_resident_memory_bytes"),
+    ("fds", "process_open_fds"),
+    ("tasks", "coform_tasks"),
+    ("rooms", "coform_rooms_loaded"),
+    ("connections", "coform_connections"),
+];
+
+async fn sample(target: &Target) -> Result<Map<String, Value>> {
+    let text = http_get(target.addr, "/metrics").await?;
+    let mut out = Map::new();
+    for (key, metric) in FIGURES {
+        let value = text
+            .lines()
+            .find_map(|l| {
+                let (name, v) = l.split_once(' ')?;
+                (name == metric).then(|| v.trim().parse::<f64>().ok())?
+            })
+            .with_context(|| format!("/metrics has no {metric}"))?;
+        out.insert(key.into(), json!(value));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Counts {
+    sessions: Cell<u64>,
+    edits: Cell<u64>,
+    failures: Cell<u64>,
+    rest: Cell<u64>,
+    rest_failures: Cell<u64>,
+}
+
+fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get() + n);
+}
+
+/// One client session: connect to a random document, sync, make `edits`
+/// edits, leave.
+async fn session(target: &Target, doc: &str, client: u64, edits: usize) -> Result<()> {
+    let mut s = open_synced(target, doc, false, Duration::from_secs(30)).await?;
+    let mut msg = Vec::new();
+    let mut scratch = Vec::new();
+    let mut key = Vec::new();
+    proto::field_key(client as usize, &mut key);
+    for seq in 0..edits as u64 {
+        msg.clear();
+        s.framing.begin(&mut msg);
+        proto::encode_edit(&mut msg, client, &key, seq, 16, &mut scratch);
+        s.conn.st.queue_binary(&msg);
+    }
+    s.conn.flush().await?;
+    s.conn.close();
+    Ok(())
+}
+
+/// The median of the samples' `key` in `range` (fractions of the run).
+fn median_of(samples: &[Map<String, Value>], key: &str, from: f64, to: f64) -> Option<f64> {
+    let n = samples.len();
+    let lo = ((n as f64) * from).floor() as usize;
+    let hi = (((n as f64) * to).ceil() as usize).min(n);
+    let mut v: Vec<f64> = samples
+        .get(lo..hi)?
+        .iter()
+        .filter_map(|s| s.get(key)?.as_f64())
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// Spawns the churn until `deadline`: `p.workers` clients joining,
+/// editing and leaving, and the REST requests.
+fn churn(
+    target: &Target,
+    p: &Params,
+    deadline: Instant,
+    counts: &Rc<Counts>,
+    next_client: &Rc<Cell<u64>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for _ in 0..p.workers.max(1) {
+        let (target, counts, next_client) = (target.clone(), counts.clone(), next_client.clone());
+        let (docs, edits) = (p.docs.max(1), p.edits);
+        tasks.push(tokio::task::spawn_local(async move {
+            let mut rng = new_rng();
+            while Instant::now() < deadline {
+                let doc = format!("soak-{}", next_rand(&mut rng) as usize % docs);
+                let client = proto::client_id(next_client.get() as usize);
+                next_client.set(next_client.get() + 1);
+                match session(&target, &doc, client, edits).await {
+                    Ok(()) => {
+                        bump(&counts.sessions, 1);
+                        bump(&counts.edits, edits as u64);
+                    }
+                    Err(_) => bump(&counts.failures, 1),
+                }
+                // Pace: a person opens a form, edits, leaves, comes back.
+                let pause = 50 + next_rand(&mut rng) % 250;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+        }));
+    }
+    let (target, counts) = (target.clone(), counts.clone());
+    let every = Duration::from_secs_f64(1.0 / p.rest_per_s.max(0.1));
+    tasks.push(tokio::task::spawn_local(async move {
+        const PATHS: [&str; 5] = [
+            "/healthz",
+            "/readyz",
+            "/api/schema",
+            "/api/public/templates/00000000000000000000000000/preview",
+            "/api/auth/me",
+        ];
+        let mut i = 0usize;
+        let mut tick = tokio::time::interval(every);
+        while Instant::now() < deadline {
+            tick.tick().await;
+            match http_get(target.addr, PATHS[i % PATHS.len()]).await {
+                Ok(_) => bump(&counts.rest, 1),
+                Err(_) => bump(&counts.rest_failures, 1),
+            }
+            i += 1;
+        }
+    }));
+    tasks
+}
+
+/// Waits (up to a minute) until no client is connected and every room has
+/// unloaded (their grace is 1 s); returns the figures then.
+async fn at_rest(target: &Target) -> Result<Map<String, Value>> {
+    let settle = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = sample(target).await?;
+        let idle = s["connections"].as_f64() == Some(0.0) && s["rooms"].as_f64() == Some(0.0);
+        if idle || Instant::now() > settle {
+            return Ok(s);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn run(spec: &Spec, p: &Params) -> Result<(Map<String, Value>, bool)> {
+    let dir = tempfile::Builder::new().prefix("coform-soak-").tempdir()?;
+    // A short room grace, so documents load and unload all the time.
+    let server = spec
+        .start(dir.path(), &["--room-grace".into(), "1s".into()])
+        .await?;
+    let target = Target {
+        addr: server.addr,
+        kind: spec.kind,
+    };
+    let mut samples_file = match &p.samples_out {
+        Some(path) => Some(std::fs::File::create(path).with_context(|| format!("{path:?}"))?),
+        None => None,
+    };
+    let counts = Rc::new(Counts::default());
+    let next_client = Rc::new(Cell::new(0u64));
+    // A first minute of churn (a tenth of a short run) opens what the
+    // server keeps open for good (store connections, caches); the figures
+    // at rest after it are the baseline.
+    let warmup = (p.duration / 10).min(Duration::from_secs(60));
+    for t in churn(&target, p, Instant::now() + warmup, &counts, &next_client) {
+        let _ = t.await;
+    }
+    let before = at_rest(&target).await?;
+    let started = Instant::now();
+    let deadline = started + p.duration;
+    let tasks = churn(&target, p, deadline, &counts, &next_client);
+
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(p.sample);
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let mut s = sample(&target).await?;
+        s.insert("t_s".into(), json!(started.elapsed().as_secs_f64().round()));
+        s.insert("sessions".into(), json!(counts.sessions.get()));
+        if let Some(f) = samples_file.as_mut() {
+            use std::io::Write;
+            writeln!(f, "{}", Value::Object(s.clone()))?;
+        }
+        samples.push(s);
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    // Every client has left: the figures at rest again.
+    let after = at_rest(&target).await?;
+    let _ = server.stop().await;
+
+    let rss_first = median_of(&samples, "rss_bytes", 0.1, 0.2);
+    let rss_last = median_of(&samples, "rss_bytes", 0.9, 1.0);
+    let growth = match (rss_first, rss_last) {
+        (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+        _ => None,
+    };
+    let f = |m: &Map<String, Value>, k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+    // The embedded store keeps a few idle read connections (two
+    // descriptors each) once concurrency has needed them, up to its pool
+    // size: the descriptors at rest may grow by that, and no more.
+    let fds_allowance = 2.0 * READ_POOL as f64;
+    let fds_last = median_of(&samples, "fds", 0.9, 1.0);
+    let fds_first = median_of(&samples, "fds", 0.1, 0.2);
+    let back_to_rest = f(&after, "connections") == 0.0
+        && f(&after, "rooms") == 0.0
+        && f(&after, "tasks") <= f(&before, "tasks")
+        && f(&after, "fds") <= f(&before, "fds") + fds_allowance;
+    let flat = growth.is_some_and(|g| g <= 1.10);
+    let mut out = Map::new();
+    out.insert(
+        "duration_s".into(),
+        json!(started.elapsed().as_secs_f64().round()),
+    );
+    out.insert("sessions".into(), json!(counts.sessions.get()));
+    out.insert("session_failures".into(), json!(counts.failures.get()));
+    out.insert("edits".into(), json!(counts.edits.get()));
+    out.insert("rest_requests".into(), json!(counts.rest.get()));
+    out.insert("rest_failures".into(), json!(counts.rest_failures.get()));
+    out.insert("samples".into(), json!(samples.len()));
+    out.insert("before".into(), Value::Object(before));
+    out.insert("after".into(), Value::Object(after));
+    out.insert(
+        "rss_under_load_first_mb".into(),
+        json!(rss_first.map(|b| b / 1e6)),
+    );
+    out.insert(
+        "rss_under_load_last_mb".into(),
+        json!(rss_last.map(|b| b / 1e6)),
+    );
+    out.insert("rss_growth".into(), json!(growth));
+    out.insert("fds_under_load_first".into(), json!(fds_first));
+    out.insert("fds_under_load_last".into(), json!(fds_last));
+    out.insert(
+        "peak_connections".into(),
+        json!(samples
+            .iter()
+            .map(|s| f(s, "connections"))
+            .fold(0.0, f64::max)),
+    );
+    out.insert(
+        "peak_rooms".into(),
+        json!(samples.iter().map(|s| f(s, "rooms")).fold(0.0, f64::max)),
+    );
+    out.insert("back_to_rest".into(), json!(back_to_rest));
+    out.insert("memory_flat".into(), json!(flat));
+    let ok = back_to_rest && flat && counts.failures.get() == 0 && counts.rest_failures.get() == 0;
+    Ok((out, ok))
+}
