@@ -196,7 +196,12 @@ where
     whole
         .and_then(|v| u32::try_from(v).ok())
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected a whole number from 0 to {}, not {n}", u32::MAX)))
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a whole number from 0 to {}, not {n}",
+                u32::MAX
+            ))
+        })
 }
 
 /// Reads `T` from a JSON body taken as a [`serde_json::Value`], first

@@ -66,21 +66,69 @@ fn links() -> Vec<Link> {
         ("UpdateWorkspace", ("put", WS)),
         ("DeleteWorkspace", ("delete", WS)),
         ("AddMember", ("post", "/api/workspaces/{id}/members")),
-        ("ListInvitations", ("get", "/api/workspaces/{id}/invitations")),
-        ("WorkspaceAnalytics", ("get", "/api/workspaces/{id}/analytics")),
+        (
+            "ListInvitations",
+            ("get", "/api/workspaces/{id}/invitations"),
+        ),
+        (
+            "WorkspaceAnalytics",
+            ("get", "/api/workspaces/{id}/analytics"),
+        ),
         ("BackUpWorkspace", ("post", "/api/workspaces/{id}/backup")),
         ("RestoreWorkspace", ("post", "/api/workspaces/{id}/restore")),
     ] {
         add(ws, "201", name, target, BODY_ID, None);
     }
     const WS_QUERY: &[(&str, &str)] = &[("query.workspaceId", "$response.body#/id")];
-    add(ws, "201", "ListTemplates", ("get", "/api/templates"), WS_QUERY, None);
-    add(ws, "201", "ListDataSources", ("get", "/api/data-sources"), WS_QUERY, None);
-    add(ws, "201", "ImportTemplate", ("post", "/api/templates/import"), WS_QUERY, None);
+    add(
+        ws,
+        "201",
+        "ListTemplates",
+        ("get", "/api/templates"),
+        WS_QUERY,
+        None,
+    );
+    add(
+        ws,
+        "201",
+        "ListDataSources",
+        ("get", "/api/data-sources"),
+        WS_QUERY,
+        None,
+    );
+    add(
+        ws,
+        "201",
+        "ImportTemplate",
+        ("post", "/api/templates/import"),
+        WS_QUERY,
+        None,
+    );
     let in_ws = Some(("workspaceId", "$response.body#/id"));
-    add(ws, "201", "CreateTemplate", ("post", "/api/templates"), &[], in_ws);
-    add(ws, "201", "CreateDataSource", ("post", "/api/data-sources"), &[], in_ws);
-    add(ws, "201", "TestDataSource", ("post", "/api/data-sources/test"), &[], in_ws);
+    add(
+        ws,
+        "201",
+        "CreateTemplate",
+        ("post", "/api/templates"),
+        &[],
+        in_ws,
+    );
+    add(
+        ws,
+        "201",
+        "CreateDataSource",
+        ("post", "/api/data-sources"),
+        &[],
+        in_ws,
+    );
+    add(
+        ws,
+        "201",
+        "TestDataSource",
+        ("post", "/api/data-sources/test"),
+        &[],
+        in_ws,
+    );
 
     // A member added, or an address invited.
     let member = ("post", "/api/workspaces/{id}/members");
@@ -88,8 +136,22 @@ fn links() -> Vec<Link> {
         ("path.id", "$request.path.id"),
         ("path.userId", "$response.body#/userId"),
     ];
-    add(member, "201", "UpdateMember", ("put", "/api/workspaces/{id}/members/{userId}"), MEMBER, None);
-    add(member, "201", "RemoveMember", ("delete", "/api/workspaces/{id}/members/{userId}"), MEMBER, None);
+    add(
+        member,
+        "201",
+        "UpdateMember",
+        ("put", "/api/workspaces/{id}/members/{userId}"),
+        MEMBER,
+        None,
+    );
+    add(
+        member,
+        "201",
+        "RemoveMember",
+        ("delete", "/api/workspaces/{id}/members/{userId}"),
+        MEMBER,
+        None,
+    );
     const INVITED: &[(&str, &str)] = &[
         ("path.id", "$request.path.id"),
         ("path.email", "$response.body#/email"),
@@ -104,7 +166,10 @@ fn links() -> Vec<Link> {
     );
 
     // A new template (created or imported): everything under its id.
-    for source in [("post", "/api/templates"), ("post", "/api/templates/import")] {
+    for source in [
+        ("post", "/api/templates"),
+        ("post", "/api/templates/import"),
+    ] {
         for (name, target) in [
             ("GetTemplate", ("get", TPL)),
             ("UpdateTemplate", ("put", TPL)),
@@ -115,8 +180,14 @@ fn links() -> Vec<Link> {
             ("ExportTemplate", ("post", "/api/templates/{id}/export")),
             ("ImportIntoTemplate", ("post", "/api/templates/{id}/import")),
             ("PreviewTemplate", ("get", "/api/templates/{id}/preview")),
-            ("PublicPreview", ("get", "/api/public/templates/{id}/preview")),
-            ("TemplateAnalytics", ("get", "/api/templates/{id}/analytics")),
+            (
+                "PublicPreview",
+                ("get", "/api/public/templates/{id}/preview"),
+            ),
+            (
+                "TemplateAnalytics",
+                ("get", "/api/templates/{id}/analytics"),
+            ),
             ("TemplateProblems", ("get", "/api/templates/{id}/problems")),
         ] {
             add(source, "201", name, target, BODY_ID, None);
@@ -129,7 +200,14 @@ fn links() -> Vec<Link> {
         ("path.id", "$request.path.id"),
         ("path.number", "$response.body#/number"),
     ];
-    add(version, "201", "GetVersion", ("get", "/api/templates/{id}/versions/{number}"), NUMBER, None);
+    add(
+        version,
+        "201",
+        "GetVersion",
+        ("get", "/api/templates/{id}/versions/{number}"),
+        NUMBER,
+        None,
+    );
     add(
         version,
         "201",
@@ -157,11 +235,20 @@ fn links() -> Vec<Link> {
         ("GetDataSource", ("get", DS)),
         ("UpdateDataSource", ("put", DS)),
         ("DeleteDataSource", ("delete", DS)),
-        ("ExecuteDataSource", ("post", "/api/data-sources/{id}/execute")),
+        (
+            "ExecuteDataSource",
+            ("post", "/api/data-sources/{id}/execute"),
+        ),
         ("DataSourceSchema", ("get", "/api/data-sources/{id}/schema")),
-        ("ValidateDataSource", ("post", "/api/data-sources/{id}/validate")),
+        (
+            "ValidateDataSource",
+            ("post", "/api/data-sources/{id}/validate"),
+        ),
         ("DataSourceHealth", ("get", "/api/data-sources/{id}/health")),
-        ("ClearDataSourceCache", ("post", "/api/data-sources/{id}/cache")),
+        (
+            "ClearDataSourceCache",
+            ("post", "/api/data-sources/{id}/cache"),
+        ),
     ] {
         add(ds, "201", name, target, BODY_ID, None);
     }
@@ -191,8 +278,7 @@ const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 /// Like [`NO_CONTROL`], but tabs and line breaks are allowed.
 const NO_CONTROL_MULTILINE: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
 /// Something besides white space, and no control character.
-const NOT_BLANK: &str =
-    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+const NOT_BLANK: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 /// `local@domain`: neither part empty nor holding white space, controls or
 /// `<>()[]\,;:"@`; the domain has a dot, not at its start or end.
 const EMAIL: &str = r#"^[^\s\x00-\x1f\x7f-\x9f<>()\[\]\\,;:"@]+@[^\s\x00-\x1f\x7f-\x9f<>()\[\]\\,;:"@.][^\s\x00-\x1f\x7f-\x9f<>()\[\]\\,;:"@]*\.[^\s\x00-\x1f\x7f-\x9f<>()\[\]\\,;:"@]*[^\s\x00-\x1f\x7f-\x9f<>()\[\]\\,;:"@.]$"#;
@@ -244,7 +330,11 @@ fn field_rules(doc: &mut Value) {
         ("RegisterRequest", "password", password()),
         ("UpdateMeRequest", "email", email()),
         ("UpdateMeRequest", "name", name(100)),
-        ("UpdateMeRequest", "color", json!({ "pattern": "^#[0-9A-Fa-f]{6}$" })),
+        (
+            "UpdateMeRequest",
+            "color",
+            json!({ "pattern": "^#[0-9A-Fa-f]{6}$" }),
+        ),
         ("ChangePasswordRequest", "newPassword", password()),
         ("ResetRequest", "password", password()),
         ("CreateWorkspace", "name", name(200)),
@@ -260,7 +350,11 @@ fn field_rules(doc: &mut Value) {
         ("UpdateTemplate", "name", name(200)),
         ("UpdateTemplate", "description", description()),
         ("UpdateTemplate", "tags", tags()),
-        ("CreateVersion", "name", json!({ "maxLength": 200, "pattern": NO_CONTROL })),
+        (
+            "CreateVersion",
+            "name",
+            json!({ "maxLength": 200, "pattern": NO_CONTROL }),
+        ),
         (
             "CreateVersion",
             "note",
@@ -268,15 +362,27 @@ fn field_rules(doc: &mut Value) {
         ),
         ("MemberView", "role", role()),
         ("WorkspaceView", "role", role()),
-        ("Backup", "format", json!({ "enum": ["coform-workspace-backup"] })),
+        (
+            "Backup",
+            "format",
+            json!({ "enum": ["coform-workspace-backup"] }),
+        ),
         ("Backup", "version", json!({ "enum": [1] })),
-        ("TemplateFile", "format", json!({ "enum": ["coform-template"] })),
+        (
+            "TemplateFile",
+            "format",
+            json!({ "enum": ["coform-template"] }),
+        ),
         ("TemplateFile", "version", json!({ "enum": [1] })),
         ("FileListing", "name", name(200)),
         ("FileListing", "description", description()),
         ("FileListing", "tags", tags()),
         ("CreateDataSource", "name", name(100)),
-        ("CreateDataSource", "type", json!({ "enum": ["rest", "graphql", "database"] })),
+        (
+            "CreateDataSource",
+            "type",
+            json!({ "enum": ["rest", "graphql", "database"] }),
+        ),
         ("UpdateDataSource", "name", name(100)),
         ("TestDataSource", "name", name(100)),
         (
@@ -287,7 +393,9 @@ fn field_rules(doc: &mut Value) {
     ];
     for (schema, property, rule) in rules {
         let Some(field) = doc
-            .pointer_mut(&format!("/components/schemas/{schema}/properties/{property}"))
+            .pointer_mut(&format!(
+                "/components/schemas/{schema}/properties/{property}"
+            ))
             .and_then(Value::as_object_mut)
         else {
             continue;
@@ -331,7 +439,12 @@ fn field_rules(doc: &mut Value) {
         ),
         ("get", DIFF, "from", version()),
         ("get", DIFF, "to", version()),
-        ("get", "/api/templates/{id}/versions/{number}", "number", number()),
+        (
+            "get",
+            "/api/templates/{id}/versions/{number}",
+            "number",
+            number(),
+        ),
         (
             "post",
             "/api/templates/{id}/versions/{number}/restore",
