@@ -180,6 +180,23 @@ async fn answers_are_cached_only_when_asked_and_until_invalidated() {
         )
         .await;
     assert_eq!(on.expect(200)["config"]["caching"]["enabled"], true);
+    // A whole number written as a float is the integer the document's
+    // `integer` promises; a fraction is not.
+    let whole =
+        w.s.post(
+            &path,
+            Some(&w.owner.access),
+            json!({"enabled": true, "ttl": 300.0}),
+        )
+        .await;
+    assert_eq!(whole.expect(200)["config"]["caching"]["ttl"], 300);
+    w.s.post(
+        &path,
+        Some(&w.owner.access),
+        json!({"enabled": true, "ttl": 300.5}),
+    )
+    .await
+    .expect_error(400, "invalid_json");
     let first = w.execute(&id, json!({})).await;
     assert_eq!(first.expect(200)["cached"], false);
     let second = w.execute(&id, json!({})).await;

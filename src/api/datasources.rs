@@ -112,6 +112,7 @@ fn view(source: &DataSource) -> ApiResult<DataSourceView> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// The workspace (required).
@@ -123,8 +124,10 @@ pub struct ListQuery {
     /// Text to find in the name.
     pub search: Option<String>,
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000, nullable = false)]
     pub page: Option<u64>,
     /// Items per page (1–100, default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub page_size: Option<u64>,
 }
 
@@ -157,7 +160,7 @@ pub struct UpdateDataSource {
     /// Changes merged into the configuration key by key (`null` removes
     /// a key). Secrets left out, or sent as the mask, are kept while the
     /// origin and authentication type stay the same.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
 }
 
@@ -173,9 +176,9 @@ pub struct TestDataSource {
     #[serde(rename = "type")]
     #[schema(value_type = Option<String>)]
     pub kind: Option<Kind>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub params: Option<Map<String, Value>>,
 }
 
@@ -237,6 +240,7 @@ pub struct CacheBody {
     pub invalidate: Option<bool>,
     pub enabled: Option<bool>,
     /// Seconds.
+    #[serde(default, deserialize_with = "super::extract::whole_u32")]
     pub ttl: Option<u32>,
 }
 
@@ -588,6 +592,7 @@ pub fn binds(content: &Value, source_id: &str) -> bool {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaQuery {
     /// A JSON object of parameters, for a REST source whose sample call

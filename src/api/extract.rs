@@ -175,3 +175,62 @@ impl FromRequestParts<AppState> for ClientInfo {
 pub fn header_text(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+/// A whole number in a JSON body, written either way JSON allows (`300`
+/// or `300.0`): JSON Schema's `integer`, which the OpenAPI document
+/// promises, counts both. Anything else (a fraction, a negative, too
+/// large) is refused as the plain integer type would be.
+pub fn whole_u32<'de, D>(d: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|v| u32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a whole number from 0 to {}, not {n}",
+                u32::MAX
+            ))
+        })
+}
+
+/// Reads `T` from a JSON body taken as a [`serde_json::Value`], first
+/// writing every whole number given as a float (`233.0`) as the integer it
+/// is, as JSON Schema's `integer` counts it; a body `T` does not fit
+/// answers 400 `invalid_json` naming the field.
+pub fn from_json_value<T: DeserializeOwned>(mut body: serde_json::Value) -> Result<T, ApiError> {
+    fn whole_numbers(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+                if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                    if f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                        *v = serde_json::Value::from(f as i64);
+                    } else if f >= 0.0 && f < u64::MAX as f64 {
+                        *v = serde_json::Value::from(f as u64);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+            _ => {}
+        }
+    }
+    whole_numbers(&mut body);
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        ApiError::InvalidJson(format!(
+            "Failed to deserialize the JSON body into the target type: {}: {}",
+            e.path(),
+            e.inner()
+        ))
+    })
+}

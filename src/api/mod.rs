@@ -8,6 +8,8 @@
 //!
 //! - [`extract`]: request extractors: JSON bodies with our error shape,
 //!   the authenticated user, the client's address.
+//! - [`openapi`]: what the document says beyond the route declarations:
+//!   unique operation ids, the 400 of malformed requests, links.
 //! - [`auth`]: `/api/auth/*`, one module per job: [`auth::account`]
 //!   (sign-up, profile, password change, deletion), [`auth::session`]
 //!   (login, refresh, logout, sessions), [`auth::verify`] (e-mail
@@ -35,6 +37,7 @@ pub mod access;
 pub mod auth;
 pub mod datasources;
 pub mod extract;
+pub mod openapi;
 pub mod preview;
 pub mod problems;
 pub mod schema;
@@ -190,12 +193,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .split_for_parts();
     api.merge(restore_api);
-    let api = std::sync::Arc::new(api);
+    let mut doc = serde_json::to_value(&api).expect("the OpenAPI document serializes");
+    openapi::complete(&mut doc);
+    let doc = std::sync::Arc::new(doc);
     router
         .merge(restore)
         .route(
             "/api/openapi.json",
-            get(move || async move { Json(api.as_ref().clone()) }),
+            get(move || async move { Json(doc.as_ref().clone()) }),
         )
         .with_state(state)
 }

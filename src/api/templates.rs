@@ -69,6 +69,7 @@ impl TemplateView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// Only this workspace (default: all of the caller's).
@@ -78,8 +79,10 @@ pub struct ListQuery {
     /// Text to find in name or description.
     pub q: Option<String>,
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000, nullable = false)]
     pub page: Option<u64>,
     /// Items per page (1–100, default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub page_size: Option<u64>,
 }
 
@@ -105,7 +108,7 @@ pub struct CreateTemplate {
     /// Anyone with the id may read the preview page, without an account,
     /// at `/api/public/templates/{id}/preview`; nothing else is opened.
     pub is_public: bool,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub content: Option<serde_json::Value>,
 }
 
@@ -118,7 +121,7 @@ pub struct UpdateTemplate {
     /// Anyone with the id may read the preview page, without an account,
     /// at `/api/public/templates/{id}/preview`; nothing else is opened.
     pub is_public: Option<bool>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub content: Option<serde_json::Value>,
 }
 
@@ -143,8 +146,9 @@ pub(crate) fn check_tags(tags: &[String]) -> Result<Vec<String>, FieldError> {
     }
     let mut out: Vec<String> = Vec::new();
     for t in tags {
+        let n = t.chars().count();
         let t = t.trim();
-        if t.is_empty() || t.chars().count() > 50 || t.chars().any(char::is_control) {
+        if t.is_empty() || n > 50 || t.chars().any(char::is_control) {
             return Err(bad(
                 "each tag must be 1 to 50 characters without control characters",
             ));

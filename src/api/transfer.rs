@@ -65,6 +65,7 @@ pub struct FileListing {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportQuery {
     /// The workspace to create the template in.

@@ -130,7 +130,7 @@ pub struct CreateWorkspace {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Value>,
 }
 
@@ -139,7 +139,7 @@ pub struct CreateWorkspace {
 pub struct UpdateWorkspace {
     pub name: Option<String>,
     pub description: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Value>,
 }
 
@@ -582,8 +582,9 @@ pub async fn backup(
 pub async fn restore(
     Authed(state, me): Authed,
     Path(id): Path<String>,
-    ApiJson(backup): ApiJson<Backup>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<RestoreReport>> {
+    let backup: Backup = super::extract::from_json_value(body)?;
     let (mut ws, role) = workspace_role(&state, &id, &me.user.id).await?;
     require(role, Role::Admin, "restoring a workspace")?;
     if backup.format != BACKUP_FORMAT || backup.version != BACKUP_VERSION {

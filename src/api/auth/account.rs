@@ -86,7 +86,7 @@ pub struct UpdateMeRequest {
     /// current address cancels a pending change.
     pub email: Option<String>,
     pub color: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub profile: Option<serde_json::Value>,
     /// The account's password; required with a new `email`.
     pub current_password: Option<String>,

@@ -11,7 +11,8 @@ pub fn normalize_email(email: &str) -> Result<String, FieldError> {
         field: "email".into(),
         message: m.into(),
     };
-    if e.is_empty() || e.len() > 254 {
+    // Characters, as the OpenAPI document's `maxLength` counts them.
+    if e.is_empty() || email.trim().chars().count() > 254 {
         return Err(bad("must be an e-mail address of at most 254 characters"));
     }
     let Some((local, domain)) = e.split_once('@') else {
@@ -34,10 +35,12 @@ pub fn normalize_email(email: &str) -> Result<String, FieldError> {
     Ok(e)
 }
 
-/// Checks a display name.
+/// Checks a display name: 1 to `max` characters as sent (white space
+/// around it included, as the OpenAPI document's `maxLength` counts), not
+/// only white space, no control character. Stored trimmed.
 pub fn check_name(field: &str, name: &str, max: usize) -> Result<String, FieldError> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > max || n.chars().any(char::is_control) {
+    if n.is_empty() || name.chars().count() > max || n.chars().any(char::is_control) {
         return Err(FieldError {
             field: field.into(),
             message: format!("must be 1 to {max} characters without control characters"),

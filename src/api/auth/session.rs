@@ -55,6 +55,7 @@ pub struct SessionView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokeAllQuery {
     /// Also end the session making the request.

@@ -22,6 +22,7 @@ use crate::server::AppState;
 const VERIFY_RESEND_PER_ACCOUNT: Limit = Limit::per_hour(3);
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     pub token: String,
 }
