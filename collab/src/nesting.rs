@@ -335,8 +335,8 @@ fn read_content(r: &mut Reader, info: u8) -> Result<(u32, bool), NestingError> {
 
 /// Reads a v1 update's structure — as `yrs` will, but without recursion —
 /// and refuses nesting deeper than [`MAX_NESTING`] that it can see on its
-/// own, and client ids that do not fit in 53 bits (structs and the
-/// delete set).
+/// own, client ids that do not fit in 53 bits (structs and the delete
+/// set), and deleted ranges that overflow a clock.
 pub fn scan_update_v1(update: &[u8]) -> Result<UpdateShape, NestingError> {
     let mut r = Reader {
         buf: update,
@@ -388,13 +388,14 @@ pub fn scan_update_v1(update: &[u8]) -> Result<UpdateShape, NestingError> {
                 .ok_or(NestingError::Malformed("clock overflow"))?;
         }
     }
-    // The delete set: only its client ids matter here.
+    // The delete set: client ids, and ranges that end within `u32`.
     let delete_set = if r.pos < r.buf.len() { r.var_u64()? } else { 0 };
     for _ in 0..delete_set {
         r.client()?;
         for _ in 0..r.var_u64()? {
-            r.var_u32()?;
-            r.var_u32()?;
+            r.var_u32()?
+                .checked_add(r.var_u32()?)
+                .ok_or(NestingError::Malformed("deleted range out of range"))?;
         }
     }
     if !structs.iter().any(|s| s.is_type) {

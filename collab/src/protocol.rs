@@ -376,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn client_ids_beyond_53_bits_are_refused_everywhere() {
+    fn client_ids_beyond_53_bits_and_overflowing_ranges_are_refused() {
         let limits = Limits::default();
         let big = MAX_CLIENT_ID + 1;
         // One struct (a 1-long gap) of client `big`; then the delete set.
@@ -403,6 +403,12 @@ mod tests {
             decode_frame(&Bytes::from(awareness), &limits).unwrap_err(),
             FrameError::BadAwareness
         );
+        // A deleted range whose end overflows a clock is malformed too.
+        let overflow = vars(&[0, 1, 7, 1, u64::from(u32::MAX), 2]);
+        assert!(matches!(
+            decode_frame(&encode_update(&overflow), &limits),
+            Err(FrameError::BadUpdate(_))
+        ));
         // The largest id is fine.
         let mut sv = StateVector::default();
         sv.set_max(yrs::block::ClientID::new(MAX_CLIENT_ID), 4);
