@@ -2,8 +2,8 @@
 //! frames from local connections (decoded by `decode_frame`, their
 //! awareness messages applied with `Presence::apply`; a refused update
 //! closes the connection), connections leaving, presence relayed by other
-//! replicas (decoded as the bus does, applied with `apply_remote`), and
-//! replicas dying.
+//! replicas (what passed their frame check, applied with `apply_remote`),
+//! and replicas dying.
 //!
 //! Invariants checked after every event:
 //! - the totals the presence keeps match its states; live states, their
@@ -27,7 +27,6 @@ use coform_collab::protocol::{decode_frame, encode_awareness, FrameError, Inboun
 use coform_collab::{Identity, Limits, PeerId};
 use libfuzzer_sys::fuzz_target;
 use yrs::sync::awareness::AwarenessUpdate;
-use yrs::updates::decoder::Decode;
 
 /// Small enough that the fuzzer reaches every limit.
 fn limits() -> Limits {
@@ -58,6 +57,17 @@ impl<'a> Events<'a> {
         self.0 = rest;
         Some(taken)
     }
+}
+
+/// A `varuint` length.
+fn var_len(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out
 }
 
 /// The signed-in account of each connection: two connections share one
@@ -186,13 +196,16 @@ fuzz_target!(|data: &[u8]| {
             }
             2 => {
                 let Some(payload) = events.bytes() else { break };
-                // What another replica publishes: at most a room's worth.
-                let Ok(update) = AwarenessUpdate::decode_v1(payload) else {
+                // What another replica publishes passed its frame check.
+                let mut frame = vec![1u8];
+                frame.extend_from_slice(&var_len(payload.len()));
+                frame.extend_from_slice(payload);
+                let Ok(messages) = decode_frame(&Bytes::from(frame), &limits) else {
                     continue;
                 };
-                if update.clients.len() > limits.max_awareness_states_per_room {
+                let Some(Inbound::Awareness { update, .. }) = messages.into_iter().next() else {
                     continue;
-                }
+                };
                 if let Some(forward) = presence.apply_remote(replica, &update) {
                     check_echo(&forward, &limits);
                 }
