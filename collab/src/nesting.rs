@@ -309,8 +309,10 @@ fn read_content(r: &mut Reader, info: u8) -> Result<(u32, bool), NestingError> {
         7 => {
             let type_ref = r.u8()?;
             match type_ref {
-                0 | 1 | 2 | 4 | 6 | 9 | 15 => {}
-                3 | 5 => {
+                // An XML hook (5) carries no name for yrs, which is what
+                // reads the update next: the scan must end where it does.
+                0 | 1 | 2 | 4 | 5 | 6 | 9 | 15 => {}
+                3 => {
                     r.string()?;
                 }
                 _ => return Err(NestingError::Malformed("unknown shared type")),
