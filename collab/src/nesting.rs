@@ -143,8 +143,17 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes()?).map_err(|_| NestingError::Malformed("invalid UTF-8"))
     }
 
-    fn id(&mut self) -> Result<ID, NestingError> {
+    /// A client id: at most 53 bits (see [`crate::protocol::MAX_CLIENT_ID`]).
+    fn client(&mut self) -> Result<u64, NestingError> {
         let client = self.var_u64()?;
+        if client > crate::protocol::MAX_CLIENT_ID {
+            return Err(NestingError::Malformed("client id out of range"));
+        }
+        Ok(client)
+    }
+
+    fn id(&mut self) -> Result<ID, NestingError> {
+        let client = self.client()?;
         let clock = self.var_u32()?;
         Ok(ID::new(ClientID::new(client), clock))
     }
@@ -300,8 +309,10 @@ fn read_content(r: &mut Reader, info: u8) -> Result<(u32, bool), NestingError> {
         7 => {
             let type_ref = r.u8()?;
             match type_ref {
-                0 | 1 | 2 | 4 | 6 | 9 | 15 => {}
-                3 | 5 => {
+                // An XML hook (5) carries no name for yrs, which is what
+                // reads the update next: the scan must end where it does.
+                0 | 1 | 2 | 4 | 5 | 6 | 9 | 15 => {}
+                3 => {
                     r.string()?;
                 }
                 _ => return Err(NestingError::Malformed("unknown shared type")),
@@ -326,7 +337,8 @@ fn read_content(r: &mut Reader, info: u8) -> Result<(u32, bool), NestingError> {
 
 /// Reads a v1 update's structure — as `yrs` will, but without recursion —
 /// and refuses nesting deeper than [`MAX_NESTING`] that it can see on its
-/// own. The delete set at the end is left to `yrs`.
+/// own, client ids that do not fit in 53 bits (structs and the delete
+/// set), and deleted ranges that overflow a clock.
 pub fn scan_update_v1(update: &[u8]) -> Result<UpdateShape, NestingError> {
     let mut r = Reader {
         buf: update,
@@ -336,7 +348,7 @@ pub fn scan_update_v1(update: &[u8]) -> Result<UpdateShape, NestingError> {
     let clients = r.var_u64()?;
     for _ in 0..clients {
         let count = r.var_u64()?;
-        let client = r.var_u64()?;
+        let client = r.client()?;
         let mut clock = r.var_u32()?;
         for _ in 0..count {
             let info = r.u8()?;
@@ -376,6 +388,16 @@ pub fn scan_update_v1(update: &[u8]) -> Result<UpdateShape, NestingError> {
             clock = clock
                 .checked_add(len)
                 .ok_or(NestingError::Malformed("clock overflow"))?;
+        }
+    }
+    // The delete set: client ids, and ranges that end within `u32`.
+    let delete_set = if r.pos < r.buf.len() { r.var_u64()? } else { 0 };
+    for _ in 0..delete_set {
+        r.client()?;
+        for _ in 0..r.var_u64()? {
+            r.var_u32()?
+                .checked_add(r.var_u32()?)
+                .ok_or(NestingError::Malformed("deleted range out of range"))?;
         }
     }
     if !structs.iter().any(|s| s.is_type) {

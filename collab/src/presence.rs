@@ -22,6 +22,7 @@ use yrs::block::ClientID;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 
 use crate::peer::{Identity, PeerId};
+use crate::protocol::STAMP_ALLOWANCE;
 use crate::Limits;
 
 const NULL_STATE: &str = "null";
@@ -227,10 +228,11 @@ impl Presence {
     /// peer announces is replaced by the server's account data, and a
     /// state another user's connection owns cannot be taken over.
     ///
-    /// A state that is not JSON or too large, or more states than one
-    /// connection may own, refuses the whole update (nothing changes). A
-    /// new live state that does not fit in the room is left out
-    /// ([`Applied::refused`]).
+    /// A state that is not JSON or too large (as sent, or once stamped:
+    /// a relayed state must pass the frame check when clients echo it),
+    /// or more states than one connection may own, refuses the whole
+    /// update (nothing changes). A new live state that does not fit in the
+    /// room is left out ([`Applied::refused`]).
     pub fn apply(
         &mut self,
         peer: PeerId,
@@ -241,6 +243,8 @@ impl Presence {
         // entries that would be taken count: stock clients send back every
         // state they receive, and those echoes are simply not newer.
         let mut owned = self.owned.get(&peer).copied().unwrap_or(0);
+        // Stamped states, made once here and kept below.
+        let mut stamped: HashMap<u64, Arc<str>> = HashMap::new();
         for (client, incoming) in &update.clients {
             let id = client.get();
             let is_null = &*incoming.json == NULL_STATE;
@@ -256,6 +260,19 @@ impl Presence {
                 }
                 if !is_json(&incoming.json) {
                     return Err(PresenceError::NotJson(id));
+                }
+                if let Some(me) = identity {
+                    // Re-serialising may lengthen what the client wrote
+                    // (`1e15` becomes `1000000000000000.0`): the state as
+                    // relayed must still pass the frame check when the
+                    // others' clients echo it, or they would be closed.
+                    let json = stamp(&incoming.json, me);
+                    if json.len() > self.limits.max_awareness_state_bytes + STAMP_ALLOWANCE {
+                        return Err(PresenceError::TooLarge(
+                            self.limits.max_awareness_state_bytes,
+                        ));
+                    }
+                    stamped.insert(id, json);
                 }
             }
             let mine = cur.is_some_and(|c| c.owner == Some(peer) && c.state.is_some());
@@ -274,18 +291,18 @@ impl Presence {
         let now = Instant::now();
         let mut forward = Vec::new();
         let mut bounce = Vec::new();
-        let mut stamped = false;
+        let mut any_stamped = false;
         let mut refused = 0;
         for (client, incoming) in &update.clients {
             let id = client.get();
             let is_null = &*incoming.json == NULL_STATE;
             if accepts(self.entries.get(&id), identity, incoming.clock, is_null) {
-                let json = match identity {
-                    Some(me) if !is_null => {
-                        stamped = true;
-                        stamp(&incoming.json, me)
+                let json = match stamped.remove(&id) {
+                    Some(json) => {
+                        any_stamped = true;
+                        json
                     }
-                    _ => incoming.json.clone(),
+                    None => incoming.json.clone(),
                 };
                 let replaced = self
                     .entries
@@ -314,7 +331,7 @@ impl Presence {
             }
         }
         self.prune(now);
-        let all_accepted = !stamped && forward.len() == update.clients.len();
+        let all_accepted = !any_stamped && forward.len() == update.clients.len();
         Ok(Applied {
             forward: update_of(forward),
             all_accepted,
@@ -629,6 +646,32 @@ mod tests {
         assert!(tombstones <= 5, "{tombstones} tombstones");
         assert_eq!(bytes, 3 * 2, "three live states of `{{}}`");
         assert_eq!(p.entries.len(), p.live() + tombstones);
+    }
+
+    #[test]
+    fn a_stamped_state_passes_the_frame_check_when_echoed_or_is_refused() {
+        use crate::protocol::{decode_frame, encode_awareness};
+        let limits = Limits::default();
+        let mut p = Presence::new(&limits);
+        // Within the limit as sent, but `1e15` is written back as
+        // `1000000000000000.0`: relayed, it would be refused from every
+        // client that echoes it.
+        let numbers = vec!["1e15"; 3_000].join(",");
+        let growing = format!(r#"{{"n":[{numbers}]}}"#);
+        assert!(growing.len() <= limits.max_awareness_state_bytes);
+        assert_eq!(
+            p.apply(1, Some(&who("u1")), &upd(&[(10, 1, &growing)]))
+                .unwrap_err(),
+            PresenceError::TooLarge(limits.max_awareness_state_bytes)
+        );
+        assert_eq!((p.live(), p.footprint()), (0, (0, 0)), "nothing kept");
+        // A large state that does not grow is relayed, and its echo passes.
+        let large = format!(r#"{{"n":"{}"}}"#, "x".repeat(16_000));
+        let applied = p
+            .apply(1, Some(&who("u1")), &upd(&[(10, 1, &large)]))
+            .unwrap();
+        let echo = encode_awareness(&applied.forward.unwrap());
+        assert!(decode_frame(&echo, &limits).is_ok());
     }
 
     #[test]

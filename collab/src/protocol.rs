@@ -38,6 +38,13 @@ pub const MSG_SAVED: u64 = 100;
 /// `[101, n]` = update message `n` of a read-only connection was refused.
 pub const MSG_REJECTED: u64 = 101;
 
+/// Largest client id: Yjs client ids are JavaScript safe integers (53
+/// bits). A larger one is refused wherever a peer sends one (updates,
+/// state vectors, awareness): `yrs` would keep only its low 53 bits while
+/// JavaScript clients read it otherwise, so the same bytes would mean one
+/// client to the server and another to its peers.
+pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+
 /// The encoding of an update that contains nothing (no structs, no
 /// deletions), as a client sends in sync step 2 when it has nothing new.
 const EMPTY_UPDATE: &[u8] = &[0, 0];
@@ -158,7 +165,8 @@ impl<'a> Reader<'a> {
 /// server, so a relayed state must pass this check too.
 pub const STAMP_ALLOWANCE: usize = 1 << 10;
 
-/// Checks an awareness message's size before decoding it: at most
+/// Checks an awareness message's size (and client ids, see
+/// [`MAX_CLIENT_ID`]) before decoding it: at most
 /// `limits.max_awareness_states_per_room` entries (a client may echo every
 /// state of its room), each at most `limits.max_awareness_state_bytes` plus
 /// [`STAMP_ALLOWANCE`], so a huge message is refused without allocating
@@ -176,7 +184,9 @@ fn check_awareness_size(payload: &[u8], limits: &Limits) -> Result<(), FrameErro
         )));
     }
     for _ in 0..count {
-        r.var_u64()?; // client
+        if r.var_u64()? > MAX_CLIENT_ID {
+            return Err(FrameError::BadAwareness);
+        }
         r.var_u64()?; // clock
         let state = r.var_bytes()?;
         if state.len() > limits.max_awareness_state_bytes + STAMP_ALLOWANCE {
@@ -185,6 +195,22 @@ fn check_awareness_size(payload: &[u8], limits: &Limits) -> Result<(), FrameErro
                 limits.max_awareness_state_bytes
             )));
         }
+    }
+    Ok(())
+}
+
+/// Checks a state vector's client ids before `yrs` reads it.
+fn check_state_vector(payload: &[u8]) -> Result<(), FrameError> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    let bad = |_| FrameError::BadStateVector;
+    for _ in 0..r.var_u64().map_err(bad)? {
+        if r.var_u64().map_err(bad)? > MAX_CLIENT_ID {
+            return Err(FrameError::BadStateVector);
+        }
+        r.var_u64().map_err(bad)?; // clock
     }
     Ok(())
 }
@@ -206,6 +232,7 @@ pub fn decode_frame(frame: &Bytes, limits: &Limits) -> Result<Vec<Inbound>, Fram
             MSG_SYNC => match r.var_u64()? {
                 SYNC_STEP1 => {
                     let range = r.var_bytes()?;
+                    check_state_vector(&frame[range.clone()])?;
                     let sv = StateVector::decode_v1(&frame[range])
                         .map_err(|_| FrameError::BadStateVector)?;
                     out.push(Inbound::SyncStep1(sv));
@@ -337,6 +364,56 @@ mod tests {
         let mut txn = doc.transact_mut();
         text.insert(&mut txn, 0, "hi");
         txn.encode_update_v1()
+    }
+
+    /// `varuint` parts, concatenated.
+    fn vars(parts: &[u64]) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        for &p in parts {
+            write_var(&mut buf, p);
+        }
+        buf.to_vec()
+    }
+
+    #[test]
+    fn client_ids_beyond_53_bits_and_overflowing_ranges_are_refused() {
+        let limits = Limits::default();
+        let big = MAX_CLIENT_ID + 1;
+        // One struct (a 1-long gap) of client `big`; then the delete set.
+        let in_struct = vars(&[1, 1, big, 0, 0, 1, 0]);
+        let in_delete_set = vars(&[0, 1, big, 1, 0, 1]);
+        for update in [in_struct, in_delete_set] {
+            assert!(matches!(
+                decode_frame(&encode_update(&update), &limits),
+                Err(FrameError::BadUpdate(_))
+            ));
+        }
+        let sv = vars(&[1, big, 0]);
+        let mut step1 = vars(&[MSG_SYNC, SYNC_STEP1, sv.len() as u64]);
+        step1.extend(sv);
+        assert_eq!(
+            decode_frame(&Bytes::from(step1), &limits).unwrap_err(),
+            FrameError::BadStateVector
+        );
+        let mut states = vars(&[1, big, 1, 2]);
+        states.extend_from_slice(b"{}");
+        let mut awareness = vars(&[MSG_AWARENESS, states.len() as u64]);
+        awareness.extend(states);
+        assert_eq!(
+            decode_frame(&Bytes::from(awareness), &limits).unwrap_err(),
+            FrameError::BadAwareness
+        );
+        // A deleted range whose end overflows a clock is malformed too.
+        let overflow = vars(&[0, 1, 7, 1, u64::from(u32::MAX), 2]);
+        assert!(matches!(
+            decode_frame(&encode_update(&overflow), &limits),
+            Err(FrameError::BadUpdate(_))
+        ));
+        // The largest id is fine.
+        let mut sv = StateVector::default();
+        sv.set_max(yrs::block::ClientID::new(MAX_CLIENT_ID), 4);
+        let msgs = decode_frame(&encode_step1(&sv), &limits).unwrap();
+        assert!(matches!(&msgs[..], [Inbound::SyncStep1(got)] if *got == sv));
     }
 
     #[test]

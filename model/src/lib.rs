@@ -24,6 +24,8 @@
 //!   path; per-type checks come from the catalog (`check`), the rules a
 //!   schema cannot state are written beside it.
 //! - [`strict`]: JSON text read refusing duplicate keys.
+//! - [`file`]: the template file (export and import): its envelope and
+//!   listing checked along with its content.
 //! - [`bindings`]: the data sources a form binds ([`bound_sources`]).
 //! - [`read`]: lenient reading into the typed model, and display order.
 //! - [`diff`](mod@diff): what changed between two contents.
@@ -34,6 +36,7 @@
 pub mod bindings;
 pub mod check;
 pub mod diff;
+pub mod file;
 pub mod generate;
 pub mod json;
 pub mod limits;

@@ -9,7 +9,7 @@
 //!
 //! An import is checked completely before anything changes: the envelope,
 //! the listing fields, and the content against the form model
-//! ([`coform_model::validate`]); any problem answers 422 with the
+//! ([`coform_model::file::check_file`]); any problem answers 422 with the
 //! list of every error and its path (`content.components.c1.validation.min`).
 //! Duplicate keys anywhere in the file are refused too (a plain JSON
 //! reader would silently keep the last of two components with one id).
@@ -25,21 +25,17 @@ use bytes::Bytes;
 use coform_model as model;
 use coform_storage::{Role, Template};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::{require, template_role, workspace_role};
-use super::auth::check_name;
 use super::extract::Authed;
 use super::templates::read_content;
 use super::templates::{set_content, TemplateView};
 use crate::auth::{now_ms, secret};
 use crate::error::{ApiError, ApiResult, FieldError};
 
-/// `format` of a template file.
-pub const FORMAT: &str = "coform-template";
-/// The file format version this server writes and reads.
-pub const FORMAT_VERSION: u64 = 1;
+pub use model::file::{FORMAT, FORMAT_VERSION};
 
 /// A template file (the export format, version 1).
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -115,158 +111,20 @@ impl<S: Send + Sync> FromRequest<S> for StrictJson {
     }
 }
 
-fn field(errors: &mut Vec<FieldError>, field: impl Into<String>, message: impl Into<String>) {
-    errors.push(FieldError {
-        field: field.into(),
-        message: message.into(),
-    });
-}
-
-/// Checked listing fields of a file.
-struct Listing {
-    name: String,
-    description: String,
-    tags: Vec<String>,
-}
-
-fn check_listing(errors: &mut Vec<FieldError>, v: Option<&Value>) -> Option<Listing> {
-    let Some(obj) = v.and_then(Value::as_object) else {
-        field(
-            errors,
-            "template",
-            "must be an object with name, description and tags",
-        );
-        return None;
-    };
-    let before = errors.len();
-    for key in obj.keys() {
-        if !matches!(key.as_str(), "name" | "description" | "tags") {
-            field(
-                errors,
-                format!("template.{key}"),
-                "unknown key: template has name, description and tags",
-            );
-        }
-    }
-    let name = match obj.get("name").and_then(Value::as_str) {
-        Some(n) => check_name("template.name", n, 200)
-            .map_err(|e| errors.push(e))
-            .ok(),
-        None => {
-            field(errors, "template.name", "is required and must be a string");
-            None
-        }
-    };
-    let description = match obj.get("description") {
-        None => String::new(),
-        Some(Value::String(d)) if d.chars().count() <= 2000 => d.trim().to_owned(),
-        Some(Value::String(_)) => {
-            field(
-                errors,
-                "template.description",
-                "must be at most 2000 characters",
-            );
-            String::new()
-        }
-        Some(_) => {
-            field(errors, "template.description", "must be a string");
-            String::new()
-        }
-    };
-    let mut tags: Vec<String> = Vec::new();
-    match obj.get("tags") {
-        None => {}
-        Some(Value::Array(items)) if items.len() <= 20 => {
-            for (i, t) in items.iter().enumerate() {
-                let t = t.as_str().map(str::trim);
-                match t {
-                    Some(t)
-                        if !t.is_empty()
-                            && t.chars().count() <= 50
-                            && !t.chars().any(char::is_control) =>
-                    {
-                        if !tags.iter().any(|x| x == t) {
-                            tags.push(t.to_owned());
-                        }
-                    }
-                    _ => field(
-                        errors,
-                        format!("template.tags[{i}]"),
-                        "must be 1 to 50 characters without control characters",
-                    ),
-                }
-            }
-        }
-        Some(Value::Array(_)) => field(errors, "template.tags", "at most 20 tags"),
-        Some(_) => field(errors, "template.tags", "must be an array of strings"),
-    }
-    (errors.len() == before).then(|| Listing {
-        name: name.unwrap_or_default(),
-        description,
-        tags,
-    })
-}
-
-/// Checks a whole file; returns its listing and its content with both
-/// roots present (a missing root means empty), or every error found.
-fn check_file(file: &Value) -> Result<(Listing, Value), ApiError> {
-    let mut errors = Vec::new();
-    let Some(obj) = file.as_object() else {
-        return Err(ApiError::field("", "a template file is a JSON object"));
-    };
-    for key in obj.keys() {
-        if !matches!(key.as_str(), "format" | "version" | "template" | "content") {
-            field(
-                &mut errors,
-                key.as_str(),
-                "unknown key: a template file has format, version, template and content",
-            );
-        }
-    }
-    if obj.get("format").and_then(Value::as_str) != Some(FORMAT) {
-        field(&mut errors, "format", format!("must be \"{FORMAT}\""));
-    }
-    match obj.get("version").and_then(Value::as_u64) {
-        Some(FORMAT_VERSION) => {}
-        Some(v) => field(
-            &mut errors,
-            "version",
-            format!("unsupported format version {v}; this server reads version {FORMAT_VERSION}"),
-        ),
-        None => field(
-            &mut errors,
-            "version",
-            "must be the format version number (1)",
-        ),
-    }
-    let listing = check_listing(&mut errors, obj.get("template"));
-    let content = match obj.get("content") {
-        Some(c) => {
-            if let Err(model_errors) = model::validate(c) {
-                errors.extend(model_errors.into_iter().map(|e| FieldError {
-                    field: if e.path.is_empty() {
-                        "content".into()
-                    } else {
-                        format!("content.{}", e.path)
-                    },
+/// Checks a whole file ([`model::file::check_file`]); returns its listing
+/// and its content with both roots present, or every error found (422).
+fn check_file(file: &Value) -> Result<(model::file::Listing, Value), ApiError> {
+    model::file::check_file(file).map_err(|errors| {
+        ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: e.path,
                     message: e.message,
-                }));
-            }
-            c.clone()
-        }
-        None => {
-            field(&mut errors, "content", "is required");
-            Value::Null
-        }
-    };
-    match listing {
-        Some(listing) if errors.is_empty() => {
-            let root = |k: &str| content.get(k).cloned().unwrap_or_else(|| json!({}));
-            let content = json!({"meta": root("meta"), "components": root("components")});
-            Ok((listing, content))
-        }
-        _ => Err(ApiError::Validation(errors)),
-    }
+                })
+                .collect(),
+        )
+    })
 }
 
 /// The template as a file (any member). See `docs/TEMPLATE_FORMAT.md`.
