@@ -173,3 +173,65 @@ async fn updates_seen_by_any_client_survive_sigkill() {
     let last = WsClient::connect(server.addr, ROOM, "after-sigterm").await;
     assert_eq!(last.map_keys(MAP), all);
 }
+
+/// A large top-level text the server never typed (a plain Yjs client's
+/// `Y.Text`), recovered from the update log alone after SIGKILL: the new
+/// client gets all of it, and well within the usual timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_text_is_served_after_a_restart_from_the_log() {
+    const BODY: &str = "body";
+    const INSERTS: usize = 16;
+    // No snapshot before the kill: the restart replays the log.
+    let mut server = ProcessServer::start(&[
+        "--compact-after-updates",
+        "1000000",
+        "--compact-after-bytes",
+        "1073741824",
+    ])
+    .await;
+    let writer = WsClient::connect(server.addr, "large-text", "writer").await;
+    let observer = WsClient::connect(server.addr, "large-text", "observer").await;
+    let mut rng = Rng::new(0x7E47);
+    for i in 0..INSERTS {
+        // 16 KiB per insert, at varying places, multi-byte characters too.
+        let chunk = format!("<{i}é😀{}>", rng.letters(16 * 1024));
+        // At the start, at the end, or before an earlier chunk (ASCII `<`:
+        // never inside a character).
+        let now = writer.text(BODY);
+        let at = match i % 3 {
+            0 => 0,
+            1 => u32::MAX,
+            _ => {
+                let marks: Vec<usize> = now.match_indices('<').map(|(p, _)| p).collect();
+                marks[rng.below(marks.len() as u64) as usize] as u32
+            }
+        };
+        writer.insert_text(BODY, at, &chunk).await;
+    }
+    let expected = writer.text(BODY);
+    assert!(expected.len() >= 256 * 1024, "{} bytes", expected.len());
+    // The server stores before it broadcasts: once the observer has it
+    // all, so does the log.
+    observer
+        .wait_until("the whole text", TIMEOUT, |d| {
+            text_string(d, BODY) == expected
+        })
+        .await;
+    server.kill9().await;
+    writer.wait_ended().await;
+    observer.wait_ended().await;
+
+    server.restart().await;
+    // `connect` waits for the first SyncStep2 within the usual timeout.
+    let reader = WsClient::connect(server.addr, "large-text", "reader").await;
+    let first = reader
+        .state()
+        .first_step2
+        .expect("reader's first SyncStep2");
+    let doc = doc_from_update(&first);
+    let served = text_string(&doc, BODY);
+    assert_eq!(served.len(), expected.len());
+    assert!(served == expected, "the served text differs");
+    assert_eq!(reader.text(BODY), expected);
+    reader.close().await;
+}

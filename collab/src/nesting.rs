@@ -31,8 +31,8 @@ use std::collections::HashMap;
 use yrs::types::text::{Diff, YChange};
 use yrs::types::xml::{XmlFragment, XmlOut};
 use yrs::{
-    Any, Array, ArrayRef, Assoc, BranchID, ClientID, IndexScope, Map, MapRef, Out, ReadTxn,
-    StickyIndex, Text, TextRef, Transact, ID,
+    Assoc, BranchID, ClientID, IndexScope, Map, MapRef, Out, ReadTxn, StickyIndex, Text, TextRef,
+    Transact, ID,
 };
 
 /// Deepest nesting accepted below a root map: shared types and values
@@ -583,24 +583,35 @@ pub fn check_anchors<T: ReadTxn>(txn: &T, anchors: &[Anchor]) -> Result<(), Anch
 enum Slot {
     Key(String),
     Index(u32),
+    /// The item holding the child, in a sequence: its index is asked of
+    /// `yrs` when it is removed, counted as `yrs` counts.
+    Item(ID),
 }
 
 /// A container and how to reach its children.
 #[derive(Clone)]
 enum Node {
     Map(MapRef),
-    Array(ArrayRef),
+    /// A sequence: an array, a text, or a root that the server never gave
+    /// a type. Walked item by item through the text view, where a run of
+    /// characters is one chunk, whatever type the sequence has.
+    Seq(TextRef),
     Xml(yrs::XmlFragmentRef),
     XmlElement(yrs::XmlElementRef),
-    Text(TextRef),
+}
+
+/// The sequence view of a shared type's items.
+fn seq_of(branch: &yrs::branch::Branch) -> Node {
+    Node::Seq(TextRef::from(yrs::branch::BranchPtr::from(branch)))
 }
 
 impl Node {
     fn of(out: &Out) -> Option<Node> {
         match out {
             Out::YMap(m) => Some(Node::Map(m.clone())),
-            Out::YArray(a) => Some(Node::Array(a.clone())),
-            Out::YText(t) => Some(Node::Text(t.clone())),
+            Out::YArray(a) => Some(seq_of(a.as_ref())),
+            Out::YText(t) => Some(Node::Seq(t.clone())),
+            Out::YXmlText(t) => Some(seq_of(t.as_ref())),
             Out::YXmlFragment(f) => Some(Node::Xml(f.clone())),
             Out::YXmlElement(e) => Some(Node::XmlElement(e.clone())),
             _ => None,
@@ -611,40 +622,46 @@ impl Node {
         match x {
             XmlOut::Element(e) => Some(Node::XmlElement(e)),
             XmlOut::Fragment(f) => Some(Node::Xml(f)),
-            XmlOut::Text(_) => None,
+            XmlOut::Text(t) => Some(seq_of(t.as_ref())),
         }
     }
 
-    /// Child containers, each with its slot.
-    fn children<T: ReadTxn>(&self, txn: &T) -> Vec<(Slot, Node)> {
+    /// The item that holds this container (`None` for a root).
+    fn item(&self) -> Option<ID> {
+        let branch: &yrs::branch::Branch = match self {
+            Node::Map(m) => m.as_ref(),
+            Node::Seq(t) => t.as_ref(),
+            Node::Xml(f) => f.as_ref(),
+            Node::XmlElement(e) => e.as_ref(),
+        };
+        match branch.id() {
+            BranchID::Nested(id) => Some(id),
+            BranchID::Root(_) => None,
+        }
+    }
+
+    /// Child containers, each with its slot. `steps` counts the entries,
+    /// chunks and children looked at: the walk's work, linear in the
+    /// number of items (a run of text is one step, not one per character).
+    fn children<T: ReadTxn>(&self, txn: &T, steps: &mut usize) -> Vec<(Slot, Node)> {
         match self {
             Node::Map(m) => m
                 .iter(txn)
+                .inspect(|_| *steps += 1)
                 .filter_map(|(k, v)| Node::of(&v).map(|n| (Slot::Key(k.to_owned()), n)))
                 .collect(),
-            Node::Array(a) => a
-                .iter(txn)
-                .enumerate()
-                .filter_map(|(i, v)| Node::of(&v).map(|n| (Slot::Index(i as u32), n)))
-                .collect(),
-            Node::Xml(f) => xml_children(txn, f),
-            Node::XmlElement(e) => xml_children(txn, e),
-            Node::Text(t) => {
-                let mut at = 0u32;
-                let mut out = Vec::new();
+            Node::Xml(f) => xml_children(txn, f, steps),
+            Node::XmlElement(e) => xml_children(txn, e, steps),
+            Node::Seq(t) => {
                 let chunks: Vec<Diff<YChange>> = t.diff(txn, YChange::identity);
-                for chunk in chunks {
-                    match &chunk.insert {
-                        Out::Any(Any::String(s)) => at += s.len() as u32,
-                        other => {
-                            if let Some(n) = Node::of(other) {
-                                out.push((Slot::Index(at), n));
-                            }
-                            at += 1;
-                        }
-                    }
-                }
-                out
+                *steps += chunks.len();
+                chunks
+                    .iter()
+                    .filter_map(|chunk| {
+                        let node = Node::of(&chunk.insert)?;
+                        Some((Slot::Item(node.item()?), node))
+                    })
+                    .collect()
             }
         }
     }
@@ -654,20 +671,73 @@ impl Node {
             (Node::Map(m), Slot::Key(k)) => {
                 m.remove(txn, k);
             }
-            (Node::Array(a), Slot::Index(i)) => a.remove_range(txn, *i, 1),
             (Node::Xml(f), Slot::Index(i)) => f.remove_range(txn, *i, 1),
             (Node::XmlElement(e), Slot::Index(i)) => e.remove_range(txn, *i, 1),
-            (Node::Text(t), Slot::Index(i)) => t.remove_range(txn, *i, 1),
+            (Node::Seq(t), Slot::Item(id)) => {
+                // Only a live child of this very sequence is removed.
+                let alive = BranchID::get_nested(txn, id).is_some_and(|b| !b.is_deleted());
+                let at = StickyIndex::new(IndexScope::Relative(*id), Assoc::After)
+                    .get_offset(txn)
+                    .filter(|o| std::ptr::eq::<yrs::branch::Branch>(o.branch.as_ref(), t.as_ref()));
+                if let (true, Some(at)) = (alive, at) {
+                    if at.index < t.len(txn) {
+                        t.remove_range(txn, at.index, 1);
+                    }
+                }
+            }
             _ => {}
         }
     }
 }
 
-fn xml_children<T: ReadTxn, X: XmlFragment>(txn: &T, x: &X) -> Vec<(Slot, Node)> {
+fn xml_children<T: ReadTxn, X: XmlFragment>(
+    txn: &T,
+    x: &X,
+    steps: &mut usize,
+) -> Vec<(Slot, Node)> {
     x.children(txn)
         .enumerate()
+        .inspect(|_| *steps += 1)
         .filter_map(|(i, c)| Node::of_xml(c).map(|n| (Slot::Index(i as u32), n)))
         .collect()
+}
+
+/// Too-deep containers by level below the limit: (parent, slot) to
+/// delete each by.
+type Doomed = Vec<Vec<(Node, Slot)>>;
+
+/// Walks every root without recursion and lists what nests deeper than
+/// [`MAX_NESTING`]; also returns the work done (see [`Node::children`]).
+fn find_too_deep(doc: &yrs::Doc) -> (Doomed, usize) {
+    let mut doomed: Doomed = Vec::new();
+    let mut steps = 0usize;
+    let txn = doc.transact();
+    let mut stack: Vec<(Node, usize)> = Vec::new();
+    for (_, root) in txn.root_refs() {
+        match root {
+            // A root only clients have typed: its keys as a map, its
+            // items as a sequence (text, array or both).
+            Out::UndefinedRef(b) => {
+                stack.push((Node::Map(MapRef::from(b)), 0));
+                stack.push((Node::Seq(TextRef::from(b)), 0));
+            }
+            other => stack.extend(Node::of(&other).map(|n| (n, 0))),
+        }
+    }
+    while let Some((node, level)) = stack.pop() {
+        for (slot, child) in node.children(&txn, &mut steps) {
+            let child_level = level + 1;
+            if child_level > MAX_NESTING {
+                let i = child_level - MAX_NESTING - 1;
+                if doomed.len() <= i {
+                    doomed.resize_with(i + 1, Vec::new);
+                }
+                doomed[i].push((node.clone(), slot));
+            }
+            stack.push((child, child_level));
+        }
+    }
+    (doomed, steps)
 }
 
 /// Cuts every shared type nested deeper than [`MAX_NESTING`] out of `doc`
@@ -679,40 +749,15 @@ fn xml_children<T: ReadTxn, X: XmlFragment>(txn: &T, x: &X) -> Vec<(Slot, Node)>
 /// A deep subtree and its deletion must never be applied in one
 /// transaction (that walk recurses through the whole subtree): the caller
 /// stores the repaired state as a snapshot, never these updates as log
-/// entries. Without recursion; blocking for a large document.
+/// entries. Without recursion, and linear in the number of items: a run
+/// of text is one step however long (roots the server never typed
+/// included); blocking for a large document.
 pub fn repair(doc: &yrs::Doc) -> Vec<Vec<u8>> {
-    // Too-deep containers by level: (parent, slot) to delete them by.
-    let mut doomed: Vec<Vec<(Node, Slot)>> = Vec::new();
-    {
-        let txn = doc.transact();
-        let mut stack: Vec<(Node, usize)> = Vec::new();
-        for (_, root) in txn.root_refs() {
-            match root {
-                Out::UndefinedRef(b) => {
-                    stack.push((Node::Map(MapRef::from(b)), 0));
-                    stack.push((Node::Array(ArrayRef::from(b)), 0));
-                }
-                other => stack.extend(Node::of(&other).map(|n| (n, 0))),
-            }
-        }
-        while let Some((node, level)) = stack.pop() {
-            for (slot, child) in node.children(&txn) {
-                let child_level = level + 1;
-                if child_level > MAX_NESTING {
-                    let i = child_level - MAX_NESTING - 1;
-                    if doomed.len() <= i {
-                        doomed.resize_with(i + 1, Vec::new);
-                    }
-                    doomed[i].push((node.clone(), slot));
-                }
-                stack.push((child, child_level));
-            }
-        }
-    }
+    let (mut doomed, _) = find_too_deep(doc);
     let mut updates = Vec::with_capacity(doomed.len());
     for level in doomed.iter_mut().rev() {
         // Within one parent, higher indexes first: removing one does not
-        // move the others.
+        // move the others (items are found by id, whatever their index).
         level.sort_by(|a, b| match (&a.1, &b.1) {
             (Slot::Index(x), Slot::Index(y)) => y.cmp(x),
             _ => std::cmp::Ordering::Equal,

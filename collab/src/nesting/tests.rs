@@ -1,8 +1,9 @@
 //! Tests of the nesting scan, the anchor check and the repair.
 
 use super::*;
+use yrs::types::text::YChange;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, MapPrelim, Update};
+use yrs::{Any, Array, Doc, GetString, MapPrelim, Text, Update};
 
 /// A document with one map at `components.<key>`, and that map.
 fn doc_with_component(key: &str) -> (Doc, yrs::MapRef) {
@@ -201,5 +202,155 @@ fn a_stored_deep_document_is_cut_back_without_deep_recursion() {
         // Deleting the top of what is left recurses at most MAX_NESTING.
         let root = fresh.get_or_insert_map("components");
         root.remove(&mut fresh.transact_mut(), "x");
+    });
+}
+
+/// Applies raw v1 updates to a fresh document that never names a root
+/// type itself, as a room rebuilding from its update log does.
+fn load_untyped(updates: &[Vec<u8>]) -> Doc {
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        for u in updates {
+            txn.apply_update(Update::decode_v1(u).unwrap()).unwrap();
+        }
+    }
+    doc
+}
+
+/// Every update `doc` made since `before`.
+fn since(doc: &Doc, before: &yrs::StateVector) -> Vec<u8> {
+    doc.transact().encode_state_as_update_v1(before)
+}
+
+#[test]
+fn a_large_text_in_an_untyped_root_is_walked_in_a_few_steps() {
+    // 1 MiB of text in four inserts, as a client typing into a top-level
+    // Y.Text the server never declared.
+    let client = Doc::new();
+    let body = client.get_or_insert_text("body");
+    let chunk = "é😀abcdefghij".repeat(1 << 16 >> 4);
+    let mut updates = Vec::new();
+    let mut expected = String::new();
+    for round in 0..4u32 {
+        let before = client.transact().state_vector();
+        let text = format!("{round}{}", &chunk.repeat(4));
+        let at = body.len(&client.transact());
+        body.insert(&mut client.transact_mut(), at / 2, &text);
+        updates.push(since(&client, &before));
+        expected = body.get_string(&client.transact());
+    }
+    assert!(expected.len() >= 1 << 20, "{} bytes", expected.len());
+
+    let doc = load_untyped(&updates);
+    assert!(matches!(
+        doc.transact().root_refs().next(),
+        Some((_, Out::UndefinedRef(_)))
+    ));
+    let (doomed, steps) = find_too_deep(&doc);
+    assert!(doomed.is_empty());
+    // A handful of chunks (one per run of text), not one per character.
+    assert!(steps <= 16, "{steps} steps for {} bytes", expected.len());
+    assert!(repair(&doc).is_empty());
+    let body = doc.get_or_insert_text("body");
+    assert_eq!(body.get_string(&doc.transact()), expected);
+}
+
+#[test]
+fn deep_types_under_an_untyped_text_root_are_still_cut() {
+    on_small_stack(|| {
+        let client = Doc::new();
+        let body = client.get_or_insert_text("body");
+        let extra = 7;
+        {
+            let mut txn = client.transact_mut();
+            body.insert(&mut txn, 0, "héllo 😀 wörld");
+            // The deep chain sits between two runs of text.
+            let mut map = body.insert_embed(&mut txn, 6, MapPrelim::default());
+            for _ in 1..MAX_NESTING + extra {
+                map = map.insert(&mut txn, "x", MapPrelim::default());
+            }
+            let end = body.len(&txn);
+            body.insert(&mut txn, end, " ✓");
+        }
+        let updates = vec![since(&client, &Default::default())];
+        let text_of = |doc: &Doc| {
+            let body = doc.get_or_insert_text("body");
+            let txn = doc.transact();
+            body.diff(&txn, YChange::identity)
+                .into_iter()
+                .filter_map(|d| match d.insert {
+                    Out::Any(Any::String(s)) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect::<String>()
+        };
+
+        let doc = load_untyped(&updates);
+        let (_, steps) = find_too_deep(&doc);
+        assert!(steps <= 4 + 2 * (MAX_NESTING + extra), "{steps} steps");
+        let fixes = repair(&doc);
+        assert_eq!(fixes.len(), extra);
+        assert!(repair(&doc).is_empty(), "nothing left to cut");
+        assert_eq!(text_of(&doc), "héllo 😀 wörld ✓");
+
+        // The depth left is exactly the limit.
+        let body = doc.get_or_insert_text("body");
+        let txn = doc.transact();
+        let mut depth = 0;
+        let mut cur = body
+            .diff(&txn, YChange::identity)
+            .into_iter()
+            .find_map(|d| match d.insert {
+                Out::YMap(m) => Some(m),
+                _ => None,
+            })
+            .expect("the embedded map stays");
+        depth += 1;
+        while let Some(Out::YMap(next)) = cur.get(&txn, "x") {
+            depth += 1;
+            cur = next;
+        }
+        assert_eq!(depth, MAX_NESTING);
+    });
+}
+
+#[test]
+fn deep_types_among_values_in_an_untyped_array_root_are_cut_by_identity() {
+    on_small_stack(|| {
+        let client = Doc::new();
+        let list = client.get_or_insert_array("list");
+        let extra = 3;
+        {
+            let mut txn = client.transact_mut();
+            list.insert_range(&mut txn, 0, [1, 2, 3]);
+            let mut map = list.insert(&mut txn, 3, MapPrelim::default());
+            for _ in 1..MAX_NESTING + extra {
+                map = map.insert(&mut txn, "x", MapPrelim::default());
+            }
+            list.insert_range(&mut txn, 4, [4, 5]);
+            list.insert(&mut txn, 5, MapPrelim::default());
+        }
+        let updates = vec![since(&client, &Default::default())];
+        let doc = load_untyped(&updates);
+        let fixes = repair(&doc);
+        assert_eq!(fixes.len(), extra);
+        assert!(repair(&doc).is_empty());
+
+        // Values and the shallow map are all still there, in order.
+        let list = doc.get_or_insert_array("list");
+        let txn = doc.transact();
+        let items: Vec<Out> = list.iter(&txn).collect();
+        assert_eq!(items.len(), 7);
+        let ints: Vec<String> = items
+            .iter()
+            .filter_map(|o| match o {
+                Out::Any(a) => Some(a.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ints, ["1", "2", "3", "4", "5"]);
+        assert!(matches!(items[3], Out::YMap(_)));
+        assert!(matches!(items[5], Out::YMap(_)));
     });
 }
