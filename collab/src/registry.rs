@@ -15,6 +15,7 @@
 //! published on the bus, so every other replica applies them to its own
 //! (see [`crate::bus`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,11 @@ pub(crate) struct Shared {
     holder: String,
     /// Fan-out to other replicas; `None` on a single node.
     pub(crate) bus: Option<Bus>,
+    /// Documents whose compaction after unload is queued or running here
+    /// (see [`Shared::compact_after_unload`]).
+    unload_compactions: parking_lot::Mutex<HashMap<Arc<str>, UnloadCompaction>>,
+    /// Bounds the compactions after unload running at once.
+    compaction_slots: tokio::sync::Semaphore,
     /// Edits stored per document, not yet taken.
     edits: DashMap<Arc<str>, EditCount>,
     /// The server's answer to "what may this connection do now?", asked
@@ -106,6 +112,26 @@ pub(crate) struct Shared {
     /// have been reached by it, and asks for a re-check of its room (see
     /// [`Registry::access_epoch`]).
     access_epoch: AtomicU64,
+}
+
+/// Compactions after unload that may run at once. Each one reads a whole
+/// document and writes a snapshot; more at once only queue on the store
+/// (delaying every room's appends) and hold documents in memory.
+const UNLOAD_COMPACTION_SLOTS: usize = 2;
+
+/// A compactor that finds the lease held (the document's room compacting
+/// it, or another replica) tries again this often, this many times.
+const UNLOAD_COMPACT_TRIES: usize = 50;
+const UNLOAD_COMPACT_RETRY: Duration = Duration::from_millis(100);
+
+/// Where a document's compaction after unload stands.
+#[derive(Clone, Copy, Debug, Default)]
+struct UnloadCompaction {
+    /// It has begun reading the store: what is appended from now on is not
+    /// covered by it.
+    started: bool,
+    /// Another unload came after it began: run again when it ends.
+    again: bool,
 }
 
 /// A name for this process, unique across replicas and restarts.
@@ -248,6 +274,66 @@ impl Shared {
         compaction::store_repaired(&self.store, name, &self.holder, doc, stored).await
     }
 
+    /// Folds `name`'s log into its snapshot after its room unloaded: at
+    /// most one compaction per document queued or running at a time (an
+    /// unload while one is queued is covered by it; one while it runs makes
+    /// it run once more), and at most [`UNLOAD_COMPACTION_SLOTS`] running,
+    /// so documents that load and unload faster than the store compacts
+    /// them cost a bounded number of tasks, not one per unload.
+    pub(crate) fn compact_after_unload(self: &Arc<Self>, name: Arc<str>) {
+        {
+            let mut pending = self.unload_compactions.lock();
+            match pending.get_mut(&name) {
+                Some(c) if !c.started => return,
+                Some(c) => {
+                    c.again = true;
+                    return;
+                }
+                None => {
+                    pending.insert(name.clone(), UnloadCompaction::default());
+                }
+            }
+        }
+        let shared = self.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let Ok(_slot) = shared.compaction_slots.acquire().await else {
+                    break;
+                };
+                if let Some(c) = shared.unload_compactions.lock().get_mut(&name) {
+                    *c = UnloadCompaction {
+                        started: true,
+                        again: false,
+                    };
+                }
+                shared.compact_retrying(&name).await;
+                let mut pending = shared.unload_compactions.lock();
+                match pending.get_mut(&name) {
+                    Some(c) if c.again && !shared.shutdown.is_cancelled() => c.started = false,
+                    _ => {
+                        pending.remove(&name);
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Compacts `name`, waiting for a compaction that holds its lease
+    /// (which covers only what it read) to end first.
+    async fn compact_retrying(&self, name: &str) {
+        for _ in 0..UNLOAD_COMPACT_TRIES {
+            match self.compact(name).await {
+                Ok(Some(_)) => return,
+                Ok(None) => tokio::time::sleep(UNLOAD_COMPACT_RETRY).await,
+                Err(e) => {
+                    tracing::warn!(doc = %name, error = %e, "compaction on unload failed");
+                    return;
+                }
+            }
+        }
+    }
+
     pub(crate) async fn compact(&self, name: &str) -> Result<Option<Compacted>, CollabError> {
         let result = compaction::compact(&self.store, name, &self.holder).await;
         match &result {
@@ -315,6 +401,8 @@ impl Registry {
                 next_generation: AtomicU64::new(1),
                 holder: process_id(),
                 bus,
+                unload_compactions: parking_lot::Mutex::new(HashMap::new()),
+                compaction_slots: tokio::sync::Semaphore::new(UNLOAD_COMPACTION_SLOTS),
                 edits: DashMap::new(),
                 access_check: std::sync::OnceLock::new(),
                 access_epoch: AtomicU64::new(0),
@@ -731,6 +819,52 @@ mod tests {
             .read("doc", |_| -> () { panic!("a bug in a read") })
             .await;
         assert!(matches!(read, Err(CollabError::Panicked(_))), "{read:?}");
+    }
+
+    /// Documents that unload far faster than they can be compacted (what
+    /// a soak run found: one compaction task per unload piled up without
+    /// bound) cost one queued compaction each, and every log is still
+    /// folded in the end.
+    #[tokio::test]
+    async fn unloads_faster_than_compactions_queue_one_per_document() {
+        use yrs::{Map, Transact};
+        let store: Arc<dyn DocStore> = Arc::new(MemoryStore::new());
+        let registry = registry(store.clone());
+        let names: Vec<Arc<str>> = (0..3).map(|i| Arc::from(format!("doc-{i}"))).collect();
+        for name in &names {
+            let doc = yrs::Doc::with_client_id(7);
+            let map = doc.get_or_insert_map("form");
+            let mut txn = doc.transact_mut();
+            map.insert(&mut txn, "k", "v");
+            let update = bytes::Bytes::from(txn.encode_update_v1());
+            store.append(name, vec![update]).await.unwrap();
+        }
+        let shared = &registry.shared;
+        for _ in 0..1000 {
+            for name in &names {
+                shared.compact_after_unload(name.clone());
+            }
+        }
+        // One task per document at most (each runs again at most once).
+        assert!(
+            shared.tracker.len() <= names.len(),
+            "{}",
+            shared.tracker.len()
+        );
+        assert!(shared.unload_compactions.lock().len() <= names.len());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !shared.unload_compactions.lock().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "compactions never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for name in &names {
+            let stored = store.load(name).await.unwrap();
+            assert!(stored.log.is_empty(), "{name}: the log was not folded");
+            assert!(stored.snapshot.is_some(), "{name}");
+        }
     }
 
     fn identity(user: &str, session: &str) -> crate::Identity {

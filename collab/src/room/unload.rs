@@ -7,11 +7,6 @@ use super::{Command, Exit, Room};
 use crate::compaction::Compacted;
 use crate::error::{CloseReason, CollabError};
 
-/// A room that unloads while a compaction of it is running retries its own
-/// this often, this many times (the running one holds the lease).
-const UNLOAD_COMPACT_TRIES: usize = 50;
-const UNLOAD_COMPACT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
-
 impl Room {
     pub(super) fn maybe_compact(&mut self) {
         let cfg = &self.shared.config;
@@ -89,22 +84,7 @@ impl Room {
         self.stats.users.lock().clear();
         self.shared.metrics.rooms_loaded.dec();
         if compact && self.log_entries > 0 {
-            let shared = self.shared.clone();
-            let name = self.name.clone();
-            self.shared.tracker.spawn(async move {
-                // A compaction still running holds the lease and covers
-                // only what it read: wait for it, then fold the rest.
-                for _ in 0..UNLOAD_COMPACT_TRIES {
-                    match shared.compact(&name).await {
-                        Ok(Some(_)) => return,
-                        Ok(None) => tokio::time::sleep(UNLOAD_COMPACT_RETRY).await,
-                        Err(e) => {
-                            tracing::warn!(doc = %name, error = %e, "compaction on unload failed");
-                            return;
-                        }
-                    }
-                }
-            });
+            self.shared.compact_after_unload(self.name.clone());
         }
         tracing::debug!(doc = %self.name, "room unloaded");
         if let Some(reply) = evicted {
