@@ -187,6 +187,8 @@ fn page_size() -> i64 {
     // preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if size > 0 {
+        // `c_long` is narrower than `i64` on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
         i64::from(size)
     } else {
         4096
