@@ -6,7 +6,8 @@
 //! no connection, room, task or descriptor left behind, and memory under
 //! load no higher at the end than at the start.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -72,18 +73,24 @@ fn bump(c: &Cell<u64>, n: u64) {
     c.set(c.get() + n);
 }
 
-/// One client session: connect to a random document, sync, make `edits`
-/// edits, leave.
-async fn session(target: &Target, doc: &str, client: u64, edits: usize) -> Result<()> {
+/// One visit: connect to a document, sync, make `edits` edits as Yjs
+/// client `client` (its clock continuing at `first_seq`, as a person's
+/// editor does across visits), leave.
+async fn session(
+    target: &Target,
+    doc: &str,
+    client: u64,
+    key: &[u8],
+    first_seq: u64,
+    edits: usize,
+) -> Result<()> {
     let mut s = open_synced(target, doc, false, Duration::from_secs(30)).await?;
     let mut msg = Vec::new();
     let mut scratch = Vec::new();
-    let mut key = Vec::new();
-    proto::field_key(client as usize, &mut key);
-    for seq in 0..edits as u64 {
+    for seq in first_seq..first_seq + edits as u64 {
         msg.clear();
         s.framing.begin(&mut msg);
-        proto::encode_edit(&mut msg, client, &key, seq, 16, &mut scratch);
+        proto::encode_edit(&mut msg, client, key, seq, 16, &mut scratch);
         s.conn.st.queue_binary(&msg);
     }
     s.conn.flush().await?;
@@ -110,25 +117,34 @@ fn median_of(samples: &[Map<String, Value>], key: &str, from: f64, to: f64) -> O
 
 /// Spawns the churn until `deadline`: `p.workers` clients joining,
 /// editing and leaving, and the REST requests.
+///
+/// Worker `w` is one person: in document `d` it edits its own field as
+/// the same Yjs client every visit, its clock carrying on (`clocks`), so
+/// documents stay the same size however long the run (each holds a field
+/// per worker, overwritten) and what grows can only be the server's own.
 fn churn(
     target: &Target,
     p: &Params,
     deadline: Instant,
     counts: &Rc<Counts>,
-    next_client: &Rc<Cell<u64>>,
+    clocks: &Rc<RefCell<HashMap<(usize, usize), u64>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
-    for _ in 0..p.workers.max(1) {
-        let (target, counts, next_client) = (target.clone(), counts.clone(), next_client.clone());
+    for w in 0..p.workers.max(1) {
+        let (target, counts, clocks) = (target.clone(), counts.clone(), clocks.clone());
         let (docs, edits) = (p.docs.max(1), p.edits);
         tasks.push(tokio::task::spawn_local(async move {
             let mut rng = new_rng();
+            let mut key = Vec::new();
+            proto::field_key(w, &mut key);
             while Instant::now() < deadline {
-                let doc = format!("soak-{}", next_rand(&mut rng) as usize % docs);
-                let client = proto::client_id(next_client.get() as usize);
-                next_client.set(next_client.get() + 1);
-                match session(&target, &doc, client, edits).await {
+                let d = next_rand(&mut rng) as usize % docs;
+                let doc = format!("soak-{d}");
+                let client = proto::client_id(w * docs + d);
+                let first = clocks.borrow().get(&(w, d)).copied().unwrap_or(0);
+                match session(&target, &doc, client, &key, first, edits).await {
                     Ok(()) => {
+                        clocks.borrow_mut().insert((w, d), first + edits as u64);
                         bump(&counts.sessions, 1);
                         bump(&counts.edits, edits as u64);
                     }
@@ -164,17 +180,27 @@ fn churn(
     tasks
 }
 
-/// Waits (up to a minute) until no client is connected and every room has
-/// unloaded (their grace is 1 s); returns the figures then.
+/// Waits (up to two minutes) until no client is connected, every room has
+/// unloaded (their grace is 1 s) and the task count has stopped falling
+/// (compactions after unload finishing); returns the figures then.
 async fn at_rest(target: &Target) -> Result<Map<String, Value>> {
-    let settle = Instant::now() + Duration::from_secs(60);
+    let settle = Instant::now() + Duration::from_secs(120);
+    let mut steady = 0;
+    let mut last_tasks = f64::NAN;
     loop {
         let s = sample(target).await?;
         let idle = s["connections"].as_f64() == Some(0.0) && s["rooms"].as_f64() == Some(0.0);
-        if idle || Instant::now() > settle {
+        let tasks = s["tasks"].as_f64().unwrap_or(f64::NAN);
+        steady = if idle && tasks == last_tasks {
+            steady + 1
+        } else {
+            0
+        };
+        last_tasks = tasks;
+        if steady >= 4 || Instant::now() > settle {
             return Ok(s);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -193,18 +219,18 @@ pub async fn run(spec: &Spec, p: &Params) -> Result<(Map<String, Value>, bool)> 
         None => None,
     };
     let counts = Rc::new(Counts::default());
-    let next_client = Rc::new(Cell::new(0u64));
+    let clocks = Rc::new(RefCell::new(HashMap::new()));
     // A first minute of churn (a tenth of a short run) opens what the
     // server keeps open for good (store connections, caches); the figures
     // at rest after it are the baseline.
     let warmup = (p.duration / 10).min(Duration::from_secs(60));
-    for t in churn(&target, p, Instant::now() + warmup, &counts, &next_client) {
+    for t in churn(&target, p, Instant::now() + warmup, &counts, &clocks) {
         let _ = t.await;
     }
     let before = at_rest(&target).await?;
     let started = Instant::now();
     let deadline = started + p.duration;
-    let tasks = churn(&target, p, deadline, &counts, &next_client);
+    let tasks = churn(&target, p, deadline, &counts, &clocks);
 
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(p.sample);
