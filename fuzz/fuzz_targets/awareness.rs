@@ -107,9 +107,12 @@ fn check_presence(p: &Presence, limits: &Limits) {
     assert!(p.live() <= limits.max_awareness_states_per_room);
     assert!(bytes <= limits.max_awareness_bytes_per_room);
     assert!(tombstones <= limits.max_awareness_tombstones);
+    // JSON as its grammar has it: a number like `5e555` is JSON (a
+    // browser's JSON.parse reads it as Infinity) even though it does not
+    // fit the f64 of `serde_json::Value`.
     for (_, json) in live.values() {
         assert!(
-            serde_json::from_str::<serde_json::Value>(json).is_ok(),
+            serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok(),
             "{json}"
         );
     }
