@@ -31,6 +31,15 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Removes a document's log and snapshot (deletion and tombstone alike),
+/// recording the id counter first so deleted ids are never handed out again.
+fn remove_content(conn: &Connection, ids: &IdCounter, doc: &str) -> Result<()> {
+    ids.record(conn)?;
+    conn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc])?;
+    conn.execute("DELETE FROM doc_snapshot WHERE doc = ?1", params![doc])?;
+    Ok(())
+}
+
 /// Writes snapshot `seq` if the current one is `seq - 1`, deleting the
 /// entries it covers. Returns whether it was written.
 fn write_snapshot(
@@ -201,16 +210,8 @@ impl DocStore for EmbeddedStore {
     async fn delete(&self, doc: &str) -> Result<()> {
         let doc_owned = doc.to_owned();
         let ids = self.inner.ids.clone();
-        self.write(move |conn| {
-            ids.record(conn)?;
-            conn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc_owned])?;
-            conn.execute(
-                "DELETE FROM doc_snapshot WHERE doc = ?1",
-                params![doc_owned],
-            )?;
-            Ok(())
-        })
-        .await?;
+        self.write(move |conn| remove_content(conn, &ids, &doc_owned))
+            .await?;
         self.inner.leases.forget(doc);
         Ok(())
     }
@@ -223,13 +224,7 @@ impl DocStore for EmbeddedStore {
                 "INSERT OR IGNORE INTO doc_tombstone (doc, deleted_at) VALUES (?1, ?2)",
                 params![doc_owned, now_ms()],
             )?;
-            ids.record(conn)?;
-            conn.execute("DELETE FROM doc_log WHERE doc = ?1", params![doc_owned])?;
-            conn.execute(
-                "DELETE FROM doc_snapshot WHERE doc = ?1",
-                params![doc_owned],
-            )?;
-            Ok(())
+            remove_content(conn, &ids, &doc_owned)
         })
         .await?;
         self.inner.leases.forget(doc);
