@@ -243,6 +243,71 @@ pub struct Config {
     pub compaction: CompactionConfig,
     #[command(flatten)]
     pub login: LoginConfig,
+    #[command(flatten)]
+    pub otlp: OtlpConfig,
+}
+
+/// Export of the request, connection and store spans to an OpenTelemetry
+/// collector (see docs/OPERATIONS.md). Off unless an endpoint is given.
+#[derive(Args, Clone, Debug)]
+pub struct OtlpConfig {
+    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver
+    /// (`http://otel-collector:4318`): spans are sent to `<URL>/v1/traces`
+    /// as protobuf. Absent: no spans leave the process.
+    #[arg(
+        long = "otlp-endpoint",
+        env = "COFORM_OTLP_ENDPOINT",
+        value_name = "URL",
+        value_parser = parse_otlp_endpoint
+    )]
+    pub endpoint: Option<url::Url>,
+    /// The `service.name` the exported spans carry.
+    #[arg(
+        long = "otlp-service-name",
+        env = "COFORM_OTLP_SERVICE_NAME",
+        value_name = "NAME",
+        default_value = "coform"
+    )]
+    pub service_name: String,
+    /// Which spans are exported, in `COFORM_LOG`'s syntax and apart from
+    /// it: `info` is every request and WebSocket connection;
+    /// `info,coform_collab=debug` adds each store load and append.
+    #[arg(
+        long = "otlp-filter",
+        env = "COFORM_OTLP_FILTER",
+        value_name = "DIRECTIVES",
+        default_value = "info"
+    )]
+    pub filter: String,
+}
+
+/// The OTLP/HTTP traces URL of a collector's base URL: `/v1/traces` is
+/// appended to its path unless it ends with it already.
+fn parse_otlp_endpoint(s: &str) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(s.trim())
+        .map_err(|e| format!("`{s}` is not a URL like http://otel-collector:4318: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "`{s}` is not an http:// or https:// URL with a host, like http://otel-collector:4318"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "the collector URL must not carry credentials: give them as headers in \
+             OTEL_EXPORTER_OTLP_HEADERS"
+                .into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{s}`: the collector URL takes no query or fragment"
+        ));
+    }
+    if !url.path().ends_with("/v1/traces") {
+        let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok(url)
 }
 
 /// Limits that protect the server from any one client.
@@ -476,6 +541,12 @@ impl Config {
                     .into(),
             );
         }
+        if self.otlp.service_name.trim().is_empty() {
+            return Err("--otlp-service-name must not be empty".into());
+        }
+        tracing_subscriber::EnvFilter::builder()
+            .parse(&self.otlp.filter)
+            .map_err(|e| format!("--otlp-filter: `{}`: {e}", self.otlp.filter))?;
         Ok(())
     }
 
@@ -579,6 +650,47 @@ mod tests {
             assert_eq!(parse_duration(&duration_text(d)), Ok(d));
         }
         <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn otlp_endpoints_are_checked_and_given_the_traces_path() {
+        let off = Cli::parse_from(["coform"]).into_config();
+        assert_eq!(off.otlp.endpoint, None);
+        assert_eq!(off.otlp.service_name, "coform");
+        assert_eq!(off.otlp.filter, "info");
+        for (given, used) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+            ("http://otel:4318/", "http://otel:4318/v1/traces"),
+            (
+                "https://otel.example.com/otlp",
+                "https://otel.example.com/otlp/v1/traces",
+            ),
+            ("http://[::1]:4318/v1/traces", "http://[::1]:4318/v1/traces"),
+        ] {
+            assert_eq!(parse_otlp_endpoint(given).unwrap().as_str(), used);
+        }
+        for bad in [
+            "otel:4318",
+            "127.0.0.1:4318",
+            "ftp://otel:21",
+            "grpc://otel:4317",
+            "http://",
+            "http://user:pw@otel:4318",
+            "http://otel:4318/?token=x",
+            "not a url",
+        ] {
+            assert!(parse_otlp_endpoint(bad).is_err(), "{bad} accepted");
+        }
+        let c = Cli::try_parse_from(["coform", "--otlp-endpoint", "http://otel:4318"]).unwrap();
+        assert!(c.into_config().validate().is_ok());
+        assert!(Cli::try_parse_from(["coform", "--otlp-endpoint", "otel:4318"]).is_err());
+        for args in [
+            ["coform", "--otlp-filter", "info,coform=loud"],
+            ["coform", "--otlp-service-name", " "],
+        ] {
+            let c = Cli::parse_from(args).into_config();
+            assert!(c.validate().is_err(), "{args:?} accepted");
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //!   WebSocket close codes.
 //! - [`web`]: the browser designer (`web/dist`, embedded at build time)
 //!   at `/` and its client routes.
-//! - [`telemetry`]: logging setup.
+//! - [`telemetry`]: logging, request ids and spans, metrics, and the
+//!   optional export of spans to an OpenTelemetry collector.
 
 pub mod api;
 pub mod auth;

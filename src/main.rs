@@ -19,18 +19,17 @@ fn main() -> ExitCode {
     // Backup and restore work on files only: no server, no runtime.
     match &cli.command {
         Some(Command::Backup(args)) => {
-            telemetry::init(coform::config::LogFormat::Text);
+            let _logs = telemetry::init(coform::config::LogFormat::Text, None);
             return report(backup::backup(args));
         }
         Some(Command::Restore(args)) => {
-            telemetry::init(coform::config::LogFormat::Text);
+            let _logs = telemetry::init(coform::config::LogFormat::Text, None);
             return report(backup::restore(args));
         }
         _ => {}
     }
     let rotate = matches!(cli.command, Some(Command::RotateSecrets(_)));
     let config = cli.into_config();
-    telemetry::init(config.log_format);
     if let Err(e) = config.validate() {
         eprintln!("coform: {e}");
         return ExitCode::from(2);
@@ -45,8 +44,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if rotate {
-        return runtime.block_on(async move {
+    // Spans leave over connections made on the runtime.
+    let spans = match config.otlp.endpoint {
+        Some(_) => match telemetry::otlp::Pipeline::new(&config.otlp, runtime.handle().clone()) {
+            Ok(pipeline) => Some((pipeline, config.otlp.filter.as_str())),
+            Err(e) => {
+                eprintln!("coform: --otlp-endpoint: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let telemetry = telemetry::init(config.log_format, spans);
+    let code = if rotate {
+        runtime.block_on(async {
             match server::rotate_secrets(&config).await {
                 Ok(count) => {
                     println!("re-sealed the secrets of {count} data sources");
@@ -57,24 +68,31 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        });
-    }
-    runtime.block_on(async move {
-        let server = match server::start(config).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("coform: {e:#}");
-                return ExitCode::FAILURE;
-            }
-        };
-        // One line on stdout that scripts and tests wait for.
-        println!("coform listening on http://{}", server.addr);
-        let _ = std::io::stdout().flush();
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        server.shutdown().await;
-        ExitCode::SUCCESS
-    })
+        })
+    } else {
+        runtime.block_on(serve(config))
+    };
+    // After the server stopped, so its last spans are sent too.
+    telemetry.shutdown();
+    code
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then shuts it down.
+async fn serve(config: coform::config::Config) -> ExitCode {
+    let server = match server::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("coform: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One line on stdout that scripts and tests wait for.
+    println!("coform listening on http://{}", server.addr);
+    let _ = std::io::stdout().flush();
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
 }
 
 /// Prints what a command did, or why it failed.
