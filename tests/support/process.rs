@@ -26,6 +26,8 @@ pub struct ProcessServer {
     /// Authentication on: `--auth off` is not passed.
     auth: bool,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// Turns true when the child's stderr has been read to its end.
+    stderr_done: tokio::sync::watch::Receiver<bool>,
     dir: tempfile::TempDir,
     /// A data dir the test provides (e.g. a size-limited filesystem),
     /// used instead of `dir`.
@@ -104,6 +106,7 @@ impl ProcessServer {
                 .collect(),
             auth,
             stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
+            stderr_done: tokio::sync::watch::channel(true).1,
             dir,
             data_dir,
         };
@@ -148,6 +151,8 @@ impl ProcessServer {
         let stderr = child.stderr.take().expect("child stderr");
 
         let tail = self.stderr_tail.clone();
+        let (done, stderr_done) = tokio::sync::watch::channel(false);
+        self.stderr_done = stderr_done;
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -157,6 +162,7 @@ impl ProcessServer {
                 }
                 tail.push_back(line);
             }
+            done.send_replace(true);
         });
 
         let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Option<String>>();
@@ -212,6 +218,19 @@ impl ProcessServer {
     pub fn stderr(&self) -> String {
         let tail = self.stderr_tail.lock().unwrap();
         tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits until everything the exited server wrote to stderr has been
+    /// read, so [`ProcessServer::stderr`] holds its last lines.
+    pub async fn stderr_complete(&self) {
+        let mut done = self.stderr_done.clone();
+        within(
+            TIMEOUT,
+            "the end of the server's stderr",
+            done.wait_for(|d| *d),
+        )
+        .await
+        .expect("the stderr reader ended");
     }
 
     /// SIGKILL to this server's own child process, then reaps it.
