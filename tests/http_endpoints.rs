@@ -151,9 +151,15 @@ async fn http_requests_are_counted_by_route_template_and_status() {
         "coform_tasks",
         "process_resident_memory_bytes",
         "process_open_fds",
+        "coform_heap_allocated_bytes",
     ] {
         assert!(m.get(name) > 0.0, "{name}:\n{}", m.raw);
     }
+    // The live heap is part of the resident memory, and nothing has
+    // unloaded yet, so no compaction after unload is queued.
+    assert!(m.get("coform_heap_allocated_bytes") < m.get("process_resident_memory_bytes"));
+    assert!(m.has("coform_heap_free_bytes"), "{}", m.raw);
+    assert_eq!(m.get("coform_compactions_queued"), 0.0, "{}", m.raw);
     // Without --redis there is no bus to report on.
     assert!(!m.has("coform_redis_connected"), "{}", m.raw);
     assert_eq!(

@@ -139,6 +139,27 @@ impl Collector for LiveGauges {
                 i64::try_from(tasks).unwrap_or(i64::MAX),
             )?;
         }
+        gauge(
+            &mut encoder,
+            "coform_compactions_queued",
+            "Documents whose compaction after unload is queued or running (at most one each).",
+            i64::try_from(self.registry.unload_compactions_queued()).unwrap_or(i64::MAX),
+        )?;
+        if let Some(heap) = heap_figures() {
+            gauge(
+                &mut encoder,
+                "coform_heap_allocated_bytes",
+                "Memory the allocator has handed out and not had back: what the process holds, \
+                 without the freed memory the allocator keeps for reuse.",
+                heap.allocated,
+            )?;
+            gauge(
+                &mut encoder,
+                "coform_heap_free_bytes",
+                "Freed memory the allocator keeps for reuse (part of the resident memory).",
+                heap.free,
+            )?;
+        }
         let process = process_figures();
         if let Some(rss) = process.resident_bytes {
             gauge(
@@ -180,6 +201,32 @@ fn process_figures() -> ProcessFigures {
         resident_bytes,
         open_fds,
     }
+}
+
+/// The allocator's own account of the heap.
+struct HeapFigures {
+    allocated: i64,
+    free: i64,
+}
+
+/// The C allocator's figures, where it is glibc's (`mallinfo2` walks every
+/// arena's free lists under their locks: cheap at scrape intervals, not
+/// for a hot path). Resident memory alone cannot tell a leak from freed
+/// memory the allocator keeps: this can.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_figures() -> Option<HeapFigures> {
+    // SAFETY: mallinfo2 has no preconditions; it returns a plain struct.
+    let info = unsafe { libc::mallinfo2() };
+    let bytes = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    Some(HeapFigures {
+        allocated: bytes(info.uordblks.saturating_add(info.hblkhd)),
+        free: bytes(info.fordblks),
+    })
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_figures() -> Option<HeapFigures> {
+    None
 }
 
 fn page_size() -> i64 {
