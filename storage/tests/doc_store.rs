@@ -339,12 +339,19 @@ async fn a_load_racing_compactions_sees_every_entry(s: Store) {
     const ROUNDS: u64 = 150;
     let appended = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    // A fast store (the memory one) could finish every round before a
+    // reader is first scheduled: halfway, the writer waits for a load.
+    let loaded = Arc::new(tokio::sync::Notify::new());
 
     let writer = {
-        let (s, appended, done) = (s.clone(), appended.clone(), done.clone());
+        let (s, appended, done, loaded) =
+            (s.clone(), appended.clone(), done.clone(), loaded.clone());
         tokio::spawn(async move {
             let mut ids = Vec::new();
             for round in 1..=ROUNDS {
+                if round == ROUNDS / 2 {
+                    loaded.notified().await;
+                }
                 ids.extend(s.append("d", vec![b(&format!("e{round}"))]).await.unwrap());
                 appended.store(round, Ordering::SeqCst);
                 // The snapshot holds every entry so far; it covers them all.
@@ -356,7 +363,8 @@ async fn a_load_racing_compactions_sees_every_entry(s: Store) {
         })
     };
     let readers = at_once(3, |_| {
-        let (s, appended, done) = (s.clone(), appended.clone(), done.clone());
+        let (s, appended, done, loaded) =
+            (s.clone(), appended.clone(), done.clone(), loaded.clone());
         async move {
             let mut loads = 0;
             while !done.load(Ordering::SeqCst) {
@@ -380,6 +388,12 @@ async fn a_load_racing_compactions_sees_every_entry(s: Store) {
                     );
                 }
                 loads += 1;
+                // Keeps a permit if the writer is not waiting yet.
+                loaded.notify_one();
+                // A memory store's load never waits: without this the
+                // readers could hold every worker thread and starve the
+                // writer they just woke.
+                tokio::task::yield_now().await;
             }
             loads
         }
