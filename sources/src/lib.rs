@@ -127,7 +127,7 @@ pub use config::{AuthType, Config, ConfigError, Kind, Method};
 pub use dial::{Connector, TcpConnector};
 pub use error::{Refusal, SourceError};
 pub use guard::Guard;
-pub use http::{infer_schema, HttpClient, HttpLimits};
+pub use http::{infer_schema, web_tls_config, HttpClient, HttpLimits};
 pub use literal::parse_host_literal;
 pub use pg::{PgLimits, Postgres};
 pub use policy::{Policy, PolicyError};

@@ -36,7 +36,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::ClientConfig;
 
 use crate::config::OtlpConfig;
 
@@ -74,7 +74,7 @@ impl Pipeline {
         let last_error = Arc::new(Mutex::new(None));
         let client = Client {
             runtime,
-            tls: tls_config(),
+            tls: coform_sources::web_tls_config(),
             last_error: last_error.clone(),
         };
         let otlp = opentelemetry_otlp::SpanExporter::builder()
@@ -356,20 +356,6 @@ where
     // gone; if it fails first, the answer fails with it.
     let (answer, _) = tokio::join!(answer, connection);
     answer
-}
-
-/// TLS checked against the web's root authorities.
-fn tls_config() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
 }
 
 #[cfg(test)]

@@ -123,6 +123,12 @@ fn tls_config(roots: RootCertStore) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
+/// TLS for HTTP/1.1 clients, checked against the web's root authorities
+/// (the data-source client's default; the span exporter uses it too).
+pub fn web_tls_config() -> Arc<ClientConfig> {
+    tls_config(web_roots())
+}
+
 fn web_roots() -> RootCertStore {
     RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -141,7 +147,7 @@ where
             guard,
             connector,
             limits,
-            tls: tls_config(web_roots()),
+            tls: web_tls_config(),
             tokens: Mutex::new(HashMap::new()),
         }
     }
