@@ -313,8 +313,9 @@ pub async fn run(spec: &Spec, p: &Params) -> Result<(Map<String, Value>, bool)> 
         };
         (first, last, growth)
     };
-    let (rss_first, rss_last, rss_growth) = growth_of("rss_bytes");
-    let (heap_first, heap_last, heap_growth) = growth_of("heap_bytes");
+    let rss = growth_of("rss_bytes");
+    let heap = growth_of("heap_bytes");
+    let (heap_first, _, heap_growth) = heap;
     let f = |m: &Map<String, Value>, k: &str| m[k].as_f64().unwrap_or(f64::NAN);
     // The embedded store keeps a few idle read connections (two
     // descriptors each) once concurrency has needed them, up to its pool
@@ -346,24 +347,12 @@ pub async fn run(spec: &Spec, p: &Params) -> Result<(Map<String, Value>, bool)> 
     out.insert("samples".into(), json!(samples.len()));
     out.insert("before".into(), Value::Object(before));
     out.insert("after".into(), Value::Object(after));
-    out.insert(
-        "rss_under_load_first_mb".into(),
-        json!(rss_first.map(|b| b / 1e6)),
-    );
-    out.insert(
-        "rss_under_load_last_mb".into(),
-        json!(rss_last.map(|b| b / 1e6)),
-    );
-    out.insert("rss_growth".into(), json!(rss_growth));
-    out.insert(
-        "heap_under_load_first_mb".into(),
-        json!(heap_first.map(|b| b / 1e6)),
-    );
-    out.insert(
-        "heap_under_load_last_mb".into(),
-        json!(heap_last.map(|b| b / 1e6)),
-    );
-    out.insert("heap_growth".into(), json!(heap_growth));
+    for (name, (first, last, growth)) in [("rss", rss), ("heap", heap)] {
+        let mb = |b: Option<f64>| json!(b.map(|b| b / 1e6));
+        out.insert(format!("{name}_under_load_first_mb"), mb(first));
+        out.insert(format!("{name}_under_load_last_mb"), mb(last));
+        out.insert(format!("{name}_growth"), json!(growth));
+    }
     out.insert("fds_under_load_first".into(), json!(fds_first));
     out.insert("fds_under_load_last".into(), json!(fds_last));
     out.insert(
