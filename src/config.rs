@@ -213,6 +213,11 @@ pub struct Config {
     /// one system call per update then. `0ms` writes every batch at once.
     #[arg(long, env = "COFORM_WRITE_COALESCE", default_value = "2ms", value_parser = parse_duration)]
     pub write_coalesce: Duration,
+    /// Check each live edit against the form model and repair what it left
+    /// invalid (on by default). `off` exists only to measure what checking
+    /// costs: without it, any Yjs client can leave a form invalid.
+    #[arg(long, env = "COFORM_SCHEMA_CHECK", default_value = "on", value_parser = parse_on_off, hide = true)]
+    pub schema_check: bool,
     /// How long shutdown waits for rooms and connections to finish.
     #[arg(long, env = "COFORM_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -422,6 +427,15 @@ fn duration_text(d: Duration) -> String {
     }
 }
 
+/// `on` or `off`.
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("expected `on` or `off`, not {other:?}")),
+    }
+}
+
 /// Parses `250ms`, `10s`, `5m` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -588,6 +602,7 @@ impl Config {
             grace: self.room_grace,
             compact_after_updates: self.compaction.after_updates,
             compact_after_bytes: self.compaction.after_bytes,
+            check_schema: self.schema_check,
             ..RoomConfig::default()
         }
     }

@@ -49,7 +49,7 @@ fn any_to_json(any: &Any, room: usize, cut: &mut bool) -> Value {
 
 /// A shared value as JSON, as `yrs`'s `to_json` renders it but at most
 /// `room` levels deep (recursion bounded by `room`).
-fn out_to_json<T: ReadTxn>(txn: &T, out: &Out, room: usize, cut: &mut bool) -> Value {
+pub(crate) fn out_to_json<T: ReadTxn>(txn: &T, out: &Out, room: usize, cut: &mut bool) -> Value {
     match out {
         Out::Any(any) => any_to_json(any, room, cut),
         Out::YText(t) => Value::String(t.get_string(txn)),
@@ -195,7 +195,7 @@ pub fn apply_json(doc: &Doc, target: &Value) -> Result<Vec<u8>, ContentError> {
     Ok(txn.encode_update_v1())
 }
 
-fn sync_map(txn: &mut TransactionMut, map: &MapRef, want: &JsonMap<String, Value>) {
+pub(crate) fn sync_map(txn: &mut TransactionMut, map: &MapRef, want: &JsonMap<String, Value>) {
     let stale: Vec<String> = map
         .keys(txn)
         .filter(|k| !want.contains_key(*k))

@@ -31,6 +31,8 @@
 //!   have missed some.
 //! - [`compaction`]: merging a document's snapshot and log into a new
 //!   snapshot, deleting exactly the merged entries.
+//! - [`guard`]: the schema guard: checks the components each update
+//!   touched against the form model and repairs what it left invalid.
 //! - [`metrics`]: counters and histograms rendered as Prometheus text.
 //! - [`error`]: [`CollabError`] and [`CloseReason`].
 //!
@@ -46,6 +48,7 @@ pub mod bus;
 pub mod compaction;
 pub mod content;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod nesting;
 pub mod peer;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
@@ -159,6 +160,14 @@ metrics! {
     /// Connections closed because their sign-in session ended.
     peers_closed_session: Counter =
         "coform_peers_closed_session", "Connections closed because their sign-in session ended.";
+    /// Updates after which the server repaired the document (the form
+    /// they left was invalid).
+    schema_repaired_updates: Counter = "coform_schema_repaired_updates",
+        "Updates after which the server repaired the form they left invalid.";
+    /// Repairs made, by what was done (`restored`, `defaulted`,
+    /// `removed`, `reparented`, `id_fixed`, `dropped`).
+    schema_repairs: Family<[(&'static str, &'static str); 1], Counter> = "coform_schema_repairs",
+        "Fields and components repaired after live edits, by action.";
     /// Store append latency (one observation per group of updates).
     store_append: Histogram = "coform_store_append_seconds",
         "Latency of store appends (one per group commit of a room).";

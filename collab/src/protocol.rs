@@ -37,6 +37,12 @@ pub const SYNC_UPDATE: u64 = 2;
 pub const MSG_SAVED: u64 = 100;
 /// `[101, n]` = update message `n` of a read-only connection was refused.
 pub const MSG_REJECTED: u64 = 101;
+/// `[102, json]` (a length-prefixed UTF-8 string) = the server repaired
+/// the document after an update left the form invalid; sent right after
+/// the repair itself. The JSON is `{"yours": bool, "repairs": [{"component",
+/// "field", "action", "reason"}]}`; `yours` tells the connection whose
+/// update it was.
+pub const MSG_REPAIRED: u64 = 102;
 
 /// Largest client id: Yjs client ids are JavaScript safe integers (53
 /// bits). A larger one is refused wherever a peer sends one (updates,
@@ -343,6 +349,15 @@ pub fn encode_ack(tag: u64, n: u64) -> Bytes {
     let mut buf = BytesMut::with_capacity(12);
     write_var(&mut buf, tag);
     write_var(&mut buf, n);
+    buf.freeze()
+}
+
+/// A repair notice (see [`MSG_REPAIRED`]).
+pub fn encode_repaired(json: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(json.len() + 12);
+    write_var(&mut buf, MSG_REPAIRED);
+    write_var(&mut buf, json.len() as u64);
+    buf.put_slice(json.as_bytes());
     buf.freeze()
 }
 

@@ -49,6 +49,9 @@ pub struct RoomConfig {
     pub compact_after_bytes: u64,
     /// Commands a room's inbox holds before senders wait.
     pub inbox: usize,
+    /// Check every applied update against the form model and repair what
+    /// it left invalid. Off only to measure what checking costs.
+    pub check_schema: bool,
 }
 
 impl RoomConfig {
@@ -59,6 +62,7 @@ impl RoomConfig {
         compact_after_updates: 1_000,
         compact_after_bytes: 4 << 20,
         inbox: 1_024,
+        check_schema: true,
     };
 }
 

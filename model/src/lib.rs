@@ -28,6 +28,8 @@
 //!   listing checked along with its content.
 //! - [`bindings`]: the data sources a form binds ([`bound_sources`]).
 //! - [`read`]: lenient reading into the typed model, and display order.
+//! - [`repair`]: the smallest change that makes a component (or a meta
+//!   entry) valid again after a live edit broke it.
 //! - [`diff`](mod@diff): what changed between two contents.
 //! - [`json`]: equality and depth of JSON values without recursion.
 //! - [`generate`]: the SDK's TypeScript types and the format reference,
@@ -41,6 +43,7 @@ pub mod generate;
 pub mod json;
 pub mod limits;
 pub mod read;
+pub mod repair;
 pub mod schema;
 pub mod strict;
 pub mod types;
@@ -55,7 +58,7 @@ pub use read::Form;
 pub use schema::{catalog, template_schema, Catalog};
 pub use strict::parse_strict;
 pub use types::*;
-pub use validate::validate;
+pub use validate::{check_component, check_meta_entry, validate, Components};
 
 use serde::{Deserialize, Serialize};
 

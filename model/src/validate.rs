@@ -175,6 +175,31 @@ pub fn validate(content: &Value) -> Result<(), Vec<ModelError>> {
     errs.finish()
 }
 
+/// What the checks of one component need to know about the others.
+pub trait Components {
+    /// Is there a component `id`, and of which type? `None`: there is no
+    /// such component; `Some(None)`: there is, without a known type.
+    fn kind(&self, id: &str) -> Option<Option<ComponentType>>;
+    /// The parent component `id` names, if it names one.
+    fn parent(&self, id: &str) -> Option<String>;
+}
+
+impl Components for JsonMap<String, Value> {
+    fn kind(&self, id: &str) -> Option<Option<ComponentType>> {
+        let c = self.get(id)?;
+        Some(
+            c.get("type")
+                .and_then(Value::as_str)
+                .and_then(ComponentType::parse),
+        )
+    }
+
+    fn parent(&self, id: &str) -> Option<String> {
+        let parent = self.get(id)?.get("parent")?.as_str()?;
+        Some(parent.to_owned())
+    }
+}
+
 fn check_components(errs: &mut Errors, map: &JsonMap<String, Value>) {
     if map.len() > MAX_COMPONENTS {
         errs.add(
@@ -184,194 +209,227 @@ fn check_components(errs: &mut Errors, map: &JsonMap<String, Value>) {
         return;
     }
     // id value -> first key that carries it, to report duplicates.
-    let mut ids: HashMap<&str, &str> = HashMap::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
     for (key, _) in sorted(map) {
-        ids.insert(key.as_str(), key.as_str());
+        ids.insert(key.clone(), key.clone());
     }
-    let kind_of = |id: &str| -> Option<ComponentType> {
-        map.get(id)?
-            .get("type")?
-            .as_str()
-            .and_then(ComponentType::parse)
-    };
     for (key, value) in sorted(map) {
-        let path = join("components", key);
-        check_id(errs, &format!("{path} (key)"), key);
-        let Some(comp) = value.as_object() else {
-            errs.add(
-                &path,
-                format!("must be an object, not {}", type_name(value)),
-            );
-            continue;
-        };
-        for k in comp.keys() {
-            if !is_component_key(k) {
-                errs.add(join(&path, k), "unknown key");
-            }
+        check_one(errs, key, value, map, Some(&mut ids));
+    }
+}
+
+/// Every problem of component `key` (its value `value`) in a document
+/// whose other components `others` describes: the checks
+/// [`validate`] makes of each component, for a live document where only
+/// some components changed. Duplicate ids are reported as ids that differ
+/// from their key.
+pub fn check_component(key: &str, value: &Value, others: &dyn Components) -> Vec<ModelError> {
+    let mut errs = Errors::default();
+    check_one(&mut errs, key, value, others, None);
+    match errs.finish() {
+        Ok(()) => Vec::new(),
+        Err(list) => list,
+    }
+}
+
+/// Every problem of meta entry `key` (its value `value`).
+pub fn check_meta_entry(key: &str, value: &Value) -> Vec<ModelError> {
+    let mut errs = Errors::default();
+    let mut one = JsonMap::new();
+    one.insert(key.to_owned(), value.clone());
+    check_meta(&mut errs, &Value::Object(one));
+    match errs.finish() {
+        Ok(()) => Vec::new(),
+        Err(list) => list,
+    }
+}
+
+fn check_one(
+    errs: &mut Errors,
+    key: &str,
+    value: &Value,
+    others: &dyn Components,
+    ids: Option<&mut HashMap<String, String>>,
+) {
+    let path = join("components", key);
+    check_id(errs, &format!("{path} (key)"), key);
+    let Some(comp) = value.as_object() else {
+        errs.add(
+            &path,
+            format!("must be an object, not {}", type_name(value)),
+        );
+        return;
+    };
+    for k in comp.keys() {
+        if !is_component_key(k) {
+            errs.add(join(&path, k), "unknown key");
         }
-        // id
-        match comp.get("id") {
-            None => errs.add(join(&path, "id"), "is required"),
-            Some(Value::String(id)) if id == key => {}
-            Some(Value::String(id)) => match ids.get(id.as_str()) {
+    }
+    // id
+    match comp.get("id") {
+        None => errs.add(join(&path, "id"), "is required"),
+        Some(Value::String(id)) if id == key => {}
+        Some(Value::String(id)) => match ids {
+            Some(ids) => match ids.get(id.as_str()) {
                 Some(other) => errs.add(
                     join(&path, "id"),
                     format!("duplicate id {id:?}: already used by components.{other}"),
                 ),
                 None => {
-                    ids.insert(id.as_str(), key.as_str());
+                    ids.insert(id.clone(), key.to_owned());
                     errs.add(
                         join(&path, "id"),
                         format!("must equal the component's key {key:?}"),
                     );
                 }
             },
-            Some(other) => errs.add(
+            None => errs.add(
                 join(&path, "id"),
-                format!("must be a string, not {}", type_name(other)),
+                format!("must equal the component's key {key:?}"),
             ),
+        },
+        Some(other) => errs.add(
+            join(&path, "id"),
+            format!("must be a string, not {}", type_name(other)),
+        ),
+    }
+    // type
+    let kind = match comp.get("type") {
+        None => {
+            errs.add(join(&path, "type"), "is required");
+            None
         }
-        // type
-        let kind = match comp.get("type") {
-            None => {
-                errs.add(join(&path, "type"), "is required");
-                None
-            }
-            Some(Value::String(t)) => {
-                let kind = ComponentType::parse(t);
-                if kind.is_none() {
-                    errs.add(
-                        join(&path, "type"),
-                        format!(
-                            "unknown component type {t:?}; known types: {}",
-                            ComponentType::ALL
-                                .iter()
-                                .map(|t| t.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                }
-                kind
-            }
-            Some(other) => {
+        Some(Value::String(t)) => {
+            let kind = ComponentType::parse(t);
+            if kind.is_none() {
                 errs.add(
                     join(&path, "type"),
-                    format!("must be a string, not {}", type_name(other)),
-                );
-                None
-            }
-        };
-        if let Some(label) = comp.get("label") {
-            check_text(errs, &join(&path, "label"), label, MAX_LABEL_CHARS);
-        }
-        // index
-        match comp.get("index") {
-            None => errs.add(join(&path, "index"), "is required"),
-            Some(Value::String(ix))
-                if !ix.is_empty()
-                    && ix.len() <= MAX_INDEX_CHARS
-                    && ix.bytes().all(|b| b.is_ascii_graphic()) => {}
-            Some(Value::String(_)) => errs.add(
-                join(&path, "index"),
-                format!(
-                    "must be a fractional index: 1 to {MAX_INDEX_CHARS} visible ASCII characters"
-                ),
-            ),
-            Some(other) => errs.add(
-                join(&path, "index"),
-                format!("must be a string, not {}", type_name(other)),
-            ),
-        }
-        // parent
-        match comp.get("parent") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(p)) if p == key => {
-                errs.add(join(&path, "parent"), "a component can't be its own parent")
-            }
-            Some(Value::String(p)) => match map.get(p) {
-                None => errs.add(
-                    join(&path, "parent"),
-                    format!("orphan: there is no component {p:?}"),
-                ),
-                Some(_) => match kind_of(p) {
-                    Some(ComponentType::Section) => {
-                        if let Some(problem) = ancestry_problem(map, key) {
-                            errs.add(join(&path, "parent"), problem);
-                        }
-                    }
-                    Some(other) => errs.add(
-                        join(&path, "parent"),
-                        format!("{p:?} is of type `{}`, not a section", other.as_str()),
+                    format!(
+                        "unknown component type {t:?}; known types: {}",
+                        ComponentType::ALL
+                            .iter()
+                            .map(|t| t.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                    None => errs.add(join(&path, "parent"), format!("{p:?} is not a section")),
-                },
-            },
-            Some(other) => errs.add(
-                join(&path, "parent"),
-                format!("must be a section's id or null, not {}", type_name(other)),
-            ),
-        }
-        let Some(kind) = kind else { continue };
-        if let Some(props) = comp.get("properties") {
-            let ok = check_map(
-                errs,
-                &join(&path, "properties"),
-                props,
-                kind,
-                comp,
-                "a property",
-                |k| property_check(kind, k),
-            );
-            if ok.is_some() && matches!(kind, ComponentType::Select | ComponentType::Radio) {
-                let empty = props
-                    .get("options")
-                    .and_then(Value::as_array)
-                    .is_none_or(|o| o.is_empty());
-                if empty {
-                    errs.add(
-                        join(&path, "properties.options"),
-                        format!("a `{}` needs at least one option", kind.as_str()),
-                    );
-                }
+                );
             }
-        } else if matches!(kind, ComponentType::Select | ComponentType::Radio) {
+            kind
+        }
+        Some(other) => {
             errs.add(
-                join(&path, "properties.options"),
-                format!("a `{}` needs at least one option", kind.as_str()),
+                join(&path, "type"),
+                format!("must be a string, not {}", type_name(other)),
             );
+            None
         }
-        if let Some(v) = comp.get("validation") {
-            check_map(
-                errs,
-                &join(&path, "validation"),
-                v,
-                kind,
-                comp,
-                "a validation rule",
-                |k| validation_check(kind, k),
-            );
+    };
+    if let Some(label) = comp.get("label") {
+        check_text(errs, &join(&path, "label"), label, MAX_LABEL_CHARS);
+    }
+    // index
+    match comp.get("index") {
+        None => errs.add(join(&path, "index"), "is required"),
+        Some(Value::String(ix))
+            if !ix.is_empty()
+                && ix.len() <= MAX_INDEX_CHARS
+                && ix.bytes().all(|b| b.is_ascii_graphic()) => {}
+        Some(Value::String(_)) => errs.add(
+            join(&path, "index"),
+            format!(
+                "must be a fractional index: 1 to {MAX_INDEX_CHARS} visible ASCII characters"
+            ),
+        ),
+        Some(other) => errs.add(
+            join(&path, "index"),
+            format!("must be a string, not {}", type_name(other)),
+        ),
+    }
+    // parent
+    match comp.get("parent") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(p)) if p == key => {
+            errs.add(join(&path, "parent"), "a component can't be its own parent")
         }
-        if let Some(p) = comp.get("position") {
-            check_position(errs, &join(&path, "position"), p);
+        Some(Value::String(p)) => match others.kind(p) {
+            None => errs.add(
+                join(&path, "parent"),
+                format!("orphan: there is no component {p:?}"),
+            ),
+            Some(_) => match others.kind(p).flatten() {
+                Some(ComponentType::Section) => {
+                    if let Some(problem) = ancestry_problem(others, key) {
+                        errs.add(join(&path, "parent"), problem);
+                    }
+                }
+                Some(other) => errs.add(
+                    join(&path, "parent"),
+                    format!("{p:?} is of type `{}`, not a section", other.as_str()),
+                ),
+                None => errs.add(join(&path, "parent"), format!("{p:?} is not a section")),
+            },
+        },
+        Some(other) => errs.add(
+            join(&path, "parent"),
+            format!("must be a section's id or null, not {}", type_name(other)),
+        ),
+    }
+    let Some(kind) = kind else { return };
+    if let Some(props) = comp.get("properties") {
+        let ok = check_map(
+            errs,
+            &join(&path, "properties"),
+            props,
+            kind,
+            comp,
+            "a property",
+            |k| property_check(kind, k),
+        );
+        if ok.is_some() && matches!(kind, ComponentType::Select | ComponentType::Radio) {
+            let empty = props
+                .get("options")
+                .and_then(Value::as_array)
+                .is_none_or(|o| o.is_empty());
+            if empty {
+                errs.add(
+                    join(&path, "properties.options"),
+                    format!("a `{}` needs at least one option", kind.as_str()),
+                );
+            }
         }
-        if let Some(s) = comp.get("styling") {
-            check_styling(errs, &join(&path, "styling"), s);
-        }
+    } else if matches!(kind, ComponentType::Select | ComponentType::Radio) {
+        errs.add(
+            join(&path, "properties.options"),
+            format!("a `{}` needs at least one option", kind.as_str()),
+        );
+    }
+    if let Some(v) = comp.get("validation") {
+        check_map(
+            errs,
+            &join(&path, "validation"),
+            v,
+            kind,
+            comp,
+            "a validation rule",
+            |k| validation_check(kind, k),
+        );
+    }
+    if let Some(p) = comp.get("position") {
+        check_position(errs, &join(&path, "position"), p);
+    }
+    if let Some(s) = comp.get("styling") {
+        check_styling(errs, &join(&path, "styling"), s);
     }
 }
 
 /// Walks up from `start`: a loop or too deep a nesting is a problem.
-fn ancestry_problem(map: &JsonMap<String, Value>, start: &str) -> Option<String> {
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut current = start;
-    seen.insert(current);
+fn ancestry_problem(others: &dyn Components, start: &str) -> Option<String> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut current = start.to_owned();
+    seen.insert(current.clone());
     for _ in 0..=MAX_DEPTH {
-        let parent = map
-            .get(current)
-            .and_then(|c| c.get("parent"))
-            .and_then(Value::as_str)?;
-        if !seen.insert(parent) {
+        let parent = others.parent(&current)?;
+        if !seen.insert(parent.clone()) {
             return Some(format!("sections form a loop through {parent:?}"));
         }
         current = parent;

@@ -24,7 +24,13 @@ impl Room {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let payloads: Vec<Bytes> = pending.iter().map(|p| p.payload.clone()).collect();
+        let payloads: Vec<Bytes> = pending
+            .iter()
+            .flat_map(|p| [Some(&p.payload), p.repair.as_ref().map(|r| &r.payload)])
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect();
         let bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
         let started = Instant::now();
         let span = tracing::debug_span!("store.append", doc = %self.name, updates = payloads.len());
@@ -45,13 +51,7 @@ impl Room {
                 self.stats.last_update_ms.store(now, Relaxed);
                 self.count_edits(&pending, now);
                 for p in pending {
-                    self.broadcast(&p.frame, p.origin);
-                    if let Some(bus) = &self.shared.bus {
-                        bus.publish(&self.name, BusKind::Update, p.payload);
-                    }
-                    if let Some(ack) = p.ack {
-                        let _ = ack.send(Ok(()));
-                    }
+                    self.send_on(p);
                 }
             }
             Err(StoreError::Deleted(_)) => {
@@ -79,6 +79,54 @@ impl Room {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends one stored entry on: its update to every peer but its sender,
+    /// then its repair (if any) to every peer, with a notice to those that
+    /// take Coform's extensions; one update to the other replicas.
+    fn send_on(&mut self, p: Pending) {
+        if !p.payload.is_empty() {
+            self.broadcast(&p.frame, p.origin);
+        }
+        let mut published = p.payload;
+        if let Some(repair) = p.repair {
+            self.broadcast(&repair.frame, None);
+            let ack_peers: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, peer)| peer.acks)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ack_peers {
+                let notice = if Some(id) == p.origin {
+                    &repair.notice_sender
+                } else {
+                    &repair.notice_others
+                };
+                self.send_to(id, notice.clone());
+            }
+            published = if published.is_empty() {
+                repair.payload
+            } else {
+                match yrs::merge_updates_v1([&published[..], &repair.payload[..]]) {
+                    Ok(merged) => Bytes::from(merged),
+                    // Cannot happen for updates this room applied; sending
+                    // the two apart is still correct, only less tidy.
+                    Err(_) => {
+                        if let Some(bus) = &self.shared.bus {
+                            bus.publish(&self.name, BusKind::Update, published);
+                        }
+                        repair.payload
+                    }
+                }
+            };
+        }
+        if let Some(bus) = &self.shared.bus {
+            bus.publish(&self.name, BusKind::Update, published);
+        }
+        if let Some(ack) = p.ack {
+            let _ = ack.send(Ok(()));
         }
     }
 

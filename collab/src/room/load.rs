@@ -15,6 +15,7 @@ use super::{Command, Room};
 use crate::bus::BusKind;
 use crate::compaction;
 use crate::error::{CloseReason, CollabError};
+use crate::guard::Guard;
 use crate::nesting;
 use crate::peer::{Peer, PeerId};
 use crate::protocol::{self, Inbound};
@@ -125,6 +126,7 @@ impl Room {
         };
         match loaded {
             Ok((doc, stored)) => {
+                self.guard = Guard::watch(&doc);
                 self.doc = doc;
                 self.full_state = None;
                 self.doc_bytes = stored.byte_len();

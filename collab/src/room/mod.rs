@@ -56,6 +56,7 @@ use crate::access::Grant;
 use crate::bus::{BusKind, BusMessage};
 use crate::compaction::Compacted;
 use crate::error::{CloseReason, CollabError};
+use crate::guard::Guard;
 use crate::peer::{Identity, Peer, PeerId, SessionSet};
 use crate::presence::Presence;
 use crate::protocol::{self, Inbound};
@@ -174,6 +175,23 @@ struct Pending {
     frame: Bytes,
     /// Answered once the update is stored (server edits).
     ack: Option<oneshot::Sender<Result<(), CollabError>>>,
+    /// The server's repair of what this update left invalid: stored with
+    /// it, sent to every peer right after it, and published with it as one
+    /// update (other replicas never see the invalid form alone). An entry
+    /// with an empty `payload` is a repair alone (of an update from another
+    /// replica, which is stored already).
+    repair: Option<Repair>,
+}
+
+/// A repair made by the schema guard, and its notices for peers that take
+/// Coform's extensions.
+struct Repair {
+    payload: Bytes,
+    frame: Bytes,
+    /// For the connection whose update it repaired.
+    notice_sender: Bytes,
+    /// For everyone else.
+    notice_others: Bytes,
 }
 
 /// Durable-ack bookkeeping of one peer for one turn.
@@ -200,6 +218,8 @@ pub(crate) struct Room {
     generation: u64,
     shared: Arc<Shared>,
     doc: Doc,
+    /// Watches `doc` for what each update touched (the schema guard).
+    guard: Guard,
     presence: Presence,
     peers: HashMap<PeerId, Arc<Peer>>,
     pending: Vec<Pending>,
@@ -257,11 +277,13 @@ impl Room {
         shared.metrics.rooms_loaded.inc();
         let snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len());
         let presence = Presence::new(&shared.config.limits);
+        let guard = Guard::watch(&doc);
         let mut room = Room {
             name,
             generation,
             shared,
             doc,
+            guard,
             presence,
             peers: HashMap::new(),
             pending: Vec::new(),

@@ -51,6 +51,9 @@ impl Room {
                 self.full_state = None;
                 self.doc_bytes += msg.payload.len();
                 self.broadcast(&protocol::encode_update(&msg.payload), None);
+                // Valid where it was made, it may not be valid with what
+                // this replica's clients did meanwhile.
+                self.check_schema(None);
             }
             BusKind::Awareness => {
                 use yrs::updates::decoder::Decode as _;
@@ -113,6 +116,7 @@ impl Room {
             self.full_state = None;
             self.broadcast(&protocol::encode_update(&diff), None);
         }
+        self.check_schema(None);
         // Other replicas may have missed this replica's presence too.
         if let Some(local) = self.presence.local_snapshot() {
             self.publish_awareness(&local);

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Transact, Update};
 
-use super::{DocEdit, Pending, Room};
+use super::{DocEdit, Pending, Repair, Room};
 use crate::error::{CloseReason, CollabError};
 use crate::nesting;
 use crate::peer::PeerId;
@@ -53,7 +53,9 @@ impl Room {
             payload,
             frame,
             ack: Some(reply),
+            repair: None,
         });
+        self.check_schema(None);
     }
 
     pub(super) async fn on_message(&mut self, peer: PeerId, msg: Inbound) {
@@ -153,7 +155,78 @@ impl Room {
             payload: u.payload,
             frame: u.frame,
             ack: None,
+            repair: None,
         });
+        self.check_schema(Some(peer));
+    }
+
+    /// Checks what the update just applied touched against the form model
+    /// and, if it left the form invalid, repairs it at once. The repair
+    /// rides with the last pending update (the one that caused it); with
+    /// none pending (an update from another replica, already stored), it is
+    /// pending on its own. `sender`: the connection whose update it was.
+    pub(super) fn check_schema(&mut self, sender: Option<PeerId>) {
+        if !self.shared.config.check_schema {
+            self.guard.take();
+            return;
+        }
+        let doc = &self.doc;
+        let guard = &self.guard;
+        let checked = std::panic::catch_unwind(AssertUnwindSafe(|| guard.check(doc)));
+        let repaired = match checked {
+            Ok(Some(repaired)) => repaired,
+            Ok(None) => return,
+            Err(_) => {
+                self.shared.metrics.update_panics.inc();
+                tracing::error!(doc = %self.name, "the schema check panicked; reloading room");
+                self.reload = true;
+                return;
+            }
+        };
+        let metrics = &self.shared.metrics;
+        metrics.schema_repaired_updates.inc();
+        for r in &repaired.repairs {
+            metrics
+                .schema_repairs
+                .get_or_create(&[("action", r.action.as_str())])
+                .inc();
+        }
+        tracing::info!(
+            doc = %self.name,
+            peer = sender,
+            repairs = repaired.repairs.len(),
+            first = %repaired.repairs.first().map(|r| r.reason.as_str()).unwrap_or_default(),
+            "repaired what an update left invalid"
+        );
+        let notice = |yours: bool| {
+            let json = serde_json::json!({"yours": yours, "repairs": repaired.repairs});
+            protocol::encode_repaired(&json.to_string())
+        };
+        let payload = Bytes::from(repaired.update);
+        self.full_state = None;
+        self.doc_bytes += payload.len();
+        let repair = Repair {
+            frame: protocol::encode_update(&payload),
+            payload,
+            notice_sender: notice(true),
+            notice_others: notice(false),
+        };
+        match self.pending.last_mut() {
+            Some(last) if last.repair.is_none() && sender.is_some_and(|s| last.origin == Some(s)) => {
+                last.repair = Some(repair)
+            }
+            Some(last) if last.repair.is_none() && sender.is_none() && last.origin.is_none() && last.ack.is_some() => {
+                last.repair = Some(repair)
+            }
+            // A repair on its own: the entry carries no update of its own.
+            _ => self.pending.push(Pending {
+                origin: None,
+                payload: Bytes::new(),
+                frame: Bytes::new(),
+                ack: None,
+                repair: Some(repair),
+            }),
+        }
     }
 
     pub(super) fn reject(&mut self, peer: PeerId, reason: CloseReason) {
