@@ -15,8 +15,9 @@ fn signup_content() -> Value {
     json!({
         "meta": {"title": "Signup", "tags": ["a", "b"]},
         "components": {
-            "c1": {"id": "c1", "type": "text", "label": "Name",
-                   "properties": {"placeholder": "Your name", "required": true}}
+            "c1": {"id": "c1", "type": "text", "label": "Name", "index": "a0",
+                   "properties": {"placeholder": "Your name"},
+                   "validation": {"required": true}}
         }
     })
 }
@@ -418,7 +419,7 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
             .await,
     );
     let second = json!({"meta": {"title": "Feedback"},
-                        "components": {"f1": {"id": "f1", "type": "textarea"}}});
+                        "components": {"f1": {"id": "f1", "type": "textarea", "index": "a0"}}});
     let t2 = id_of(
         &s.post(
             "/api/templates",
@@ -453,7 +454,7 @@ async fn a_backup_brings_back_changed_and_deleted_templates() {
     // Change everything after the backup.
     let mut changed = signup_content();
     changed["components"]["c1"]["label"] = json!("Full name");
-    changed["components"]["c9"] = json!({"id": "c9", "type": "checkbox"});
+    changed["components"]["c9"] = json!({"id": "c9", "type": "checkbox", "index": "a1"});
     s.expect_all(&[
         Call::put(
             format!("/api/templates/{t1}"),
@@ -1130,11 +1131,15 @@ async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
         let Some(yrs::Out::YMap(props)) = c1.get(txn, "properties") else {
             panic!("no properties")
         };
-        props.insert(txn, "maxLength", "40");
+        props.insert(txn, "helpText", "As on your passport");
         comps.insert(
             txn,
             "c2",
-            MapPrelim::from([("id", Any::from("c2")), ("type", Any::from("email"))]),
+            MapPrelim::from([
+                ("id", Any::from("c2")),
+                ("type", Any::from("email")),
+                ("index", Any::from("a1")),
+            ]),
         );
     });
 
@@ -1162,8 +1167,8 @@ async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
     client.round_trip().await;
 
     let mut expected = target.clone();
-    expected["components"]["c1"]["properties"]["maxLength"] = json!("40");
-    expected["components"]["c2"] = json!({"id": "c2", "type": "email"});
+    expected["components"]["c1"]["properties"]["helpText"] = json!("As on your passport");
+    expected["components"]["c2"] = json!({"id": "c2", "type": "email", "index": "a1"});
     assert_eq!(
         s.content(&ada.access, &id).await,
         expected,
@@ -1198,13 +1203,13 @@ async fn a_content_update_is_a_minimal_edit_that_keeps_live_concurrent_edits() {
         .put(
             &format!("/api/templates/{id}"),
             Some(&ada.access),
-            json!({"content": {"components": {"c2": {"id": "c2", "type": "email"}}}}),
+            json!({"content": {"components": {"c2": {"id": "c2", "type": "email", "index": "a0"}}}}),
         )
         .await;
     let c = r.expect(200)["content"].clone();
     assert_eq!(
         c["components"],
-        json!({"c2": {"id": "c2", "type": "email"}})
+        json!({"c2": {"id": "c2", "type": "email", "index": "a0"}})
     );
     assert_eq!(c["meta"]["title"], "Sign up now");
     assert_eq!(c["meta"]["marker"], "after");

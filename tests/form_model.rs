@@ -932,10 +932,11 @@ async fn analytics(s: &Server, t: &str, token: &str) -> Value {
 // ---------------------------------------------------------------------------
 
 /// A live edit the model refuses (any Yjs client can write one) is
-/// reported with the path of the field it concerns, and goes away when
-/// the field is fixed.
+/// repaired by the server at once: every client, the sender included,
+/// converges on the valid form, those that take Coform's extensions are
+/// told what was repaired and why, and `/problems` never sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn problems_of_live_content_name_the_field() {
+async fn a_live_edit_that_breaks_the_form_is_repaired_for_everyone() {
     let f = fixture().await;
     let t = template_with(&f.s, &f.ada.access, &f.ws, rich_content()).await;
     let problems = |token: String| {
@@ -949,13 +950,21 @@ async fn problems_of_live_content_name_the_field() {
         }
     };
     assert_eq!(problems(f.bob.access.clone()).await, json!([]));
+    let before = f.s.metric("coform_schema_repaired_updates_total").await;
 
     let token = f.s.doc_token(&f.bob.access, &t).await;
-    let bob = f.s.ws(&t, &token, "bob").await;
-    // The server stores an update before relaying it: once Ada's client
-    // has it, the live content has it.
+    let opts = ConnectOpts {
+        acks: true,
+        ..ConnectOpts::token(&token)
+    };
+    let bob = WsClient::connect_with_doc(f.s.addr, &t, "bob", yrs::Doc::new(), opts)
+        .await
+        .synced()
+        .await;
     let token = f.s.doc_token(&f.ada.access, &t).await;
     let ada = f.s.ws(&t, &token, "ada").await;
+    let rows_before = ada.json()["components"]["bio"]["properties"]["rows"].clone();
+    let label_before = ada.json()["components"]["tel"]["label"].clone();
     let u = local_set(
         &bob,
         &["components", "bio", "properties"],
@@ -970,41 +979,34 @@ async fn problems_of_live_content_name_the_field() {
         Any::from("x".repeat(5000)),
     );
     bob.send_update(u).await;
-    ada.wait_doc("Ada sees the long label", |d| {
-        doc_json(d)["components"]["tel"]["label"]
-            .as_str()
-            .map(str::len)
-            == Some(5000)
-    })
-    .await;
-    let found = problems(f.vic.access.clone()).await;
-    let paths: Vec<&str> = found
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|p| p["path"].as_str().expect("a path"))
-        .collect();
+    // A marker after both: once Ada has it, she has had both edits and
+    // their repairs (each repair travels right after its edit).
+    let u = local_set(&bob, &["meta"], "marker", Any::from("after"));
+    bob.send_update(u).await;
+    for client in [&ada, &bob] {
+        client
+            .wait_doc("the marker", |d| doc_json(d)["meta"]["marker"] == "after")
+            .await;
+        let doc = client.json();
+        assert_eq!(doc["components"]["bio"]["properties"]["rows"], rows_before);
+        assert_eq!(doc["components"]["tel"]["label"], label_before);
+        assert!(coform_model::validate(&doc).is_ok(), "{doc}");
+    }
+    assert_eq!(problems(f.vic.access.clone()).await, json!([]));
     assert_eq!(
-        paths,
-        ["components.bio.properties.rows", "components.tel.label"],
-        "{found}"
+        f.s.metric("coform_schema_repaired_updates_total").await - before,
+        2.0
     );
-    assert!(found[0]["message"].as_str().is_some_and(|m| !m.is_empty()));
-
-    let u = local_set(
-        &bob,
-        &["components", "bio", "properties"],
-        "rows",
-        Any::from(6),
-    );
-    bob.send_update(u).await;
-    let u = local_set(&bob, &["components", "tel"], "label", Any::from("Tel"));
-    bob.send_update(u).await;
-    ada.wait_doc("Ada sees the fixed label", |d| {
-        doc_json(d)["components"]["tel"]["label"] == "Tel"
-    })
-    .await;
-    assert_eq!(problems(f.ada.access.clone()).await, json!([]));
+    // The sender is told which repairs were of its own updates.
+    let notices = bob.state().repairs.clone();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices.iter().all(|n| n["yours"] == true), "{notices:?}");
+    assert_eq!(notices[0]["repairs"][0]["component"], "bio");
+    assert_eq!(notices[0]["repairs"][0]["field"], "properties.rows");
+    assert_eq!(notices[0]["repairs"][0]["action"], "restored");
+    assert!(notices[1]["repairs"][0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("components.tel.label")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

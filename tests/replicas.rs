@@ -62,10 +62,10 @@ async fn clients_on_two_and_three_replicas_converge_and_see_each_other() {
     let store = MongoServer::shared().fresh_database_url();
     let redis = Redis::start();
     let (r1, r2, a, b) = two_replicas(&store, &redis).await;
-    a.set_key("components", "from-a", "1").await;
-    b.set_key("components", "from-b", "2").await;
+    a.set_key("notes", "from-a", "1").await;
+    b.set_key("notes", "from-b", "2").await;
     for c in [&a, &b] {
-        c.wait_map_len("components", 2).await;
+        c.wait_map_len("notes", 2).await;
     }
 
     // Presence crosses replicas and disappears when its client leaves.
@@ -78,9 +78,9 @@ async fn clients_on_two_and_three_replicas_converge_and_see_each_other() {
     // A third replica joins the same document.
     let r3 = replica(&store, &redis).await;
     let c = WsClient::connect(r3.addr, "form", "c@r3").await;
-    c.wait_map_len("components", 2).await;
-    c.set_key("components", "from-c", "3").await;
-    b.wait_has_key("components", "from-c").await;
+    c.wait_map_len("notes", 2).await;
+    c.set_key("notes", "from-c", "3").await;
+    b.wait_has_key("notes", "from-c").await;
     drop((r1, r2, r3));
 }
 
@@ -94,15 +94,15 @@ async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
 
     // A edits on r1 while r1 is killed mid-stream.
     for i in 0..50 {
-        a.set_key("components", &format!("a{i}"), "x").await;
+        a.set_key("notes", &format!("a{i}"), "x").await;
     }
     b.wait_until("some of a's edits", TIMEOUT, |d| {
-        !map_keys(d, "components").is_empty()
+        !map_keys(d, "notes").is_empty()
     })
     .await;
     r1.kill9().await;
     let killed = Instant::now();
-    let seen_by_b = b.map_keys("components");
+    let seen_by_b = b.map_keys("notes");
 
     // Its client's presence goes from the other replica within the
     // heartbeat bound (TTL 3 s, checked every second).
@@ -117,14 +117,14 @@ async fn killed_replica_leaves_no_ghosts_and_loses_nothing_received() {
     let fresh = WsClient::connect(r2.addr, "form", "fresh@r2").await;
     fresh
         .wait_until("every edit b had received", TIMEOUT, |d| {
-            let keys = map_keys(d, "components");
+            let keys = map_keys(d, "notes");
             seen_by_b.iter().all(|k| keys.contains(k))
         })
         .await;
     // And a's own edits, which it still holds, reach everyone again.
-    let all_a = a.map_keys("components");
+    let all_a = a.map_keys("notes");
     b.wait_until("all of a's edits after its reconnect", TIMEOUT, |d| {
-        let keys = map_keys(d, "components");
+        let keys = map_keys(d, "notes");
         all_a.iter().all(|k| keys.contains(k))
     })
     .await;
@@ -136,8 +136,8 @@ async fn replicas_converge_after_redis_restarts_mid_editing() {
     let store = MongoServer::shared().fresh_database_url();
     let mut redis = Redis::start();
     let (r1, _r2, a, b) = two_replicas(&store, &redis).await;
-    a.set_key("components", "before", "1").await;
-    b.wait_has_key("components", "before").await;
+    a.set_key("notes", "before", "1").await;
+    b.wait_has_key("notes", "before").await;
     assert_eq!(metrics(r1.addr).await.get("coform_redis_connected"), 1.0);
 
     redis.stop();
@@ -155,17 +155,17 @@ async fn replicas_converge_after_redis_restarts_mid_editing() {
     // The gauge the Redis alert watches says so too.
     assert_eq!(metrics(r1.addr).await.get("coform_redis_connected"), 0.0);
     for i in 0..20 {
-        a.set_key("components", &format!("during-a{i}"), "x").await;
-        b.set_key("components", &format!("during-b{i}"), "y").await;
+        a.set_key("notes", &format!("during-a{i}"), "x").await;
+        b.set_key("notes", &format!("during-b{i}"), "y").await;
     }
     redis.spawn();
 
     // No client action: the replicas heal from the store once Redis is back.
     for c in [&a, &b] {
-        c.wait_map_len("components", 41).await;
+        c.wait_map_len("notes", 41).await;
     }
-    a.set_key("components", "after", "1").await;
-    b.wait_has_key("components", "after").await;
+    a.set_key("notes", "after", "1").await;
+    b.wait_has_key("notes", "after").await;
     wait_metric(r1.addr, "coform_redis_connected", TIMEOUT, |v| v == 1.0).await;
 }
 
@@ -176,12 +176,12 @@ async fn a_replica_that_joins_late_loads_and_catches_up() {
     let r1 = replica(&store, &redis).await;
     let a = WsClient::connect(r1.addr, "form", "a@r1").await;
     for i in 0..30 {
-        a.set_key("components", &format!("k{i}"), "v").await;
+        a.set_key("notes", &format!("k{i}"), "v").await;
     }
     a.round_trip().await;
     let r2 = replica(&store, &redis).await;
     let b = WsClient::connect(r2.addr, "form", "b@r2").await;
-    b.wait_map_len("components", 30).await;
-    a.set_key("components", "live", "1").await;
-    b.wait_has_key("components", "live").await;
+    b.wait_map_len("notes", 30).await;
+    a.set_key("notes", "live", "1").await;
+    b.wait_has_key("notes", "live").await;
 }

@@ -29,7 +29,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::Value;
 use yrs::types::{EntryChange, Event, PathSegment};
-use yrs::{Any, DeepObservable, Doc, Map, MapPrelim, MapRef, Out, ReadTxn, Transact, TransactionMut};
+use yrs::{
+    Any, DeepObservable, Doc, Map, MapPrelim, MapRef, Out, ReadTxn, Transact, TransactionMut,
+};
 
 use coform_model::repair::{self, Action, FieldPath, Outcome, Previous, Repair};
 use coform_model::{ComponentType, Components, MAX_COMPONENTS, MAX_READ_DEPTH};
@@ -363,7 +365,9 @@ pub fn check(doc: &Doc, touched: Touched) -> Option<Repaired> {
             Plan::Drop(key) => {
                 components.remove(&mut txn, &key);
             }
-            Plan::Fields(key, value, changed) => write_fields(&mut txn, &components, &key, &value, &changed),
+            Plan::Fields(key, value, changed) => {
+                write_fields(&mut txn, &components, &key, &value, &changed)
+            }
         }
     }
     for (key, new) in meta_plans {
@@ -430,7 +434,13 @@ fn affected(txn: &impl ReadTxn, components: &MapRef, touched: &Touched) -> Vec<S
 /// Writes the `changed` fields of component `key` from `value` (a field
 /// absent from `value` is removed). Nested maps that are Y.Maps are edited
 /// in place; one that is a plain value is rewritten whole.
-fn write_fields(txn: &mut TransactionMut, components: &MapRef, key: &str, value: &Value, changed: &[FieldPath]) {
+fn write_fields(
+    txn: &mut TransactionMut,
+    components: &MapRef,
+    key: &str,
+    value: &Value,
+    changed: &[FieldPath],
+) {
     let comp = match components.get(txn, key) {
         Some(Out::YMap(m)) => m,
         // Not a Y.Map (a plain object written by some client): the
@@ -519,23 +529,37 @@ mod tests {
     /// A client with the server's state.
     fn client(server: &Doc) -> Doc {
         let doc = Doc::new();
-        let state = server.transact().encode_state_as_update_v1(&Default::default());
-        doc.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+        let state = server
+            .transact()
+            .encode_state_as_update_v1(&Default::default());
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
         doc
     }
 
     /// Sends what `client` did in `edit` to `server`, checks it, and
     /// sends the repair back; returns the repairs.
-    fn edit(server: &Doc, guard: &Guard, client: &Doc, edit: impl FnOnce(&mut TransactionMut, &MapRef)) -> Vec<Repair> {
+    fn edit(
+        server: &Doc,
+        guard: &Guard,
+        client: &Doc,
+        edit: impl FnOnce(&mut TransactionMut, &MapRef),
+    ) -> Vec<Repair> {
         let components = client.get_or_insert_map("components");
         let update = {
             let mut txn = client.transact_mut();
             edit(&mut txn, &components);
             txn.encode_update_v1()
         };
-        server.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap())
+            .unwrap();
         let repaired = guard.check(server);
-        let Some(repaired) = repaired else { return Vec::new() };
+        let Some(repaired) = repaired else {
+            return Vec::new();
+        };
         client
             .transact_mut()
             .apply_update(Update::decode_v1(&repaired.update).unwrap())
@@ -545,7 +569,11 @@ mod tests {
 
     fn assert_valid_and_equal(server: &Doc, client: &Doc) {
         let content = to_json(server);
-        assert!(coform_model::validate(&content).is_ok(), "{:?}", coform_model::validate(&content));
+        assert!(
+            coform_model::validate(&content).is_ok(),
+            "{:?}",
+            coform_model::validate(&content)
+        );
         assert_eq!(content, to_json(client));
     }
 
@@ -571,7 +599,10 @@ mod tests {
             comp(txn, comps, "name").insert(txn, "label", "Full name");
         });
         assert!(repairs.is_empty(), "{repairs:?}");
-        assert_eq!(to_json(&server)["components"]["name"]["label"], json!("Full name"));
+        assert_eq!(
+            to_json(&server)["components"]["name"]["label"],
+            json!("Full name")
+        );
     }
 
     #[test]
@@ -579,11 +610,15 @@ mod tests {
         let (server, guard) = server();
         let c = client(&server);
         let repairs = edit(&server, &guard, &c, |txn, comps| {
-            comps.insert(txn, "x", MapPrelim::from([
-                ("id".to_owned(), Any::from("x")),
-                ("type".to_owned(), Any::from("hologram")),
-                ("index".to_owned(), Any::from("a9")),
-            ]));
+            comps.insert(
+                txn,
+                "x",
+                MapPrelim::from([
+                    ("id".to_owned(), Any::from("x")),
+                    ("type".to_owned(), Any::from("hologram")),
+                    ("index".to_owned(), Any::from("a9")),
+                ]),
+            );
         });
         assert_eq!(repairs.len(), 1);
         assert_eq!(repairs[0].action, Action::Dropped);
@@ -615,7 +650,10 @@ mod tests {
             comp(txn, comps, "name").insert(txn, "parent", "nowhere");
         });
         assert_eq!(repairs[0].action, Action::Reparented);
-        assert_eq!(to_json(&server)["components"]["name"]["parent"], Value::Null);
+        assert_eq!(
+            to_json(&server)["components"]["name"]["parent"],
+            Value::Null
+        );
         assert_valid_and_equal(&server, &c);
     }
 
@@ -624,10 +662,12 @@ mod tests {
         let (server, guard) = server();
         let c = client(&server);
         let many: Vec<Any> = (0..10_000)
-            .map(|i| Any::from(HashMap::from([
-                ("label".to_owned(), Any::from(format!("o{i}"))),
-                ("value".to_owned(), Any::from(format!("o{i}"))),
-            ])))
+            .map(|i| {
+                Any::from(HashMap::from([
+                    ("label".to_owned(), Any::from(format!("o{i}"))),
+                    ("value".to_owned(), Any::from(format!("o{i}"))),
+                ]))
+            })
             .collect();
         let repairs = edit(&server, &guard, &c, |txn, comps| {
             nested(txn, comps, "pick", "properties").insert(txn, "options", Any::from(many));
@@ -658,15 +698,24 @@ mod tests {
             comps.remove(&mut txn, "s");
             txn.encode_update_v1()
         };
-        server.transact_mut().apply_update(Update::decode_v1(&ua).unwrap()).unwrap();
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&ua).unwrap())
+            .unwrap();
         assert!(guard.check(&server).is_none());
-        server.transact_mut().apply_update(Update::decode_v1(&ub).unwrap()).unwrap();
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&ub).unwrap())
+            .unwrap();
         let repaired = guard.check(&server).expect("the orphan is repaired");
         assert_eq!(repaired.repairs[0].component.as_deref(), Some("name"));
         assert_eq!(repaired.repairs[0].action, Action::Reparented);
         for client in [&a, &b] {
             for u in [&ua, &ub, &repaired.update] {
-                client.transact_mut().apply_update(Update::decode_v1(u).unwrap()).unwrap();
+                client
+                    .transact_mut()
+                    .apply_update(Update::decode_v1(u).unwrap())
+                    .unwrap();
             }
             assert_valid_and_equal(&server, client);
         }
@@ -678,12 +727,16 @@ mod tests {
         let (server, guard) = server();
         let c = client(&server);
         let repairs = edit(&server, &guard, &c, |txn, comps| {
-            comps.insert(txn, "p", Any::from(HashMap::from([
-                ("id".to_owned(), Any::from("p")),
-                ("type".to_owned(), Any::from("text")),
-                ("index".to_owned(), Any::from("a5")),
-                ("label".to_owned(), Any::from(7.0)),
-            ])));
+            comps.insert(
+                txn,
+                "p",
+                Any::from(HashMap::from([
+                    ("id".to_owned(), Any::from("p")),
+                    ("type".to_owned(), Any::from("text")),
+                    ("index".to_owned(), Any::from("a5")),
+                    ("label".to_owned(), Any::from(7.0)),
+                ])),
+            );
         });
         assert_eq!(repairs[0].field, "label");
         assert_eq!(repairs[0].action, Action::Removed);
@@ -717,7 +770,10 @@ mod tests {
             meta.insert(&mut txn, "name", 5.0);
             txn.encode_update_v1()
         };
-        server.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap())
+            .unwrap();
         let repaired = guard.check(&server).unwrap();
         assert_eq!(repaired.repairs[0].action, Action::Restored);
         assert_eq!(to_json(&server)["meta"]["name"], json!("Form"));

@@ -153,8 +153,7 @@ pub fn repair_component(
             }
             let n = tries.entry(field.clone()).or_default();
             let original = get(value, &field);
-            let Some(action) = fix(&mut target, (key, kind), &field, original, *n, previous)
-            else {
+            let Some(action) = fix(&mut target, (key, kind), &field, original, *n, previous) else {
                 return drop(error);
             };
             *n += 1;
@@ -277,6 +276,17 @@ fn fix(
             set(target, field, Some(Value::Null));
             return (n == 0).then_some(Action::Reparented);
         }
+        // Required: its previous value, else one that sorts it first.
+        [f] if f == "index" => {
+            let old = previous.get(field).cloned().flatten();
+            let (value, action) = match old {
+                Some(old) if n == 0 && Some(&old) != original => (old, Action::Restored),
+                _ if n <= 1 => (Value::String("a0".into()), Action::Defaulted),
+                _ => return None,
+            };
+            set(target, field, Some(value));
+            return Some(action);
+        }
         _ => {}
     }
     let mut tries: Vec<(Option<Value>, Action)> = Vec::new();
@@ -295,11 +305,6 @@ fn fix(
     tries.dedup_by(|a, b| a.0 == b.0);
     tries.retain(|(v, _)| v.as_ref() != original);
     let (value, action) = tries.into_iter().nth(n)?;
-    let value = match (value, field) {
-        // `index` is required: a last resort that sorts it first.
-        (None, [f]) if f == "index" => Some(Value::String("a0".into())),
-        (value, _) => value,
-    };
     set(target, field, value);
     Some(action)
 }
@@ -415,8 +420,7 @@ mod tests {
         let all = doc(json!({ "c1": c }));
         let mut previous = Previous::new();
         previous.insert(path("properties.placeholder"), Some(json!("Your name")));
-        let (value, changed, repairs) =
-            fixed(repair_component("c1", &all["c1"], &previous, &all));
+        let (value, changed, repairs) = fixed(repair_component("c1", &all["c1"], &previous, &all));
         assert_eq!(value["properties"]["placeholder"], json!("Your name"));
         assert_eq!(changed, vec![path("properties.placeholder")]);
         assert_eq!(repairs[0].action, Action::Restored);
@@ -437,7 +441,10 @@ mod tests {
         changed.sort();
         let dotted = vec!["colour".to_owned()];
         let with_dot = vec!["properties".to_owned(), "a.b".to_owned()];
-        assert_eq!(changed, vec![dotted, with_dot, path("properties.placeholder")]);
+        assert_eq!(
+            changed,
+            vec![dotted, with_dot, path("properties.placeholder")]
+        );
     }
 
     #[test]
@@ -448,7 +455,11 @@ mod tests {
         let (value, _, repairs) = fixed(repair_component("c1", &all["c1"], &Previous::new(), &all));
         assert_eq!(value["parent"], Value::Null);
         assert_eq!(repairs[0].action, Action::Reparented);
-        assert!(repairs[0].reason.contains("orphan"), "{}", repairs[0].reason);
+        assert!(
+            repairs[0].reason.contains("orphan"),
+            "{}",
+            repairs[0].reason
+        );
     }
 
     #[test]

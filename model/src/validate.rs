@@ -336,9 +336,7 @@ fn check_one(
                 && ix.bytes().all(|b| b.is_ascii_graphic()) => {}
         Some(Value::String(_)) => errs.add(
             join(&path, "index"),
-            format!(
-                "must be a fractional index: 1 to {MAX_INDEX_CHARS} visible ASCII characters"
-            ),
+            format!("must be a fractional index: 1 to {MAX_INDEX_CHARS} visible ASCII characters"),
         ),
         Some(other) => errs.add(
             join(&path, "index"),

@@ -57,6 +57,8 @@ pub struct ConnState {
     /// The latest durable acknowledgement `[100, n]`: the first `n` update
     /// messages sent are stored (only asked for with `ConnectOpts::acks`).
     pub saved: u64,
+    /// Repair notices `[102, json]`, parsed (only with `ConnectOpts::acks`).
+    pub repairs: Vec<serde_json::Value>,
 }
 
 impl ConnState {
@@ -153,6 +155,8 @@ pub(super) async fn read_loop(
 
 /// Coform's durable acknowledgement `[100, n]` (sent on its own frame).
 const MSG_SAVED: u8 = 100;
+/// Coform's repair notice `[102, json]` (sent on its own frame).
+const MSG_REPAIRED: u8 = 102;
 
 /// The messages of one binary frame (normally one; several are accepted).
 /// A frame that is empty or does not decode to the end is a protocol
@@ -172,6 +176,19 @@ fn decode_frame(data: &[u8], shared: &Shared) -> Vec<Message> {
                 s.saved = s.saved.max(n);
             }),
             _ => shared.protocol_error(format!("a malformed acknowledgement {data:?}")),
+        }
+        return Vec::new();
+    }
+    if shared.acks && data.first() == Some(&MSG_REPAIRED) {
+        use yrs::encoding::read::Read;
+        let mut cursor = Cursor::new(&data[1..]);
+        let json = cursor.read_string().map(str::to_owned).ok();
+        let notice = json
+            .filter(|_| cursor.next == cursor.buf.len())
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok());
+        match notice {
+            Some(notice) => shared.update(|s| s.repairs.push(notice)),
+            None => shared.protocol_error(format!("a malformed repair notice {data:?}")),
         }
         return Vec::new();
     }

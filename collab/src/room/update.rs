@@ -212,10 +212,17 @@ impl Room {
             notice_others: notice(false),
         };
         match self.pending.last_mut() {
-            Some(last) if last.repair.is_none() && sender.is_some_and(|s| last.origin == Some(s)) => {
+            Some(last)
+                if last.repair.is_none() && sender.is_some_and(|s| last.origin == Some(s)) =>
+            {
                 last.repair = Some(repair)
             }
-            Some(last) if last.repair.is_none() && sender.is_none() && last.origin.is_none() && last.ack.is_some() => {
+            Some(last)
+                if last.repair.is_none()
+                    && sender.is_none()
+                    && last.origin.is_none()
+                    && last.ack.is_some() =>
+            {
                 last.repair = Some(repair)
             }
             // A repair on its own: the entry carries no update of its own.
