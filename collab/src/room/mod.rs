@@ -58,7 +58,7 @@ use crate::compaction::Compacted;
 use crate::error::{CloseReason, CollabError};
 use crate::peer::{Identity, Peer, PeerId, SessionSet};
 use crate::presence::Presence;
-use crate::protocol::{self, Inbound};
+use crate::protocol::Inbound;
 use crate::registry::Shared;
 use load::{load, Loaded};
 
@@ -416,7 +416,7 @@ impl Room {
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
                 if let Some(removal) = self.presence.remove_replica(&replica) {
-                    self.broadcast(&protocol::encode_awareness(&removal), None);
+                    self.broadcast_presence(&removal, None, None);
                 }
             }
         }
