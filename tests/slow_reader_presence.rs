@@ -132,7 +132,7 @@ async fn slow_reader_gets_the_latest_presence_and_every_update() {
             map_get_i64(d, MAP, "round") == Some(r)
         })
         .await;
-        if round % 8 == 0 {
+        if round.is_multiple_of(8) {
             coalesced = metrics(server.addr)
                 .await
                 .get("coform_awareness_coalesced_total")
