@@ -75,6 +75,9 @@ struct Shared {
     other: Cell<u64>,
     late_sends: Cell<u64>,
     sent_window: Cell<u64>,
+    /// Clients that sent their last move (their timers may fire a little
+    /// after the window ends).
+    done_sending: Cell<usize>,
     /// Set when the run is over: every client closes.
     stop: Cell<bool>,
 }
@@ -117,6 +120,7 @@ impl Shared {
             other: Cell::new(0),
             late_sends: Cell::new(0),
             sent_window: Cell::new(0),
+            done_sending: Cell::new(0),
             stop: Cell::new(false),
         }
     }
@@ -170,6 +174,16 @@ impl Shared {
     /// Pairs (receiver, other client of its room) where the receiver does
     /// not have the other's latest state, among receivers still open.
     fn latest_missing(&self, open: impl Fn(usize) -> bool) -> u64 {
+        self.missing_pairs(open, |_, _, _, _| {})
+    }
+
+    /// Like [`Shared::latest_missing`], calling `each(receiver, sender,
+    /// clock seen, moves sent)` for every pair.
+    fn missing_pairs(
+        &self,
+        open: impl Fn(usize) -> bool,
+        mut each: impl FnMut(usize, usize, u64, u64),
+    ) -> u64 {
         let mut missing = 0;
         for me in 0..self.sent.len() {
             if !open(me) {
@@ -178,8 +192,10 @@ impl Shared {
             let room = me / self.clients;
             for j in (0..self.clients).filter(|&j| j != me % self.clients) {
                 let g = room * self.clients + j;
-                if self.seen[me * self.clients + j].get() < self.sent[g].get() {
+                let seen = self.seen[me * self.clients + j].get();
+                if seen < self.sent[g].get() {
                     missing += 1;
+                    each(me, g, seen, self.sent[g].get());
                 }
             }
         }
@@ -298,14 +314,19 @@ async fn measure_window(sh: &Shared, server: &Server, window: &Window) -> Usage 
     window.usage(&w0, &w1)
 }
 
-/// Waits until every open client has every other's latest pointer, while
-/// states keep coming; returns the seconds it waited.
+/// Waits until every client has sent its last move and every open client
+/// has every other's latest pointer, while states keep coming; returns the
+/// seconds it waited.
 async fn drain(sh: &Shared, tasks: &[JoinHandle<Outcome>], timeout: Duration) -> f64 {
     let t_drain = Instant::now();
     let mut last = sh.deliveries.get();
     let mut last_change = Instant::now();
     loop {
-        if sh.latest_missing(|i| !tasks[i].is_finished()) == 0 || t_drain.elapsed() > timeout {
+        let all_sent = sh.done_sending.get() == tasks.len();
+        if all_sent && sh.latest_missing(|i| !tasks[i].is_finished()) == 0 {
+            break;
+        }
+        if t_drain.elapsed() > timeout {
             break;
         }
         let got = sh.deliveries.get();
@@ -389,6 +410,18 @@ fn report(p: &Params, sh: &Shared, g: Gathered) -> Value {
     if let Err(e) = &stop {
         notes.push(format!("{e:#}"));
     }
+    let mut shown = 0;
+    sh.missing_pairs(
+        |i| !outcomes[i].ended(),
+        |me, g, seen, sent| {
+            if shown < 5 {
+                shown += 1;
+                notes.push(format!(
+                    "client {me} ends with move {seen} of client {g}, which sent {sent}"
+                ));
+            }
+        },
+    );
     json!({
         "docs": p.docs,
         "clients": p.clients,

@@ -216,6 +216,7 @@ pub(super) async fn client_task(
                 let deadline = first + period * seq as u32;
                 if sending && (deadline.into_std() >= end || seq as usize >= sh.cap) {
                     sending = false;
+                    sh.done_sending.set(sh.done_sending.get() + 1);
                 }
                 if !sending {
                     sleep.as_mut().reset(tokio::time::Instant::now() + IDLE_TICK);
