@@ -87,7 +87,18 @@ impl PresenceTag {
 
     /// Does this message carry every client of `older`?
     fn covers(&self, older: &PresenceTag) -> bool {
-        older.0.len() <= self.0.len() && older.0.iter().all(|c| self.0.binary_search(c).is_ok())
+        match (&*older.0, &*self.0) {
+            // The common case: one pointer's move after another.
+            ([old], [new]) => old == new,
+            (old, new) => {
+                old.len() <= new.len() && old.iter().all(|c| new.binary_search(c).is_ok())
+            }
+        }
+    }
+
+    /// One bit per client (by its id modulo 64), for [`Queue::clients`].
+    fn bits(&self) -> u64 {
+        self.0.iter().fold(0, |bits, c| bits | 1 << (c % 64))
     }
 }
 
@@ -103,18 +114,28 @@ struct Queued {
     superseded: bool,
 }
 
+/// Up to this many queued messages, a new presence message finds the ones
+/// it replaces by scanning the queue. Beyond it (a peer falling behind) an
+/// index of each client's latest presence message is built and kept until
+/// the queue is taken: a peer that keeps up pays no hashing per message.
+const SCAN_LIMIT: usize = 16;
+
 struct Queue {
     items: VecDeque<Queued>,
-    /// Position (since the peer was made) of `items[0]`: the entries of
-    /// `latest` stay valid while the front of the queue is taken.
-    head: u64,
     /// Bytes of the live broadcast messages (the lag budget).
     bytes: usize,
-    /// Messages queued and not superseded (the message bound).
+    /// Messages queued and not superseded (the message bound). Superseded
+    /// entries hold no bytes and are swept out before they outnumber the
+    /// live ones, so the queue stays bounded by the message bound.
     live: usize,
-    /// For each awareness client, the position of the latest queued
-    /// presence message that carries it.
-    latest: HashMap<u64, u64>,
+    /// [`PresenceTag::bits`] of every presence message queued: a new one
+    /// none of whose bits are set replaces nothing, without a scan.
+    clients: u64,
+    /// Whether `latest` is in use (more than [`SCAN_LIMIT`] queued).
+    indexed: bool,
+    /// For each awareness client, the index in `items` of the latest
+    /// queued presence message that carries it (while `indexed`).
+    latest: HashMap<u64, usize>,
     /// Set once; after that nothing more is queued.
     closed: Option<CloseReason>,
 }
@@ -124,27 +145,39 @@ impl Queue {
     /// superseded, takes it out of the budget, and returns how many.
     fn supersede(&mut self, tag: &PresenceTag) -> usize {
         let mut replaced = 0;
+        if self.clients & tag.bits() == 0 {
+            return 0;
+        }
+        if !self.indexed {
+            for i in 0..self.items.len() {
+                replaced += usize::from(self.retire(i, tag));
+            }
+            return replaced;
+        }
         for client in tag.0.iter() {
-            let Some(&pos) = self.latest.get(client) else {
-                continue;
-            };
-            let Some(item) = pos
-                .checked_sub(self.head)
-                .and_then(|i| self.items.get_mut(i as usize))
-            else {
-                continue;
-            };
-            if item.superseded || !item.presence.as_ref().is_some_and(|old| tag.covers(old)) {
-                continue;
+            if let Some(&i) = self.latest.get(client) {
+                replaced += usize::from(self.retire(i, tag));
             }
-            item.superseded = true;
-            if item.counted {
-                self.bytes -= item.msg.len();
-            }
-            self.live -= 1;
-            replaced += 1;
         }
         replaced
+    }
+
+    /// Supersedes `items[i]` if it is a live presence message that `tag`
+    /// covers, releasing its bytes.
+    fn retire(&mut self, i: usize, tag: &PresenceTag) -> bool {
+        let Some(item) = self.items.get_mut(i) else {
+            return false;
+        };
+        if item.superseded || !item.presence.as_ref().is_some_and(|old| tag.covers(old)) {
+            return false;
+        }
+        item.superseded = true;
+        let msg = std::mem::take(&mut item.msg);
+        if item.counted {
+            self.bytes -= msg.len();
+        }
+        self.live -= 1;
+        true
     }
 
     /// Would one more broadcast of `len` bytes overflow the budget? An
@@ -159,9 +192,11 @@ impl Queue {
         }
         self.live += 1;
         if let Some(tag) = &presence {
-            let pos = self.head + self.items.len() as u64;
-            for client in tag.0.iter() {
-                self.latest.insert(*client, pos);
+            self.clients |= tag.bits();
+            if self.indexed {
+                for client in tag.0.iter() {
+                    self.latest.insert(*client, self.items.len());
+                }
             }
         }
         self.items.push_back(Queued {
@@ -170,13 +205,43 @@ impl Queue {
             presence,
             superseded: false,
         });
+        if self.items.len() >= 2 * self.live + SCAN_LIMIT {
+            // Mostly superseded entries: sweep them out (amortised: at
+            // least as many entries go as stay).
+            self.items.retain(|item| !item.superseded);
+            self.reindex();
+        } else if !self.indexed && self.items.len() > SCAN_LIMIT {
+            self.reindex();
+        }
     }
 
-    /// Forgets everything queued (the peer is closed).
-    fn discard(&mut self) {
-        self.head += self.items.len() as u64;
-        self.items.clear();
+    /// Builds `latest` from the queue when it is longer than
+    /// [`SCAN_LIMIT`], or drops it.
+    fn reindex(&mut self) {
         self.latest.clear();
+        self.indexed = self.items.len() > SCAN_LIMIT;
+        if !self.indexed {
+            return;
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            let Some(tag) = item.presence.as_ref().filter(|_| !item.superseded) else {
+                continue;
+            };
+            for client in tag.0.iter() {
+                self.latest.insert(*client, i);
+            }
+        }
+    }
+
+    /// Forgets everything queued (taken by the writer, or the peer is
+    /// closed).
+    fn discard(&mut self) {
+        self.items.clear();
+        self.clients = 0;
+        if self.indexed {
+            self.latest.clear();
+            self.indexed = false;
+        }
         self.bytes = 0;
         self.live = 0;
     }
@@ -229,9 +294,10 @@ impl Peer {
             acks: false,
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
-                head: 0,
                 bytes: 0,
                 live: 0,
+                clients: 0,
+                indexed: false,
                 latest: HashMap::new(),
                 closed: None,
             }),
@@ -593,6 +659,8 @@ mod tests {
             assert!(peer.send_presence(msg, &tag(&[2])).is_some(), "move {i}");
         }
         assert_eq!(peer.closed(), None);
+        // The superseded entries were swept out as they piled up.
+        assert!(peer.queue.lock().items.len() < 2 * 2 + SCAN_LIMIT);
         assert_eq!(drain(&peer), vec!["a9", "b9"]);
         // A backlog of updates still overflows.
         for i in 0..3u8 {
@@ -616,5 +684,55 @@ mod tests {
         waiter.await.unwrap();
         peer.send_presence(Bytes::from_static(b"a2"), &tag(&[1]));
         assert_eq!(drain(&peer), vec!["a2"]);
+    }
+    /// Random sends and takes (a fixed seed), short and long queues alike,
+    /// against a model: each batch is everything sent since the last take,
+    /// in order, less the presence states followed by a newer one of the
+    /// same client in the same batch.
+    #[test]
+    fn coalescing_matches_the_model_for_short_and_long_queues() {
+        let peer = Peer::new(&limits(1 << 30, 1 << 20));
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut sent: Vec<(Option<u64>, Bytes)> = Vec::new();
+        let mut longest = 0;
+        for step in 0..20_000u32 {
+            match rand(100) {
+                0..=1 => {
+                    longest = longest.max(sent.len());
+                    let want: Vec<Bytes> = sent
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, (client, _))| {
+                            client.is_none_or(|c| !sent[i + 1..].iter().any(|(d, _)| *d == Some(c)))
+                        })
+                        .map(|(_, (_, msg))| msg.clone())
+                        .collect();
+                    assert_eq!(drain(&peer), want, "take at step {step}");
+                    sent.clear();
+                }
+                2..=29 => {
+                    let msg = Bytes::from(format!("u{step}"));
+                    assert!(peer.send(msg.clone()));
+                    sent.push((None, msg));
+                }
+                _ => {
+                    // Ids that share bits of the queue's client mask.
+                    let client = rand(6) * 32;
+                    let msg = Bytes::from(format!("p{client}-{step}"));
+                    assert!(peer.send_presence(msg.clone(), &tag(&[client])).is_some());
+                    sent.push((Some(client), msg));
+                }
+            }
+        }
+        assert!(
+            longest > 4 * SCAN_LIMIT,
+            "queues were never long: {longest}"
+        );
     }
 }
