@@ -318,8 +318,8 @@ async fn write_loop(mut sink: Sink, peer: Arc<Peer>, coalesce: Duration) {
     // The earliest moment of the next write while the connection is busy.
     let mut next_write = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            _ = peer.ready() => {}
+        let batch = tokio::select! {
+            out = peer.next() => out,
             _ = ticker.tick() => {
                 let mut ok = true;
                 if last_write.elapsed() >= KEEPALIVE {
@@ -336,18 +336,24 @@ async fn write_loop(mut sink: Sink, peer: Arc<Peer>, coalesce: Duration) {
                 }
                 continue;
             }
-        }
-        // Busy: what arrives before the window ends leaves in this write,
-        // and is taken only then, so a newer presence state queued
-        // meanwhile replaces the one it makes stale.
-        if tokio::time::Instant::now() < next_write {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_write) => {}
-                _ = peer.wait_closed() => {}
+        };
+        let batch = match batch {
+            // Busy: what arrives before the window ends leaves in this write.
+            Outbound::Messages(mut messages) if tokio::time::Instant::now() < next_write => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_write) => {}
+                    _ = peer.wait_closed() => {}
+                }
+                match peer.try_next() {
+                    Some(Outbound::Messages(more)) => {
+                        messages.extend(more);
+                        Outbound::Messages(messages)
+                    }
+                    Some(close) => close,
+                    None => Outbound::Messages(messages),
+                }
             }
-        }
-        let Some(batch) = peer.try_next() else {
-            continue;
+            other => other,
         };
         match batch {
             Outbound::Messages(messages) => {

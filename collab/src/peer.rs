@@ -409,23 +409,6 @@ impl Peer {
         }
     }
 
-    /// Waits until something is queued or the peer is closed, without
-    /// taking it: a writer that must wait before its next write lets the
-    /// queue fill (and presence coalesce) meanwhile, then calls
-    /// [`Peer::try_next`].
-    pub async fn ready(&self) {
-        loop {
-            let notified = self.ready.notified();
-            {
-                let q = self.queue.lock();
-                if q.closed.is_some() || q.live > 0 {
-                    return;
-                }
-            }
-            notified.await;
-        }
-    }
-
     /// Takes whatever is queued without waiting: `None` when nothing is.
     pub fn try_next(&self) -> Option<Outbound> {
         let mut q = self.queue.lock();
@@ -674,17 +657,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn ready_waits_without_taking() {
-        let peer = std::sync::Arc::new(Peer::new(&limits(1 << 20, 100)));
-        let p = peer.clone();
-        let waiter = tokio::spawn(async move { p.ready().await });
-        tokio::task::yield_now().await;
-        peer.send_presence(Bytes::from_static(b"a1"), &tag(&[1]));
-        waiter.await.unwrap();
-        peer.send_presence(Bytes::from_static(b"a2"), &tag(&[1]));
-        assert_eq!(drain(&peer), vec!["a2"]);
-    }
     /// Random sends and takes (a fixed seed), short and long queues alike,
     /// against a model: each batch is everything sent since the last take,
     /// in order, less the presence states followed by a newer one of the
