@@ -7,6 +7,7 @@ mod coldload;
 mod connections;
 mod fanout;
 mod hist;
+mod presence;
 mod proto;
 mod replicas;
 mod report;
@@ -105,8 +106,13 @@ enum Scenario {
     /// Fanout with every document's clients split over two coform
     /// replicas joined by Redis: the added latency of the Redis hop.
     Replicas(FanoutArgs),
-    /// A small fanout against coform; exits 0 only if every update was
-    /// delivered and every room converged (for CI).
+    /// D documents × C clients, each moving its pointer (an awareness
+    /// update) R times a second: presence latency, staleness, cost. Lists
+    /// of clients or rates run steps up to a latency p99 limit.
+    Presence(PresenceArgs),
+    /// A small fanout and a small presence run against coform; exits 0
+    /// only if every update was delivered, every room converged and every
+    /// client got every other's latest pointer (for CI).
     Smoke,
     /// A long run of churn (clients joining random documents, editing and
     /// leaving; rooms loading and unloading; REST requests) sampling the
@@ -191,6 +197,66 @@ impl SustainedArgs {
             duration: self.duration,
             knobs: self.knobs.clone(),
         }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct PresenceArgs {
+    /// Documents.
+    #[arg(long, default_value_t = 20)]
+    docs: usize,
+    /// Clients per document, every one moving its pointer. An ascending
+    /// comma list (e.g. 5,10,15) runs one step per value.
+    #[arg(long, value_delimiter = ',', default_value = "10")]
+    clients: Vec<usize>,
+    /// Pointer moves per second of each client. An ascending comma list
+    /// (e.g. 30,60,90) runs one step per value.
+    #[arg(long, value_delimiter = ',', default_value = "30")]
+    hz: Vec<f64>,
+    /// Seconds of measured moves (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of moves before the measurement starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// With steps: a step passes only if its latency p99 (median over
+    /// --repeat runs) is at most this.
+    #[arg(long, default_value_t = 50.0)]
+    p99_limit_ms: f64,
+    /// Seconds to wait, after the last move, for every client to get
+    /// every other's latest pointer.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout: f64,
+    /// Connections opened at once while setting up.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+}
+
+impl PresenceArgs {
+    /// The run of one step (one value of clients and of rate).
+    fn step(&self, step: presence::Step) -> PresenceArgs {
+        PresenceArgs {
+            clients: vec![step.clients],
+            hz: vec![step.hz],
+            ..self.clone()
+        }
+    }
+
+    fn params(&self, server_args: Vec<String>) -> presence::Params {
+        presence::Params {
+            docs: self.docs,
+            clients: self.clients.first().copied().unwrap_or(0),
+            hz: self.hz.first().copied().unwrap_or(0.0),
+            duration: Duration::from_secs_f64(self.duration),
+            warmup: Duration::from_secs_f64(self.warmup),
+            drain_timeout: Duration::from_secs_f64(self.drain_timeout),
+            connect_concurrency: self.connect_concurrency,
+            server_args,
+        }
+    }
+
+    fn stepped(&self) -> bool {
+        self.clients.len() > 1 || self.hz.len() > 1
     }
 }
 
@@ -473,6 +539,7 @@ fn run_problems(
                 ));
             }
         }
+        "presence" => failed.extend(presence::failed_checks(v)),
         "connections" if v["all_opened"] != json!(true) => {
             failed.push(format!(
                 "not all connections opened and stayed: {}",
@@ -565,6 +632,31 @@ pub fn table_fields(scenario: &str) -> Vec<&'static str> {
             "bench_cpu_util",
             "other_load_cores",
         ],
+        "presence" => &[
+            "connections",
+            "moves_per_s",
+            "deliveries_per_s",
+            "delivery_ratio",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "latency_p99_ms",
+            "latency_max_ms",
+            "stale",
+            "out_of_order",
+            "moves_skipped",
+            "latest_missing",
+            "receivers_closed",
+            "echoes",
+            "server_cpu_s",
+            "server_cpu_util",
+            "server_cpu_us_per_delivery",
+            "server_rss_peak_mb",
+            "server_awareness_coalesced",
+            "bench_cpu_util",
+            "other_load_cores",
+            "bench_wait",
+            "server_wait",
+        ],
         "connections" => &[
             "opened",
             "connects_per_s",
@@ -651,6 +743,12 @@ async fn run_once(
             let a = smoke_args();
             fanout::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
         }
+        Scenario::Presence(a) => {
+            if a.stepped() {
+                bail!("presence steps are measured one by one");
+            }
+            presence::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
+        }
         Scenario::Connections(a) => {
             let p = connections::Params {
                 connections: a.connections,
@@ -690,6 +788,21 @@ fn smoke_args() -> FanoutArgs {
     }
 }
 
+/// The presence part of `smoke`: 2 documents × 4 clients at 30 Hz for
+/// 2 s.
+fn smoke_presence_args() -> PresenceArgs {
+    PresenceArgs {
+        docs: 2,
+        clients: vec![4],
+        hz: vec![30.0],
+        duration: 2.0,
+        warmup: 0.5,
+        p99_limit_ms: 50.0,
+        drain_timeout: 10.0,
+        connect_concurrency: 8,
+    }
+}
+
 fn scenario_name(s: &Scenario) -> &'static str {
     match s {
         Scenario::Fanout(_) => "fanout",
@@ -697,6 +810,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::Coldload(_) => "coldload",
         Scenario::DurabilityCost(_) => "durability-cost",
         Scenario::Smoke => "smoke",
+        Scenario::Presence(_) => "presence",
         Scenario::Replicas(_) => "replicas",
         Scenario::Sustained(_) => "sustained",
         Scenario::Soak(_) => "soak",
@@ -775,7 +889,11 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
         "params": params_json(&cli.scenario),
     });
     let mut out = base.as_object().cloned().unwrap_or_default();
-    let ok = if let Scenario::Sustained(a) = &cli.scenario {
+    let ok = if let Some(a) = cli.scenario.stepped_presence() {
+        let (fields, ok) = presence::run_steps(&cli.common, a, &s).await?;
+        out.extend(fields);
+        ok
+    } else if let Scenario::Sustained(a) = &cli.scenario {
         let (fields, ok) = sustained::run(&cli.common, a, &s).await?;
         out.extend(fields);
         ok
@@ -858,8 +976,19 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
             out.insert(k, v);
         }
         if matches!(cli.scenario, Scenario::Smoke) {
+            let presence = Scenario::Presence(smoke_presence_args());
+            let (summary, valid, presence_passed) =
+                measure(&cli.common, &presence, &s, &[], "smoke presence").await;
+            if valid {
+                print_table(
+                    "smoke presence against coform",
+                    &[("median", &summary["median"])],
+                    &table_fields("presence"),
+                );
+            }
+            out.insert("presence".into(), summary);
             // In CI only correctness counts; a busy machine is not a failure.
-            passed
+            passed && presence_passed
         } else {
             valid && passed
         }
@@ -877,6 +1006,7 @@ fn params_json(s: &Scenario) -> Value {
     match s {
         Scenario::Fanout(a) | Scenario::DurabilityCost(a) | Scenario::Replicas(a) => fanout_json(a),
         Scenario::Smoke => fanout_json(&smoke_args()),
+        Scenario::Presence(a) => presence_json(a),
         Scenario::Connections(a) => json!({
             "connections": a.connections, "docs": a.docs,
             "concurrency": a.concurrency, "hold_s": a.hold,
@@ -898,6 +1028,23 @@ fn fanout_json(a: &FanoutArgs) -> Value {
         "duration_s": a.duration, "warmup_s": k.warmup, "observers": k.observers,
         "value_bytes": k.value_bytes,
     })
+}
+
+fn presence_json(a: &PresenceArgs) -> Value {
+    json!({
+        "docs": a.docs, "clients": a.clients, "hz": a.hz, "duration_s": a.duration,
+        "warmup_s": a.warmup, "p99_limit_ms": a.p99_limit_ms,
+    })
+}
+
+impl Scenario {
+    /// A presence scenario with steps (lists of clients or rates).
+    fn stepped_presence(&self) -> Option<&PresenceArgs> {
+        match self {
+            Scenario::Presence(a) if a.stepped() => Some(a),
+            _ => None,
+        }
+    }
 }
 
 fn sustained_json(a: &SustainedArgs) -> Value {

@@ -33,6 +33,10 @@ pub fn print(path: &Path) -> Result<()> {
             print_sustained(&key, &group);
             continue;
         }
+        if scenario == "presence" && group[0]["steps"].is_array() {
+            print_presence_steps(&key, &group);
+            continue;
+        }
         let mut columns: Vec<(String, &Value, bool)> = Vec::new();
         for v in &group {
             if scenario == "durability-cost" {
@@ -170,6 +174,34 @@ fn print_sustained(key: &str, group: &[&Value]) {
     for (v, name) in group.iter().zip(&names) {
         println!(
             "- {name}: stopped: {}",
+            v["stopped_because"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+/// Stepped presence runs: each server's steps and its highest step with
+/// latency p99 within the limit.
+fn print_presence_steps(key: &str, group: &[&Value]) {
+    let repeat = group[0]["repeat"].as_u64().unwrap_or(1);
+    println!("\n## {key} (medians of {repeat})");
+    for v in group {
+        let steps = v["steps"].as_array().cloned().unwrap_or_default();
+        let best = &v["highest_passing"];
+        println!("\n{}:\n```", server_name(v));
+        print!("{}", crate::presence::steps_table(&steps));
+        println!("```");
+        if best.is_null() {
+            println!("- highest step within the limit: none");
+        } else {
+            println!(
+                "- highest step within the limit: {} clients/doc at {} Hz, p99 {} ms",
+                best["clients"],
+                best["hz"],
+                fmt_num(&best["latency_p99_ms"])
+            );
+        }
+        println!(
+            "- stopped: {}",
             v["stopped_because"].as_str().unwrap_or("?")
         );
     }

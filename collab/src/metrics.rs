@@ -154,6 +154,10 @@ metrics! {
     /// Presence states not relayed because their room's presence was full.
     awareness_refused: Counter = "coform_awareness_refused",
         "Presence states not relayed because their document's presence was full.";
+    /// Presence messages replaced, while still queued to a peer, by a
+    /// newer one of the same awareness clients (never sent: stale).
+    awareness_coalesced: Counter = "coform_awareness_coalesced",
+        "Presence messages replaced in a peer's queue by a newer state of the same clients.";
     /// Documents stored before the nesting limit, cut back when loaded.
     documents_repaired: Counter =
         "coform_documents_repaired", "Documents cut back to the nesting limit when loaded.";

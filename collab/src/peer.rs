@@ -7,8 +7,23 @@
 //! [`CloseReason::Lagging`] instead of dropping the message. The writer
 //! then closes the socket (code 1013) and the client reconnects and
 //! resyncs, so a slow reader costs only itself and loses nothing.
+//!
+//! # Presence is coalesced, documents never
+//!
+//! Pointers move at cursor rate, so a peer that reads a little slowly
+//! would otherwise get a backlog of positions that are already stale, and
+//! be closed for it. Awareness is state-based (every state carries its
+//! client's clock and receivers keep the highest), so only the latest
+//! state of each awareness client matters: a presence message queued with
+//! [`Peer::send_presence`] replaces every still-unsent presence message
+//! whose clients it all carries. The replaced message is dropped from its
+//! place and the new one goes to the end of the queue, so a state never
+//! overtakes a document update that was queued before it. Removals (state
+//! `null`) are states like any other: the latest one wins and is sent.
+//! Document updates ([`Peer::send`]) are never dropped, replaced or
+//! reordered.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -56,11 +71,180 @@ impl SessionSet {
 
 static NEXT_PEER: AtomicU64 = AtomicU64::new(1);
 
+/// The awareness client ids a presence message carries, sorted and
+/// without duplicates. Shared by every peer the message is queued to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceTag(Arc<[u64]>);
+
+impl PresenceTag {
+    /// The tag of a message carrying these clients.
+    pub fn new(clients: impl IntoIterator<Item = u64>) -> Self {
+        let mut ids: Vec<u64> = clients.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        PresenceTag(ids.into())
+    }
+
+    /// Does this message carry every client of `older`?
+    fn covers(&self, older: &PresenceTag) -> bool {
+        match (&*older.0, &*self.0) {
+            // The common case: one pointer's move after another.
+            ([old], [new]) => old == new,
+            (old, new) => {
+                old.len() <= new.len() && old.iter().all(|c| new.binary_search(c).is_ok())
+            }
+        }
+    }
+
+    /// One bit per client (by its id modulo 64), for [`Queue::clients`].
+    fn bits(&self) -> u64 {
+        self.0.iter().fold(0, |bits, c| bits | 1 << (c % 64))
+    }
+}
+
+/// One queued message.
+struct Queued {
+    msg: Bytes,
+    /// Counted in the byte budget (a broadcast, not a direct reply).
+    counted: bool,
+    /// The awareness clients of a presence message that a newer one may
+    /// replace; `None` for everything else.
+    presence: Option<PresenceTag>,
+    /// Replaced by a newer presence message: left in place, never sent.
+    superseded: bool,
+}
+
+/// Up to this many queued messages, a new presence message finds the ones
+/// it replaces by scanning the queue. Beyond it (a peer falling behind) an
+/// index of each client's latest presence message is built and kept until
+/// the queue is taken: a peer that keeps up pays no hashing per message.
+const SCAN_LIMIT: usize = 16;
+
 struct Queue {
-    items: VecDeque<Bytes>,
+    items: VecDeque<Queued>,
+    /// Bytes of the live broadcast messages (the lag budget).
     bytes: usize,
+    /// Messages queued and not superseded (the message bound). Superseded
+    /// entries hold no bytes and are swept out before they outnumber the
+    /// live ones, so the queue stays bounded by the message bound.
+    live: usize,
+    /// [`PresenceTag::bits`] of every presence message queued: a new one
+    /// none of whose bits are set replaces nothing, without a scan.
+    clients: u64,
+    /// Whether `latest` is in use (more than [`SCAN_LIMIT`] queued).
+    indexed: bool,
+    /// For each awareness client, the index in `items` of the latest
+    /// queued presence message that carries it (while `indexed`).
+    latest: HashMap<u64, usize>,
     /// Set once; after that nothing more is queued.
     closed: Option<CloseReason>,
+}
+
+impl Queue {
+    /// Marks every queued presence message that `tag` covers as
+    /// superseded, takes it out of the budget, and returns how many.
+    fn supersede(&mut self, tag: &PresenceTag) -> usize {
+        let mut replaced = 0;
+        if self.clients & tag.bits() == 0 {
+            return 0;
+        }
+        if !self.indexed {
+            for i in 0..self.items.len() {
+                replaced += usize::from(self.retire(i, tag));
+            }
+            return replaced;
+        }
+        for client in tag.0.iter() {
+            if let Some(&i) = self.latest.get(client) {
+                replaced += usize::from(self.retire(i, tag));
+            }
+        }
+        replaced
+    }
+
+    /// Supersedes `items[i]` if it is a live presence message that `tag`
+    /// covers, releasing its bytes.
+    fn retire(&mut self, i: usize, tag: &PresenceTag) -> bool {
+        let Some(item) = self.items.get_mut(i) else {
+            return false;
+        };
+        if item.superseded || !item.presence.as_ref().is_some_and(|old| tag.covers(old)) {
+            return false;
+        }
+        item.superseded = true;
+        let msg = std::mem::take(&mut item.msg);
+        if item.counted {
+            self.bytes -= msg.len();
+        }
+        self.live -= 1;
+        true
+    }
+
+    /// Would one more broadcast of `len` bytes overflow the budget? An
+    /// empty backlog always takes one message, however large.
+    fn overflows(&self, len: usize, max_messages: usize, max_bytes: usize) -> bool {
+        self.bytes > 0 && (self.live >= max_messages || self.bytes + len > max_bytes)
+    }
+
+    fn push(&mut self, msg: Bytes, counted: bool, presence: Option<PresenceTag>) {
+        if counted {
+            self.bytes += msg.len();
+        }
+        self.live += 1;
+        if let Some(tag) = &presence {
+            self.clients |= tag.bits();
+            if self.indexed {
+                for client in tag.0.iter() {
+                    self.latest.insert(*client, self.items.len());
+                }
+            }
+        }
+        self.items.push_back(Queued {
+            msg,
+            counted,
+            presence,
+            superseded: false,
+        });
+        if self.items.len() >= 2 * self.live + SCAN_LIMIT {
+            // Mostly superseded entries: sweep them out (amortised: at
+            // least as many entries go as stay).
+            self.items.retain(|item| !item.superseded);
+            self.reindex();
+        } else if !self.indexed && self.items.len() > SCAN_LIMIT {
+            self.reindex();
+        }
+    }
+
+    /// Builds `latest` from the queue when it is longer than
+    /// [`SCAN_LIMIT`], or drops it.
+    fn reindex(&mut self) {
+        self.latest.clear();
+        self.indexed = self.items.len() > SCAN_LIMIT;
+        if !self.indexed {
+            return;
+        }
+        for (i, item) in self.items.iter().enumerate() {
+            let Some(tag) = item.presence.as_ref().filter(|_| !item.superseded) else {
+                continue;
+            };
+            for client in tag.0.iter() {
+                self.latest.insert(*client, i);
+            }
+        }
+    }
+
+    /// Forgets everything queued (taken by the writer, or the peer is
+    /// closed).
+    fn discard(&mut self) {
+        self.items.clear();
+        self.clients = 0;
+        if self.indexed {
+            self.latest.clear();
+            self.indexed = false;
+        }
+        self.bytes = 0;
+        self.live = 0;
+    }
 }
 
 /// One connection's outbound side. Shared (`Arc`) by the room that fills
@@ -111,6 +295,10 @@ impl Peer {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
+                live: 0,
+                clients: 0,
+                indexed: false,
+                latest: HashMap::new(),
                 closed: None,
             }),
             ready: Notify::new(),
@@ -142,23 +330,37 @@ impl Peer {
         if q.closed.is_some() {
             return false;
         }
-        // An empty backlog always takes one message, however large.
-        if q.bytes > 0
-            && (q.items.len() >= self.max_messages || q.bytes + msg.len() > self.max_bytes)
-        {
-            q.closed = Some(CloseReason::Lagging);
-            q.items.clear();
-            q.bytes = 0;
+        if q.overflows(msg.len(), self.max_messages, self.max_bytes) {
             drop(q);
-            self.ready.notify_one();
-            self.closed_signal.cancel();
+            self.close(CloseReason::Lagging);
             return false;
         }
-        q.bytes += msg.len();
-        q.items.push_back(msg);
+        q.push(msg, true, None);
         drop(q);
         self.ready.notify_one();
         true
+    }
+
+    /// Queues a presence (awareness) message carrying the clients of
+    /// `tag`, first replacing every unsent presence message whose clients
+    /// it all carries (see the module's notes): those leave the lag budget.
+    /// Returns how many it replaced, or `None` if the peer is closed (or
+    /// was just closed because the message did not fit).
+    pub fn send_presence(&self, msg: Bytes, tag: &PresenceTag) -> Option<usize> {
+        let mut q = self.queue.lock();
+        if q.closed.is_some() {
+            return None;
+        }
+        let replaced = q.supersede(tag);
+        if q.overflows(msg.len(), self.max_messages, self.max_bytes) {
+            drop(q);
+            self.close(CloseReason::Lagging);
+            return None;
+        }
+        q.push(msg, true, Some(tag.clone()));
+        drop(q);
+        self.ready.notify_one();
+        Some(replaced)
     }
 
     /// Queues a direct answer to something this peer asked for (its sync
@@ -171,7 +373,7 @@ impl Peer {
         if q.closed.is_some() {
             return false;
         }
-        q.items.push_back(msg);
+        q.push(msg, false, None);
         drop(q);
         self.ready.notify_one();
         true
@@ -183,8 +385,7 @@ impl Peer {
         let mut q = self.queue.lock();
         if q.closed.is_none() {
             q.closed = Some(reason);
-            q.items.clear();
-            q.bytes = 0;
+            q.discard();
         }
         drop(q);
         self.ready.notify_one();
@@ -214,11 +415,18 @@ impl Peer {
         if let Some(reason) = &q.closed {
             return Some(Outbound::Close(reason.clone()));
         }
-        if q.items.is_empty() {
+        if q.live == 0 {
             return None;
         }
-        q.bytes = 0;
-        Some(Outbound::Messages(q.items.drain(..).collect()))
+        let mut out = Vec::with_capacity(q.live);
+        out.extend(
+            q.items
+                .iter_mut()
+                .filter(|item| !item.superseded)
+                .map(|item| std::mem::take(&mut item.msg)),
+        );
+        q.discard();
+        Some(Outbound::Messages(out))
     }
 
     /// Resolves once the peer is closed (used to abort a blocked write).
@@ -324,5 +532,179 @@ mod tests {
         let peer = Peer::new(&limits(10, 100));
         assert!(peer.send(Bytes::from(vec![0u8; 100])));
         assert_eq!(peer.closed(), None);
+    }
+    fn tag(clients: &[u64]) -> PresenceTag {
+        PresenceTag::new(clients.iter().copied())
+    }
+
+    fn drain(peer: &Peer) -> Vec<Bytes> {
+        match peer.try_next() {
+            Some(Outbound::Messages(batch)) => batch,
+            Some(Outbound::Close(reason)) => panic!("closed: {reason:?}"),
+            None => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_newer_state_of_a_client_replaces_its_queued_one() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a1"), &tag(&[1])),
+            Some(0)
+        );
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"b1"), &tag(&[2])),
+            Some(0)
+        );
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a2"), &tag(&[1])),
+            Some(1)
+        );
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a3"), &tag(&[1])),
+            Some(1)
+        );
+        assert_eq!(drain(&peer), vec!["b1", "a3"]);
+        // What the writer took is gone: nothing left to replace.
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a4"), &tag(&[1])),
+            Some(0)
+        );
+        assert_eq!(drain(&peer), vec!["a4"]);
+    }
+
+    #[test]
+    fn a_removal_is_kept_and_wins_over_the_state_before_it() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        peer.send_presence(Bytes::from_static(b"a1"), &tag(&[1]));
+        peer.send_presence(Bytes::from_static(b"a-null"), &tag(&[1]));
+        // Another client's state does not touch it.
+        peer.send_presence(Bytes::from_static(b"b1"), &tag(&[2]));
+        assert_eq!(drain(&peer), vec!["a-null", "b1"]);
+    }
+
+    #[test]
+    fn updates_are_never_dropped_nor_reordered_and_no_state_overtakes_one() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        for i in 1..=3u8 {
+            assert!(peer.send(Bytes::from(vec![b'u', b'0' + i])));
+            assert!(peer
+                .send_presence(Bytes::from(vec![b'a', b'0' + i]), &tag(&[1]))
+                .is_some());
+        }
+        assert!(peer.send(Bytes::from_static(b"u4")));
+        // The latest state goes where it was queued, after every update
+        // queued before it; the older ones are gone.
+        assert_eq!(drain(&peer), vec!["u1", "u2", "u3", "a3", "u4"]);
+    }
+
+    #[test]
+    fn a_message_of_several_clients_is_replaced_only_when_all_are_covered() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        peer.send_presence(Bytes::from_static(b"ab"), &tag(&[1, 2]));
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a"), &tag(&[1])),
+            Some(0)
+        );
+        assert_eq!(drain(&peer), vec!["ab", "a"]);
+
+        peer.send_presence(Bytes::from_static(b"ab"), &tag(&[2, 1]));
+        peer.send_presence(Bytes::from_static(b"c"), &tag(&[3]));
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"abc"), &tag(&[3, 2, 1])),
+            Some(2)
+        );
+        assert_eq!(drain(&peer), vec!["abc"]);
+    }
+
+    #[test]
+    fn replies_and_updates_are_never_replaced() {
+        let peer = Peer::new(&limits(1 << 20, 100));
+        // A presence snapshot answered to the peer itself is a reply.
+        assert!(peer.reply(Bytes::from_static(b"snapshot")));
+        assert!(peer.send(Bytes::from_static(b"update")));
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a1"), &tag(&[1])),
+            Some(0)
+        );
+        assert_eq!(drain(&peer), vec!["snapshot", "update", "a1"]);
+    }
+
+    #[test]
+    fn replaced_states_leave_the_lag_budget() {
+        // Three messages or 10 bytes at most: a slow peer still gets the
+        // latest pointer of each client, however many moves it missed.
+        let peer = Peer::new(&limits(10, 3));
+        for i in 0..1000u32 {
+            let msg = Bytes::from(format!("a{}", i % 10));
+            assert!(peer.send_presence(msg, &tag(&[1])).is_some(), "move {i}");
+            let msg = Bytes::from(format!("b{}", i % 10));
+            assert!(peer.send_presence(msg, &tag(&[2])).is_some(), "move {i}");
+        }
+        assert_eq!(peer.closed(), None);
+        // The superseded entries were swept out as they piled up.
+        assert!(peer.queue.lock().items.len() < 2 * 2 + SCAN_LIMIT);
+        assert_eq!(drain(&peer), vec!["a9", "b9"]);
+        // A backlog of updates still overflows.
+        for i in 0..3u8 {
+            assert!(peer.send(Bytes::from(vec![i])));
+        }
+        assert!(!peer.send(Bytes::from_static(b"x")), "fourth message");
+        assert_eq!(peer.closed(), Some(CloseReason::Lagging));
+        assert_eq!(
+            peer.send_presence(Bytes::from_static(b"a"), &tag(&[1])),
+            None
+        );
+    }
+
+    /// Random sends and takes (a fixed seed), short and long queues alike,
+    /// against a model: each batch is everything sent since the last take,
+    /// in order, less the presence states followed by a newer one of the
+    /// same client in the same batch.
+    #[test]
+    fn coalescing_matches_the_model_for_short_and_long_queues() {
+        let peer = Peer::new(&limits(1 << 30, 1 << 20));
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut sent: Vec<(Option<u64>, Bytes)> = Vec::new();
+        let mut longest = 0;
+        for step in 0..20_000u32 {
+            match rand(100) {
+                0..=1 => {
+                    longest = longest.max(sent.len());
+                    let want: Vec<Bytes> = sent
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, (client, _))| {
+                            client.is_none_or(|c| !sent[i + 1..].iter().any(|(d, _)| *d == Some(c)))
+                        })
+                        .map(|(_, (_, msg))| msg.clone())
+                        .collect();
+                    assert_eq!(drain(&peer), want, "take at step {step}");
+                    sent.clear();
+                }
+                2..=29 => {
+                    let msg = Bytes::from(format!("u{step}"));
+                    assert!(peer.send(msg.clone()));
+                    sent.push((None, msg));
+                }
+                _ => {
+                    // Ids that share bits of the queue's client mask.
+                    let client = rand(6) * 32;
+                    let msg = Bytes::from(format!("p{client}-{step}"));
+                    assert!(peer.send_presence(msg.clone(), &tag(&[client])).is_some());
+                    sent.push((Some(client), msg));
+                }
+            }
+        }
+        assert!(
+            longest > 4 * SCAN_LIMIT,
+            "queues were never long: {longest}"
+        );
     }
 }

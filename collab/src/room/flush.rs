@@ -8,11 +8,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use coform_storage::StoreError;
 use tracing::Instrument;
+use yrs::sync::awareness::AwarenessUpdate;
 
 use super::{Pending, Room};
 use crate::bus::BusKind;
 use crate::error::CollabError;
-use crate::peer::PeerId;
+use crate::peer::{PeerId, PresenceTag};
 use crate::protocol;
 
 impl Room {
@@ -185,6 +186,43 @@ impl Room {
             metrics.updates_out.inc_by(sent);
         }
         metrics.bytes_out.inc_by(sent * msg.len() as u64);
+        if !lagging.is_empty() {
+            self.remove_peers(lagging);
+        }
+    }
+
+    /// Queues a presence message carrying the clients of `update` (its
+    /// encoding, or `frame` when that is the same message as received) to
+    /// every peer except `except`. A state still queued to a slow peer is
+    /// replaced by the newer one (see [`crate::peer::Peer::send_presence`]).
+    pub(super) fn broadcast_presence(
+        &mut self,
+        update: &AwarenessUpdate,
+        frame: Option<Bytes>,
+        except: Option<PeerId>,
+    ) {
+        let msg = frame.unwrap_or_else(|| protocol::encode_awareness(update));
+        let tag = PresenceTag::new(update.clients.keys().map(|c| c.get()));
+        let mut lagging = Vec::new();
+        let mut sent = 0u64;
+        let mut replaced = 0u64;
+        for (id, p) in &self.peers {
+            if Some(*id) == except {
+                continue;
+            }
+            match p.send_presence(msg.clone(), &tag) {
+                Some(n) => {
+                    sent += 1;
+                    replaced += n as u64;
+                }
+                None => lagging.push(*id),
+            }
+        }
+        let metrics = &self.shared.metrics;
+        metrics.bytes_out.inc_by(sent * msg.len() as u64);
+        if replaced > 0 {
+            metrics.awareness_coalesced.inc_by(replaced);
+        }
         if !lagging.is_empty() {
             self.remove_peers(lagging);
         }

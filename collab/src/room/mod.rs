@@ -59,7 +59,7 @@ use crate::error::{CloseReason, CollabError};
 use crate::guard::Guard;
 use crate::peer::{Identity, Peer, PeerId, SessionSet};
 use crate::presence::Presence;
-use crate::protocol::{self, Inbound};
+use crate::protocol::Inbound;
 use crate::registry::Shared;
 use load::{load, Loaded};
 
@@ -438,7 +438,7 @@ impl Room {
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
                 if let Some(removal) = self.presence.remove_replica(&replica) {
-                    self.broadcast(&protocol::encode_awareness(&removal), None);
+                    self.broadcast_presence(&removal, None, None);
                 }
             }
         }

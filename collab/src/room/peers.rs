@@ -12,7 +12,7 @@ use super::{Command, Room};
 use crate::access::Grant;
 use crate::bus::BusKind;
 use crate::error::{CloseReason, CollabError};
-use crate::peer::{Identity, Peer, PeerId, SessionSet};
+use crate::peer::{Identity, Peer, PeerId, PresenceTag, SessionSet};
 use crate::protocol;
 
 impl Room {
@@ -170,11 +170,8 @@ impl Room {
         }
         if let Some(forward) = applied.forward {
             self.publish_awareness(&forward);
-            let bytes = match frame {
-                Some(frame) if applied.all_accepted => frame,
-                _ => protocol::encode_awareness(&forward),
-            };
-            self.broadcast(&bytes, Some(peer));
+            let frame = frame.filter(|_| applied.all_accepted);
+            self.broadcast_presence(&forward, frame, Some(peer));
         }
     }
 
@@ -202,10 +199,16 @@ impl Room {
             if let Some(removal) = self.presence.remove_peer(id) {
                 self.publish_awareness(&removal);
                 let msg = protocol::encode_awareness(&removal);
+                let tag = PresenceTag::new(removal.clients.keys().map(|c| c.get()));
+                let mut replaced = 0u64;
                 for (other, p) in &self.peers {
-                    if !p.send(msg.clone()) {
-                        ids.push(*other);
+                    match p.send_presence(msg.clone(), &tag) {
+                        Some(n) => replaced += n as u64,
+                        None => ids.push(*other),
                     }
+                }
+                if replaced > 0 {
+                    self.shared.metrics.awareness_coalesced.inc_by(replaced);
                 }
             }
         }
