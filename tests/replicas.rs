@@ -185,3 +185,101 @@ async fn a_replica_that_joins_late_loads_and_catches_up() {
     a.set_key("notes", "live", "1").await;
     b.wait_has_key("notes", "live").await;
 }
+
+/// A component map: its fields as plain values.
+fn component(fields: &[(&str, yrs::Any)]) -> yrs::MapPrelim {
+    fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), yrs::In::Any(v.clone())))
+        .collect()
+}
+
+/// Raw Yjs clients on two replicas write what the form model refuses: an
+/// unknown component type, a field of the wrong type, and two edits that
+/// are each valid but not together (one moves a component into a section,
+/// the other, on the other replica, deletes that section). Every replica
+/// and client converges on a valid form, and nothing valid is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_edits_that_break_the_form_are_repaired_on_every_replica() {
+    use yrs::{Any, Map, Out, WriteTxn};
+    let store = MongoServer::shared().fresh_database_url();
+    let redis = Redis::start();
+    let (r1, r2, a, b) = two_replicas(&store, &redis).await;
+    a.edit(|txn| {
+        let comps = txn.get_or_insert_map("components");
+        let s = [
+            ("id", Any::from("s")),
+            ("type", Any::from("section")),
+            ("label", Any::from("Section")),
+            ("index", Any::from("a0")),
+        ];
+        comps.insert(txn, "s", component(&s));
+        let name = [
+            ("id", Any::from("name")),
+            ("type", Any::from("text")),
+            ("label", Any::from("Name")),
+            ("index", Any::from("a1")),
+        ];
+        comps.insert(txn, "name", component(&name));
+    })
+    .await;
+    b.wait_has_key("components", "name").await;
+
+    // An unknown type and a mistyped label, from a client on replica 1.
+    a.edit(|txn| {
+        let comps = txn.get_or_insert_map("components");
+        let bad = [
+            ("id", Any::from("bad")),
+            ("type", Any::from("hologram")),
+            ("index", Any::from("a2")),
+        ];
+        comps.insert(txn, "bad", component(&bad));
+        if let Some(Out::YMap(name)) = comps.get(txn, "name") {
+            name.insert(txn, "label", 42.0);
+        }
+    })
+    .await;
+    a.set_key_seen_by(&b, "meta", "marker", "1").await;
+    for c in [&a, &b] {
+        let doc = c.json();
+        assert!(doc["components"].get("bad").is_none(), "{doc}");
+        assert_eq!(doc["components"]["name"]["label"], "Name", "{doc}");
+        assert!(coform_model::validate(&doc).is_ok(), "{doc}");
+    }
+
+    // Valid alone, invalid together, on two replicas at once.
+    let move_in = a.edit_local(|txn| {
+        let comps = txn.get_or_insert_map("components");
+        if let Some(Out::YMap(name)) = comps.get(txn, "name") {
+            name.insert(txn, "parent", "s");
+        }
+    });
+    let delete = b.edit_local(|txn| {
+        txn.get_or_insert_map("components").remove(txn, "s");
+    });
+    a.send_update(move_in).await;
+    b.send_update(delete).await;
+    let settled = |c: &WsClient| {
+        let doc = c.json();
+        doc["components"].get("s").is_none()
+            && doc["components"]["name"]["parent"].is_null()
+            && coform_model::validate(&doc).is_ok()
+    };
+    for c in [&a, &b] {
+        c.wait_doc("the orphan back at the top level", |_| settled(c))
+            .await;
+    }
+    assert_eq!(a.json(), b.json());
+    // A late client on each replica loads the same valid form.
+    for r in [&r1, &r2] {
+        let late = WsClient::connect(r.addr, "form", "late").await;
+        assert_eq!(late.json(), a.json());
+    }
+    let repaired = metrics(r1.addr)
+        .await
+        .get("coform_schema_repaired_updates_total")
+        + metrics(r2.addr)
+            .await
+            .get("coform_schema_repaired_updates_total");
+    assert!(repaired >= 2.0, "{repaired}");
+}

@@ -21,7 +21,8 @@ export { CoformClient } from './client.js'
 export type { CoformClientOptions, ClientEvents, FetchLike, RequestOptions, SignOutReason } from './client.js'
 export { WorkspacesApi, TemplatesApi, VersionsApi } from './api.js'
 export { DataSourcesApi, SECRET_MASK, requiredSecrets, invalidField } from './datasources.js'
-export { TemplateSession, MSG_SAVED, MSG_REJECTED } from './session.js'
+export { TemplateSession, MSG_SAVED, MSG_REJECTED, MSG_REPAIRED } from './session.js'
+export type { Repair } from './session.js'
 export type {
   ChangeEvent, Cursor, OpenTemplateOptions, Person, PresenceEvent, SaveState, SessionEvents, SessionStatus,
   WebSocketClass, WebSocketLike

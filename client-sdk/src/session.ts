@@ -52,6 +52,21 @@ export type WebSocketClass = new (url: string, protocols?: string | string[]) =>
 /** Server acknowledgement message types (Coform extension, `?acks=1`). */
 export const MSG_SAVED = 100
 export const MSG_REJECTED = 101
+/** The server repaired what an update left invalid (Coform extension, `?acks=1`). */
+export const MSG_REPAIRED = 102
+
+/** One repair the server made to keep the form valid. */
+export interface Repair {
+  /** The component's id; absent for a `meta` entry. */
+  component?: string
+  /** The field, dotted (`properties.placeholder`, `meta.name`); empty when the whole component was removed. */
+  field: string
+  /** `restored` (its value before the edit), `defaulted` (the catalog's default), `removed`,
+   *  `reparented` (moved to the top level), `idFixed`, `dropped` (the whole component). */
+  action: 'restored' | 'defaulted' | 'removed' | 'reparented' | 'idFixed' | 'dropped'
+  /** The problem, as the server's validator words it. */
+  reason: string
+}
 
 /** `'saving'`: changes not yet stored; `'saved'`: everything sent is stored; `'offline'`: no connection. */
 export type SaveState = 'saving' | 'saved' | 'offline'
@@ -137,6 +152,13 @@ export interface SessionEvents {
   synced: () => void
   /** The server refused changes of this session (it is read-only). */
   rejected: (event: { changes: number }) => void
+  /**
+   * An update left the form invalid and the server repaired it (the repair
+   * has already been applied here). `yours`: the update came from this
+   * session; otherwise from someone else, or two edits that were each
+   * valid clashed.
+   */
+  repaired: (event: { yours: boolean, repairs: Repair[] }) => void
   /** A reconnect attempt failed (it will be retried). */
   error: (error: CoformError) => void
   /** The session ended: `close()`, sign-out, or access lost (then `error` says why). */
@@ -231,6 +253,16 @@ export class TemplateSession extends Emitter<SessionEvents> {
     this.provider.messageHandlers[MSG_SAVED] = (_enc, dec) => {
       this.#tracker.saved(decoding.readVarUint(dec))
       this.#updateSaveState()
+    }
+    this.provider.messageHandlers[MSG_REPAIRED] = (_enc, dec) => {
+      let notice: { yours?: unknown, repairs?: unknown }
+      try {
+        notice = JSON.parse(decoding.readVarString(dec))
+      } catch {
+        return
+      }
+      const repairs = Array.isArray(notice.repairs) ? notice.repairs as Repair[] : []
+      this.emit('repaired', { yours: notice.yours === true, repairs })
     }
     this.provider.messageHandlers[MSG_REJECTED] = (_enc, dec) => {
       const changes = this.#tracker.refused(decoding.readVarUint(dec))

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 
-import { CoformClient, CoformError, type ChangeEvent, type Person, type PresenceEvent, type TemplateSession } from '../src/index.js'
+import { CoformClient, CoformError, type ChangeEvent, type Person, type PresenceEvent, type Repair, type TemplateSession } from '../src/index.js'
 import { Server, unique, waitUntil, withLog } from './harness.js'
 
 let server: Server | undefined
@@ -92,9 +92,9 @@ describe('live editing', () => {
 
     // Key-by-key edits: both edit different properties of one component at once.
     a.updateComponent(name, { properties: { placeholder: 'Grace' } })
-    b.updateComponent(name, { properties: { maxLength: 40 }, label: 'Full name' })
+    b.updateComponent(name, { properties: { helpText: 'As on a passport' }, label: 'Full name' })
     await converge(a, b)
-    assert.deepEqual(a.component(name)?.properties, { placeholder: 'Grace', maxLength: 40 })
+    assert.deepEqual(a.component(name)?.properties, { placeholder: 'Grace', helpText: 'As on a passport' })
     const fieldsSeen = seenByBob.filter((e) => !e.local && e.updated.includes(name)).flatMap((e) => e.fields[name] ?? [])
     assert.ok(fieldsSeen.includes('properties.placeholder'), JSON.stringify(fieldsSeen))
 
@@ -184,32 +184,67 @@ describe('live editing', () => {
     for (const c of b.components()) assert.match(c.index, /^[0-9A-Za-z]*[1-9A-Za-z]$/, c.id)
   }))
 
-  test('two sections moved into each other at once stay visible, shown as the server shows them', withLog(() => server, async () => {
+  test('two sections moved into each other at once: the server breaks the loop, and both sessions hear why', withLog(() => server, async () => {
     const id = await newTemplate()
     const a = await open(alice, id)
     const b = await open(bob, id)
+    const heard: Array<{ who: string, yours: boolean, repairs: Repair[] }> = []
+    a.on('repaired', (e) => heard.push({ who: 'a', ...e }))
+    b.on('repaired', (e) => heard.push({ who: 'b', ...e }))
     a.addComponent({ id: 'A', type: 'section' })
     a.addComponent({ id: 'B', type: 'section' })
     a.addComponent({ id: 'inA', type: 'text', parent: 'A' })
     await converge(a, b)
+    // Each move is valid alone; together they would make a loop.
     a.moveComponent('A', { parent: 'B' })
     b.moveComponent('B', { parent: 'A' })
-    await converge(a, b)
-    // A loop: no chain reaches the top level, so everything in it shows
-    // there (as in the server's previews and exports), nothing is lost.
-    assert.equal(a.component('A')?.parent, 'B')
-    assert.equal(a.component('B')?.parent, 'A')
+    await waitUntil(() => heard.length === 2 && sameDoc(a, b), 'both sessions to hear of the repair and converge',
+      undefined, () => ({ heard, a: a.toJSON() }))
+    // The move that arrived second was undone to the top level: one
+    // section is inside the other, nothing is lost.
+    const top = a.component('A')?.parent === null ? 'A' : 'B'
+    const inner = top === 'A' ? 'B' : 'A'
+    assert.equal(a.component(top)?.parent, null)
+    assert.equal(a.component(inner)?.parent, top)
     for (const s of [a, b]) {
-      assert.deepEqual(s.tree().map((c) => c.depth), [0, 0, 0])
       assert.deepEqual(s.tree().map((c) => c.id).sort(), ['A', 'B', 'inA'])
-      assert.equal(s.displayParent('A'), null)
-      assert.equal(s.displayParent('inA'), null)
+      assert.equal(s.displayParent(inner), top)
     }
-    // Moving B next to A (both shown at the top level) breaks the loop: A is in B again.
-    a.moveComponent('B', { after: 'A' })
+    for (const h of heard) {
+      assert.deepEqual(h.repairs.map((r) => [r.component, r.field, r.action]), [[top, 'parent', 'reparented']])
+      assert.match(h.repairs[0]!.reason, /loop/)
+    }
+    // Only the session whose move was undone hears it as its own.
+    assert.equal(heard.filter((h) => h.yours).length, 1)
+  }))
+
+  test('what a plain Yjs client writes outside the model is repaired for everyone', withLog(() => server, async () => {
+    const id = await newTemplate()
+    const a = await open(alice, id)
+    const b = await open(bob, id)
+    const name = a.addComponent({ type: 'text', label: 'Name', properties: { placeholder: 'Ada' } })
     await converge(a, b)
-    assert.equal(b.component('B')?.parent, null)
-    assert.deepEqual(b.tree().map((c) => [c.id, c.depth]), [['B', 0], ['A', 1], ['inA', 2]])
+    const heard: Array<{ yours: boolean, repairs: Repair[] }> = []
+    a.on('repaired', (e) => heard.push(e))
+    // Straight into the document, as any Yjs client could: an unknown
+    // component type, a number where the placeholder's text belongs.
+    b.doc.transact(() => {
+      const comps = b.doc.getMap('components')
+      const bad = new Y.Map<unknown>()
+      comps.set('bad', bad)
+      bad.set('id', 'bad')
+      bad.set('type', 'hologram')
+      bad.set('index', 'a5')
+      const props = (comps.get(name) as Y.Map<unknown>).get('properties') as Y.Map<unknown>
+      props.set('placeholder', 42)
+    })
+    await waitUntil(() => heard.length === 1 && sameDoc(a, b) && b.component('bad') === undefined,
+      'the repair to reach both sessions', undefined, () => ({ heard, b: b.toJSON() }))
+    assert.equal(heard[0]!.yours, false)
+    assert.deepEqual(heard[0]!.repairs.map((r) => [r.component, r.field, r.action]).sort(),
+      [['bad', '', 'dropped'], [name, 'properties.placeholder', 'restored']])
+    assert.equal(b.component(name)?.properties.placeholder, 'Ada')
+    assert.equal((b.doc.getMap('components').get('bad')), undefined)
   }))
 
   test('presence: people arrive with their account names and colours, and leave', withLog(() => server, async () => {

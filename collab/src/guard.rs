@@ -226,10 +226,14 @@ pub struct Repaired {
     pub repairs: Vec<Repair>,
 }
 
-/// The other components of a live document, as the checks see them.
+/// The other components of a live document, as the checks see them:
+/// the document, with the repairs decided so far laid over it (`None`: the
+/// component is dropped), so that one repair is never made twice (a loop of
+/// sections is broken once, not at every member).
 struct Live<'a, T: ReadTxn> {
     txn: &'a T,
     components: &'a MapRef,
+    decided: HashMap<String, Option<Value>>,
 }
 
 fn field_str(out: &Out, txn: &impl ReadTxn, key: &str) -> Option<Option<String>> {
@@ -246,6 +250,14 @@ fn field_str(out: &Out, txn: &impl ReadTxn, key: &str) -> Option<Option<String>>
 
 impl<T: ReadTxn> Components for Live<'_, T> {
     fn kind(&self, id: &str) -> Option<Option<ComponentType>> {
+        if let Some(decided) = self.decided.get(id) {
+            let c = decided.as_ref()?;
+            return Some(
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .and_then(ComponentType::parse),
+            );
+        }
         let c = self.components.get(self.txn, id)?;
         Some(
             field_str(&c, self.txn, "type")
@@ -255,6 +267,10 @@ impl<T: ReadTxn> Components for Live<'_, T> {
     }
 
     fn parent(&self, id: &str) -> Option<String> {
+        if let Some(decided) = self.decided.get(id) {
+            let parent = decided.as_ref()?.get("parent")?.as_str()?;
+            return Some(parent.to_owned());
+        }
         let c = self.components.get(self.txn, id)?;
         field_str(&c, self.txn, "parent").flatten()
     }
@@ -279,9 +295,10 @@ pub fn check(doc: &Doc, touched: Touched) -> Option<Repaired> {
     let mut repairs: Vec<Repair> = Vec::new();
     {
         let txn = doc.transact();
-        let live = Live {
+        let mut live = Live {
             txn: &txn,
             components: &components,
+            decided: HashMap::new(),
         };
         let mut keys: Vec<String> = touched.components.keys().cloned().collect();
         let mut dropped: HashSet<String> = HashSet::new();
@@ -296,6 +313,7 @@ pub fn check(doc: &Doc, touched: Touched) -> Option<Repaired> {
             added.sort();
             for key in added.into_iter().take(count - MAX_COMPONENTS) {
                 dropped.insert(key.clone());
+                live.decided.insert(key.clone(), None);
                 repairs.push(Repair {
                     component: Some(key.clone()),
                     field: String::new(),
@@ -305,11 +323,14 @@ pub fn check(doc: &Doc, touched: Touched) -> Option<Repaired> {
                 plans.push(Plan::Drop(key.clone()));
             }
         }
+        // The components the update named first, then those it may have
+        // affected, each once.
+        keys.sort();
         if !touched.unparented.is_empty() || !touched.moved_sections.is_empty() {
             keys.extend(affected(&txn, &components, &touched));
         }
-        keys.sort();
-        keys.dedup();
+        let mut seen = HashSet::new();
+        keys.retain(|k| seen.insert(k.clone()));
         let none = Previous::new();
         for key in keys {
             if dropped.contains(&key) {
@@ -331,6 +352,7 @@ pub fn check(doc: &Doc, touched: Touched) -> Option<Repaired> {
                 Outcome::Valid => {}
                 Outcome::Drop(r) => {
                     repairs.push(r);
+                    live.decided.insert(key.clone(), None);
                     plans.push(Plan::Drop(key));
                 }
                 Outcome::Fixed {
@@ -339,6 +361,7 @@ pub fn check(doc: &Doc, touched: Touched) -> Option<Repaired> {
                     repairs: rs,
                 } => {
                     repairs.extend(rs);
+                    live.decided.insert(key.clone(), Some(value.clone()));
                     plans.push(Plan::Fields(key, value, changed));
                 }
             }
@@ -720,6 +743,47 @@ mod tests {
             assert_valid_and_equal(&server, client);
         }
         assert!(to_json(&server)["components"].get("name").is_some());
+    }
+
+    #[test]
+    fn two_sections_moved_into_each_other_are_untangled_by_one_repair() {
+        let (server, guard) = server();
+        let seed = client(&server);
+        edit(&server, &guard, &seed, |txn, comps| {
+            let b = [("id", "b"), ("type", "section"), ("index", "a3")];
+            comps.insert(
+                txn,
+                "b",
+                MapPrelim::from(b.map(|(k, v)| (k.to_owned(), Any::from(v)))),
+            );
+            comp(txn, comps, "name").insert(txn, "parent", "s");
+        });
+        let (one, two) = (client(&server), client(&server));
+        let move_s = {
+            let comps = one.get_or_insert_map("components");
+            let mut txn = one.transact_mut();
+            comp(&txn, &comps, "s").insert(&mut txn, "parent", "b");
+            txn.encode_update_v1()
+        };
+        let move_b = {
+            let comps = two.get_or_insert_map("components");
+            let mut txn = two.transact_mut();
+            comp(&txn, &comps, "b").insert(&mut txn, "parent", "s");
+            txn.encode_update_v1()
+        };
+        for u in [&move_s, &move_b] {
+            server
+                .transact_mut()
+                .apply_update(Update::decode_v1(u).unwrap())
+                .unwrap();
+        }
+        let repaired = guard.check(&server).expect("the loop is broken");
+        assert_eq!(repaired.repairs.len(), 1, "{:?}", repaired.repairs);
+        assert_eq!(repaired.repairs[0].action, Action::Reparented);
+        let content = to_json(&server);
+        assert!(coform_model::validate(&content).is_ok(), "{content}");
+        // The one inside stays inside; nothing else moved.
+        assert_eq!(content["components"]["name"]["parent"], json!("s"));
     }
 
     #[test]
