@@ -96,6 +96,11 @@ impl Guard {
         Guard { log }
     }
 
+    /// Starts watching `doc` if `on`.
+    pub fn watch_if(on: bool, doc: &Doc) -> Option<Guard> {
+        on.then(|| Guard::watch(doc))
+    }
+
     /// What was touched since the last call (and forgets it).
     pub fn take(&self) -> Touched {
         std::mem::take(&mut *self.log.lock())

@@ -126,7 +126,7 @@ impl Room {
         };
         match loaded {
             Ok((doc, stored)) => {
-                self.guard = Guard::watch(&doc);
+                self.guard = Guard::watch_if(self.shared.config.check_schema, &doc);
                 self.doc = doc;
                 self.full_state = None;
                 self.doc_bytes = stored.byte_len();

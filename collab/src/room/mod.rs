@@ -218,8 +218,9 @@ pub(crate) struct Room {
     generation: u64,
     shared: Arc<Shared>,
     doc: Doc,
-    /// Watches `doc` for what each update touched (the schema guard).
-    guard: Guard,
+    /// Watches `doc` for what each update touched (the schema guard);
+    /// `None` when checking is off (only to measure what it costs).
+    guard: Option<Guard>,
     presence: Presence,
     peers: HashMap<PeerId, Arc<Peer>>,
     pending: Vec<Pending>,
@@ -277,7 +278,7 @@ impl Room {
         shared.metrics.rooms_loaded.inc();
         let snapshot_bytes = stored.snapshot.as_ref().map_or(0, |s| s.data.len());
         let presence = Presence::new(&shared.config.limits);
-        let guard = Guard::watch(&doc);
+        let guard = Guard::watch_if(shared.config.check_schema, &doc);
         let mut room = Room {
             name,
             generation,

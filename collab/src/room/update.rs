@@ -166,12 +166,10 @@ impl Room {
     /// none pending (an update from another replica, already stored), it is
     /// pending on its own. `sender`: the connection whose update it was.
     pub(super) fn check_schema(&mut self, sender: Option<PeerId>) {
-        if !self.shared.config.check_schema {
-            self.guard.take();
+        let Some(guard) = &self.guard else {
             return;
-        }
+        };
         let doc = &self.doc;
-        let guard = &self.guard;
         let checked = std::panic::catch_unwind(AssertUnwindSafe(|| guard.check(doc)));
         let repaired = match checked {
             Ok(Some(repaired)) => repaired,
