@@ -307,3 +307,85 @@ proptest! {
         prop_assert!(diff(&content, &back).is_empty());
     }
 }
+
+/// A value likely to be wrong somewhere: wrong types, out of range,
+/// too long, oddly shaped.
+fn damage(g: &mut Gen) -> Value {
+    match g.below(9) {
+        0 => json!(-1e9),
+        1 => json!("x".repeat(5000)),
+        2 => json!(null),
+        3 => json!({"nested": [1, 2, {"deep": true}]}),
+        4 => json!([]),
+        5 => json!(true),
+        6 => json!(g.text(8)),
+        7 => json!((0..300)
+            .map(|i| json!({"label": i, "value": i}))
+            .collect::<Vec<_>>()),
+        _ => json!(42),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever one field of a valid component is set to, the repair
+    /// leaves the component valid or drops it (only for a broken type);
+    /// when the field's previous value is known, it comes back exactly.
+    #[test]
+    fn a_damaged_field_is_repaired_back_to_a_valid_component(seed in any::<u64>()) {
+        use crate::repair::{repair_component, Outcome, Previous};
+        let content = template(seed);
+        let components = content["components"].as_object().unwrap().clone();
+        prop_assume!(!components.is_empty());
+        let mut g = Gen(seed.rotate_left(17) | 1);
+        let keys: Vec<&String> = components.keys().collect();
+        let key = keys[g.below(keys.len() as u64) as usize].clone();
+        let original = components[&key].clone();
+        // A field to damage: a top-level key, or one entry of a nested map
+        // (an existing one, or a new name).
+        let top = ["id", "type", "label", "parent", "index", "properties", "validation",
+                   "position", "styling", "colour"];
+        let first = top[g.below(top.len() as u64) as usize].to_owned();
+        let mut field = vec![first.clone()];
+        if let Some(nested) = original.get(&first).and_then(Value::as_object) {
+            if g.chance(70) {
+                let names: Vec<&String> = nested.keys().collect();
+                let second = if names.is_empty() || g.chance(20) {
+                    "unknownField".to_owned()
+                } else {
+                    names[g.below(names.len() as u64) as usize].clone()
+                };
+                field.push(second);
+            }
+        }
+        let mut damaged = original.clone();
+        {
+            let mut at = &mut damaged;
+            for k in &field[..field.len() - 1] {
+                at = at.get_mut(k).unwrap();
+            }
+            at.as_object_mut().unwrap().insert(field.last().unwrap().clone(), damage(&mut g));
+        }
+        let mut all = components.clone();
+        all.insert(key.clone(), damaged.clone());
+        let before = field.iter().try_fold(&original, |v, k| v.get(k));
+        let mut previous = Previous::new();
+        previous.insert(field.clone(), before.cloned());
+        match repair_component(&key, &damaged, &previous, &all) {
+            Outcome::Valid => {}
+            Outcome::Drop(r) => prop_assert_eq!(&field[..], &["type".to_owned()][..], "dropped: {:?}", r),
+            Outcome::Fixed { value, .. } => {
+                all.insert(key.clone(), value.clone());
+                prop_assert!(check_component(&key, &value, &all).is_empty(), "{}", value);
+                // The previous value was valid: the component is as it was,
+                // except that a broken parent always means the top level.
+                let mut expected = original.clone();
+                if field == ["parent"] {
+                    expected["parent"] = Value::Null;
+                }
+                prop_assert!(json_eq(&value, &expected), "{} != {}", value, expected);
+            }
+        }
+    }
+}

@@ -101,9 +101,10 @@ pub enum Outcome {
     Drop(Repair),
 }
 
-/// Rounds of repair before a component is given up (each round fixes
-/// every field then at fault; a field has at most three tries).
-const MAX_ROUNDS: usize = 4;
+/// Rounds of repair before a component is given up (each round fixes the
+/// fields then at fault, those the edit changed first; a field has at most
+/// three tries).
+const MAX_ROUNDS: usize = 8;
 
 /// Checks component `key` (value `value`) and, if it is invalid, decides
 /// its repair. `previous` holds the values its fields had before the edit;
@@ -143,9 +144,34 @@ pub fn repair_component(
     let mut done: Vec<(FieldPath, Action, String)> = Vec::new();
     let mut errors = first;
     for _ in 0..MAX_ROUNDS {
-        let mut fixed_this_round: Vec<FieldPath> = Vec::new();
+        // Each problem with the field it is about (`None`: the component's
+        // own problem, which no field repair mends).
+        let mut faults: Vec<(Option<FieldPath>, &ModelError)> = Vec::new();
         for error in &errors {
-            let Some(field) = field_of(&error.path, &prefix, &target) else {
+            if error.path.is_empty() {
+                // "N more errors not listed": the next round sees them.
+                continue;
+            }
+            let field = field_of(&error.path, &prefix, &target).map(|field| {
+                // A nested map the edit replaced whole is restored whole.
+                (1..field.len())
+                    .map(|n| &field[..n])
+                    .find(|f| previous.contains_key(*f))
+                    .map_or(field.clone(), <[String]>::to_vec)
+            });
+            faults.push((field, error));
+        }
+        // The fields the edit changed first: mending them may mend the
+        // rest (a default value that was fine with the options restored).
+        if faults
+            .iter()
+            .any(|(f, _)| f.as_ref().is_some_and(|f| previous.contains_key(f)))
+        {
+            faults.retain(|(f, _)| f.as_ref().is_none_or(|f| previous.contains_key(f)));
+        }
+        let mut fixed_this_round: Vec<FieldPath> = Vec::new();
+        for (field, error) in faults {
+            let Some(field) = field else {
                 return drop(error);
             };
             if fixed_this_round.contains(&field) {
