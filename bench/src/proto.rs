@@ -174,7 +174,8 @@ pub fn field_key(index_in_room: usize, out: &mut Vec<u8>) {
     push_decimal(out, index_in_room as u64);
 }
 
-fn push_decimal(out: &mut Vec<u8>, v: u64) {
+/// Appends `v` in decimal.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, v: u64) {
     let mut digits = [0u8; 20];
     let mut n = v;
     let mut i = digits.len();

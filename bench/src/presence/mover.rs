@@ -107,27 +107,12 @@ fn write_state(out: &mut Vec<u8>, global: usize, seq: u64, sent_us: u64) {
     let x = (seq * 7 + global as u64 * 31) % 1920;
     let y = (seq * 13 + global as u64 * 17) % 1080;
     out.extend_from_slice(b"{\"pointer\":{\"x\":");
-    push_decimal(out, x);
+    proto::push_decimal(out, x);
     out.extend_from_slice(b",\"y\":");
-    push_decimal(out, y);
+    proto::push_decimal(out, y);
     out.extend_from_slice(b"},\"sent\":");
-    push_decimal(out, sent_us);
+    proto::push_decimal(out, sent_us);
     out.push(b'}');
-}
-
-fn push_decimal(out: &mut Vec<u8>, v: u64) {
-    let mut digits = [0u8; 20];
-    let mut n = v;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// Appends the awareness message of one client's state (after the
