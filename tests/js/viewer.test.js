@@ -117,17 +117,17 @@ describe('viewers and editors over y-websocket with auth on', () => {
 
     editor.doc.transact(() => {
       editor.doc.getMap('meta').set('subtitle', 'by an editor')
-      editor.doc.getMap('components').set('c1', { id: 'c1', type: 'email' })
+      editor.doc.getMap('components').set('c1', { id: 'c1', type: 'email', index: 'a0' })
     })
     for (const p of [observer, viewer]) {
       await waitUntil(() => p.doc.getMap('meta').get('subtitle') === 'by an editor', {
         what: 'the editor edit to arrive', detail: () => metaOf(p)
       })
-      assert.deepEqual(p.doc.getMap('components').get('c1'), { id: 'c1', type: 'email' })
+      assert.deepEqual(p.doc.getMap('components').get('c1'), { id: 'c1', type: 'email', index: 'a0' })
     }
     const stored = await server.apiExpect(200, 'GET', `/api/templates/${templateId}`, { token: people.carol.access })
     assert.equal(stored.content.meta.subtitle, 'by an editor')
-    assert.deepEqual(stored.content.components.c1, { id: 'c1', type: 'email' })
+    assert.deepEqual(stored.content.components.c1, { id: 'c1', type: 'email', index: 'a0' })
   }))
 
   test("presence shows the viewer's account name and colour, not what it claims", server.guard(async () => {
