@@ -249,9 +249,13 @@ fn field_of(path: &str, prefix: &str, target: &Value) -> Option<FieldPath> {
     if !NESTED.contains(&top) {
         return Some(field);
     }
-    let Some((nested, rest)) = rest.and_then(|r| Some((comp.get(top)?.as_object()?, r))) else {
+    let Some(rest) = rest else {
         return Some(field);
     };
+    // A nested map that is absent (or no map) has no keys to match: the
+    // path's next segment names the field.
+    let empty = JsonMap::new();
+    let nested = comp.get(top).and_then(Value::as_object).unwrap_or(&empty);
     let (second, rest) = longest_key(nested, rest);
     field.push(second.to_owned());
     if top == "styling" && second == "customStyles" {
@@ -497,6 +501,35 @@ mod tests {
         let options = value["properties"]["options"].as_array().unwrap();
         assert!(!options.is_empty());
         assert_eq!(repairs[0].action, Action::Defaulted);
+    }
+
+    #[test]
+    fn a_radio_without_properties_gets_the_default_options() {
+        let c = json!({"id": "how", "type": "radio", "index": "a0", "label": "Contact by"});
+        let all = doc(json!({ "how": c }));
+        let (value, changed, repairs) = fixed(repair_component(
+            "how",
+            &all["how"],
+            &absent(&all["how"]),
+            &all,
+        ));
+        assert_eq!(changed, vec![path("properties.options")]);
+        assert_eq!(repairs[0].action, Action::Defaulted);
+        assert_eq!(value["label"], json!("Contact by"));
+        assert!(!value["properties"]["options"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+
+    /// Every field of `value` as absent before (a component just added).
+    fn absent(value: &Value) -> Previous {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| (vec![k.clone()], None))
+            .collect()
     }
 
     #[test]
