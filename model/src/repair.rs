@@ -153,6 +153,9 @@ pub fn repair_component(
                 continue;
             }
             let field = field_of(&error.path, &prefix, &target).map(|field| {
+                if previous.contains_key(&field) {
+                    return field;
+                }
                 // A nested map the edit replaced whole is restored whole.
                 (1..field.len())
                     .map(|n| &field[..n])
@@ -522,14 +525,29 @@ mod tests {
             .is_empty());
     }
 
-    /// Every field of `value` as absent before (a component just added).
+    /// Every field of `value` as absent before (a component just added),
+    /// as the schema guard gives them: top-level and nested.
     fn absent(value: &Value) -> Previous {
-        value
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| (vec![k.clone()], None))
-            .collect()
+        let mut out = Previous::new();
+        for (k, v) in value.as_object().unwrap() {
+            out.insert(vec![k.clone()], None);
+            for k2 in v.as_object().into_iter().flat_map(|m| m.keys()) {
+                out.insert(vec![k.clone(), k2.clone()], None);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_component_added_with_a_stray_property_loses_only_that_property() {
+        let c = json!({"id": "r", "type": "radio", "index": "a0", "label": "Pick",
+                       "properties": {"options": [{"value": "a", "label": "A"}], "placeholder": "x"},
+                       "validation": {"required": true}});
+        let all = doc(json!({ "r": c }));
+        let (value, changed, _) = fixed(repair_component("r", &all["r"], &absent(&all["r"]), &all));
+        assert_eq!(changed, vec![path("properties.placeholder")]);
+        assert_eq!(value["properties"], json!({"options": [{"value": "a", "label": "A"}]}));
+        assert_eq!(value["validation"], json!({"required": true}));
     }
 
     #[test]
