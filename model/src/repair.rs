@@ -546,7 +546,10 @@ mod tests {
         let all = doc(json!({ "r": c }));
         let (value, changed, _) = fixed(repair_component("r", &all["r"], &absent(&all["r"]), &all));
         assert_eq!(changed, vec![path("properties.placeholder")]);
-        assert_eq!(value["properties"], json!({"options": [{"value": "a", "label": "A"}]}));
+        assert_eq!(
+            value["properties"],
+            json!({"options": [{"value": "a", "label": "A"}]})
+        );
         assert_eq!(value["validation"], json!({"required": true}));
     }
 
