@@ -566,6 +566,14 @@ mod tests {
         doc
     }
 
+    /// What `edit` does to `client`'s components, as an update not yet sent.
+    fn local(client: &Doc, edit: impl FnOnce(&mut TransactionMut, &MapRef)) -> Vec<u8> {
+        let components = client.get_or_insert_map("components");
+        let mut txn = client.transact_mut();
+        edit(&mut txn, &components);
+        txn.encode_update_v1()
+    }
+
     /// Sends what `client` did in `edit` to `server`, checks it, and
     /// sends the repair back; returns the repairs.
     fn edit(
@@ -574,12 +582,7 @@ mod tests {
         client: &Doc,
         edit: impl FnOnce(&mut TransactionMut, &MapRef),
     ) -> Vec<Repair> {
-        let components = client.get_or_insert_map("components");
-        let update = {
-            let mut txn = client.transact_mut();
-            edit(&mut txn, &components);
-            txn.encode_update_v1()
-        };
+        let update = local(client, edit);
         server
             .transact_mut()
             .apply_update(Update::decode_v1(&update).unwrap())
@@ -714,18 +717,12 @@ mod tests {
         let a = client(&server);
         let b = client(&server);
         // Each edit is valid on its own.
-        let ua = {
-            let comps = a.get_or_insert_map("components");
-            let mut txn = a.transact_mut();
-            comp(&txn, &comps, "name").insert(&mut txn, "parent", "s");
-            txn.encode_update_v1()
-        };
-        let ub = {
-            let comps = b.get_or_insert_map("components");
-            let mut txn = b.transact_mut();
-            comps.remove(&mut txn, "s");
-            txn.encode_update_v1()
-        };
+        let ua = local(&a, |txn, comps| {
+            comp(txn, comps, "name").insert(txn, "parent", "s");
+        });
+        let ub = local(&b, |txn, comps| {
+            comps.remove(txn, "s");
+        });
         server
             .transact_mut()
             .apply_update(Update::decode_v1(&ua).unwrap())
@@ -764,18 +761,12 @@ mod tests {
             comp(txn, comps, "name").insert(txn, "parent", "s");
         });
         let (one, two) = (client(&server), client(&server));
-        let move_s = {
-            let comps = one.get_or_insert_map("components");
-            let mut txn = one.transact_mut();
-            comp(&txn, &comps, "s").insert(&mut txn, "parent", "b");
-            txn.encode_update_v1()
-        };
-        let move_b = {
-            let comps = two.get_or_insert_map("components");
-            let mut txn = two.transact_mut();
-            comp(&txn, &comps, "b").insert(&mut txn, "parent", "s");
-            txn.encode_update_v1()
-        };
+        let move_s = local(&one, |txn, comps| {
+            comp(txn, comps, "s").insert(txn, "parent", "b");
+        });
+        let move_b = local(&two, |txn, comps| {
+            comp(txn, comps, "b").insert(txn, "parent", "s");
+        });
         for u in [&move_s, &move_b] {
             server
                 .transact_mut()
