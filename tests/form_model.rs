@@ -979,8 +979,11 @@ async fn a_live_edit_that_breaks_the_form_is_repaired_for_everyone() {
         Any::from("x".repeat(5000)),
     );
     bob.send_update(u).await;
-    // A marker after both: once Ada has it, she has had both edits and
-    // their repairs (each repair travels right after its edit).
+    // Bob is told of both repairs after their updates reach him; the
+    // marker he sends then travels behind both repairs to Ada, so once
+    // she has it she has had both edits and their repairs.
+    bob.wait_state("both repair notices", |s| s.repairs.len() >= 2)
+        .await;
     let u = local_set(&bob, &["meta"], "marker", Any::from("after"));
     bob.send_update(u).await;
     for client in [&ada, &bob] {
