@@ -43,6 +43,8 @@ pub struct Params {
     /// A second replica: clients with an odd index connect to it, and
     /// deliveries between the replicas are measured apart.
     pub second: Option<std::net::SocketAddr>,
+    /// What the clients' edits change.
+    pub edits: proto::Edits,
 }
 
 /// What every client task shares (one thread: cells, no locks).
@@ -60,6 +62,7 @@ struct Shared {
     /// Deliveries whose sender is on the same replica (with `second`).
     hist_same: RefCell<Histogram>,
     split: bool,
+    edits: proto::Edits,
     warm_ns: u64,
     end_ns: u64,
     delivered: Cell<u64>,
@@ -103,12 +106,14 @@ struct Outcome {
 struct Replica {
     sv: StateVector,
     fields: Any,
+    components: Any,
     failed_updates: usize,
 }
 
 fn replica(updates: &[Vec<u8>]) -> Replica {
     let doc = Doc::new();
     let map = doc.get_or_insert_map(proto::ROOT_MAP);
+    let components = doc.get_or_insert_map(proto::COMPONENTS_MAP);
     let mut failed = 0;
     {
         let mut txn = doc.transact_mut();
@@ -127,6 +132,7 @@ fn replica(updates: &[Vec<u8>]) -> Replica {
     Replica {
         sv: txn.state_vector(),
         fields: map.to_json(&txn),
+        components: components.to_json(&txn),
         failed_updates: failed,
     }
 }
@@ -242,6 +248,7 @@ impl Shared {
             hist_cross: RefCell::new(Histogram::default()),
             hist_same: RefCell::new(Histogram::default()),
             split: p.second.is_some(),
+            edits: p.edits,
             warm_ns,
             end_ns,
             delivered: Cell::new(0),
@@ -378,9 +385,7 @@ fn check_rooms(
         let Some(reference) = reference else {
             continue;
         };
-        let agree = replicas
-            .iter()
-            .all(|r| r.sv == reference.sv && r.fields == reference.fields);
+        let agree = replicas.iter().all(|r| r.same_as(reference));
         if agree {
             rooms_converged += 1;
         } else {
@@ -391,7 +396,7 @@ fn check_rooms(
             let sent = sh.sent[g].get();
             let clock = reference.sv.get(&ClientID::new(proto::client_id(g)));
             let value_ok = sent == 0
-                || field_value(&reference.fields, idx)
+                || reference.value(p.edits, idx)
                     == Some(proto::edit_value(sent - 1, p.value_bytes));
             clock as u64 == sent && value_ok
         });
@@ -401,7 +406,7 @@ fn check_rooms(
             divergence.push(format!("room {room}: missing edits"));
         }
         if let Some(Some(s)) = server_docs.get(room) {
-            if s.sv == reference.sv && s.fields == reference.fields {
+            if s.same_as(reference) {
                 rooms_server_match += 1;
             } else {
                 divergence.push(format!("room {room}: server state differs"));
@@ -653,12 +658,29 @@ fn split_ms(h: &RefCell<Histogram>, q: f64) -> Value {
     }
 }
 
-fn field_value(fields: &Any, idx: usize) -> Option<String> {
-    let Any::Map(map) = fields else {
-        return None;
-    };
-    match map.get(&format!("field-{idx}"))? {
-        Any::String(s) => Some(s.to_string()),
+impl Replica {
+    fn same_as(&self, other: &Replica) -> bool {
+        self.sv == other.sv && self.fields == other.fields && self.components == other.components
+    }
+
+    /// The value client `idx` of the room edits: its key of the root map,
+    /// or its component's label.
+    fn value(&self, edits: proto::Edits, idx: usize) -> Option<String> {
+        let key = format!("field-{idx}");
+        let value = match edits {
+            proto::Edits::Root => get(&self.fields, &key)?,
+            proto::Edits::Component => get(get(&self.components, &key)?, "label")?,
+        };
+        match value {
+            Any::String(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn get<'a>(map: &'a Any, key: &str) -> Option<&'a Any> {
+    match map {
+        Any::Map(m) => m.get(key),
         _ => None,
     }
 }

@@ -157,6 +157,12 @@ struct FanoutKnobs {
     /// Bytes of each edited value.
     #[arg(long, default_value_t = 16)]
     value_bytes: usize,
+    /// What each edit changes: `root`, the client's own key of a root map
+    /// outside the form model, or `component`, the label of the client's
+    /// own component of the form, which the server checks against the
+    /// form model on every edit.
+    #[arg(long, value_enum, default_value_t = proto::Edits::Root)]
+    edits: proto::Edits,
     /// Seconds to wait for outstanding deliveries after the last edit.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
@@ -323,6 +329,7 @@ impl FanoutArgs {
             connect_concurrency: self.knobs.connect_concurrency,
             server_args,
             second: None,
+            edits: self.knobs.edits,
         }
     }
 }
@@ -784,6 +791,8 @@ fn smoke_args() -> FanoutArgs {
             value_bytes: 16,
             drain_timeout: 10.0,
             connect_concurrency: 20,
+            // Form edits: the server's schema check runs on every one.
+            edits: proto::Edits::Component,
         },
     }
 }
@@ -1026,8 +1035,15 @@ fn fanout_json(a: &FanoutArgs) -> Value {
     json!({
         "docs": a.docs, "clients": a.clients, "interval_ms": k.interval_ms,
         "duration_s": a.duration, "warmup_s": k.warmup, "observers": k.observers,
-        "value_bytes": k.value_bytes,
+        "value_bytes": k.value_bytes, "edits": edits_name(k.edits),
     })
+}
+
+fn edits_name(edits: proto::Edits) -> &'static str {
+    match edits {
+        proto::Edits::Root => "root",
+        proto::Edits::Component => "component",
+    }
 }
 
 fn presence_json(a: &PresenceArgs) -> Value {
@@ -1053,6 +1069,7 @@ fn sustained_json(a: &SustainedArgs) -> Value {
         "docs": a.docs, "clients": a.clients, "interval_ms": k.interval_ms,
         "p99_limit_ms": a.p99_limit_ms, "duration_s": a.duration, "warmup_s": k.warmup,
         "observers": k.observers, "value_bytes": k.value_bytes,
+        "edits": edits_name(k.edits),
     })
 }
 

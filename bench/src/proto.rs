@@ -190,16 +190,118 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Encodes (v1) the `seq`-th edit of lean client `client`: it sets its own
-/// field `key` of the root map to a string of `value_len` bytes that ends
-/// with the sequence number. This is exactly the update a Yjs client
-/// produces for `doc.getMap('form').set(key, value)`: one item of one
-/// clock, whose origin is the client's previous value of that key, plus
-/// the deletion of that previous value. Appends a sync update message.
+/// What a lean client's edits change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Edits {
+    /// Its own key of the root map `form`, outside the form model.
+    Root,
+    /// The `label` of its own component of the form (`components.field-<i>`),
+    /// which the server's schema check looks at on every edit. The
+    /// components are created first by one seeding update per document
+    /// ([`encode_seed`]).
+    Component,
+}
+
+/// The root map of a form's components.
+pub const COMPONENTS_MAP: &str = "components";
+
+/// Structs one seeded component takes: its map, then its `id`, `type`,
+/// `label`, `index` and `parent` entries.
+const SEED_STRUCTS: u64 = 6;
+/// The clock of a seeded component's `label` entry, from its first clock.
+const SEED_LABEL: u64 = 3;
+
+/// The Yjs client id that seeds room `room`'s components. Below every
+/// lean client's id (see [`client_id`]).
+pub fn seed_client_id(room: usize) -> u64 {
+    100_000 + room as u64
+}
+
+/// Whether `client` is a seeding client id.
+pub fn is_seed_client(client: u64) -> bool {
+    (100_000..1_000_000).contains(&client)
+}
+
+/// The clocks a seeding update for `clients` components takes.
+pub fn seed_len(clients: usize) -> u64 {
+    clients as u64 * SEED_STRUCTS
+}
+
+/// Where one lean client's edit goes.
+#[derive(Clone, Copy, Debug)]
+pub enum EditTarget<'a> {
+    /// `form.set(key, value)`.
+    Root { key: &'a [u8] },
+    /// `components.get(field-<index>).set("label", value)`, the component
+    /// seeded by client `seed`.
+    Label { seed: u64, index: usize },
+}
+
+/// Encodes (v1) the update that creates `clients` valid text components,
+/// `components.field-<i>` for i in 0..clients, each a Y.Map with `id`,
+/// `type`, `label`, `index` and `parent`, all by client `seed`. Appends a
+/// sync update message. Every client of a room may send it: applying it
+/// again changes nothing.
+pub fn encode_seed(out: &mut Vec<u8>, seed: u64, clients: usize, scratch: &mut Vec<u8>) {
+    scratch.clear();
+    let u = scratch;
+    let mut key = Vec::with_capacity(16);
+    write_var(u, 1); // clients with structs
+    write_var(u, seed_len(clients));
+    write_var(u, seed);
+    write_var(u, 0); // first clock
+    for i in 0..clients {
+        let map_clock = i as u64 * SEED_STRUCTS;
+        key.clear();
+        field_key(i, &mut key);
+        u.push(0x20 | 7); // parentSub, ContentType
+        write_var(u, 1); // parent is a root type, by name
+        write_var_bytes(u, COMPONENTS_MAP.as_bytes());
+        write_var_bytes(u, &key);
+        write_var(u, 1); // Y.Map
+        let mut label = b"Field ".to_vec();
+        push_decimal(&mut label, i as u64);
+        let mut index = b"a".to_vec();
+        push_decimal(&mut index, i as u64);
+        let fields: [(&[u8], Option<&[u8]>); 5] = [
+            (b"id", Some(&key)),
+            (b"type", Some(b"text")),
+            (b"label", Some(&label)),
+            (b"index", Some(&index)),
+            (b"parent", None),
+        ];
+        for (name, value) in fields {
+            u.push(0x20 | 8); // parentSub, ContentAny
+            write_var(u, 0); // parent is an item: the component's map
+            write_var(u, seed);
+            write_var(u, map_clock);
+            write_var_bytes(u, name);
+            write_var(u, 1); // one value
+            match value {
+                Some(v) => {
+                    u.push(119); // string
+                    write_var_bytes(u, v);
+                }
+                None => u.push(126), // null
+            }
+        }
+    }
+    write_var(u, 0); // no deletions
+    write_var(out, MSG_SYNC);
+    write_var(out, SYNC_UPDATE);
+    write_var_bytes(out, u);
+}
+
+/// Encodes (v1) the `seq`-th edit of lean client `client`: it sets its
+/// target (its own key of the root map, or its component's label) to a
+/// string of `value_len` bytes that ends with the sequence number. This is
+/// exactly the update a Yjs client produces for that `set`: one item of one
+/// clock, whose origin is the previous value of that key, plus the deletion
+/// of that value. Appends a sync update message.
 pub fn encode_edit(
     out: &mut Vec<u8>,
     client: u64,
-    key: &[u8],
+    target: EditTarget<'_>,
     seq: u64,
     value_len: usize,
     scratch: &mut Vec<u8>,
@@ -210,29 +312,41 @@ pub fn encode_edit(
     write_var(u, 1); // structs of this client
     write_var(u, client);
     write_var(u, seq); // clock of the first struct
-    if seq == 0 {
-        u.push(0x20 | 8); // parentSub, ContentAny
-        write_var(u, 1); // parent is a root type, by name
-        write_var_bytes(u, ROOT_MAP.as_bytes());
-        write_var_bytes(u, key);
-    } else {
+                       // The value this edit replaces: the client's own previous one, or the
+                       // seeded label before the first edit of a component; none before the
+                       // first edit of a root key.
+    let previous = match target {
+        EditTarget::Root { key } if seq == 0 => {
+            u.push(0x20 | 8); // parentSub, ContentAny
+            write_var(u, 1); // parent is a root type, by name
+            write_var_bytes(u, ROOT_MAP.as_bytes());
+            write_var_bytes(u, key);
+            None
+        }
+        EditTarget::Label { seed, index } if seq == 0 => {
+            Some((seed, index as u64 * SEED_STRUCTS + SEED_LABEL))
+        }
+        _ => Some((client, seq - 1)),
+    };
+    if let Some((c, clock)) = previous {
         u.push(0x80 | 0x20 | 8); // origin, parentSub, ContentAny
-        write_var(u, client);
-        write_var(u, seq - 1);
+        write_var(u, c);
+        write_var(u, clock);
     }
     write_var(u, 1); // one value
     u.push(119); // string
     let (value, len) = edit_value_bytes(seq, value_len);
     write_var_bytes(u, &value[..len]);
-    // Delete set: the previous value of the key.
-    if seq == 0 {
-        write_var(u, 0);
-    } else {
-        write_var(u, 1);
-        write_var(u, client);
-        write_var(u, 1);
-        write_var(u, seq - 1);
-        write_var(u, 1);
+    // Delete set: the replaced value.
+    match previous {
+        None => write_var(u, 0),
+        Some((c, clock)) => {
+            write_var(u, 1);
+            write_var(u, c);
+            write_var(u, 1);
+            write_var(u, clock);
+            write_var(u, 1);
+        }
     }
     write_var(out, MSG_SYNC);
     write_var(out, SYNC_UPDATE);
@@ -429,13 +543,21 @@ fn skip_any(r: &mut Reader<'_>) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yrs::types::ToJson;
     use yrs::updates::decoder::Decode;
     use yrs::{Doc, Map, ReadTxn, StateVector, Transact, Update};
 
     fn edit_payload(client: u64, key: &[u8], seq: u64, len: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut scratch = Vec::new();
-        encode_edit(&mut out, client, key, seq, len, &mut scratch);
+        encode_edit(
+            &mut out,
+            client,
+            EditTarget::Root { key },
+            seq,
+            len,
+            &mut scratch,
+        );
         let mut r = Reader::new(&out);
         assert_eq!(r.var(), Some(MSG_SYNC));
         assert_eq!(r.var(), Some(SYNC_UPDATE));
@@ -470,6 +592,78 @@ mod tests {
             replica.transact().encode_state_as_update_v1(&all).len(),
             doc.transact().encode_state_as_update_v1(&all).len()
         );
+    }
+
+    /// The update inside a sync update message.
+    fn payload(msg: &[u8]) -> Vec<u8> {
+        let mut r = Reader::new(msg);
+        assert_eq!(r.var(), Some(MSG_SYNC));
+        assert_eq!(r.var(), Some(SYNC_UPDATE));
+        r.var_bytes().unwrap().to_vec()
+    }
+
+    #[test]
+    fn component_edits_are_what_yrs_encodes_and_keep_the_form_valid() {
+        let seed = seed_client_id(3);
+        let (mut msg, mut scratch) = (Vec::new(), Vec::new());
+        encode_seed(&mut msg, seed, 4, &mut scratch);
+        let seeding = payload(&msg);
+        let mut ranges = Vec::new();
+        update_ranges(&seeding, |r| ranges.push(r)).unwrap();
+        let whole = ClockRange {
+            client: seed,
+            start: 0,
+            end: seed_len(4),
+        };
+        assert_eq!(ranges, vec![whole]);
+        let form = |doc: &Doc| {
+            let comps = doc.get_or_insert_map(COMPONENTS_MAP);
+            let txn = doc.transact();
+            serde_json::json!({ "components": comps.to_json(&txn) })
+        };
+        // The editing client and a replica both start from the seed.
+        let doc = Doc::with_client_id(1_000_002);
+        let replica = Doc::new();
+        for d in [&doc, &replica] {
+            let u = Update::decode_v1(&seeding).unwrap();
+            d.transact_mut().apply_update(u).unwrap();
+        }
+        let seeded = form(&doc);
+        assert_eq!(seeded["components"]["field-2"]["label"], "Field 2");
+        assert_eq!(
+            seeded["components"]["field-2"]["parent"],
+            serde_json::Value::Null
+        );
+        coform_model::validate(&seeded).unwrap();
+        // Applying the seed twice changes nothing.
+        let sv = replica.transact().state_vector();
+        let again = Update::decode_v1(&seeding).unwrap();
+        replica.transact_mut().apply_update(again).unwrap();
+        assert_eq!(replica.transact().state_vector(), sv);
+
+        let comps = doc.get_or_insert_map(COMPONENTS_MAP);
+        for seq in 0..50u64 {
+            let value = edit_value(seq, 16);
+            let want = {
+                let mut txn = doc.transact_mut();
+                let Some(yrs::Out::YMap(c)) = comps.get(&txn, "field-2") else {
+                    panic!("field-2 is not a map");
+                };
+                c.insert(&mut txn, "label", value.as_str());
+                txn.encode_update_v1()
+            };
+            msg.clear();
+            let target = EditTarget::Label { seed, index: 2 };
+            encode_edit(&mut msg, 1_000_002, target, seq, 16, &mut scratch);
+            let got = payload(&msg);
+            assert_eq!(got, want, "seq {seq}");
+            let u = Update::decode_v1(&got).unwrap();
+            replica.transact_mut().apply_update(u).unwrap();
+            let now = form(&replica);
+            assert_eq!(now["components"]["field-2"]["label"], value.as_str());
+            coform_model::validate(&now).unwrap();
+        }
+        assert_eq!(form(&replica), form(&doc));
     }
 
     #[test]

@@ -103,7 +103,14 @@ async fn session(
     for seq in first_seq..first_seq + edits as u64 {
         msg.clear();
         s.framing.begin(&mut msg);
-        proto::encode_edit(&mut msg, client, key, seq, 16, &mut scratch);
+        proto::encode_edit(
+            &mut msg,
+            client,
+            proto::EditTarget::Root { key },
+            seq,
+            16,
+            &mut scratch,
+        );
         s.conn.st.queue_binary(&msg);
     }
     for m in proto::opening_messages(&s.framing) {

@@ -29,6 +29,10 @@ struct Recv {
     reply: Vec<u8>,
     /// Receipt time of the current read, taken at its first update.
     batch_ns: u64,
+    /// Whether the room's components exist (always, when clients edit the
+    /// root map): a client edits its component only once it has seen
+    /// the seeding update, which the room's first client sends.
+    seeded: bool,
 }
 
 impl Recv {
@@ -45,6 +49,13 @@ impl Recv {
                         bump(&sh.unparsed, 1);
                         return;
                     };
+                    if !self.seeded {
+                        let seed = proto::seed_client_id(self.room);
+                        let whole = proto::seed_len(sh.clients);
+                        proto::update_ranges(update, |rg| {
+                            self.seeded |= rg.client == seed && rg.end >= whole;
+                        });
+                    }
                     if sub == proto::SYNC_UPDATE {
                         self.on_update(sh, update);
                     }
@@ -89,6 +100,9 @@ impl Recv {
             let len = rg.end - rg.start;
             if rg.client == cid {
                 bump(&sh.echoes, len);
+                return;
+            }
+            if proto::is_seed_client(rg.client) {
                 return;
             }
             if rg.client < base || rg.client >= base + c {
@@ -165,6 +179,14 @@ pub(super) async fn client_task(
         framing: framing.clone(),
         reply: Vec::new(),
         batch_ns: 0,
+        seeded: sh.edits == proto::Edits::Root || idx == 0,
+    };
+    let target = match sh.edits {
+        proto::Edits::Root => proto::EditTarget::Root { key: &key },
+        proto::Edits::Component => proto::EditTarget::Label {
+            seed: proto::seed_client_id(room),
+            index: idx,
+        },
     };
     let mut rng = new_rng();
     let jitter = Duration::from_nanos(next_rand(&mut rng) % interval.as_nanos().max(1) as u64);
@@ -178,7 +200,21 @@ pub(super) async fn client_task(
     let mut scratch = Vec::with_capacity(64);
     let mut io_error = false;
     conn.drain_buffered(&mut |st, f| recv.on_frame(&sh, st, f));
+    if sh.edits == proto::Edits::Component && idx == 0 {
+        msg.clear();
+        framing.begin(&mut msg);
+        let seed = proto::seed_client_id(room);
+        proto::encode_seed(&mut msg, seed, sh.clients, &mut scratch);
+        conn.st.queue_binary(&msg);
+        if let Some(log) = &mut recv.log {
+            log.push(scratch.clone());
+        }
+        if conn.st.try_flush(&conn.fd).is_err() {
+            io_error = true;
+        }
+    }
     const IDLE_TICK: Duration = Duration::from_millis(50);
+    const SEED_TICK: Duration = Duration::from_millis(1);
     loop {
         if sh.stop.get() {
             break;
@@ -219,13 +255,19 @@ pub(super) async fn client_task(
                     sleep.as_mut().reset(tokio::time::Instant::now() + IDLE_TICK);
                     continue;
                 }
+                if !recv.seeded {
+                    // The component is not there yet: look again soon (the
+                    // seed arrives within milliseconds of the start).
+                    sleep.as_mut().reset(tokio::time::Instant::now() + SEED_TICK);
+                    continue;
+                }
                 let now = Instant::now();
                 if now.duration_since(deadline.into_std()) > interval {
                     bump(&sh.late_sends, 1);
                 }
                 msg.clear();
                 framing.begin(&mut msg);
-                proto::encode_edit(&mut msg, cid, &key, seq, value_bytes, &mut scratch);
+                proto::encode_edit(&mut msg, cid, target, seq, value_bytes, &mut scratch);
                 let t = now.duration_since(sh.t0).as_nanos() as u64;
                 sh.send_ns[global * sh.cap + seq as usize].set(t + 1);
                 if t >= sh.warm_ns && t < sh.end_ns {
