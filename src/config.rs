@@ -218,6 +218,13 @@ pub struct Config {
     /// costs: without it, any Yjs client can leave a form invalid.
     #[arg(long, env = "COFORM_SCHEMA_CHECK", default_value = "on", value_parser = parse_on_off, hide = true)]
     pub schema_check: bool,
+    /// A document's presence (pointers, selections) goes to its other
+    /// clients at most once per this window: a change after a quiet window
+    /// goes at once, changes within one are merged, latest state per
+    /// person, and go together at its end. `0ms` sends every change at
+    /// once.
+    #[arg(long, env = "COFORM_PRESENCE_WINDOW", default_value = duration_text(RoomConfig::DEFAULT.presence_window), value_parser = parse_duration)]
+    pub presence_window: Duration,
     /// How long shutdown waits for rooms and connections to finish.
     #[arg(long, env = "COFORM_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -603,6 +610,7 @@ impl Config {
             compact_after_updates: self.compaction.after_updates,
             compact_after_bytes: self.compaction.after_bytes,
             check_schema: self.schema_check,
+            presence_window: self.presence_window,
             ..RoomConfig::default()
         }
     }

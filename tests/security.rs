@@ -376,8 +376,19 @@ async fn a_full_document_relays_no_more_presence() {
         c.set_awareness(1, &format!(r#"{{"n":{i}}}"#)).await;
         c.round_trip().await;
     }
+    // The second client moves again after the third was refused: presence
+    // is relayed in order, so once the first client has that move, it has
+    // had everything relayed before it.
+    clients[1].set_awareness(2, r#"{"n":1,"moved":true}"#).await;
     let first = &clients[0];
-    first.round_trip().await;
+    let second = clients[1].client_id();
+    first
+        .wait_state("the second client's move", |s| {
+            s.awareness
+                .get(&second)
+                .is_some_and(|(clock, _)| *clock == 2)
+        })
+        .await;
     assert!(first.awareness_json(clients[1].client_id()).is_some());
     assert!(
         first.awareness_json(clients[2].client_id()).is_none(),

@@ -52,6 +52,11 @@ pub struct RoomConfig {
     /// Check every applied update against the form model and repair what
     /// it left invalid. Off only to measure what checking costs.
     pub check_schema: bool,
+    /// A room sends presence changes at most once per this window: a
+    /// change after a quiet window goes at once, changes within one are
+    /// merged (latest state per client) and go together at its end.
+    /// Zero sends every change at once.
+    pub presence_window: Duration,
 }
 
 impl RoomConfig {
@@ -63,6 +68,7 @@ impl RoomConfig {
         compact_after_bytes: 4 << 20,
         inbox: 1_024,
         check_schema: true,
+        presence_window: Duration::from_millis(10),
     };
 }
 

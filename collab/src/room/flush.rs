@@ -191,11 +191,35 @@ impl Room {
         }
     }
 
+    /// Sends a presence change to every peer except `except`: at once
+    /// when the room's last presence broadcast is at least a presence
+    /// window ago, otherwise merged with the other changes of this window
+    /// and sent when it ends (see `presence_out`).
+    pub(super) fn broadcast_presence(
+        &mut self,
+        update: AwarenessUpdate,
+        frame: Option<Bytes>,
+        except: Option<PeerId>,
+    ) {
+        let window = self.shared.config.presence_window;
+        let now = tokio::time::Instant::now();
+        if let Some(batch) = self.presence_out.offer(window, update, frame, except, now) {
+            self.send_presence_now(&batch.update, batch.frame, batch.except);
+        }
+    }
+
+    /// Sends the presence changes held for this window.
+    pub(super) fn send_held_presence(&mut self) {
+        if let Some(batch) = self.presence_out.take(tokio::time::Instant::now()) {
+            self.send_presence_now(&batch.update, batch.frame, batch.except);
+        }
+    }
+
     /// Queues a presence message carrying the clients of `update` (its
     /// encoding, or `frame` when that is the same message as received) to
     /// every peer except `except`. A state still queued to a slow peer is
     /// replaced by the newer one (see [`crate::peer::Peer::send_presence`]).
-    pub(super) fn broadcast_presence(
+    fn send_presence_now(
         &mut self,
         update: &AwarenessUpdate,
         frame: Option<Bytes>,

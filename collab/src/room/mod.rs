@@ -39,6 +39,7 @@
 mod flush;
 mod load;
 mod peers;
+mod presence_out;
 mod remote;
 mod unload;
 mod update;
@@ -222,6 +223,8 @@ pub(crate) struct Room {
     /// `None` when checking is off (only to measure what it costs).
     guard: Option<Guard>,
     presence: Presence,
+    /// Presence changes held for the next presence window.
+    presence_out: presence_out::PresenceOut,
     peers: HashMap<PeerId, Arc<Peer>>,
     pending: Vec<Pending>,
     /// The full state as a sync step 2 message, kept until the doc changes:
@@ -303,6 +306,7 @@ impl Room {
             acks: HashMap::new(),
             acked: HashMap::new(),
             evicted: None,
+            presence_out: Default::default(),
         };
         tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
         if let Some(bus) = &room.shared.bus {
@@ -330,9 +334,15 @@ impl Room {
             let idle_deadline = self
                 .idle_since
                 .map(|t| tokio::time::Instant::from_std(t + grace));
+            let presence_due = self.presence_out.due();
             let first = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => return Exit::Shutdown,
+                _ = tokio::time::sleep_until(presence_due.unwrap_or_else(tokio::time::Instant::now)),
+                    if presence_due.is_some() => {
+                    self.send_held_presence();
+                    continue;
+                }
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => cmd,
                     None => return Exit::Idle,
@@ -439,7 +449,7 @@ impl Room {
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
                 if let Some(removal) = self.presence.remove_replica(&replica) {
-                    self.broadcast_presence(&removal, None, None);
+                    self.broadcast_presence(removal, None, None);
                 }
             }
         }

@@ -171,7 +171,7 @@ impl Room {
         if let Some(forward) = applied.forward {
             self.publish_awareness(&forward);
             let frame = frame.filter(|_| applied.all_accepted);
-            self.broadcast_presence(&forward, frame, Some(peer));
+            self.broadcast_presence(forward, frame, Some(peer));
         }
     }
 
@@ -197,6 +197,9 @@ impl Room {
                 tracing::info!(doc = %self.name, peer = id, "closed a peer that fell behind");
             }
             if let Some(removal) = self.presence.remove_peer(id) {
+                // What is held may carry this peer's last states: they go
+                // first, so the removal is the last word.
+                self.send_held_presence();
                 self.publish_awareness(&removal);
                 let msg = protocol::encode_awareness(&removal);
                 let tag = PresenceTag::new(removal.clients.keys().map(|c| c.get()));

@@ -62,7 +62,7 @@ impl Room {
                     return;
                 };
                 if let Some(forward) = self.presence.apply_remote(&msg.replica, &update) {
-                    self.broadcast_presence(&forward, None, None);
+                    self.broadcast_presence(forward, None, None);
                 }
             }
             BusKind::QueryAwareness => {
