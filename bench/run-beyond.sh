@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The runs behind BENCHMARKS.md's sections on the schema check, presence at
+# cursor rate and the replica hop: REPEAT runs each (default 3), medians
+# reported by the generator. About 25 minutes on 2 cores. Needs Rust and
+# Node.js 20+ (Hocuspocus), and redis-server for the replica runs.
+#
+#   bench/run-beyond.sh                     # everything
+#   ONLY="guard presence" bench/run-beyond.sh
+#   OUT=results.jsonl bench/run-beyond.sh
+#
+# Every run's JSON line is appended to $OUT (one line per step of a stepped
+# run); `coform-bench report $OUT` prints them as tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEAT="${REPEAT:-3}"
+ONLY="${ONLY:-guard presence documents replicas}"
+OUT="${OUT:-bench-beyond-$(date +%Y%m%d-%H%M%S).jsonl}"
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required. $2" >&2; exit 1; }
+}
+need cargo "Install Rust (1.87 or newer) with rustup."
+need node "Install Node.js 20 or newer."
+need npm "Install npm (it comes with Node.js)."
+
+echo "==> building (release)"
+cargo build --release -p coform -p coform-bench
+echo "==> installing the Node servers"
+(cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
+
+BENCH=target/release/coform-bench
+failures=0
+run() {
+  echo "==> coform-bench $*" >&2
+  if ! "$BENCH" "$@" --repeat "$REPEAT" >>"$OUT"; then
+    echo "    (did not pass its checks or was invalid: see $OUT)" >&2
+    failures=$((failures + 1))
+  fi
+}
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+if wants guard; then
+  # Form edits (every edit changes a component's label, so the schema
+  # check runs on each), with the check on and off; no store, so that the
+  # check's share of the server's work is as large as it can be.
+  for check in on off; do
+    run sustained --server coform --docs 10 --interval-ms 100 --clients 10,20,40,60,80 \
+      --edits component --p99-limit-ms 50 --duration 5 --drain-timeout 20 \
+      --server-arg=--store --server-arg=memory --server-arg=--schema-check --server-arg="$check"
+  done
+fi
+
+if wants presence; then
+  # 100 documents × 10 designers × 30 moves/s: Coform (with and without
+  # its presence window) and Hocuspocus.
+  run presence --server coform --docs 100 --clients 10 --hz 30 --duration 5
+  run presence --server coform --docs 100 --clients 10 --hz 30 --duration 5 \
+    --server-arg=--presence-window --server-arg=0ms
+  run presence --server hocuspocus --docs 100 --clients 10 --hz 30 --duration 5
+  # Where each exceeds p99 50 ms: 20 documents at 30 Hz, more designers.
+  run presence --server coform --docs 20 --clients 10,20,30,40,60,80 --hz 30 --duration 5
+  run presence --server hocuspocus --docs 20 --clients 10,20,30,40,60,80 --hz 30 --duration 5
+fi
+
+if wants documents; then
+  # The document step the relay keeps at p99 ≤ 25 ms with full
+  # durability: 10 documents × 100 clients, an edit per client per 100 ms.
+  run fanout --server coform --docs 10 --clients 100 --interval-ms 100 --duration 5 \
+    --drain-timeout 20
+  # The same with form edits (the schema check on every edit).
+  run fanout --server coform --docs 10 --clients 100 --interval-ms 100 --duration 5 \
+    --drain-timeout 20 --edits component
+fi
+
+if wants replicas; then
+  need redis-server "Install Redis (apt install redis-server)."
+  run replicas --docs 20 --clients 10 --interval-ms 100 --duration 5
+fi
+
+echo "==> done: $failures configuration(s) failed their checks; results in $OUT" >&2
+"$BENCH" report "$OUT" >&2 || true
