@@ -216,7 +216,7 @@ pub struct Config {
     /// Check each live edit against the form model and repair what it left
     /// invalid (on by default). `off` exists only to measure what checking
     /// costs: without it, any Yjs client can leave a form invalid.
-    #[arg(long, env = "COFORM_SCHEMA_CHECK", default_value = "on", value_parser = parse_on_off, hide = true)]
+    #[arg(long, env = "COFORM_SCHEMA_CHECK", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set, hide = true)]
     pub schema_check: bool,
     /// A document's presence (pointers, selections) goes to its other
     /// clients at most once per this window: a change after a quiet window
@@ -628,6 +628,23 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn schema_check_and_presence_window_take_values() {
+        let on = Cli::parse_from(["coform"]).into_config().room_config();
+        assert!(on.check_schema);
+        assert_eq!(on.presence_window, Duration::from_millis(10));
+        let off = Cli::try_parse_from(["coform", "--schema-check", "off"]).unwrap();
+        assert!(!off.into_config().room_config().check_schema);
+        let on = Cli::try_parse_from(["coform", "serve", "--schema-check", "on"]).unwrap();
+        assert!(on.into_config().room_config().check_schema);
+        assert!(Cli::try_parse_from(["coform", "--schema-check", "no"]).is_err());
+        let zero = Cli::try_parse_from(["coform", "--presence-window", "0ms"]).unwrap();
+        assert_eq!(
+            zero.into_config().room_config().presence_window,
+            Duration::ZERO
+        );
     }
 
     #[test]
