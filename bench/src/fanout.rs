@@ -40,11 +40,37 @@ pub struct Params {
     pub connect_concurrency: usize,
     /// Extra server arguments for this run (coform only).
     pub server_args: Vec<String>,
-    /// A second replica: clients with an odd index connect to it, and
-    /// deliveries between the replicas are measured apart.
-    pub second: Option<std::net::SocketAddr>,
+    /// More replicas of the same server (after the first): clients are
+    /// spread over all of them by `spread`, and deliveries between
+    /// replicas are measured apart from those within one.
+    pub others: Vec<std::net::SocketAddr>,
+    pub spread: Spread,
     /// What the clients' edits change.
     pub edits: proto::Edits,
+}
+
+/// How clients are spread over the replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Spread {
+    /// Every document has clients on every replica: client `i` of a
+    /// document is on replica `i mod N`.
+    Span,
+    /// Every document's clients are on one replica (as a load balancer
+    /// with document affinity places them): document `d` on replica
+    /// `d mod N`.
+    Affinity,
+}
+
+impl Spread {
+    /// The replica (0-based, of `replicas`) client `idx` of room `room`
+    /// connects to.
+    pub fn replica_of(self, room: usize, idx: usize, replicas: usize) -> usize {
+        let n = replicas.max(1);
+        match self {
+            Spread::Span => idx % n,
+            Spread::Affinity => room % n,
+        }
+    }
 }
 
 /// What every client task shares (one thread: cells, no locks).
@@ -62,6 +88,9 @@ struct Shared {
     /// Deliveries whose sender is on the same replica (with `second`).
     hist_same: RefCell<Histogram>,
     split: bool,
+    /// Replicas, and how clients are spread over them.
+    replicas: usize,
+    spread: Spread,
     edits: proto::Edits,
     warm_ns: u64,
     end_ns: u64,
@@ -171,7 +200,7 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     let drain_s = drain(&sh, &tasks, p.drain_timeout).await;
     let metrics = server.metrics().await;
     let rss = server.rss().unwrap_or((0, 0));
-    let (server_docs, verify_errors) = read_server_docs(spec, &target, p.docs).await;
+    let (server_docs, verify_errors) = read_server_docs(spec, &target, p).await;
     sh.stop.set(true);
     let mut outcomes = Vec::with_capacity(tasks.len());
     for t in tasks {
@@ -202,20 +231,27 @@ pub async fn run(spec: &Spec, p: &Params, window: &Window) -> Result<Value> {
     ))
 }
 
-/// Opens and syncs every client (with `second`, odd indexes on the second
-/// replica); returns them and the seconds it took.
+/// Every replica: the first, then `p.others`.
+fn replica_targets(target: &Target, p: &Params) -> Vec<Target> {
+    let mut targets = vec![target.clone()];
+    targets.extend(p.others.iter().map(|&addr| Target {
+        addr,
+        kind: target.kind,
+    }));
+    targets
+}
+
+/// Opens and syncs every client (with more replicas, each on the replica
+/// `spread` gives it); returns them and the seconds it took.
 async fn connect(target: &Target, p: &Params) -> Result<(Vec<Synced>, f64)> {
     let n = p.docs * p.clients;
     let t_connect = Instant::now();
-    let second = p.second.map(|addr| Target {
-        addr,
-        kind: target.kind,
-    });
+    let targets = replica_targets(target, p);
     let opened = bounded(n, p.connect_concurrency, |i| {
-        let target = match &second {
-            Some(other) if (i % p.clients) % 2 == 1 => other.clone(),
-            _ => target.clone(),
-        };
+        let replica = p
+            .spread
+            .replica_of(i / p.clients, i % p.clients, targets.len());
+        let target = targets[replica].clone();
         let doc = doc_name(i / p.clients);
         async move { open_synced(&target, &doc, false, Duration::from_secs(60)).await }
     })
@@ -247,7 +283,9 @@ impl Shared {
             hist: RefCell::new(Histogram::default()),
             hist_cross: RefCell::new(Histogram::default()),
             hist_same: RefCell::new(Histogram::default()),
-            split: p.second.is_some(),
+            split: !p.others.is_empty(),
+            replicas: 1 + p.others.len(),
+            spread: p.spread,
             edits: p.edits,
             warm_ns,
             end_ns,
@@ -327,16 +365,20 @@ async fn drain(sh: &Shared, tasks: &[JoinHandle<Outcome>], timeout: Duration) ->
 
 /// What the server itself holds, read by a fresh client per room while
 /// the clients are still connected (servers without a store would drop a
-/// document its last client left); and the rooms that could not be read.
+/// document its last client left), from the replica of the room's first
+/// client; and the rooms that could not be read.
 async fn read_server_docs(
     spec: &Spec,
     target: &Target,
-    docs: usize,
+    p: &Params,
 ) -> (Vec<Option<Replica>>, Vec<String>) {
+    let docs = p.docs;
+    let targets = replica_targets(target, p);
     let mut server_docs: Vec<Option<Replica>> = Vec::new();
     let mut verify_errors = Vec::new();
     if spec.kind.keeps_state() {
         for room in 0..docs {
+            let target = &targets[p.spread.replica_of(room, 0, targets.len())];
             match open_synced(target, &doc_name(room), true, Duration::from_secs(30)).await {
                 Ok(s) => {
                     server_docs.push(s.step2.as_ref().map(|u| replica(std::slice::from_ref(u))));
@@ -630,6 +672,11 @@ fn report(p: &Params, sh: &Shared, g: Gathered) -> Value {
         "other_load_cores": usage.other_load,
         "bench_wait": usage.bench_wait,
         "server_wait": usage.server_wait,
+        "server_cpu_parts": usage
+            .server_cpu_parts
+            .iter()
+            .map(|(name, cpu)| (name.clone(), json!(cpu)))
+            .collect::<serde_json::Map<String, Value>>(),
         "drain_s": drain_s,
         "closed_by_server": closes,
         "late_sends": sh.late_sends.get(),
@@ -640,13 +687,6 @@ fn report(p: &Params, sh: &Shared, g: Gathered) -> Value {
         "server_stop_s": stop.as_ref().map(|d| d.as_secs_f64()).unwrap_or(-1.0),
         "notes": notes,
     })
-}
-
-/// Whether a delivery from client `sender` to a client on side
-/// `receiver_side` (index parity: odd indexes use the second replica)
-/// crossed between the replicas.
-fn crosses_replicas(sender: usize, receiver_side: usize) -> bool {
-    sender % 2 != receiver_side
 }
 
 fn split_ms(h: &RefCell<Histogram>, q: f64) -> Value {
@@ -690,12 +730,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deliveries_between_replicas_are_told_apart() {
-        // Even indexes on replica A (side 0), odd ones on B (side 1).
-        assert!(!crosses_replicas(0, 0));
-        assert!(!crosses_replicas(2, 0));
-        assert!(crosses_replicas(1, 0));
-        assert!(crosses_replicas(4, 1));
-        assert!(!crosses_replicas(3, 1));
+    fn clients_are_spread_over_the_replicas() {
+        // Span: every document on every replica, by client index.
+        let span: Vec<usize> = (0..6).map(|i| Spread::Span.replica_of(4, i, 3)).collect();
+        assert_eq!(span, [0, 1, 2, 0, 1, 2]);
+        assert_eq!(Spread::Span.replica_of(0, 5, 2), 1);
+        // Affinity: a document's clients all on one replica.
+        let rooms: Vec<usize> = (0..4)
+            .map(|r| Spread::Affinity.replica_of(r, 7, 3))
+            .collect();
+        assert_eq!(rooms, [0, 1, 2, 0]);
+        assert!((0..10).all(|i| Spread::Affinity.replica_of(5, i, 2) == 1));
+        // One replica: everyone on it.
+        assert_eq!(Spread::Span.replica_of(3, 9, 1), 0);
     }
 }

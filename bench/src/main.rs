@@ -105,7 +105,7 @@ enum Scenario {
     Sustained(SustainedArgs),
     /// Fanout with every document's clients split over two coform
     /// replicas joined by Redis: the added latency of the Redis hop.
-    Replicas(FanoutArgs),
+    Replicas(ReplicasArgs),
     /// D documents × C clients, each moving its pointer (an awareness
     /// update) R times a second: presence latency, staleness, cost. Lists
     /// of clients or rates run steps up to a latency p99 limit.
@@ -169,6 +169,19 @@ struct FanoutKnobs {
     /// Connections opened at once while setting up.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ReplicasArgs {
+    #[command(flatten)]
+    fanout: FanoutArgs,
+    /// Coform replicas (1 to 4); 1 runs without Redis, the baseline.
+    #[arg(long, default_value_t = 2)]
+    replicas: usize,
+    /// `span`: every document has clients on every replica; `affinity`:
+    /// each document's clients all on one replica.
+    #[arg(long, value_enum, default_value_t = fanout::Spread::Span)]
+    spread: fanout::Spread,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -328,7 +341,8 @@ impl FanoutArgs {
             drain_timeout: Duration::from_secs_f64(self.knobs.drain_timeout),
             connect_concurrency: self.knobs.connect_concurrency,
             server_args,
-            second: None,
+            others: Vec::new(),
+            spread: fanout::Spread::Span,
             edits: self.knobs.edits,
         }
     }
@@ -346,6 +360,7 @@ pub struct Snap {
     cores: f64,
     bench_wait: f64,
     server_wait: Option<f64>,
+    parts: Vec<(String, f64)>,
 }
 
 pub struct Usage {
@@ -358,6 +373,9 @@ pub struct Usage {
     pub bench_wait: f64,
     /// Share of the window the server's threads spent waiting for a core.
     pub server_wait: Option<f64>,
+    /// CPU seconds per process of the system under test, when it is more
+    /// than one (see `Spec::also`).
+    pub server_cpu_parts: Vec<(String, f64)>,
 }
 
 impl Window {
@@ -366,6 +384,7 @@ impl Window {
             t: Instant::now(),
             bench: server::self_cpu_seconds(),
             server: server.cpu_seconds(),
+            parts: server.cpu_parts().unwrap_or_default(),
             cores: server::core_busy_seconds(&self.cores).iter().sum(),
             bench_wait: server::runqueue_wait_seconds(std::process::id()).unwrap_or(0.0),
             server_wait: server.runqueue_wait(),
@@ -389,6 +408,15 @@ impl Window {
             server_wait: match (a.server_wait, b.server_wait) {
                 (Some(x), Some(y)) => Some((y - x) / dt),
                 _ => None,
+            },
+            server_cpu_parts: if a.parts.len() > 1 && a.parts.len() == b.parts.len() {
+                a.parts
+                    .iter()
+                    .zip(&b.parts)
+                    .map(|((name, x), (_, y))| (name.clone(), y - x))
+                    .collect()
+            } else {
+                Vec::new()
             },
         }
     }
@@ -470,6 +498,7 @@ fn setup(c: &Common) -> Result<Setup> {
             node_dir: c.node_dir.clone().unwrap_or_else(default_node_dir),
             extra_args: c.server_args.clone(),
             cpus: pinned.then_some(server_cpus),
+            also: Vec::new(),
         },
         window: Window { cores },
         pinned,
@@ -744,7 +773,8 @@ async fn run_once(
             fanout::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
         }
         Scenario::Replicas(a) => {
-            replicas::run(&s.spec, &a.params(server_args.to_vec()), &s.window).await
+            let p = a.fanout.params(server_args.to_vec());
+            replicas::run(&s.spec, &p, a.replicas, a.spread, &s.window).await
         }
         Scenario::Smoke => {
             let a = smoke_args();
@@ -1013,7 +1043,13 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
 
 fn params_json(s: &Scenario) -> Value {
     match s {
-        Scenario::Fanout(a) | Scenario::DurabilityCost(a) | Scenario::Replicas(a) => fanout_json(a),
+        Scenario::Fanout(a) | Scenario::DurabilityCost(a) => fanout_json(a),
+        Scenario::Replicas(a) => {
+            let mut v = fanout_json(&a.fanout);
+            v["replicas"] = json!(a.replicas);
+            v["spread"] = json!(replicas::spread_name(a.spread));
+            v
+        }
         Scenario::Smoke => fanout_json(&smoke_args()),
         Scenario::Presence(a) => presence_json(a),
         Scenario::Connections(a) => json!({

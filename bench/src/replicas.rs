@@ -1,32 +1,38 @@
-//! `replicas`: the fanout workload with every document's clients split over
-//! two Coform replicas joined by Redis pub/sub: even client indexes on
-//! replica A, odd ones on replica B. Deliveries between clients of the
-//! same replica and across the replicas are measured apart; the difference
-//! of their medians is what the Redis hop adds.
+//! `replicas`: the fanout workload over N Coform replicas (`--replicas`,
+//! default 2) joined by Redis pub/sub. With `--spread span` every
+//! document has clients on every replica (client i on replica i mod N);
+//! with `--spread affinity` each document's clients are all on one replica
+//! (document d on replica d mod N), as a load balancer with document
+//! affinity places them. Deliveries between clients of the same replica
+//! and across replicas are measured apart; the difference of their
+//! percentiles is what the Redis hop adds.
 //!
 //! The scenario starts its own `redis-server` on a free loopback port (and
-//! stops it by its PID) and two coform processes with `--store memory
+//! stops it by its PID) and the coform processes with `--store memory
 //! --redis …`: each replica keeps its own updates in memory, so the figure
 //! isolates the hop (publish after the local commit, subscribe, apply,
-//! broadcast) from the store. Both replicas run on the server cores; CPU
-//! and memory figures are replica A's.
+//! broadcast) from the store. `--replicas 1` runs one replica without
+//! Redis: the baseline at the same load. Every replica and Redis run on
+//! the server cores; the CPU figures are their sum (and per process in
+//! `server_cpu_parts`), memory figures are the first replica's.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use crate::fanout;
+use crate::fanout::{self, Spread};
 use crate::server::{Kind, Spec};
 use crate::Window;
 
 /// A throwaway Redis on a free loopback port, killed when dropped.
 struct Redis {
     url: String,
+    pid: Option<u32>,
     _child: Child,
 }
 
@@ -58,6 +64,7 @@ impl Redis {
         }
         Ok(Redis {
             url: format!("redis://127.0.0.1:{port}"),
+            pid: child.id(),
             _child: child,
         })
     }
@@ -80,49 +87,72 @@ pub fn hop(cross: &Value, same: &Value) -> Value {
     }
 }
 
-pub async fn run(spec: &Spec, p: &fanout::Params, window: &Window) -> Result<Value> {
+pub async fn run(
+    spec: &Spec,
+    p: &fanout::Params,
+    replicas: usize,
+    spread: Spread,
+    window: &Window,
+) -> Result<Value> {
     if spec.kind != Kind::Coform || spec.attach.is_some() || spec.cmd.is_some() {
-        bail!("replicas starts two coform replicas itself: use --server coform without --attach or --server-cmd");
+        bail!("replicas starts its coform replicas itself: use --server coform without --attach or --server-cmd");
     }
-    if p.clients < 2 {
-        bail!("replicas needs at least 2 clients per document (one on each replica)");
+    if !(1..=4).contains(&replicas) {
+        bail!("--replicas takes 1 to 4");
     }
-    let redis = Redis::start().await?;
+    if replicas > 1 && spread == Spread::Span && p.clients < replicas {
+        bail!("spanning {replicas} replicas needs at least {replicas} clients per document");
+    }
+    let redis = match replicas {
+        1 => None,
+        _ => Some(Redis::start().await?),
+    };
     let dir = tempfile::Builder::new()
         .prefix("coform-bench-replicas-")
         .tempdir()?;
-    let mut args: Vec<String> = vec![
-        "--store".into(),
-        "memory".into(),
-        "--redis".into(),
-        redis.url.clone(),
-    ];
+    let mut args: Vec<String> = vec!["--store".into(), "memory".into()];
+    if let Some(redis) = &redis {
+        args.extend(["--redis".into(), redis.url.clone()]);
+    }
     args.extend(p.server_args.iter().cloned());
-    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
-    std::fs::create_dir_all(&dir_a)?;
-    std::fs::create_dir_all(&dir_b)?;
-    let a = spec.start(&dir_a, &args).await.context("replica A")?;
-    let b = match spec.start(&dir_b, &args).await {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = a.stop().await;
-            return Err(e.context("replica B"));
+    let mut servers = Vec::with_capacity(replicas);
+    for i in 0..replicas {
+        let data = dir.path().join(format!("replica-{}", i + 1));
+        std::fs::create_dir_all(&data)?;
+        match spec.start(&data, &args).await {
+            Ok(s) => servers.push(s),
+            Err(e) => {
+                for s in servers.into_iter().rev() {
+                    let _ = s.stop().await;
+                }
+                return Err(e.context(format!("replica {}", i + 1)));
+            }
         }
-    };
+    }
+    let mut also: Vec<(String, u32)> = servers[1..]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((format!("replica-{}", i + 2), s.pid?)))
+        .collect();
+    if let Some(pid) = redis.as_ref().and_then(|r| r.pid) {
+        also.push(("redis".into(), pid));
+    }
     let attached = Spec {
-        attach: Some((a.addr, a.pid)),
+        attach: Some((servers[0].addr, servers[0].pid)),
+        also,
         ..spec.clone()
     };
     let params = fanout::Params {
-        second: Some(b.addr),
+        others: servers[1..].iter().map(|s| s.addr).collect(),
+        spread,
         server_args: Vec::new(),
         ..p.clone()
     };
     let result = fanout::run(&attached, &params, window).await;
-    let problems_b = b.log_problems();
-    let problems_a = a.log_problems();
-    let _ = b.stop().await;
-    let _ = a.stop().await;
+    let problems: usize = servers.iter().map(|s| s.log_problems().len()).sum();
+    for s in servers.into_iter().rev() {
+        let _ = s.stop().await;
+    }
     drop(redis);
     let mut v = result?;
     let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
@@ -134,15 +164,40 @@ pub async fn run(spec: &Spec, p: &fanout::Params, window: &Window) -> Result<Val
         &get("latency_cross_replica_p99_ms"),
         &get("latency_same_replica_p99_ms"),
     );
+    let f = |k: &str| v.get(k).and_then(Value::as_f64);
+    // CPU of every replica and Redis per delivery, and Redis's per update
+    // published (each update is published once, by its replica).
+    let per_delivery = match (f("server_cpu_util"), f("deliveries_per_s")) {
+        (Some(cpu), Some(d)) if d > 0.0 => json!(cpu / d * 1e6),
+        _ => Value::Null,
+    };
+    let redis_cpu = v
+        .get("server_cpu_parts")
+        .and_then(|parts| parts.get("redis"))
+        .and_then(Value::as_f64);
+    let per_publish = match (redis_cpu, f("updates_per_s")) {
+        (Some(cpu), Some(u)) if u > 0.0 => {
+            json!(cpu / (u * p.duration.as_secs_f64()) * 1e6)
+        }
+        _ => Value::Null,
+    };
     if let Some(obj) = v.as_object_mut() {
+        obj.insert("replicas".into(), json!(replicas));
+        obj.insert("spread".into(), json!(spread_name(spread)));
         obj.insert("redis_hop_p50_ms".into(), hop_p50);
         obj.insert("redis_hop_p99_ms".into(), hop_p99);
-        obj.insert(
-            "replica_log_problems".into(),
-            json!(problems_a.len() + problems_b.len()),
-        );
+        obj.insert("server_cpu_us_per_delivery".into(), per_delivery);
+        obj.insert("redis_cpu_us_per_update".into(), per_publish);
+        obj.insert("replica_log_problems".into(), json!(problems));
     }
     Ok(v)
+}
+
+pub fn spread_name(spread: Spread) -> &'static str {
+    match spread {
+        Spread::Span => "span",
+        Spread::Affinity => "affinity",
+    }
 }
 
 #[cfg(test)]

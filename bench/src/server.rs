@@ -72,6 +72,10 @@ pub struct Spec {
     /// Extra arguments for coform (`--store memory`, …).
     pub extra_args: Vec<String>,
     pub cpus: Option<Vec<usize>>,
+    /// Other processes of the system under test (more replicas, Redis):
+    /// with `attach`, their CPU time counts as the server's, and is also
+    /// reported per process.
+    pub also: Vec<(String, u32)>,
 }
 
 /// A running server.
@@ -81,6 +85,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub log: Option<PathBuf>,
     pub started_in: Duration,
+    /// See [`Spec::also`].
+    pub also: Vec<(String, u32)>,
 }
 
 impl Spec {
@@ -93,6 +99,7 @@ impl Spec {
                 addr,
                 log: None,
                 started_in: Duration::ZERO,
+                also: self.also.clone(),
             });
         }
         let mut cmd = match &self.cmd {
@@ -181,6 +188,7 @@ impl Spec {
             addr,
             log: Some(log),
             started_in,
+            also: Vec::new(),
         })
     }
 }
@@ -216,9 +224,21 @@ impl Server {
         runqueue_wait_seconds(self.pid?)
     }
 
-    /// CPU seconds (user + system, all threads) used so far.
+    /// CPU seconds (user + system, all threads) used so far, with those
+    /// of the processes in [`Server::also`].
     pub fn cpu_seconds(&self) -> Option<f64> {
-        cpu_seconds(self.pid?).ok()
+        let parts = self.cpu_parts()?;
+        Some(parts.iter().map(|(_, s)| s).sum())
+    }
+
+    /// CPU seconds used so far by the server itself (`server`) and by
+    /// each process in [`Server::also`].
+    pub fn cpu_parts(&self) -> Option<Vec<(String, f64)>> {
+        let mut parts = vec![("server".to_owned(), cpu_seconds(self.pid?).ok()?)];
+        for (name, pid) in &self.also {
+            parts.push((name.clone(), cpu_seconds(*pid).ok()?));
+        }
+        Some(parts)
     }
 
     /// (current RSS, peak RSS) in bytes.

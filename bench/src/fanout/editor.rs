@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{crosses_replicas, Outcome, Shared};
+use super::{Outcome, Shared};
 use crate::client::Synced;
 use crate::proto::{self, Framing, Reader};
 use crate::ws::{new_rng, next_rand, pump, ConnState};
@@ -95,7 +95,7 @@ impl Recv {
         let mut hist = sh.hist.borrow_mut();
         let mut hist_same = sh.hist_same.borrow_mut();
         let mut hist_cross = sh.hist_cross.borrow_mut();
-        let my_side = self.idx % 2;
+        let my_replica = sh.spread.replica_of(room, self.idx, sh.replicas);
         let parsed = proto::update_ranges(update, |rg| {
             let len = rg.end - rg.start;
             if rg.client == cid {
@@ -136,7 +136,7 @@ impl Recv {
                         let latency = now.saturating_sub(sent);
                         hist.record(latency);
                         if sh.split {
-                            if crosses_replicas(j, my_side) {
+                            if sh.spread.replica_of(room, j, sh.replicas) != my_replica {
                                 hist_cross.record(latency);
                             } else {
                                 hist_same.record(latency);
