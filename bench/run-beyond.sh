@@ -43,7 +43,21 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 if wants guard; then
   # Form edits (every edit changes a component's label, so the schema
   # check runs on each), with the check on and off; no store, so that the
-  # check's share of the server's work is as large as it can be.
+  # check's share of the server's work is as large as it can be. First
+  # the cost: single runs with the check on and off in alternation, 5
+  # pairs per step, so that a drift of the machine falls on both alike.
+  for clients in 10 20 40; do
+    for pair in 1 2 3 4 5; do
+      for check in on off; do
+        echo "==> pair $pair, check $check" >&2
+        "$BENCH" fanout --server coform --docs 10 --clients "$clients" --interval-ms 100 \
+          --duration 5 --edits component --server-arg=--store --server-arg=memory \
+          --server-arg=--schema-check --server-arg="$check" >>"$OUT" \
+          || failures=$((failures + 1))
+      done
+    done
+  done
+  # Then the knee with the check on and off.
   for check in on off; do
     run sustained --server coform --docs 10 --interval-ms 100 --clients 10,20,40,60,80 \
       --edits component --p99-limit-ms 50 --duration 5 --drain-timeout 20 \
@@ -57,7 +71,15 @@ if wants presence; then
   run presence --server coform --docs 100 --clients 10 --hz 30 --duration 5
   run presence --server coform --docs 100 --clients 10 --hz 30 --duration 5 \
     --server-arg=--presence-window --server-arg=0ms
+  run presence --server coform --docs 100 --clients 10 --hz 30 --duration 5 \
+    --server-arg=--presence-window --server-arg=20ms
   run presence --server hocuspocus --docs 100 --clients 10 --hz 30 --duration 5
+  # Document updates in the same shape (100 documents × 10 clients, 30
+  # edits/s each), for CPU per delivery of presence against updates'.
+  run fanout --server coform --docs 100 --clients 10 --interval-ms 33.333 --duration 5 \
+    --drain-timeout 20 --server-arg=--store --server-arg=memory
+  run fanout --server coform --docs 100 --clients 10 --interval-ms 33.333 --duration 5 \
+    --drain-timeout 20
   # Where each exceeds p99 50 ms: 20 documents at 30 Hz, more designers.
   run presence --server coform --docs 20 --clients 10,20,30,40,60,80 --hz 30 --duration 5
   run presence --server hocuspocus --docs 20 --clients 10,20,30,40,60,80 --hz 30 --duration 5
@@ -75,7 +97,17 @@ fi
 
 if wants replicas; then
   need redis-server "Install Redis (apt install redis-server)."
-  run replicas --docs 20 --clients 10 --interval-ms 100 --duration 5
+  # 20 documents × 20 clients, an edit per client per 100 ms (76,000
+  # deliveries/s): one replica (no Redis) as the baseline, then two and
+  # three replicas with document affinity and with every document
+  # spanning every replica. All processes share the server core.
+  run replicas --replicas 1 --docs 20 --clients 20 --interval-ms 100 --duration 5
+  for n in 2 3; do
+    for spread in affinity span; do
+      run replicas --replicas "$n" --spread "$spread" --docs 20 --clients 20 \
+        --interval-ms 100 --duration 5
+    done
+  done
 fi
 
 echo "==> done: $failures configuration(s) failed their checks; results in $OUT" >&2
