@@ -340,6 +340,12 @@ describe("editing a template together", () => {
       await waitUntil(async () => (await rows.inputValue()) === "6", "the Rows field put back to 6", {
         detail: () => rows.evaluate((e) => e.outerHTML),
       });
+      // She is told why, in the polite live region (read out without
+      // moving her focus, which stays in the field).
+      const notice = a.page.locator(".toast-region[aria-live=polite]");
+      await expectText(notice, /Rows of “Bio” was put back \(.+\)\./, "the notice of the repair");
+      assert.doesNotMatch(await notice.innerText(), /components\.bio/, "the notice shows no internal path");
+      assert.equal(await rows.evaluate((e) => e === document.activeElement), true, "focus stays in Rows");
       const stored = await h.api(alice, "GET", `/api/templates/${tpl.id}`);
       assert.equal(stored.content.components.bio.properties.rows, 6);
       const r = await h.api(alice, "GET", `/api/templates/${tpl.id}/problems`);

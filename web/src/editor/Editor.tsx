@@ -20,7 +20,7 @@ import { Palette } from "./Palette";
 import { Presence } from "./Presence";
 import { Properties } from "./Properties";
 import { EditorStore } from "./store";
-import { Toast } from "./Toast";
+import { Toast, toast } from "./Toast";
 import "./editor.css";
 
 /** What the page remembers of a template, to open it offline after a reload. */
@@ -143,6 +143,13 @@ function Workbench(props: { store: EditorStore; templateId: string; workspaceId:
       removeEventListener("pointermove", onMove);
     };
   }, [store]);
+
+  // A change of this designer's that the server repaired: say what came
+  // back and why, in the polite live region of the toast.
+  const repaired = store.repaired.value;
+  useEffect(() => {
+    if (repaired) toast(repaired.message);
+  }, [repaired]);
 
   return (
     <div class="workbench" ref={root}>

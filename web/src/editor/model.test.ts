@@ -10,6 +10,7 @@ import {
   peers,
   placeNew,
   problemsOf,
+  repairMessage,
   selectionsByComponent,
   stepMove,
   subtree,
@@ -207,5 +208,44 @@ describe("colours", () => {
     expect(textOn("#ffff00")).toBe("#000000");
     expect(textOn("#000000")).toBe("#ffffff");
     expect(textOn("not a colour")).toBe("#ffffff");
+  });
+});
+
+describe("repairMessage", () => {
+  const labels = new Map([["bio", "Bio"], ["tel", "Phone"]]);
+  const labelOf = (id: string) => labels.get(id);
+
+  it("says which field of which component came back, and why, without the path", () => {
+    const msg = repairMessage(
+      [{ component: "bio", field: "properties.rows", action: "restored", reason: "components.bio.properties.rows: must be 1 to 100" }],
+      labelOf,
+    );
+    expect(msg).toBe("The server kept the form valid: Rows of “Bio” was put back (must be 1 to 100).");
+  });
+
+  it("words every action, names unknown components by id and meta entries as the form's", () => {
+    const msg = repairMessage(
+      [
+        { component: "tel", field: "properties.minLength", action: "defaulted", reason: "components.tel.properties.minLength: must be a number" },
+        { field: "meta.name", action: "removed", reason: "meta.name: must be a string" },
+        { component: "x9", field: "", action: "dropped", reason: "components.x9.type: unknown component type" },
+      ],
+      labelOf,
+    );
+    expect(msg).toBe(
+      "The server kept the form valid: Min length of “Phone” was reset to its default (must be a number). " +
+        "Name of the form was removed (must be a string). “x9” was removed (unknown component type).",
+    );
+    expect(repairMessage([{ component: "bio", field: "parent", action: "reparented", reason: "orphan" }], labelOf)).toBe(
+      "The server kept the form valid: “Bio” was moved to the top level (orphan).",
+    );
+  });
+
+  it("spells out the first three repairs and counts the rest", () => {
+    const one = { component: "bio", field: "label", action: "restored" as const, reason: "components.bio.label: too long" };
+    const msg = repairMessage([one, one, one, one, one], labelOf);
+    expect(msg.match(/was put back/g)?.length).toBe(3);
+    expect(msg.endsWith("2 more changes were put right.")).toBe(true);
+    expect(repairMessage([one, one, one, one], labelOf).endsWith("1 more change was put right.")).toBe(true);
   });
 });

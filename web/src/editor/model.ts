@@ -2,7 +2,7 @@
 // (components, people) to what the page shows (the nested outline, where
 // a component can move, who is here). No DOM and no session here, so all
 // of it is unit-tested.
-import type { Component, MoveTarget, Person } from "@coform/sdk";
+import type { Component, MoveTarget, Person, Repair } from "@coform/sdk";
 import { buildTree, childrenOf } from "../form/tree";
 
 /** One row of the display tree: a component, how deep it sits, its place among siblings. */
@@ -313,4 +313,51 @@ export function textOn(color: string): "#000000" | "#ffffff" {
   if (l === null) return "#ffffff";
   // Contrast with white is 1.05 / (l + 0.05); with black (l + 0.05) / 0.05.
   return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? "#ffffff" : "#000000";
+}
+
+/** "properties.minLength" → "Min length": the last part of a dotted field, in words. */
+function fieldName(field: string): string {
+  const last = field.split(".").pop() || field;
+  const words = last.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** The validator's reason without the path it starts with. */
+function problemOf(reason: string): string {
+  const at = reason.indexOf(": ");
+  const path = at >= 0 ? reason.slice(0, at) : "";
+  return /^(components|meta)(\.|$)/.test(path) ? reason.slice(at + 2) : reason;
+}
+
+/** One repair in words: what the server did to which field, and why. */
+function describeRepair(r: Repair, labelOf: (id: string) => string | undefined): string {
+  const name = r.component ? `“${labelOf(r.component) || r.component}”` : "the form";
+  const field = fieldName(r.field);
+  const why = `(${problemOf(r.reason)})`;
+  switch (r.action) {
+    case "restored":
+      return `${field} of ${name} was put back ${why}.`;
+    case "defaulted":
+      return `${field} of ${name} was reset to its default ${why}.`;
+    case "removed":
+      return `${field} of ${name} was removed ${why}.`;
+    case "reparented":
+      return `${name.charAt(0).toUpperCase()}${name.slice(1)} was moved to the top level ${why}.`;
+    case "idFixed":
+      return `The id of ${name} was set to its key ${why}.`;
+    case "dropped":
+      return `${name.charAt(0).toUpperCase()}${name.slice(1)} was removed ${why}.`;
+  }
+}
+
+/** At most this many repairs are spelled out in one message. */
+const MAX_REPAIRS_SAID = 3;
+
+/** What to tell a designer whose change the server repaired to keep the
+ *  form valid: each repair in words (the first few, then how many more). */
+export function repairMessage(repairs: readonly Repair[], labelOf: (id: string) => string | undefined): string {
+  const said = repairs.slice(0, MAX_REPAIRS_SAID).map((r) => describeRepair(r, labelOf));
+  const more = repairs.length - said.length;
+  if (more > 0) said.push(`${more} more ${more === 1 ? "change was" : "changes were"} put right.`);
+  return `The server kept the form valid: ${said.join(" ")}`;
 }

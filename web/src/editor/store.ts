@@ -18,6 +18,7 @@ import {
   buildRows,
   followedSelection,
   peers,
+  repairMessage,
   selectionsByComponent,
   type Peer,
   type PresenceExtras,
@@ -72,6 +73,8 @@ export class EditorStore {
   readonly readOnly = signal(false);
   readonly ended = signal<Ended | null>(null);
   readonly problems = signal<Problem[]>([]);
+  /** The last time the server repaired this designer's own change (said in a toast). */
+  readonly repaired = signal<{ message: string; n: number } | null>(null);
   /** Who has each component selected. */
   readonly selectedBy = computed(() => selectionsByComponent(this.people.value));
 
@@ -101,6 +104,13 @@ export class EditorStore {
       }),
       session.on("synced", () => (this.readOnly.value = session.readOnly)),
       session.on("rejected", () => (this.readOnly.value = true)),
+      session.on("repaired", ({ yours, repairs }) => {
+        // Someone else's repaired change is theirs to hear about; here
+        // the form simply shows the repaired value.
+        if (!yours || repairs.length === 0) return;
+        const message = repairMessage(repairs, (id) => this.byId.get(id)?.value.label);
+        this.repaired.value = { message, n: (this.repaired.value?.n ?? 0) + 1 };
+      }),
       session.on("closed", ({ reason, error }) => {
         if (reason !== "access_lost") return;
         const signedOut = error instanceof CoformError && error.status === 401;
