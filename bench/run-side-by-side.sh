@@ -29,27 +29,8 @@ OUT="${OUT:-bench-results-$(date +%Y%m%d-%H%M%S).jsonl}"
 SUSTAINED=(sustained --docs 10 --interval-ms 100 --clients 5,10,15,20,30,40,50,60,70,80,100
   --p99-limit-ms 50 --duration "$SUSTAINED_DURATION" --drain-timeout 20)
 
-need() {
-  command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required. $2" >&2; exit 1; }
-}
-need cargo "Install Rust (1.87 or newer) with rustup."
-need node "Install Node.js 20 or newer."
-need npm "Install npm (it comes with Node.js)."
-
-echo "==> building (release)"
-cargo build --release -p coform -p coform-bench
-echo "==> installing the Node servers"
-(cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
-
-BENCH=target/release/coform-bench
-failures=0
-run() {
-  echo "==> coform-bench $*" >&2
-  if ! "$BENCH" "$@" --repeat "$REPEAT" >>"$OUT"; then
-    echo "    (did not pass its checks or was invalid: see $OUT)" >&2
-    failures=$((failures + 1))
-  fi
-}
+# shellcheck source=bench/prepare.sh
+. bench/prepare.sh
 
 started=$(date +%s)
 for server in $SERVERS; do
