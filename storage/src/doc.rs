@@ -5,8 +5,14 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
-/// Identifies one update-log entry. Ids grow with every append, so a
-/// document's entries sort in the order they were committed.
+/// Identifies one update-log entry. Ids grow with every append, so the
+/// entries one writer appends sort in the order it appended them. Across
+/// writers they need not sort in commit order: the MongoDB backend
+/// reserves a batch's ids before inserting it, so with several replicas an
+/// entry with a smaller id can become visible after one with a larger id.
+/// "Every entry above id X" is therefore not "everything committed since
+/// X was read". Order does not matter for rebuilding a document (Yjs
+/// updates commute); it would for reading a log incrementally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryId(pub u64);
 
@@ -35,7 +41,7 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default)]
 pub struct StoredDoc {
     pub snapshot: Option<Snapshot>,
-    /// Log entries not covered by the snapshot, in commit order.
+    /// Log entries not covered by the snapshot, by id.
     pub log: Vec<LogEntry>,
 }
 
