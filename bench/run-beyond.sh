@@ -61,6 +61,9 @@ if wants presence; then
     --drain-timeout 20 --server-arg=--store --server-arg=memory
   run fanout --server coform --docs 100 --clients 10 --interval-ms 33.333 --duration 5 \
     --drain-timeout 20
+  # What the window costs where presence is light: 20 × 10 × 30 Hz without it.
+  run presence --server coform --docs 20 --clients 10 --hz 30 --duration 5 \
+    --server-arg=--presence-window --server-arg=0ms
   # Where each exceeds p99 50 ms: 20 documents at 30 Hz, more designers.
   run presence --server coform --docs 20 --clients 10,20,30,40,60,80 --hz 30 --duration 5
   run presence --server hocuspocus --docs 20 --clients 10,20,30,40,60,80 --hz 30 --duration 5
@@ -71,9 +74,13 @@ if wants documents; then
   # durability: 10 documents × 100 clients, an edit per client per 100 ms.
   run fanout --server coform --docs 10 --clients 100 --interval-ms 100 --duration 5 \
     --drain-timeout 20
-  # The same with form edits (the schema check on every edit).
+  # The same with form edits (the schema check on every edit), and with
+  # the presence window and the schema check both off.
   run fanout --server coform --docs 10 --clients 100 --interval-ms 100 --duration 5 \
     --drain-timeout 20 --edits component
+  run fanout --server coform --docs 10 --clients 100 --interval-ms 100 --duration 5 \
+    --drain-timeout 20 --server-arg=--presence-window --server-arg=0ms \
+    --server-arg=--schema-check --server-arg=off
 fi
 
 if wants replicas; then
