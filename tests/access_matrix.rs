@@ -281,7 +281,7 @@ async fn world(
             &ws,
             "Form",
             Some(json!({"meta": {"title": "original"}, "components": {"c1": {
-                "id": "c1", "type": "select", "label": "Country",
+                "id": "c1", "type": "select", "label": "Country", "index": "a0",
                 "properties": {"options": [{"label": "None", "value": "none"}],
                                "optionsSource": {"dataSourceId": src, "labelKey": "name", "valueKey": "code"}}}}})),
         )

@@ -1048,6 +1048,23 @@ async fn refused_template_writes_store_nothing() {
             "content",
             "must be a JSON object",
         ),
+        // Content the form model refuses is refused whole, with the
+        // model's path, never stored and mended.
+        (
+            json!({"content": {"components": {"a": {"id": "a", "type": "wizard", "label": "A", "parent": null, "index": "a0"}}}}),
+            "content.components.a.type",
+            "unknown component type",
+        ),
+        (
+            json!({"content": {"components": {"a": {"id": "a", "type": "text", "label": "A", "parent": "ghost", "index": "a0"}}}}),
+            "content.components.a.parent",
+            "orphan",
+        ),
+        (
+            json!({"content": {"components": {"a": {"id": "a", "type": "text", "label": "A", "parent": null}}}}),
+            "content.components.a.index",
+            "is required",
+        ),
         (json!({"name": ""}), "name", "1 to 200"),
         (json!({"name": "x".repeat(201)}), "name", "1 to 200"),
         (json!({"tags": [""]}), "tags", "1 to 50"),
@@ -1067,6 +1084,24 @@ async fn refused_template_writes_store_nothing() {
         let m = r.field_error(field);
         assert!(m.contains(msg), "{extra}: {m}");
     }
+    // Every problem of the content is listed, each at its path.
+    let two_bad = json!({"content": {"components": {
+        "a": {"id": "a", "type": "text", "label": "A", "parent": null, "index": "a0", "properties": {"rows": 3}},
+        "b": {"id": "b", "type": "number", "label": 7, "parent": null, "index": "a1"},
+    }}});
+    let fields: Vec<String> = create(two_bad)
+        .await
+        .field_errors()
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.starts_with("content.components.a.properties"))
+            && fields.iter().any(|f| f == "content.components.b.label"),
+        "{fields:?}"
+    );
     for extra in [
         json!({"workspaceId": 5}),
         json!({"owner": "me"}),
@@ -1092,6 +1127,9 @@ async fn refused_template_writes_store_nothing() {
         json!({"name": "Renamed", "content": {"evil": {}}}),
         json!({"name": "Renamed", "tags": [""]}),
         json!({"content": {"meta": {"title": "changed"}}, "name": ""}),
+        json!({"name": "Renamed", "content": {"components": {
+            "x": {"id": "x", "type": "wizard", "label": "X", "parent": null, "index": "a0"}
+        }}}),
     ] {
         s.put(&format!("/api/templates/{id}"), Some(&ada.access), body)
             .await

@@ -593,7 +593,7 @@ async fn viewers_execute_only_what_a_form_binds() {
         .source("Other", "rest", json!({"url": w.up.url("/countries")}))
         .await;
     let bound = json!({"meta": {"title": "Bound"}, "components": {"country": {
-        "id": "country", "type": "select", "label": "Country",
+        "id": "country", "type": "select", "label": "Country", "index": "a0",
         "properties": {"options": [{"label": "None", "value": "none"}],
                        "optionsSource": {"dataSourceId": id, "labelKey": "name", "valueKey": "code"}}}}});
     let tpl = id_of(

@@ -642,8 +642,9 @@ const EVIL: &str = "<script>alert(1)</script>\"'&é🎉";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_escapes_every_field_and_sends_a_strict_csp() {
     let f = fixture().await;
-    // Content is written with PUT, which only checks the roots: the
-    // preview must cope with anything a client could store.
+    // Hostile text in every field the form model lets hold text (values
+    // the model refuses cannot be stored: REST refuses them, the server
+    // repairs them in live edits).
     let id = format!("c\"><script>x</script>{EVIL}");
     let sec = format!("s<script>{EVIL}");
     let mut components = serde_json::Map::new();
@@ -661,11 +662,19 @@ async fn preview_escapes_every_field_and_sends_a_strict_csp() {
     );
     for (i, kind) in ["select", "radio", "checkbox"].into_iter().enumerate() {
         let key = format!("{kind}{EVIL}");
+        let mut props = json!({"options": [{"value": EVIL, "label": EVIL}]});
+        match kind {
+            "select" => {
+                props["placeholder"] = json!(EVIL);
+                props["defaultValue"] = json!(EVIL);
+            }
+            "radio" => props["defaultValue"] = json!(EVIL),
+            _ => props["defaultValue"] = json!([EVIL]),
+        }
         components.insert(
             key.clone(),
             json!({"id": key, "type": kind, "label": EVIL, "index": format!("b{i}"),
-                   "properties": {"options": [{"value": EVIL, "label": EVIL}], "placeholder": EVIL,
-                                  "defaultValue": EVIL},
+                   "properties": props,
                    "validation": {"required": true}}),
         );
     }
@@ -674,12 +683,12 @@ async fn preview_escapes_every_field_and_sends_a_strict_csp() {
             "textarea",
             json!({"placeholder": EVIL, "defaultValue": EVIL}),
         ),
-        ("file", json!({"accept": EVIL})),
-        ("heading", json!({"text": EVIL, "level": 9})),
+        ("file", json!({"accept": ".pdf", "helpText": EVIL})),
+        ("heading", json!({"text": EVIL, "level": 2})),
         ("paragraph", json!({"text": EVIL})),
-        ("button", json!({"text": EVIL, "action": EVIL})),
-        ("number", json!({"min": EVIL, "step": EVIL})),
-        ("date", json!({"min": EVIL})),
+        ("button", json!({"text": EVIL, "action": "submit"})),
+        ("number", json!({"min": 1, "step": 2, "placeholder": EVIL})),
+        ("date", json!({"min": "2026-01-01", "helpText": EVIL})),
         ("email", json!({"placeholder": EVIL})),
         ("phone", json!({"placeholder": EVIL})),
     ]

@@ -160,17 +160,37 @@ pub(crate) fn check_tags(tags: &[String]) -> Result<Vec<String>, FieldError> {
     Ok(out)
 }
 
-fn check_content(content: &serde_json::Value) -> Result<(), FieldError> {
+/// Every problem of a content a request wants stored: its size and roots,
+/// then everything the form model says of it, each with its path
+/// (`content.components.name.label`). Content is stored only without any:
+/// invalid content is refused whole, never mended.
+fn content_errors(content: &serde_json::Value) -> Vec<FieldError> {
     if content.to_string().len() > super::MAX_BODY {
-        return Err(FieldError {
+        return vec![FieldError {
             field: "content".into(),
             message: "is too large".into(),
-        });
+        }];
     }
-    coform_collab::content::validate_target(content).map_err(|e| FieldError {
-        field: "content".into(),
-        message: e.to_string(),
-    })
+    if let Err(e) = coform_collab::content::validate_target(content) {
+        return vec![FieldError {
+            field: "content".into(),
+            message: e.to_string(),
+        }];
+    }
+    match coform_model::validate(content) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: if e.path.is_empty() {
+                    "content".into()
+                } else {
+                    format!("content.{}", e.path)
+                },
+                message: e.message,
+            })
+            .collect(),
+    }
 }
 
 /// Makes the template's document equal to `content` by a minimal edit.
@@ -255,9 +275,12 @@ pub async fn list(
     }))
 }
 
-/// Create a template in a workspace (editor), optionally with content.
+/// Create a template in a workspace (editor), optionally with content,
+/// which must be valid in the form model (invalid content is refused, not
+/// mended).
 #[utoipa::path(post, path = "/api/templates", tag = "templates", security(("bearer" = [])), request_body = CreateTemplate,
-    responses((status = 201, body = TemplateView), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 201, body = TemplateView), (status = 401), (status = 403), (status = 404),
+        (status = 422, description = "Every problem of the request; the content's with their path in the form model")))]
 pub async fn create(
     Authed(state, me): Authed,
     ApiJson(req): ApiJson<CreateTemplate>,
@@ -273,9 +296,7 @@ pub async fn create(
         errors.push(e);
     }
     if let Some(c) = &req.content {
-        if let Err(e) = check_content(c) {
-            errors.push(e);
-        }
+        errors.extend(content_errors(c));
     }
     let (Some(name), Some(tags), true) = (name, tags, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
@@ -320,7 +341,8 @@ pub async fn get(
 /// a minimal CRDT edit; live editors keep their own changes.
 #[utoipa::path(put, path = "/api/templates/{id}", tag = "templates", security(("bearer" = [])), request_body = UpdateTemplate,
     params(("id" = String, Path)),
-    responses((status = 200, body = TemplateView), (status = 401), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = TemplateView), (status = 401), (status = 403), (status = 404),
+        (status = 422, description = "Every problem of the request; the content's with their path in the form model")))]
 pub async fn update(
     Authed(state, me): Authed,
     Path(id): Path<String>,
@@ -341,7 +363,9 @@ pub async fn update(
     if let Some(p) = req.is_public {
         template.is_public = p;
     }
-    fields.given(req.content.as_ref(), check_content);
+    for e in req.content.as_ref().map(content_errors).unwrap_or_default() {
+        fields.push(e);
+    }
     fields.finish()?;
     Ok(Json(
         save_edit(&state, template, req.content, &me.user.id).await?,
