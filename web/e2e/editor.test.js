@@ -109,7 +109,7 @@ describe("editing a template together", () => {
       const tpl = await h.template(alice, workspace.id, "Accessible", [
         { id: "who", type: "text", label: "Your name" },
         { id: "box", type: "section", label: "Address" },
-        { id: "how", type: "radio", label: "Contact by" },
+        { id: "how", type: "radio", label: "Contact by", properties: { options: [{ value: "mail", label: "E-mail" }] } },
       ]);
       const a = await Designer.open(h, alice, tpl.id);
       const b = await Designer.open(h, bob, tpl.id);

@@ -633,7 +633,8 @@ export class Harness {
     const map = {};
     components.forEach((c, i) => {
       // Fractional indices in list order (base-62 digits, never ending in 0).
-      map[c.id] = { id: c.id, type: c.type ?? "text", label: c.label ?? "", parent: null, index: `V${i + 1}` };
+      map[c.id] = { id: c.id, type: c.type ?? "text", label: c.label ?? "", parent: c.parent ?? null, index: `V${i + 1}` };
+      if (c.properties) map[c.id].properties = c.properties;
     });
     return this.api(owner, "POST", "/api/templates", { workspaceId, name, content: { meta: {}, components: map } }, 201);
   }
