@@ -62,6 +62,13 @@ pub enum Spread {
 }
 
 impl Spread {
+    pub fn name(self) -> &'static str {
+        match self {
+            Spread::Span => "span",
+            Spread::Affinity => "affinity",
+        }
+    }
+
     /// The replica (0-based, of `replicas`) client `idx` of room `room`
     /// connects to.
     pub fn replica_of(self, room: usize, idx: usize, replicas: usize) -> usize {

@@ -380,11 +380,12 @@ pub struct Usage {
 
 impl Window {
     pub fn snapshot(&self, server: &Server) -> Snap {
+        let parts = server.cpu_parts();
         Snap {
             t: Instant::now(),
             bench: server::self_cpu_seconds(),
-            server: server.cpu_seconds(),
-            parts: server.cpu_parts().unwrap_or_default(),
+            server: parts.as_ref().map(|p| p.iter().map(|(_, s)| s).sum()),
+            parts: parts.unwrap_or_default(),
             cores: server::core_busy_seconds(&self.cores).iter().sum(),
             bench_wait: server::runqueue_wait_seconds(std::process::id()).unwrap_or(0.0),
             server_wait: server.runqueue_wait(),
@@ -1047,7 +1048,7 @@ fn params_json(s: &Scenario) -> Value {
         Scenario::Replicas(a) => {
             let mut v = fanout_json(&a.fanout);
             v["replicas"] = json!(a.replicas);
-            v["spread"] = json!(replicas::spread_name(a.spread));
+            v["spread"] = json!(a.spread.name());
             v
         }
         Scenario::Smoke => fanout_json(&smoke_args()),
@@ -1071,15 +1072,8 @@ fn fanout_json(a: &FanoutArgs) -> Value {
     json!({
         "docs": a.docs, "clients": a.clients, "interval_ms": k.interval_ms,
         "duration_s": a.duration, "warmup_s": k.warmup, "observers": k.observers,
-        "value_bytes": k.value_bytes, "edits": edits_name(k.edits),
+        "value_bytes": k.value_bytes, "edits": k.edits.name(),
     })
-}
-
-fn edits_name(edits: proto::Edits) -> &'static str {
-    match edits {
-        proto::Edits::Root => "root",
-        proto::Edits::Component => "component",
-    }
 }
 
 fn presence_json(a: &PresenceArgs) -> Value {
@@ -1105,7 +1099,7 @@ fn sustained_json(a: &SustainedArgs) -> Value {
         "docs": a.docs, "clients": a.clients, "interval_ms": k.interval_ms,
         "p99_limit_ms": a.p99_limit_ms, "duration_s": a.duration, "warmup_s": k.warmup,
         "observers": k.observers, "value_bytes": k.value_bytes,
-        "edits": edits_name(k.edits),
+        "edits": k.edits.name(),
     })
 }
 

@@ -202,6 +202,15 @@ pub enum Edits {
     Component,
 }
 
+impl Edits {
+    pub fn name(self) -> &'static str {
+        match self {
+            Edits::Root => "root",
+            Edits::Component => "component",
+        }
+    }
+}
+
 /// The root map of a form's components.
 pub const COMPONENTS_MAP: &str = "components";
 

@@ -183,7 +183,7 @@ pub async fn run(
     };
     if let Some(obj) = v.as_object_mut() {
         obj.insert("replicas".into(), json!(replicas));
-        obj.insert("spread".into(), json!(spread_name(spread)));
+        obj.insert("spread".into(), json!(spread.name()));
         obj.insert("redis_hop_p50_ms".into(), hop_p50);
         obj.insert("redis_hop_p99_ms".into(), hop_p99);
         obj.insert("server_cpu_us_per_delivery".into(), per_delivery);
@@ -191,13 +191,6 @@ pub async fn run(
         obj.insert("replica_log_problems".into(), json!(problems));
     }
     Ok(v)
-}
-
-pub fn spread_name(spread: Spread) -> &'static str {
-    match spread {
-        Spread::Span => "span",
-        Spread::Affinity => "affinity",
-    }
 }
 
 #[cfg(test)]

@@ -224,15 +224,8 @@ impl Server {
         runqueue_wait_seconds(self.pid?)
     }
 
-    /// CPU seconds (user + system, all threads) used so far, with those
-    /// of the processes in [`Server::also`].
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        let parts = self.cpu_parts()?;
-        Some(parts.iter().map(|(_, s)| s).sum())
-    }
-
-    /// CPU seconds used so far by the server itself (`server`) and by
-    /// each process in [`Server::also`].
+    /// CPU seconds (user + system, all threads) used so far by the server
+    /// itself (`server`) and by each process in [`Server::also`].
     pub fn cpu_parts(&self) -> Option<Vec<(String, f64)>> {
         let mut parts = vec![("server".to_owned(), cpu_seconds(self.pid?).ok()?)];
         for (name, pid) in &self.also {
