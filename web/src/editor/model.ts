@@ -315,11 +315,14 @@ export function textOn(color: string): "#000000" | "#ffffff" {
   return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? "#ffffff" : "#000000";
 }
 
+function upperFirst(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 /** "properties.minLength" → "Min length": the last part of a dotted field, in words. */
 function fieldName(field: string): string {
   const last = field.split(".").pop() || field;
-  const words = last.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return upperFirst(last.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase());
 }
 
 /** The validator's reason without the path it starts with. */
@@ -342,11 +345,11 @@ function describeRepair(r: Repair, labelOf: (id: string) => string | undefined):
     case "removed":
       return `${field} of ${name} was removed ${why}.`;
     case "reparented":
-      return `${name.charAt(0).toUpperCase()}${name.slice(1)} was moved to the top level ${why}.`;
+      return `${upperFirst(name)} was moved to the top level ${why}.`;
     case "idFixed":
       return `The id of ${name} was set to its key ${why}.`;
     case "dropped":
-      return `${name.charAt(0).toUpperCase()}${name.slice(1)} was removed ${why}.`;
+      return `${upperFirst(name)} was removed ${why}.`;
   }
 }
 

@@ -73,8 +73,10 @@ export class EditorStore {
   readonly readOnly = signal(false);
   readonly ended = signal<Ended | null>(null);
   readonly problems = signal<Problem[]>([]);
-  /** The last time the server repaired this designer's own change (said in a toast). */
-  readonly repaired = signal<{ message: string; n: number } | null>(null);
+  /** What the server last repaired of this designer's own changes, in
+   *  words (said in a toast); a new object each time, so the same words
+   *  twice are said twice. */
+  readonly repaired = signal<{ message: string } | null>(null);
   /** Who has each component selected. */
   readonly selectedBy = computed(() => selectionsByComponent(this.people.value));
 
@@ -108,8 +110,7 @@ export class EditorStore {
         // Someone else's repaired change is theirs to hear about; here
         // the form simply shows the repaired value.
         if (!yours || repairs.length === 0) return;
-        const message = repairMessage(repairs, (id) => this.byId.get(id)?.value.label);
-        this.repaired.value = { message, n: (this.repaired.value?.n ?? 0) + 1 };
+        this.repaired.value = { message: repairMessage(repairs, (id) => this.byId.get(id)?.value.label) };
       }),
       session.on("closed", ({ reason, error }) => {
         if (reason !== "access_lost") return;
