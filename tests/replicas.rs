@@ -283,3 +283,124 @@ async fn live_edits_that_break_the_form_are_repaired_on_every_replica() {
             .get("coform_schema_repaired_updates_total");
     assert!(repaired >= 2.0, "{repaired}");
 }
+
+/// The value of `name` with the label `via="<via>"` (0 when absent).
+fn heals(m: &support::Metrics, via: &str) -> f64 {
+    m.series
+        .iter()
+        .filter(|(n, labels, _)| n == "coform_bus_heals_total" && labels.contains(via))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+/// A connection to the suite's Redis, for what the tests do behind the
+/// replicas' backs.
+async fn redis_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis")
+}
+
+/// Publishes, on `doc`'s channel, a heal hint in the name of `replica`:
+/// "I failed to publish updates of this document".
+async fn hint_as(redis: &Redis, doc: &str, replica: &str) {
+    let mut raw = vec![1u8, 4, replica.len() as u8];
+    raw.extend_from_slice(replica.as_bytes());
+    raw.extend_from_slice(&1u64.to_le_bytes());
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg(format!("coform:doc:{doc}"))
+        .arg(raw)
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .expect("PUBLISH");
+    assert!(receivers >= 1, "no replica listens on {doc}'s channel");
+}
+
+/// An update whose publish fails on the way is not lost to the other
+/// replica, and healing it costs one exchange with the replica that made
+/// it: no store read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_publish_is_healed_by_asking_the_replica_that_made_it() {
+    let store = MongoServer::shared().fresh_database_url();
+    let redis = Redis::start();
+    let (r1, r2, a, b) = two_replicas(&store, &redis).await;
+    a.set_key_seen_by(&b, "notes", "before", "1").await;
+
+    let before = metrics(r2.addr).await;
+    // Cut the connection replica 1 publishes on (its name says whose it
+    // is); its subscription stays up, so no reconnect heals.
+    let mut conn = redis_conn(&redis).await;
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .expect("CLIENT LIST");
+    let pid = format!("-{}-", r1.pid());
+    let publisher = clients
+        .lines()
+        .find(|l| l.contains(" name=coform:publish:") && l.contains(&pid))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .unwrap_or_else(|| panic!("no publishing connection of replica 1:\n{clients}"));
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(publisher)
+        .query_async(&mut conn)
+        .await
+        .expect("CLIENT KILL");
+    assert_eq!(killed, 1);
+
+    // This update's publish fails; replica 1 says so once Redis answers,
+    // and replica 2 asks it for what it lacks.
+    a.set_key("notes", "lost on the way", "1").await;
+    b.wait_has_key("notes", "lost on the way").await;
+    let m = metrics(r2.addr).await;
+    assert!(
+        heals(&m, "exchange") > heals(&before, "exchange"),
+        "{}",
+        m.raw
+    );
+    assert_eq!(
+        heals(&m, "store"),
+        heals(&before, "store"),
+        "healed from the store:\n{}",
+        m.raw
+    );
+    // The bus works as before afterwards.
+    a.set_key_seen_by(&b, "notes", "after", "1").await;
+}
+
+/// When the replica asked does not answer (it unloaded the document, or
+/// is not there at all), the room heals from the store instead: here an
+/// update stored by a replica that is not on the bus reaches the other
+/// replica's client only that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heal_nobody_answers_falls_back_to_the_store() {
+    let store = MongoServer::shared().fresh_database_url();
+    let redis = Redis::start();
+    let r2 = replica(&store, &redis).await;
+    let b = WsClient::connect(r2.addr, "form", "b@r2").await;
+    b.set_key("notes", "b", "1").await;
+    b.round_trip().await;
+    // A replica without Redis stores an update no other replica hears of.
+    let offbus = ProcessServer::start(&["--store", &store, "--room-grace", "1s"]).await;
+    let c = WsClient::connect(offbus.addr, "form", "c@offbus").await;
+    c.wait_has_key("notes", "b").await;
+    c.set_key("notes", "stored, never published", "1").await;
+    c.round_trip().await;
+    assert!(!b.map_keys("notes").contains("stored, never published"));
+
+    let before = metrics(r2.addr).await;
+    hint_as(&redis, "form", "a-replica-that-is-gone").await;
+    b.wait_has_key("notes", "stored, never published").await;
+    let m = metrics(r2.addr).await;
+    assert_eq!(
+        heals(&m, "store"),
+        heals(&before, "store") + 1.0,
+        "{}",
+        m.raw
+    );
+    assert_eq!(heals(&m, "exchange"), 0.0, "{}", m.raw);
+}

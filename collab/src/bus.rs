@@ -8,15 +8,31 @@
 //! id (so a replica drops its own echoes) and a per-(replica, document)
 //! sequence number.
 //!
+//! A room subscribes **before** it reads the store, and waits until Redis
+//! confirms the subscription: an update stored before the read is in what
+//! it reads, one stored after reaches it on the channel (both, at worst:
+//! applying an update twice changes nothing). Were the order reversed, an
+//! update stored and published between the read and the subscription
+//! would reach the room by neither road.
+//!
 //! # Healing
 //!
 //! Redis pub/sub loses messages across reconnects. Nothing is lost for
 //! good, because every update is in the store before it is published: a
-//! replica **heals** a document — reloads it from the store and sends its
-//! clients what they missed — whenever it may have missed something:
-//! after its subscription reconnects (all loaded documents), when a
-//! sequence number skips (that document), or when a publisher says it
-//! failed to publish (a hint it sends once Redis is back).
+//! replica **heals** a document — catches up and sends its clients what
+//! they missed — whenever it may have missed something:
+//!
+//! - When a sequence number of replica R skips, or R says it failed to
+//!   publish (a hint it sends once Redis is back), only R's messages were
+//!   missed, and R's document holds everything R published. So the room
+//!   asks R alone: a [`BusKind::SyncRequest`] carrying its state vector,
+//!   answered by a [`BusKind::SyncReply`] with exactly what it lacks. The
+//!   cost follows the size of the gap, not of the document. If R does not
+//!   answer within [`EXCHANGE_TIMEOUT`] (it unloaded the document, or
+//!   died), the room reloads from the store instead.
+//! - After its subscription reconnects, anything may have been missed,
+//!   from replicas that have since unloaded the document too: every
+//!   loaded room reloads from the store.
 //!
 //! # Presence across replicas
 //!
@@ -58,8 +74,10 @@
 //! little endian), payload]`. Kinds: 1 update, 2 awareness, 3 query
 //! awareness, 4 heal (document channels, and heal on the access channel),
 //! 5 evict, 6 set access, 7 end sessions (access channel; payloads in
-//! [`AccessEvent::encode`]). A replica ignores kinds it does not know, so
-//! new kinds need no new version.
+//! [`AccessEvent::encode`]), 8 sync request and 9 sync reply (document
+//! channels; their payload starts with the addressee, see [`Addressed`]).
+//! A replica ignores kinds it does not know, so new kinds need no new
+//! version.
 //!
 //! While Redis is down, each replica keeps serving its own clients; the
 //! status is visible through [`Bus::is_connected`] (and `/readyz`).
@@ -90,6 +108,9 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 pub const REPLICA_TTL: Duration = Duration::from_secs(3);
 const OUTBOX: usize = 65_536;
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a room waits for the replica it asked to heal from before it
+/// reloads from the store instead.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What one bus message says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +130,12 @@ pub enum BusKind {
     SetAccess,
     /// Access channel: a user's sign-in sessions ended.
     EndSessions,
+    /// "Send me what I lack": the sender's state vector (v1), addressed
+    /// to one replica.
+    SyncRequest,
+    /// The answer to a [`BusKind::SyncRequest`]: an update (v1) with what
+    /// the requester lacked, addressed to it.
+    SyncReply,
 }
 
 impl BusKind {
@@ -121,6 +148,8 @@ impl BusKind {
             BusKind::Evict => 5,
             BusKind::SetAccess => 6,
             BusKind::EndSessions => 7,
+            BusKind::SyncRequest => 8,
+            BusKind::SyncReply => 9,
         }
     }
 
@@ -133,6 +162,8 @@ impl BusKind {
             5 => BusKind::Evict,
             6 => BusKind::SetAccess,
             7 => BusKind::EndSessions,
+            8 => BusKind::SyncRequest,
+            9 => BusKind::SyncReply,
             _ => return None,
         })
     }
@@ -178,9 +209,49 @@ impl BusMessage {
     }
 }
 
-/// Subscription changes for the subscriber task.
+/// The payload of a message meant for one replica: `[id length, id,
+/// body]`. Others on the channel drop it unread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addressed {
+    pub to: Arc<str>,
+    pub body: Bytes,
+}
+
+impl Addressed {
+    pub fn encode(to: &str, body: &[u8]) -> Bytes {
+        let id = &to.as_bytes()[..to.len().min(255)];
+        let mut buf = BytesMut::with_capacity(1 + id.len() + body.len());
+        buf.put_u8(id.len() as u8);
+        buf.put_slice(id);
+        buf.put_slice(body);
+        buf.freeze()
+    }
+
+    pub fn decode(payload: &Bytes) -> Option<Self> {
+        let (&len, rest) = payload.split_first()?;
+        let len = usize::from(len);
+        if rest.len() < len {
+            return None;
+        }
+        let to = std::str::from_utf8(&rest[..len]).ok()?;
+        Some(Addressed {
+            to: Arc::from(to),
+            body: payload.slice(1 + len..),
+        })
+    }
+
+    /// Only the addressee: `None` when the payload is not addressed.
+    fn addressee(payload: &[u8]) -> Option<&[u8]> {
+        let (&len, rest) = payload.split_first()?;
+        rest.get(..usize::from(len))
+    }
+}
+
+/// Subscription changes for the subscriber task. A subscription's sender,
+/// when there is one, hears once Redis has confirmed it (and is dropped
+/// unanswered while Redis is down).
 enum Control {
-    Subscribe(Arc<str>),
+    Subscribe(Arc<str>, Option<tokio::sync::oneshot::Sender<()>>),
     Unsubscribe(Arc<str>),
 }
 
@@ -276,8 +347,24 @@ impl Bus {
         self.connected.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn subscribe(&self, doc: &Arc<str>) {
-        let _ = self.control.send(Control::Subscribe(doc.clone()));
+    /// Subscribes to the document's channel and waits until Redis has
+    /// confirmed it: `false` if it has not within its timeout (Redis is
+    /// down; the subscription is made, and every room healed from the
+    /// store, once it is back).
+    pub(crate) async fn subscribe(&self, doc: &Arc<str>) -> bool {
+        if !self.is_connected() {
+            let _ = self.control.send(Control::Subscribe(doc.clone(), None));
+            return false;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .control
+            .send(Control::Subscribe(doc.clone(), Some(tx)))
+            .is_err()
+        {
+            return false;
+        }
+        matches!(tokio::time::timeout(REDIS_TIMEOUT, rx).await, Ok(Ok(())))
     }
 
     pub(crate) fn unsubscribe(&self, doc: &Arc<str>) {
@@ -316,6 +403,27 @@ impl Bus {
     }
 }
 
+/// A connection named `name` (as `CLIENT LIST` shows it, so an operator
+/// can tell which replica's publisher is which), or `None` on a failure.
+async fn connect_named(
+    client: &redis::Client,
+    name: &str,
+) -> Option<redis::aio::MultiplexedConnection> {
+    let connect = async {
+        let mut c = client.get_multiplexed_async_connection().await?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(name)
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok::<_, redis::RedisError>(c)
+    };
+    tokio::time::timeout(REDIS_TIMEOUT, connect)
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
 fn channel(doc: &str) -> String {
     format!("{CHANNEL_PREFIX}{doc}")
 }
@@ -333,11 +441,15 @@ async fn publisher(
     let mut seqs: HashMap<Topic, u64> = HashMap::new();
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     loop {
+        // With hints owed, try again after a pause even if nothing else is
+        // published: a dropped update must not wait for the next one.
+        let owed = !dropped.lock().is_empty();
         let msg = tokio::select! {
             _ = shutdown.cancelled() => return,
-            m = outbox.recv() => match m { Some(m) => m, None => return },
+            m = outbox.recv() => match m { Some(m) => Some(m), None => return },
+            _ = tokio::time::sleep(Duration::from_millis(250)), if owed => None,
         };
-        let mut batch = vec![msg];
+        let mut batch: Vec<Outgoing> = msg.into_iter().collect();
         while let Ok(m) = outbox.try_recv() {
             batch.push(m);
         }
@@ -351,10 +463,7 @@ async fn publisher(
             });
         }
         if conn.is_none() {
-            conn = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
-                .await
-                .ok()
-                .and_then(Result::ok);
+            conn = connect_named(&client, &format!("coform:publish:{replica}")).await;
         }
         let mut failed = conn.is_none();
         if let Some(c) = conn.as_mut() {
@@ -446,8 +555,10 @@ async fn subscriber(
         }
         backoff = Duration::from_millis(100);
         connected.store(true, Ordering::Relaxed);
-        if !first {
-            tracing::info!("bus reconnected; healing loaded documents");
+        // After a reconnect anything may have been missed; on the first
+        // connection, so may rooms that loaded while Redis was down.
+        if !first || !wanted.is_empty() {
+            tracing::info!("bus (re)connected; healing loaded documents from the store");
             if let Some(shared) = shared.upgrade() {
                 shared.heal_all().await;
             }
@@ -464,9 +575,17 @@ async fn subscriber(
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 c = control.recv() => {
-                    let Some(c) = c else { return };
-                    let result = match &c {
-                        Control::Subscribe(doc) => sink.subscribe(channel(doc)).await,
+                    let Some(mut c) = c else { return };
+                    let result = match &mut c {
+                        Control::Subscribe(doc, confirm) => {
+                            let r = sink.subscribe(channel(doc)).await;
+                            if r.is_ok() {
+                                if let Some(confirm) = confirm.take() {
+                                    let _ = confirm.send(());
+                                }
+                            }
+                            r
+                        }
                         Control::Unsubscribe(doc) => sink.unsubscribe(channel(doc)).await,
                     };
                     if let Control::Unsubscribe(doc) = &c {
@@ -494,12 +613,18 @@ async fn subscriber(
                     let expected = last_seq.get(&key).map(|s| s + 1);
                     last_seq.insert(key, m.seq);
                     let gap = expected.is_some_and(|e| e != m.seq);
+                    // Requests and replies for another replica are not
+                    // ours (counted above all the same: they are numbered).
+                    let elsewhere = matches!(m.kind, BusKind::SyncRequest | BusKind::SyncReply)
+                        && Addressed::addressee(&m.payload) != Some(replica.as_bytes());
                     if let Some(shared) = shared.upgrade() {
                         if gap {
                             tracing::info!(doc = %doc, replica = %m.replica, "bus sequence gap; healing");
                             shared.deliver(&doc, BusMessage { kind: BusKind::Heal, ..m.clone() }).await;
                         }
-                        shared.deliver(&doc, m).await;
+                        if !elsewhere {
+                            shared.deliver(&doc, m).await;
+                        }
                     }
                 }
             }
@@ -542,7 +667,7 @@ async fn on_access(
 
 fn apply_control(wanted: &mut HashSet<Arc<str>>, c: Control) {
     match c {
-        Control::Subscribe(doc) => {
+        Control::Subscribe(doc, _) => {
             wanted.insert(doc);
         }
         Control::Unsubscribe(doc) => {
@@ -627,7 +752,7 @@ mod tests {
         assert_eq!(BusMessage::decode(&m.encode()), Some(m));
         assert_eq!(BusMessage::decode(b""), None);
         assert_eq!(
-            BusMessage::decode(&[1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            BusMessage::decode(&[1, 200, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
             None,
             "unknown kind"
         );
@@ -642,6 +767,30 @@ mod tests {
                 replica: "r1".into(),
                 seq: 1,
                 payload: Bytes::from_static(b"p"),
+            };
+            assert_eq!(BusMessage::decode(&m.encode()), Some(m));
+        }
+    }
+
+    #[test]
+    fn addressed_payloads_name_their_replica_and_keep_their_body() {
+        let raw = Addressed::encode("replica-7", b"state vector");
+        assert_eq!(Addressed::addressee(&raw), Some(&b"replica-7"[..]));
+        let back = Addressed::decode(&raw).unwrap();
+        assert_eq!(&*back.to, "replica-7");
+        assert_eq!(&back.body[..], b"state vector");
+        // Empty bodies, and garbage: a length past the end, no length.
+        let empty = Addressed::decode(&Addressed::encode("r", b"")).unwrap();
+        assert!(empty.body.is_empty());
+        assert_eq!(Addressed::decode(&Bytes::from_static(&[9, b'r'])), None);
+        assert_eq!(Addressed::decode(&Bytes::new()), None);
+        assert_eq!(Addressed::addressee(&[9, b'r']), None);
+        for kind in [BusKind::SyncRequest, BusKind::SyncReply] {
+            let m = BusMessage {
+                kind,
+                replica: "r1".into(),
+                seq: 2,
+                payload: raw.clone(),
             };
             assert_eq!(BusMessage::decode(&m.encode()), Some(m));
         }

@@ -172,6 +172,20 @@ metrics! {
     /// `removed`, `reparented`, `id_fixed`, `dropped`).
     schema_repairs: Family<[(&'static str, &'static str); 1], Counter> = "coform_schema_repairs",
         "Fields and components repaired after live edits, by action.";
+    /// Heals of a document after bus messages may have been missed, by
+    /// how: `exchange` (answered by the replica that sent them) or `store`.
+    bus_heals: Family<[(&'static str, &'static str); 1], Counter> = "coform_bus_heals",
+        "Heals after bus messages may have been missed, by how (exchange or store).";
+    /// Bytes a heal brought in: the answer of an exchange, or everything
+    /// read from the store.
+    bus_heal_bytes: Family<[(&'static str, &'static str); 1], Counter> = "coform_bus_heal_bytes",
+        "Bytes read to heal after bus messages may have been missed, by how.";
+    /// From a heal's first request to the answer applied.
+    heal_exchange: Histogram = "coform_bus_heal_exchange_seconds",
+        "Time to heal a document by asking the replica whose messages were missed.";
+    /// A heal from the store, from its start to the difference sent.
+    heal_store: Histogram = "coform_bus_heal_store_seconds",
+        "Time to heal a document from the store.";
     /// Store append latency (one observation per group of updates).
     store_append: Histogram = "coform_store_append_seconds",
         "Latency of store appends (one per group commit of a room).";

@@ -82,6 +82,9 @@ pub(super) async fn load(
         }),
         Err(e) => {
             tracing::error!(doc = %name, error = %e, "cannot load document");
+            if let Some(bus) = &shared.bus {
+                bus.unsubscribe(name);
+            }
             shared.forget(name, generation);
             // Every waiting join and edit learns why: a store that is
             // down (retry later) or a damaged document (ours to fix).

@@ -32,8 +32,9 @@
 //! - `peers`: joining, access and session changes, presence messages, and
 //!   removing peers with their presence.
 //! - `flush`: storing what is pending, then broadcasting it; durable acks.
-//! - `remote`: messages from other replicas (updates, presence, healing
-//!   from the store after a gap on the bus).
+//! - `remote`: messages from other replicas (updates, presence), and
+//!   healing after a gap on the bus: by asking the replica whose messages
+//!   were missed, or from the store.
 //! - `unload`: compaction while loaded, and the end of a room.
 
 mod flush;
@@ -254,6 +255,8 @@ pub(crate) struct Room {
     acked: HashMap<PeerId, u64>,
     /// Set by an eviction command; ends the loop after this turn.
     evicted: Option<(CloseReason, oneshot::Sender<()>)>,
+    /// Heals asked of other replicas, by replica, awaiting their answer.
+    exchanges: HashMap<Arc<str>, remote::Exchange>,
 }
 
 impl Room {
@@ -268,6 +271,10 @@ impl Room {
         stats: Arc<RoomStats>,
     ) {
         let started = Instant::now();
+        // Subscribe first, then read the store: see `crate::bus`.
+        if let Some(bus) = &shared.bus {
+            bus.subscribe(&name).await;
+        }
         let Some(Loaded {
             doc,
             stored,
@@ -307,10 +314,10 @@ impl Room {
             acked: HashMap::new(),
             evicted: None,
             presence_out: Default::default(),
+            exchanges: HashMap::new(),
         };
         tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
         if let Some(bus) = &room.shared.bus {
-            bus.subscribe(&room.name);
             // Presence held by other replicas shows here at once.
             bus.publish(&room.name, BusKind::QueryAwareness, Bytes::new());
         }
@@ -335,9 +342,18 @@ impl Room {
                 .idle_since
                 .map(|t| tokio::time::Instant::from_std(t + grace));
             let presence_due = self.presence_out.due();
+            let exchange_due = self.exchange_due();
             let first = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => return Exit::Shutdown,
+                _ = tokio::time::sleep_until(exchange_due.unwrap_or_else(tokio::time::Instant::now)),
+                    if exchange_due.is_some() => {
+                    self.exchanges_timed_out().await;
+                    if let Some(exit) = self.end_turn().await {
+                        return exit;
+                    }
+                    continue;
+                }
                 _ = tokio::time::sleep_until(presence_due.unwrap_or_else(tokio::time::Instant::now)),
                     if presence_due.is_some() => {
                     self.send_held_presence();
@@ -448,6 +464,7 @@ impl Room {
             Command::Verdicts(verdicts) => self.apply_verdicts(verdicts),
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
+                self.replica_gone_mid_exchange(&replica).await;
                 if let Some(removal) = self.presence.remove_replica(&replica) {
                     self.broadcast_presence(removal, None, None);
                 }

@@ -1,18 +1,30 @@
 //! Messages from other replicas through the bus: their updates (already
-//! stored), their presence, and healing from the store after a gap.
+//! stored), their presence, and healing after a gap — by asking the
+//! replica whose messages were missed, or from the store.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
 
 use coform_storage::StoreError;
 use tracing::Instrument;
 use yrs::updates::decoder::Decode;
-use yrs::{ReadTxn, Transact, Update};
+use yrs::updates::encoder::Encode;
+use yrs::{ReadTxn, StateVector, Transact, Update};
 
 use super::Room;
-use crate::bus::{BusKind, BusMessage};
+use crate::bus::{Addressed, BusKind, BusMessage, EXCHANGE_TIMEOUT};
 use crate::compaction::stored_updates;
 use crate::nesting;
 use crate::protocol;
+
+/// A heal asked of one replica, waiting for its answer.
+pub(super) struct Exchange {
+    /// When the first request went out (for the heal's duration).
+    started: Instant,
+    /// When the room stops waiting and reloads from the store.
+    deadline: tokio::time::Instant,
+}
 
 impl Room {
     /// Handles a message another replica published on this document.
@@ -20,32 +32,8 @@ impl Room {
         match msg.kind {
             BusKind::Update => {
                 // Already stored (and checked) by its replica: apply and
-                // pass on. Checked again all the same: the bus is another
-                // way in, and nothing nested too deeply may reach yrs.
-                let shape = match nesting::scan_update_v1(&msg.payload) {
-                    Ok(shape) => shape,
-                    Err(e) => {
-                        tracing::warn!(doc = %self.name, replica = %msg.replica, error = %e, "refused an update from the bus");
-                        return;
-                    }
-                };
-                let Ok(update) = Update::decode_v1(&msg.payload) else {
-                    return;
-                };
-                let doc = &self.doc;
-                let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    let mut txn = doc.transact_mut();
-                    txn.apply_update(update)?;
-                    // A waiting parent is fine here (replicas' messages may
-                    // arrive out of order); too deep is not.
-                    let verdict = nesting::check_anchors(&txn, &shape.anchors);
-                    Ok::<_, yrs::error::UpdateError>(!matches!(
-                        verdict,
-                        Err(nesting::AnchorError::TooDeep)
-                    ))
-                }));
-                if !matches!(applied, Ok(Ok(true))) {
-                    self.reload = true;
+                // pass on.
+                if !self.apply_remote(&msg.payload, &msg.replica) {
                     return;
                 }
                 self.full_state = None;
@@ -56,7 +44,6 @@ impl Room {
                 self.check_schema(None);
             }
             BusKind::Awareness => {
-                use yrs::updates::decoder::Decode as _;
                 let Ok(update) = yrs::sync::awareness::AwarenessUpdate::decode_v1(&msg.payload)
                 else {
                     return;
@@ -70,15 +57,159 @@ impl Room {
                     self.publish_awareness(&local);
                 }
             }
-            BusKind::Heal => self.heal().await,
+            // No sender: the subscription reconnected, and anything may
+            // have been missed, from replicas gone since too.
+            BusKind::Heal if msg.replica.is_empty() => self.heal_from_store("reconnect").await,
+            // Only this replica's messages were missed (a sequence gap, or
+            // its hint that it failed to publish): it has them all.
+            BusKind::Heal => self.ask(msg.replica),
+            BusKind::SyncRequest => self.answer(msg).await,
+            BusKind::SyncReply => self.on_reply(msg),
             // Access changes travel on the access channel, never here.
             BusKind::Evict | BusKind::SetAccess | BusKind::EndSessions => {}
         }
     }
 
-    /// Catches up from the store after a possible gap on the bus: applies
-    /// every stored update (idempotent) and sends local peers the difference.
-    async fn heal(&mut self) {
+    /// Applies an update from the bus. Checked again all the same: the bus
+    /// is another way in, and nothing nested too deeply may reach yrs.
+    /// `false` if it was refused, or had to be taken back (the room then
+    /// rebuilds from the store).
+    fn apply_remote(&mut self, payload: &[u8], replica: &str) -> bool {
+        let shape = match nesting::scan_update_v1(payload) {
+            Ok(shape) => shape,
+            Err(e) => {
+                tracing::warn!(doc = %self.name, replica, error = %e, "refused an update from the bus");
+                return false;
+            }
+        };
+        let Ok(update) = Update::decode_v1(payload) else {
+            return false;
+        };
+        let doc = &self.doc;
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update)?;
+            // A waiting parent is fine here (replicas' messages may
+            // arrive out of order); too deep is not.
+            let verdict = nesting::check_anchors(&txn, &shape.anchors);
+            Ok::<_, yrs::error::UpdateError>(!matches!(verdict, Err(nesting::AnchorError::TooDeep)))
+        }));
+        if !matches!(applied, Ok(Ok(true))) {
+            self.reload = true;
+            return false;
+        }
+        true
+    }
+
+    /// Asks `replica` for what this room lacks of the document: publishes
+    /// this room's state vector to it, and reloads from the store if no
+    /// answer comes within [`EXCHANGE_TIMEOUT`].
+    fn ask(&mut self, replica: Arc<str>) {
+        let Some(bus) = &self.shared.bus else {
+            return;
+        };
+        let sv = self.doc.transact().state_vector().encode_v1();
+        bus.publish(
+            &self.name,
+            BusKind::SyncRequest,
+            Addressed::encode(&replica, &sv),
+        );
+        // Ask again on a later gap (what was missed may be newer than the
+        // first answer), but time the heal from the first request.
+        let deadline = tokio::time::Instant::now() + EXCHANGE_TIMEOUT;
+        self.exchanges
+            .entry(replica)
+            .and_modify(|e| e.deadline = deadline)
+            .or_insert(Exchange {
+                started: Instant::now(),
+                deadline,
+            });
+    }
+
+    /// Answers another replica's request with what its state vector lacks.
+    /// Everything answered is stored first, as for a joining client.
+    async fn answer(&mut self, msg: BusMessage) {
+        let Some(request) = Addressed::decode(&msg.payload) else {
+            return;
+        };
+        let Ok(sv) = StateVector::decode_v1(&request.body) else {
+            tracing::warn!(doc = %self.name, replica = %msg.replica, "a sync request without a readable state vector; ignored");
+            return;
+        };
+        self.settle().await;
+        if self.failed {
+            return;
+        }
+        let doc = &self.doc;
+        let Ok(update) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            doc.transact().encode_state_as_update_v1(&sv)
+        })) else {
+            return;
+        };
+        if let Some(bus) = &self.shared.bus {
+            bus.publish(
+                &self.name,
+                BusKind::SyncReply,
+                Addressed::encode(&msg.replica, &update),
+            );
+        }
+    }
+
+    /// Applies the answer of a replica this room asked, and sends local
+    /// peers what was new to them.
+    fn on_reply(&mut self, msg: BusMessage) {
+        let Some(reply) = Addressed::decode(&msg.payload) else {
+            return;
+        };
+        let asked = self.exchanges.remove(&msg.replica);
+        let before = self.doc.transact().state_vector();
+        if !self.apply_remote(&reply.body, &msg.replica) {
+            return;
+        }
+        let metrics = &self.shared.metrics;
+        metrics
+            .bus_heal_bytes
+            .get_or_create(&[("via", "exchange")])
+            .inc_by(reply.body.len() as u64);
+        if let Some(asked) = asked {
+            metrics
+                .bus_heals
+                .get_or_create(&[("via", "exchange")])
+                .inc();
+            metrics.heal_exchange.observe(asked.started.elapsed());
+        }
+        self.send_new_since(&before);
+    }
+
+    /// The earliest time an exchange gives up waiting, if one is waiting.
+    pub(super) fn exchange_due(&self) -> Option<tokio::time::Instant> {
+        self.exchanges.values().map(|e| e.deadline).min()
+    }
+
+    /// Reloads from the store for every exchange whose replica did not
+    /// answer in time (one load covers them all).
+    pub(super) async fn exchanges_timed_out(&mut self) {
+        let now = tokio::time::Instant::now();
+        let before = self.exchanges.len();
+        self.exchanges.retain(|_, e| e.deadline > now);
+        if self.exchanges.len() < before {
+            self.heal_from_store("no answer from the replica asked")
+                .await;
+        }
+    }
+
+    /// `replica` died: an exchange waiting for it is answered by the
+    /// store at once.
+    pub(super) async fn replica_gone_mid_exchange(&mut self, replica: &str) {
+        if self.exchanges.remove(replica).is_some() {
+            self.heal_from_store("the replica asked died").await;
+        }
+    }
+
+    /// Catches up from the store: applies every stored update (idempotent)
+    /// and sends local peers the difference.
+    async fn heal_from_store(&mut self, why: &'static str) {
+        let started = Instant::now();
         self.flush().await;
         let span = tracing::debug_span!("store.load", doc = %self.name, reason = "heal");
         let stored = match self.shared.store.load(&self.name).instrument(span).await {
@@ -94,6 +225,7 @@ impl Room {
                 return;
             }
         };
+        tracing::debug!(doc = %self.name, why, "healing from the store");
         let before = self.doc.transact().state_vector();
         let doc = &self.doc;
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -108,7 +240,26 @@ impl Room {
             self.reload = true;
             return;
         }
-        let diff = self.doc.transact().encode_state_as_update_v1(&before);
+        // Whatever was asked of other replicas is covered now.
+        self.exchanges.clear();
+        let metrics = self.shared.metrics.clone();
+        metrics
+            .bus_heal_bytes
+            .get_or_create(&[("via", "store")])
+            .inc_by(stored.byte_len() as u64);
+        metrics.bus_heals.get_or_create(&[("via", "store")]).inc();
+        self.send_new_since(&before);
+        metrics.heal_store.observe(started.elapsed());
+        // Other replicas may have missed this replica's presence too.
+        if let Some(local) = self.presence.local_snapshot() {
+            self.publish_awareness(&local);
+        }
+    }
+
+    /// Sends local peers what the document gained since `before`, and
+    /// checks the form it now holds.
+    fn send_new_since(&mut self, before: &StateVector) {
+        let diff = self.doc.transact().encode_state_as_update_v1(before);
         let changed = Update::decode_v1(&diff)
             .map(|u| !u.is_empty())
             .unwrap_or(false);
@@ -117,9 +268,5 @@ impl Room {
             self.broadcast(&protocol::encode_update(&diff), None);
         }
         self.check_schema(None);
-        // Other replicas may have missed this replica's presence too.
-        if let Some(local) = self.presence.local_snapshot() {
-            self.publish_awareness(&local);
-        }
     }
 }

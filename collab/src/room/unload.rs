@@ -38,10 +38,12 @@ impl Room {
     /// Leaves the registry, refuses late joins (they retry on a new room),
     /// closes peers, and compacts what this room appended.
     pub(super) async fn finish(mut self, exit: Exit, mut rx: mpsc::Receiver<Command>) {
-        self.shared.forget(&self.name, self.generation);
+        // Unsubscribe before leaving the registry: a later room of the same
+        // document subscribes after it, never before.
         if let Some(bus) = &self.shared.bus {
             bus.unsubscribe(&self.name);
         }
+        self.shared.forget(&self.name, self.generation);
         rx.close();
         while let Ok(cmd) = rx.try_recv() {
             match cmd {
