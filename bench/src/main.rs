@@ -6,6 +6,7 @@ mod client;
 mod coldload;
 mod connections;
 mod fanout;
+mod heal;
 mod hist;
 mod presence;
 mod proto;
@@ -106,6 +107,10 @@ enum Scenario {
     /// Fanout with every document's clients split over two coform
     /// replicas joined by Redis: the added latency of the Redis hop.
     Replicas(ReplicasArgs),
+    /// A large document on replicas sharing a SecantusDB store: the cost
+    /// of healing after a lost bus message by asking the replica that sent
+    /// it (state-vector exchange) against reloading from the store.
+    Heal(HealArgs),
     /// D documents × C clients, each moving its pointer (an awareness
     /// update) R times a second: presence latency, staleness, cost. Lists
     /// of clients or rates run steps up to a latency p99 limit.
@@ -182,6 +187,16 @@ struct ReplicasArgs {
     /// each document's clients all on one replica.
     #[arg(long, value_enum, default_value_t = fanout::Spread::Span)]
     spread: fanout::Spread,
+}
+
+#[derive(Args, Debug, Clone)]
+struct HealArgs {
+    /// Size of the document, in 1 MB updates of map entries.
+    #[arg(long, default_value_t = 20)]
+    size_mb: usize,
+    /// Rounds; each heals once by exchange and once from the store.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -799,6 +814,7 @@ async fn run_once(
         Scenario::Report { .. } => bail!("report is not a measurement"),
         Scenario::Sustained(_) => bail!("sustained measures fanout steps"),
         Scenario::Soak(_) => bail!("soak is one long run"),
+        Scenario::Heal(_) => bail!("heal measures its rounds on one document"),
         Scenario::Coldload(a) => {
             let _ = c;
             let p = coldload::Params {
@@ -852,6 +868,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::Smoke => "smoke",
         Scenario::Presence(_) => "presence",
         Scenario::Replicas(_) => "replicas",
+        Scenario::Heal(_) => "heal",
         Scenario::Sustained(_) => "sustained",
         Scenario::Soak(_) => "soak",
         Scenario::Report { .. } => "report",
@@ -937,6 +954,16 @@ async fn run(cli: Cli, s: Setup) -> Result<ExitCode> {
         let (fields, ok) = sustained::run(&cli.common, a, &s).await?;
         out.extend(fields);
         ok
+    } else if let Scenario::Heal(a) = &cli.scenario {
+        let p = heal::Params {
+            size_mb: a.size_mb,
+            rounds: a.rounds,
+        };
+        let v = heal::run(&s.spec, &p).await?;
+        if let Some(fields) = v.as_object() {
+            out.extend(fields.clone());
+        }
+        true
     } else if let Scenario::Soak(a) = &cli.scenario {
         if cli.common.server != Kind::Coform {
             bail!("soak reads coform's /metrics: use --server coform");
@@ -1059,6 +1086,7 @@ fn params_json(s: &Scenario) -> Value {
         }),
         Scenario::Coldload(a) => json!({ "edits": a.edits, "joiners": a.joiners }),
         Scenario::Sustained(a) => sustained_json(a),
+        Scenario::Heal(a) => json!({ "size_mb": a.size_mb, "rounds": a.rounds }),
         Scenario::Soak(a) => json!({
             "duration": a.duration, "docs": a.docs, "workers": a.workers, "edits": a.edits,
             "sample": a.sample, "rest_per_s": a.rest_per_s,

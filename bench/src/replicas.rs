@@ -30,14 +30,14 @@ use crate::server::{Kind, Spec};
 use crate::Window;
 
 /// A throwaway Redis on a free loopback port, killed when dropped.
-struct Redis {
-    url: String,
+pub struct Redis {
+    pub url: String,
     pid: Option<u32>,
     _child: Child,
 }
 
 impl Redis {
-    async fn start() -> Result<Redis> {
+    pub async fn start() -> Result<Redis> {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
