@@ -2,7 +2,9 @@
 # The runs behind BENCHMARKS.md's sections on the schema check, presence at
 # cursor rate and the replica hop: REPEAT runs each (default 3), medians
 # reported by the generator. About 25 minutes on 2 cores. Needs Rust and
-# Node.js 20+ (Hocuspocus), and redis-server for the replica runs.
+# Node.js 20+ (Hocuspocus), redis-server for the replica runs, and
+# SecantusDB for the heal run (`python3 -m venv .venv && .venv/bin/pip
+# install secantusdb==0.7.0b3`, or COFORM_SECANTUSD naming its binary).
 #
 #   bench/run-beyond.sh                     # everything
 #   ONLY="guard presence" bench/run-beyond.sh
@@ -14,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPEAT="${REPEAT:-3}"
-ONLY="${ONLY:-guard presence documents replicas}"
+ONLY="${ONLY:-guard presence documents replicas heal}"
 OUT="${OUT:-bench-beyond-$(date +%Y%m%d-%H%M%S).jsonl}"
 
 # shellcheck source=bench/prepare.sh
@@ -98,5 +100,12 @@ if wants replicas; then
   done
 fi
 
+if wants heal; then
+  need redis-server "Install Redis (apt install redis-server)."
+  # A 20 MB document on replicas sharing SecantusDB: healing one lost
+  # publish by asking its replica, against reloading from the store.
+  # Three rounds on one document (building it takes most of the run).
+  "$BENCH" heal --size-mb 20 --rounds 3 >>"$OUT" || failures=$((failures + 1))
+fi
 echo "==> done: $failures configuration(s) failed their checks; results in $OUT" >&2
 "$BENCH" report "$OUT" >&2 || true

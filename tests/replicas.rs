@@ -404,3 +404,97 @@ async fn a_heal_nobody_answers_falls_back_to_the_store() {
     );
     assert_eq!(heals(&m, "exchange"), 0.0, "{}", m.raw);
 }
+
+/// How many PUBLISH commands Redis has run.
+async fn publishes(redis: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a count"))
+}
+
+/// A replica alone with a document publishes none of its updates: no
+/// other replica would read them. Once another replica loads it, both
+/// publish, and nothing edited before or since is missing anywhere; once
+/// that replica unloads it, the first stops again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_alone_with_a_document_publishes_nothing_until_another_loads_it() {
+    let store = MongoServer::shared().fresh_database_url();
+    let redis = Redis::start();
+    let (r1, r2) = (replica(&store, &redis).await, replica(&store, &redis).await);
+    let a = WsClient::connect(r1.addr, "solo", "a@r1").await;
+    a.set_key("notes", "first", "1").await;
+    a.round_trip().await;
+
+    let before = publishes(&redis).await;
+    for i in 0..30 {
+        a.set_key("notes", &format!("alone-{i}"), "x").await;
+    }
+    a.round_trip().await;
+    assert_eq!(publishes(&redis).await, before, "updates were published");
+
+    // Another replica loads it: everything is there, and edits flow both
+    // ways from then on.
+    let b = WsClient::connect(r2.addr, "solo", "b@r2").await;
+    b.wait_map_len("notes", 31).await;
+    a.set_key_seen_by(&b, "notes", "together", "1").await;
+    b.set_key_seen_by(&a, "notes", "from b", "1").await;
+    assert!(publishes(&redis).await > before);
+
+    // It unloads (its grace is 1 s): the first replica is alone again.
+    b.close().await;
+    wait_metric(r2.addr, "coform_rooms_loaded", TIMEOUT, |v| v == 0.0).await;
+    within(TIMEOUT, "publishing to stop", async {
+        let mut i = 0;
+        loop {
+            let before = publishes(&redis).await;
+            for _ in 0..5 {
+                a.set_key("notes", &format!("alone again {i}"), "x").await;
+                i += 1;
+            }
+            a.round_trip().await;
+            if publishes(&redis).await == before {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = r1;
+}
+
+/// A replica that loads a document while a client of another replica
+/// edits it at full speed, and whose own client edits at once, misses
+/// nothing, and neither does the other: whatever one stored before it
+/// knew of the other reaches it by the exchange that follows their
+/// meeting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loads_mid_editing_misses_nothing() {
+    let store = MongoServer::shared().fresh_database_url();
+    let redis = Redis::start();
+    let (r1, r2) = (replica(&store, &redis).await, replica(&store, &redis).await);
+    let a = WsClient::connect(r1.addr, "race", "a@r1").await;
+    let (_, b) = tokio::join!(
+        async {
+            for i in 0..150 {
+                a.set_key("notes", &format!("a{i}"), "x").await;
+            }
+        },
+        async {
+            let b = WsClient::connect(r2.addr, "race", "b@r2").await;
+            for i in 0..20 {
+                b.set_key("notes", &format!("b{i}"), "y").await;
+            }
+            b
+        }
+    );
+    for c in [&a, &b] {
+        c.wait_map_len("notes", 170).await;
+    }
+    assert_eq!(a.map_keys("notes"), b.map_keys("notes"));
+    let _ = (r1, r2);
+}

@@ -4,9 +4,10 @@
 //! Each document has a channel, `coform:doc:<name>`. A replica subscribes
 //! only to the documents it has loaded, and publishes there, after the
 //! store has committed them, the updates its own clients made, plus its
-//! clients' presence changes. Every message carries the sender's replica
-//! id (so a replica drops its own echoes) and a per-(replica, document)
-//! sequence number.
+//! clients' presence changes — but only while another replica holds the
+//! document too (see *Who holds a document*). Every message carries the
+//! sender's replica id (so a replica drops its own echoes) and a
+//! per-(replica, document) sequence number.
 //!
 //! A room subscribes **before** it reads the store, and waits until Redis
 //! confirms the subscription: an update stored before the read is in what
@@ -14,6 +15,34 @@
 //! applying an update twice changes nothing). Were the order reversed, an
 //! update stored and published between the read and the subscription
 //! would reach the room by neither road.
+//!
+//! # Who holds a document
+//!
+//! With documents spread by affinity, most are held by one replica, and
+//! publishing their updates would only make Redis send them back to their
+//! publisher. So each room keeps the set of other replicas known to hold
+//! its document, and publishes updates and presence only while it is not
+//! empty:
+//!
+//! - A room that has loaded **announces** itself: a
+//!   [`BusKind::SyncRequest`] addressed to everyone, with its state
+//!   vector. Every room of the document answers it with what the newcomer
+//!   lacks — possibly updates it stored unpublished while it believed
+//!   itself alone — and from then on publishes.
+//! - The **first word** a room hears from a replica (an announcement, an
+//!   update, presence) adds that replica to its set; the room then asks it
+//!   in turn for what it lacks (the newcomer's clients may have edited
+//!   before it heard of anyone) and publishes its own clients' presence.
+//!   An answer adds its sender too, without a question back.
+//! - A room that unloads says [`BusKind::Leaving`]; a replica that stops
+//!   heartbeating is dropped from every set. A lost `Leaving` only costs
+//!   publishes nobody needed.
+//! - After its subscription reconnects, a room announces itself again:
+//!   replicas that loaded the document meanwhile were not heard.
+//!
+//! Every announcement and question goes through the same publisher as the
+//! updates, after them, so an answer covers everything its sender stored
+//! before it knew of the asker; everything after, it publishes.
 //!
 //! # Healing
 //!
@@ -75,7 +104,8 @@
 //! awareness, 4 heal (document channels, and heal on the access channel),
 //! 5 evict, 6 set access, 7 end sessions (access channel; payloads in
 //! [`AccessEvent::encode`]), 8 sync request and 9 sync reply (document
-//! channels; their payload starts with the addressee, see [`Addressed`]).
+//! channels; their payload starts with the addressee, see [`Addressed`];
+//! a request to the empty addressee is an announcement), 10 leaving.
 //! A replica ignores kinds it does not know, so new kinds need no new
 //! version.
 //!
@@ -119,7 +149,9 @@ pub enum BusKind {
     Update,
     /// An awareness update (y-protocols encoding) of the sender's clients.
     Awareness,
-    /// "Send me your clients' presence for this document."
+    /// "Send me your clients' presence for this document." Replicas of
+    /// earlier versions send it when they load a document (an announcement
+    /// asks for the same now); still answered, for rolling upgrades.
     QueryAwareness,
     /// "I may have failed to publish updates of this document: heal it."
     /// On the access channel: "re-check your connections' grants".
@@ -136,6 +168,9 @@ pub enum BusKind {
     /// The answer to a [`BusKind::SyncRequest`]: an update (v1) with what
     /// the requester lacked, addressed to it.
     SyncReply,
+    /// "I no longer hold this document": others stop publishing to it for
+    /// this replica's sake.
+    Leaving,
 }
 
 impl BusKind {
@@ -150,6 +185,7 @@ impl BusKind {
             BusKind::EndSessions => 7,
             BusKind::SyncRequest => 8,
             BusKind::SyncReply => 9,
+            BusKind::Leaving => 10,
         }
     }
 
@@ -164,6 +200,7 @@ impl BusKind {
             7 => BusKind::EndSessions,
             8 => BusKind::SyncRequest,
             9 => BusKind::SyncReply,
+            10 => BusKind::Leaving,
             _ => return None,
         })
     }
@@ -615,8 +652,17 @@ async fn subscriber(
                     let gap = expected.is_some_and(|e| e != m.seq);
                     // Requests and replies for another replica are not
                     // ours (counted above all the same: they are numbered).
-                    let elsewhere = matches!(m.kind, BusKind::SyncRequest | BusKind::SyncReply)
-                        && Addressed::addressee(&m.payload) != Some(replica.as_bytes());
+                    let elsewhere = match m.kind {
+                        // A request to everyone is an announcement.
+                        BusKind::SyncRequest => !matches!(
+                            Addressed::addressee(&m.payload),
+                            Some(to) if to.is_empty() || to == replica.as_bytes()
+                        ),
+                        BusKind::SyncReply => {
+                            Addressed::addressee(&m.payload) != Some(replica.as_bytes())
+                        }
+                        _ => false,
+                    };
                     if let Some(shared) = shared.upgrade() {
                         if gap {
                             tracing::info!(doc = %doc, replica = %m.replica, "bus sequence gap; healing");

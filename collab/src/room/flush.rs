@@ -115,7 +115,7 @@ impl Room {
                     // Cannot happen for updates this room applied; sending
                     // the two apart is still correct, only less tidy.
                     Err(_) => {
-                        if let Some(bus) = &self.shared.bus {
+                        if let Some(bus) = self.bus_out() {
                             bus.publish(&self.name, BusKind::Update, published);
                         }
                         repair.payload
@@ -123,7 +123,7 @@ impl Room {
                 }
             };
         }
-        if let Some(bus) = &self.shared.bus {
+        if let Some(bus) = self.bus_out() {
             bus.publish(&self.name, BusKind::Update, published);
         }
         if let Some(ack) = p.ack {

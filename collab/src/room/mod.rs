@@ -45,7 +45,7 @@ mod remote;
 mod unload;
 mod update;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,7 +55,7 @@ use tokio::sync::{mpsc, oneshot};
 use yrs::Doc;
 
 use crate::access::Grant;
-use crate::bus::{BusKind, BusMessage};
+use crate::bus::BusMessage;
 use crate::compaction::Compacted;
 use crate::error::{CloseReason, CollabError};
 use crate::guard::Guard;
@@ -257,6 +257,9 @@ pub(crate) struct Room {
     evicted: Option<(CloseReason, oneshot::Sender<()>)>,
     /// Heals asked of other replicas, by replica, awaiting their answer.
     exchanges: HashMap<Arc<str>, remote::Exchange>,
+    /// Other replicas known to hold this document: updates and presence
+    /// are published only while there is one (see `crate::bus`).
+    others: HashSet<Arc<str>>,
 }
 
 impl Room {
@@ -315,12 +318,12 @@ impl Room {
             evicted: None,
             presence_out: Default::default(),
             exchanges: HashMap::new(),
+            others: HashSet::new(),
         };
         tracing::debug!(doc = %room.name, ms = started.elapsed().as_millis() as u64, "room loaded");
-        if let Some(bus) = &room.shared.bus {
-            // Presence held by other replicas shows here at once.
-            bus.publish(&room.name, BusKind::QueryAwareness, Bytes::new());
-        }
+        // Other replicas holding the document learn of this one, and send
+        // what it lacks and their presence.
+        room.announce();
         let mut exit = None;
         if !deferred.is_empty() {
             for cmd in deferred {
@@ -464,6 +467,7 @@ impl Room {
             Command::Verdicts(verdicts) => self.apply_verdicts(verdicts),
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
+                self.others.remove(&replica);
                 self.replica_gone_mid_exchange(&replica).await;
                 if let Some(removal) = self.presence.remove_replica(&replica) {
                     self.broadcast_presence(removal, None, None);

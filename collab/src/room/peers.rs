@@ -219,7 +219,7 @@ impl Room {
 
     /// Sends this replica's presence changes to the other replicas.
     pub(super) fn publish_awareness(&self, update: &AwarenessUpdate) {
-        if let Some(bus) = &self.shared.bus {
+        if let Some(bus) = self.bus_out() {
             use yrs::updates::encoder::Encode;
             bus.publish(
                 &self.name,

@@ -29,6 +29,13 @@ pub(super) struct Exchange {
 impl Room {
     /// Handles a message another replica published on this document.
     pub(super) async fn remote(&mut self, msg: BusMessage) {
+        if msg.kind == BusKind::Leaving {
+            self.others.remove(&msg.replica);
+            return;
+        }
+        if !msg.replica.is_empty() && !self.others.contains(&msg.replica) {
+            self.meet(&msg);
+        }
         match msg.kind {
             BusKind::Update => {
                 // Already stored (and checked) by its replica: apply and
@@ -59,14 +66,57 @@ impl Room {
             }
             // No sender: the subscription reconnected, and anything may
             // have been missed, from replicas gone since too.
-            BusKind::Heal if msg.replica.is_empty() => self.heal_from_store("reconnect").await,
+            // Others may have loaded the document meanwhile, unheard.
+            BusKind::Heal if msg.replica.is_empty() => {
+                self.heal_from_store("reconnect").await;
+                self.announce();
+            }
             // Only this replica's messages were missed (a sequence gap, or
             // its hint that it failed to publish): it has them all.
             BusKind::Heal => self.ask(msg.replica),
             BusKind::SyncRequest => self.answer(msg).await,
             BusKind::SyncReply => self.on_reply(msg),
             // Access changes travel on the access channel, never here.
-            BusKind::Evict | BusKind::SetAccess | BusKind::EndSessions => {}
+            BusKind::Evict | BusKind::SetAccess | BusKind::EndSessions | BusKind::Leaving => {}
+        }
+    }
+
+    /// The bus, when another replica holds the document: updates and
+    /// presence are published only then.
+    pub(super) fn bus_out(&self) -> Option<&crate::bus::Bus> {
+        self.shared.bus.as_ref().filter(|_| !self.others.is_empty())
+    }
+
+    /// Tells every replica holding the document that this one does now:
+    /// each answers with what this one lacks (it may have stored updates
+    /// without publishing them, believing itself alone), and meets it.
+    pub(super) fn announce(&mut self) {
+        if let Some(bus) = &self.shared.bus {
+            let sv = self.doc.transact().state_vector().encode_v1();
+            bus.publish(&self.name, BusKind::SyncRequest, Addressed::encode("", &sv));
+        }
+    }
+
+    /// First word from `msg.replica` on this document: from now on this
+    /// room publishes for its sake. What this room stored unpublished
+    /// before may be missing there: unless the message is itself an
+    /// answer (or a heal, which asks anyway), ask it what this room lacks
+    /// (it may have stored updates unpublished too), and tell it who is
+    /// present here.
+    fn meet(&mut self, msg: &BusMessage) {
+        self.others.insert(msg.replica.clone());
+        if msg.kind != BusKind::SyncReply && msg.kind != BusKind::Heal {
+            if let Some(bus) = &self.shared.bus {
+                let sv = self.doc.transact().state_vector().encode_v1();
+                bus.publish(
+                    &self.name,
+                    BusKind::SyncRequest,
+                    Addressed::encode(&msg.replica, &sv),
+                );
+            }
+        }
+        if let Some(local) = self.presence.local_snapshot() {
+            self.publish_awareness(&local);
         }
     }
 

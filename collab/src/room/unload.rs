@@ -1,9 +1,11 @@
 //! Compaction while the room is loaded, and the end of a room: leaving
 //! the registry, closing peers, and folding its log into a snapshot.
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{Command, Exit, Room};
+use crate::bus::BusKind;
 use crate::compaction::Compacted;
 use crate::error::{CloseReason, CollabError};
 
@@ -41,6 +43,7 @@ impl Room {
         // Unsubscribe before leaving the registry: a later room of the same
         // document subscribes after it, never before.
         if let Some(bus) = &self.shared.bus {
+            bus.publish(&self.name, BusKind::Leaving, Bytes::new());
             bus.unsubscribe(&self.name);
         }
         self.shared.forget(&self.name, self.generation);
