@@ -34,9 +34,10 @@
 //!   in turn for what it lacks (the newcomer's clients may have edited
 //!   before it heard of anyone) and publishes its own clients' presence.
 //!   An answer adds its sender too, without a question back.
-//! - A room that unloads says [`BusKind::Leaving`]; a replica that stops
-//!   heartbeating is dropped from every set. A lost `Leaving` only costs
-//!   publishes nobody needed.
+//! - A room that unloads says [`BusKind::Leaving`]. Nothing else takes a
+//!   replica out of the set, not even a missed heartbeat (a replica taken
+//!   for dead may be alive, and must not miss updates): a lost `Leaving`,
+//!   or a replica that died, only costs publishes nobody needed.
 //! - After its subscription reconnects, a room announces itself again:
 //!   replicas that loaded the document meanwhile were not heard.
 //!

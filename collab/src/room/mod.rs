@@ -467,7 +467,9 @@ impl Room {
             Command::Verdicts(verdicts) => self.apply_verdicts(verdicts),
             Command::Remote(msg) => self.remote(msg).await,
             Command::ReplicaGone(replica) => {
-                self.others.remove(&replica);
+                // Kept in `others`: a replica taken for dead by a missed
+                // heartbeat may still hold the document, and must not
+                // miss updates for it (publishing to no one costs little).
                 self.replica_gone_mid_exchange(&replica).await;
                 if let Some(removal) = self.presence.remove_replica(&replica) {
                     self.broadcast_presence(removal, None, None);
