@@ -92,6 +92,8 @@ if wants replicas; then
   # three replicas with document affinity and with every document
   # spanning every replica. All processes share the server core.
   run replicas --replicas 1 --docs 20 --clients 20 --interval-ms 100 --duration 5
+  # One replica at half that load: what splitting the load costs by itself.
+  run replicas --replicas 1 --docs 10 --clients 20 --interval-ms 100 --duration 5
   for n in 2 3; do
     for spread in affinity span; do
       run replicas --replicas "$n" --spread "$spread" --docs 20 --clients 20 \
