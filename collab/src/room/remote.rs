@@ -91,9 +91,15 @@ impl Room {
     /// each answers with what this one lacks (it may have stored updates
     /// without publishing them, believing itself alone), and meets it.
     pub(super) fn announce(&mut self) {
+        self.request("");
+    }
+
+    /// Publishes this room's state vector to `to` (everyone if empty):
+    /// "send me what I lack".
+    fn request(&self, to: &str) {
         if let Some(bus) = &self.shared.bus {
             let sv = self.doc.transact().state_vector().encode_v1();
-            bus.publish(&self.name, BusKind::SyncRequest, Addressed::encode("", &sv));
+            bus.publish(&self.name, BusKind::SyncRequest, Addressed::encode(to, &sv));
         }
     }
 
@@ -106,14 +112,7 @@ impl Room {
     fn meet(&mut self, msg: &BusMessage) {
         self.others.insert(msg.replica.clone());
         if msg.kind != BusKind::SyncReply && msg.kind != BusKind::Heal {
-            if let Some(bus) = &self.shared.bus {
-                let sv = self.doc.transact().state_vector().encode_v1();
-                bus.publish(
-                    &self.name,
-                    BusKind::SyncRequest,
-                    Addressed::encode(&msg.replica, &sv),
-                );
-            }
+            self.request(&msg.replica);
         }
         if let Some(local) = self.presence.local_snapshot() {
             self.publish_awareness(&local);
@@ -155,15 +154,10 @@ impl Room {
     /// this room's state vector to it, and reloads from the store if no
     /// answer comes within [`EXCHANGE_TIMEOUT`].
     fn ask(&mut self, replica: Arc<str>) {
-        let Some(bus) = &self.shared.bus else {
+        if self.shared.bus.is_none() {
             return;
-        };
-        let sv = self.doc.transact().state_vector().encode_v1();
-        bus.publish(
-            &self.name,
-            BusKind::SyncRequest,
-            Addressed::encode(&replica, &sv),
-        );
+        }
+        self.request(&replica);
         // Ask again on a later gap (what was missed may be newer than the
         // first answer), but time the heal from the first request.
         let deadline = tokio::time::Instant::now() + EXCHANGE_TIMEOUT;
