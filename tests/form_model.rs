@@ -180,6 +180,33 @@ async fn versions_store_name_note_author_time_and_content() {
     assert_eq!(r.field_errors().len(), 2);
     r.field_error("name");
     r.field_error("note");
+    // A body that is not an object is refused, not read as the fields in
+    // order (serde would take `[]` for all defaults), and saves nothing.
+    f.s.expect_all(&[
+        Call::post(
+            format!("/api/templates/{t}/versions"),
+            &f.ada.access,
+            json!([]),
+        )
+        .is(400, "invalid_json"),
+        Call::post(
+            format!("/api/templates/{t}/versions"),
+            &f.ada.access,
+            json!(["n", "x"]),
+        )
+        .is(400, "invalid_json"),
+        Call::post(
+            format!("/api/templates/{t}/versions"),
+            &f.ada.access,
+            json!("name"),
+        )
+        .is(400, "invalid_json"),
+    ])
+    .await;
+    let list =
+        f.s.get(&format!("/api/templates/{t}/versions"), Some(&f.ada.access))
+            .await;
+    assert_eq!(numbers(list.expect(200)), [2, 1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,25 +16,42 @@ use crate::auth::now_ms;
 use crate::error::{ApiError, Code};
 use crate::server::AppState;
 
-/// A JSON body; a malformed one answers 400 `invalid_json` (or 413).
+/// A JSON body, which must be an object; a malformed one answers 400
+/// `invalid_json` (or 413). Every body of the API is an object: an array
+/// is refused here, where serde would read it as the struct's fields in
+/// order (`[]` as all defaults).
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::InvalidJson(
-                    "expected a JSON body (Content-Type: application/json)".into(),
-                ),
-                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge
-                }
-                other => ApiError::InvalidJson(other.body_text()),
-            }),
+        let value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
+            Err(rejection) => return Err(json_error(rejection)),
+        };
+        if !value.is_object() {
+            return Err(ApiError::InvalidJson(
+                "the body must be a JSON object".into(),
+            ));
         }
+        // Read again from bytes, for axum's messages (with the field's path).
+        let bytes = serde_json::to_vec(&value).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(v)| ApiJson(v))
+            .map_err(json_error)
+    }
+}
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::InvalidJson("expected a JSON body (Content-Type: application/json)".into())
+        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge
+        }
+        other => ApiError::InvalidJson(other.body_text()),
     }
 }
 
