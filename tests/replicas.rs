@@ -306,12 +306,17 @@ async fn redis_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
 /// Publishes, on `doc`'s channel, a heal hint in the name of `replica`:
 /// "I failed to publish updates of this document".
 async fn hint_as(redis: &Redis, doc: &str, replica: &str) {
-    let mut raw = vec![1u8, 4, replica.len() as u8];
-    raw.extend_from_slice(replica.as_bytes());
-    raw.extend_from_slice(&1u64.to_le_bytes());
+    use coform_collab::bus::{BusKind, BusMessage};
+    let raw = BusMessage {
+        kind: BusKind::Heal,
+        replica: replica.into(),
+        seq: 1,
+        payload: Default::default(),
+    }
+    .encode();
     let receivers: i64 = redis::cmd("PUBLISH")
         .arg(format!("coform:doc:{doc}"))
-        .arg(raw)
+        .arg(raw.as_ref())
         .query_async(&mut redis_conn(redis).await)
         .await
         .expect("PUBLISH");

@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use yrs::updates::decoder::Decode;
@@ -38,7 +37,7 @@ use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
 use crate::proto::{self, Reader};
-use crate::replicas::Redis;
+use crate::replicas::{redis_cmd, Redis};
 use crate::server::{Kind, Server, Spec};
 
 /// The document's name (and its bus channel's suffix).
@@ -161,41 +160,6 @@ fn has_key(doc: &Doc, key: &str) -> bool {
     marks.contains_key(&txn, key)
 }
 
-/// One Redis command in RESP; the raw reply (a simple string, an integer,
-/// an error or one bulk string).
-async fn redis_cmd(addr: SocketAddr, args: &[&[u8]]) -> Result<Vec<u8>> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        req.extend_from_slice(a);
-        req.extend_from_slice(b"\r\n");
-    }
-    s.write_all(&req).await?;
-    let mut buf = Vec::new();
-    loop {
-        let mut chunk = [0u8; 65536];
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("redis closed the connection");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
-            continue;
-        };
-        match buf[0] {
-            b'-' => bail!("redis: {}", String::from_utf8_lossy(&buf[1..eol])),
-            b'$' => {
-                let len: usize = std::str::from_utf8(&buf[1..eol])?.parse()?;
-                if buf.len() >= eol + 2 + len + 2 {
-                    return Ok(buf[eol + 2..eol + 2 + len].to_vec());
-                }
-            }
-            _ => return Ok(buf[1..eol].to_vec()),
-        }
-    }
-}
-
 /// Cuts the connection replica `pid` publishes on (named by coform).
 async fn cut_publisher(redis: SocketAddr, pid: u32) -> Result<()> {
     let list = redis_cmd(redis, &[b"CLIENT", b"LIST"]).await?;
@@ -214,10 +178,14 @@ async fn cut_publisher(redis: SocketAddr, pid: u32) -> Result<()> {
 /// Publishes a heal hint ("I failed to publish") in the name of a replica
 /// that does not exist.
 async fn hint_from_nobody(redis: SocketAddr) -> Result<()> {
-    let who = b"bench-replica-that-is-gone";
-    let mut raw = vec![1u8, 4, who.len() as u8];
-    raw.extend_from_slice(who);
-    raw.extend_from_slice(&1u64.to_le_bytes());
+    use coform_collab::bus::{BusKind, BusMessage};
+    let raw = BusMessage {
+        kind: BusKind::Heal,
+        replica: "bench-replica-that-is-gone".into(),
+        seq: 1,
+        payload: Default::default(),
+    }
+    .encode();
     let channel = format!("coform:doc:{DOC}");
     let n = redis_cmd(redis, &[b"PUBLISH", channel.as_bytes(), &raw]).await?;
     if n == b"0" {

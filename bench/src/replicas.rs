@@ -71,11 +71,42 @@ impl Redis {
 }
 
 async fn ping(addr: SocketAddr) -> Result<bool> {
+    Ok(redis_cmd(addr, &[b"PING"]).await? == b"PONG")
+}
+
+/// One Redis command in RESP on a new connection; the raw reply (a simple
+/// string, an integer, or one bulk string), or an error for Redis's own.
+pub async fn redis_cmd(addr: SocketAddr, args: &[&[u8]]) -> Result<Vec<u8>> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(b"PING\r\n").await?;
-    let mut buf = [0u8; 16];
-    let n = s.read(&mut buf).await?;
-    Ok(buf[..n].starts_with(b"+PONG"))
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        req.extend_from_slice(a);
+        req.extend_from_slice(b"\r\n");
+    }
+    s.write_all(&req).await?;
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 65536];
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("redis closed the connection");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
+            continue;
+        };
+        match buf[0] {
+            b'-' => bail!("redis: {}", String::from_utf8_lossy(&buf[1..eol])),
+            b'$' => {
+                let len: usize = std::str::from_utf8(&buf[1..eol])?.parse()?;
+                if buf.len() >= eol + 2 + len + 2 {
+                    return Ok(buf[eol + 2..eol + 2 + len].to_vec());
+                }
+            }
+            _ => return Ok(buf[1..eol].to_vec()),
+        }
+    }
 }
 
 /// Cross-replica minus same-replica latency, in ms (`None` when either

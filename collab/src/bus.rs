@@ -266,15 +266,10 @@ impl Addressed {
     }
 
     pub fn decode(payload: &Bytes) -> Option<Self> {
-        let (&len, rest) = payload.split_first()?;
-        let len = usize::from(len);
-        if rest.len() < len {
-            return None;
-        }
-        let to = std::str::from_utf8(&rest[..len]).ok()?;
+        let to = std::str::from_utf8(Self::addressee(payload)?).ok()?;
         Some(Addressed {
             to: Arc::from(to),
-            body: payload.slice(1 + len..),
+            body: payload.slice(1 + to.len()..),
         })
     }
 
